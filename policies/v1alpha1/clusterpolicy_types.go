@@ -1,0 +1,498 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ClusterPolicySpec is the orchestration policy of one cluster.
+// +kubebuilder:validation:XValidation:rule="!has(self.commitments) || !self.commitments.enabled || self.commitments.maxUtilizationPercent > 0",message="commitments.maxUtilizationPercent must be above 0 when commitments are enabled"
+type ClusterPolicySpec struct {
+	// Cluster names the cluster and where it runs.
+	Cluster ClusterIdentity `json:"cluster"`
+
+	// NodeClass is the EC2 launch configuration of every node Ballast provisions.
+	NodeClass NodeClassSpec `json:"nodeClass"`
+
+	// Instances is the node supply: which EC2 instance types nodes may be.
+	// +optional
+	Instances InstancesSpec `json:"instances,omitempty"`
+
+	// Limits caps how far the cluster may grow.
+	// +optional
+	Limits *LimitsSpec `json:"limits,omitempty"`
+
+	// Spot configures Spot capacity, its strategy and fallback to On-Demand.
+	// +optional
+	Spot SpotSpec `json:"spot,omitempty"`
+
+	// Distribution is the cluster's default Spot / On-Demand split.
+	// +optional
+	Distribution DistributionSpec `json:"distribution,omitempty"`
+
+	// Commitments lets On-Demand capacity fill unused Reserved Instances and Savings
+	// Plans first.
+	// +optional
+	Commitments *CommitmentsSpec `json:"commitments,omitempty"`
+
+	// BinPacking configures consolidation, node expiry, disruption budgets and Ballast's
+	// own utilisation-based pod eviction.
+	// +optional
+	BinPacking BinPackingSpec `json:"binPacking,omitempty"`
+
+	// MaintenanceWindows are the times, in a time zone each, when disruptive
+	// operations are allowed. Without a window that allows an operation, it is allowed
+	// at any time.
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	MaintenanceWindows []MaintenanceWindow `json:"maintenanceWindows,omitempty"`
+}
+
+// ClusterIdentity names a cluster.
+type ClusterIdentity struct {
+	// Name is the cluster's name; rendered objects are called ballast-<name>-*.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=40
+	Name string `json:"name"`
+
+	// Region is the AWS region, e.g. eu-west-1.
+	// +kubebuilder:validation:Pattern=`^[a-z]{2}(-[a-z]+)+-[0-9]+$`
+	Region string `json:"region"`
+
+	// DiscoveryTag is the value of the karpenter.sh/discovery tag on the cluster's
+	// subnets and security groups. Defaults to the cluster name.
+	// +optional
+	DiscoveryTag string `json:"discoveryTag,omitempty"`
+}
+
+// NodeClassSpec is the EC2 launch configuration of Ballast's nodes.
+// +kubebuilder:validation:XValidation:rule="has(self.role) != has(self.instanceProfile)",message="set exactly one of role and instanceProfile"
+type NodeClassSpec struct {
+	// Role is the IAM role of the nodes (Karpenter creates the instance profile).
+	// +optional
+	Role string `json:"role,omitempty"`
+
+	// InstanceProfile is an existing IAM instance profile for the nodes.
+	// +optional
+	InstanceProfile string `json:"instanceProfile,omitempty"`
+
+	// AMI is an AMI alias such as al2023@latest or bottlerocket@v1.20.0.
+	// Defaults to al2023@latest.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]+@(latest|v?[0-9a-zA-Z.\-]+)$`
+	// +optional
+	AMI string `json:"ami,omitempty"`
+
+	// SubnetSelector finds the subnets nodes launch in. Defaults to the subnets tagged
+	// karpenter.sh/discovery=<discoveryTag>.
+	// +kubebuilder:validation:MaxItems=30
+	// +optional
+	SubnetSelector []SelectorTerm `json:"subnetSelector,omitempty"`
+
+	// SecurityGroupSelector finds the nodes' security groups. Defaults to the security
+	// groups tagged karpenter.sh/discovery=<discoveryTag>.
+	// +kubebuilder:validation:MaxItems=30
+	// +optional
+	SecurityGroupSelector []SelectorTerm `json:"securityGroupSelector,omitempty"`
+
+	// Tags are added to every instance, volume and launch template.
+	// +kubebuilder:validation:MaxProperties=40
+	// +optional
+	Tags map[string]string `json:"tags,omitempty"`
+
+	// BlockDevices are the nodes' EBS volumes.
+	// +kubebuilder:validation:MaxItems=10
+	// +optional
+	BlockDevices []BlockDevice `json:"blockDevices,omitempty"`
+
+	// MetadataOptions configure the instance metadata service.
+	// +optional
+	MetadataOptions *MetadataOptions `json:"metadataOptions,omitempty"`
+}
+
+// SelectorTerm selects AWS resources by tags or by id.
+// +kubebuilder:validation:XValidation:rule="has(self.tags) != has(self.id)",message="set exactly one of tags and id"
+type SelectorTerm struct {
+	// Tags the resource must carry; "*" as a value matches any value.
+	// +kubebuilder:validation:MaxProperties=20
+	// +optional
+	Tags map[string]string `json:"tags,omitempty"`
+	// ID is the resource id, e.g. subnet-0123 or sg-0123.
+	// +optional
+	ID string `json:"id,omitempty"`
+}
+
+// BlockDevice is one EBS volume.
+type BlockDevice struct {
+	// DeviceName is the device, e.g. /dev/xvda.
+	DeviceName string `json:"deviceName"`
+	// VolumeSize is the size of the volume, e.g. 100Gi.
+	VolumeSize resource.Quantity `json:"volumeSize"`
+	// VolumeType is the EBS volume type. Defaults to gp3.
+	// +kubebuilder:validation:Enum=standard;io1;io2;gp2;sc1;st1;gp3
+	// +optional
+	VolumeType string `json:"volumeType,omitempty"`
+	// IOPS of the volume (io1, io2, gp3).
+	// +kubebuilder:validation:Minimum=100
+	// +optional
+	IOPS *int64 `json:"iops,omitempty"`
+	// Throughput of a gp3 volume in MiB/s.
+	// +kubebuilder:validation:Minimum=125
+	// +optional
+	Throughput *int64 `json:"throughput,omitempty"`
+	// Encrypted volumes; defaults to true.
+	// +optional
+	Encrypted *bool `json:"encrypted,omitempty"`
+	// KMSKeyID encrypts the volume with this key.
+	// +optional
+	KMSKeyID string `json:"kmsKeyID,omitempty"`
+}
+
+// MetadataOptions configure the instance metadata service of the nodes.
+type MetadataOptions struct {
+	// HTTPTokens is "required" (IMDSv2 only, the default) or "optional".
+	// +kubebuilder:validation:Enum=required;optional
+	// +optional
+	HTTPTokens string `json:"httpTokens,omitempty"`
+	// HTTPPutResponseHopLimit is the hop limit of metadata responses; defaults to 1
+	// so pods cannot reach the node's credentials.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	// +optional
+	HTTPPutResponseHopLimit *int64 `json:"httpPutResponseHopLimit,omitempty"`
+}
+
+// InstancesSpec describes the EC2 instance types nodes may be.
+type InstancesSpec struct {
+	// Categories are instance categories such as c, m, r, t.
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	Categories []string `json:"categories,omitempty"`
+	// Families are instance families such as m6i or c7g.
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	Families []string `json:"families,omitempty"`
+	// MinGeneration is the oldest instance generation allowed, e.g. 5.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=20
+	// +optional
+	MinGeneration *int32 `json:"minGeneration,omitempty"`
+	// Architectures are amd64 and/or arm64. Defaults to amd64.
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:Enum=amd64;arm64
+	// +optional
+	Architectures []string `json:"architectures,omitempty"`
+	// CPU bounds the vCPUs of an instance.
+	// +optional
+	CPU *IntRange `json:"cpu,omitempty"`
+	// Memory bounds the memory of an instance.
+	// +optional
+	Memory *QuantityRange `json:"memory,omitempty"`
+	// Zones are the availability zones nodes may launch in.
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	Zones []string `json:"zones,omitempty"`
+	// Include, when set, lists the only instance types allowed.
+	// +kubebuilder:validation:MaxItems=500
+	// +optional
+	Include []string `json:"include,omitempty"`
+	// Exclude lists instance types never used.
+	// +kubebuilder:validation:MaxItems=500
+	// +optional
+	Exclude []string `json:"exclude,omitempty"`
+}
+
+// IntRange is an inclusive range of integers; either end may be left open.
+// +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || self.min <= self.max",message="min must not be greater than max"
+type IntRange struct {
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Min *int32 `json:"min,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Max *int32 `json:"max,omitempty"`
+}
+
+// QuantityRange is an inclusive range of quantities; either end may be left open.
+// +kubebuilder:validation:XValidation:rule="!has(self.min) || !has(self.max) || quantity(string(self.min)).compareTo(quantity(string(self.max))) <= 0",message="min must not be greater than max"
+type QuantityRange struct {
+	// +optional
+	Min *resource.Quantity `json:"min,omitempty"`
+	// +optional
+	Max *resource.Quantity `json:"max,omitempty"`
+}
+
+// LimitsSpec caps the total size of the nodes Ballast provisions for the cluster.
+// Each capacity type may grow to the whole limit, since fallback can move every
+// replica to one of them.
+type LimitsSpec struct {
+	// CPU is the total vCPUs.
+	// +optional
+	CPU *resource.Quantity `json:"cpu,omitempty"`
+	// Memory is the total memory.
+	// +optional
+	Memory *resource.Quantity `json:"memory,omitempty"`
+	// Nodes is the total number of nodes.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Nodes *int32 `json:"nodes,omitempty"`
+}
+
+// SpotSpec configures Spot capacity.
+type SpotSpec struct {
+	// Enabled lets Ballast use Spot capacity. Defaults to true.
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+	// Strategy is CostOptimized (the default) or LeastInterrupted.
+	// +optional
+	Strategy Strategy `json:"strategy,omitempty"`
+	// Fallback moves Spot replicas to On-Demand when Spot capacity runs out, and back.
+	// +optional
+	Fallback FallbackSpec `json:"fallback,omitempty"`
+}
+
+// FallbackSpec configures fallback to On-Demand and the return to Spot.
+type FallbackSpec struct {
+	// After is how long Spot may stay unavailable before pods fall back to On-Demand.
+	// Defaults to 3m.
+	// +optional
+	After Duration `json:"after,omitempty"`
+	// ReverseInterval is how often Ballast tries to return fallback replicas to Spot.
+	// Defaults to 30m.
+	// +optional
+	ReverseInterval Duration `json:"reverseInterval,omitempty"`
+}
+
+// CommitmentSource says where Ballast learns about Reserved Instances and Savings Plans.
+// +kubebuilder:validation:Enum=Discover;Git
+type CommitmentSource string
+
+const (
+	// CommitmentsFromAWS discovers commitments through the AWS API.
+	CommitmentsFromAWS CommitmentSource = "Discover"
+	// CommitmentsFromGit uses the commitments listed in the policy.
+	CommitmentsFromGit CommitmentSource = "Git"
+)
+
+// CommitmentsSpec configures commitment-first provisioning.
+// +kubebuilder:validation:XValidation:rule="self.source != 'Git' || (has(self.reservedInstances) && size(self.reservedInstances) > 0) || (has(self.savingsPlans) && size(self.savingsPlans) > 0)",message="source Git needs reservedInstances or savingsPlans"
+type CommitmentsSpec struct {
+	// Enabled turns commitment-first provisioning on.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+	// Source is Discover (the AWS API, the default) or Git (the lists below).
+	// +optional
+	Source CommitmentSource `json:"source,omitempty"`
+	// MaxUtilizationPercent is how much of the commitments Ballast may fill. Defaults to 100.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MaxUtilizationPercent *int32 `json:"maxUtilizationPercent,omitempty"`
+	// ReservedInstances lists Reserved Instances when Source is Git.
+	// +kubebuilder:validation:MaxItems=200
+	// +optional
+	ReservedInstances []ReservedInstance `json:"reservedInstances,omitempty"`
+	// SavingsPlans lists Savings Plans when Source is Git.
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	SavingsPlans []SavingsPlan `json:"savingsPlans,omitempty"`
+}
+
+// ReservedInstance is a block of Reserved Instances of one type.
+type ReservedInstance struct {
+	// InstanceType, e.g. m6i.xlarge.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9-]+\.[a-z0-9-]+$`
+	InstanceType string `json:"instanceType"`
+	// Count of instances reserved.
+	// +kubebuilder:validation:Minimum=1
+	Count int32 `json:"count"`
+	// Zone, for a zonal reservation.
+	// +optional
+	Zone string `json:"zone,omitempty"`
+	// Expires is the date the reservation ends (YYYY-MM-DD).
+	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
+	// +optional
+	Expires string `json:"expires,omitempty"`
+}
+
+// SavingsPlanType is Compute or EC2Instance.
+// +kubebuilder:validation:Enum=Compute;EC2Instance
+type SavingsPlanType string
+
+// SavingsPlan is one Savings Plan.
+// +kubebuilder:validation:XValidation:rule="self.type != 'EC2Instance' || has(self.family)",message="an EC2Instance savings plan needs a family"
+type SavingsPlan struct {
+	// Type is Compute or EC2Instance.
+	Type SavingsPlanType `json:"type"`
+	// Family is the instance family an EC2Instance plan covers, e.g. m6i.
+	// +optional
+	Family string `json:"family,omitempty"`
+	// CommitmentPerHour is the hourly commitment in US dollars, e.g. "12.50".
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
+	CommitmentPerHour string `json:"commitmentPerHour"`
+	// Expires is the date the plan ends (YYYY-MM-DD).
+	// +kubebuilder:validation:Pattern=`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`
+	// +optional
+	Expires string `json:"expires,omitempty"`
+}
+
+// ConsolidationPolicy is Karpenter's consolidation policy.
+// +kubebuilder:validation:Enum=WhenEmpty;WhenEmptyOrUnderutilized
+type ConsolidationPolicy string
+
+// BinPackingSpec configures how nodes are packed and replaced.
+type BinPackingSpec struct {
+	// ConsolidationPolicy is WhenEmptyOrUnderutilized (the default) or WhenEmpty.
+	// +optional
+	ConsolidationPolicy ConsolidationPolicy `json:"consolidationPolicy,omitempty"`
+	// ConsolidateAfter is how long a node must be consolidatable before Karpenter acts.
+	// Defaults to 1m.
+	// +optional
+	ConsolidateAfter Duration `json:"consolidateAfter,omitempty"`
+	// SpotToSpotConsolidation replaces Spot nodes with cheaper Spot nodes; it needs
+	// Karpenter's SpotToSpotConsolidation feature gate and a wide Spot supply.
+	// +optional
+	SpotToSpotConsolidation bool `json:"spotToSpotConsolidation,omitempty"`
+	// ExpireAfter is the node lifetime, or "Never". Defaults to 720h (30 days).
+	// +kubebuilder:validation:Pattern=`^(Never|([0-9]+(s|m|h|d))+)$`
+	// +optional
+	ExpireAfter string `json:"expireAfter,omitempty"`
+	// DisruptionBudgets limit how many nodes Karpenter may disrupt at once. Defaults to
+	// one budget of 10% of the nodes.
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	DisruptionBudgets []DisruptionBudget `json:"disruptionBudgets,omitempty"`
+	// PodEviction is Ballast's own eviction of pods from underused nodes.
+	// +optional
+	PodEviction *PodEvictionSpec `json:"podEviction,omitempty"`
+}
+
+// DisruptionReason is a reason Karpenter disrupts a node.
+// +kubebuilder:validation:Enum=Underutilized;Empty;Drifted
+type DisruptionReason string
+
+// DisruptionBudget is a Karpenter disruption budget written in Ballast's policy.
+type DisruptionBudget struct {
+	// Nodes is a count ("5") or a percentage ("10%") of nodes that may be disrupted at once.
+	// +kubebuilder:validation:Pattern=`^((100|[0-9]{1,2})%|[0-9]+)$`
+	Nodes string `json:"nodes"`
+	// Reasons the budget applies to; all reasons when empty.
+	// +optional
+	Reasons []DisruptionReason `json:"reasons,omitempty"`
+	// Schedule is a UTC cron expression for when the budget starts; set with Duration.
+	// For local times use maintenanceWindows instead.
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+	// Duration is how long the budget lasts after each Schedule start.
+	// +optional
+	Duration Duration `json:"duration,omitempty"`
+}
+
+// PodEvictionSpec configures Ballast's utilisation-threshold pod eviction.
+type PodEvictionSpec struct {
+	// Enabled turns the eviction on.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+	// CPUThresholdPercent: a node whose requested CPU is below this share is a candidate.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	CPUThresholdPercent *int32 `json:"cpuThresholdPercent,omitempty"`
+	// MemoryThresholdPercent: a node whose requested memory is below this share is a candidate.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	MemoryThresholdPercent *int32 `json:"memoryThresholdPercent,omitempty"`
+	// SingleReplica allows evicting pods of single-replica workloads.
+	// +optional
+	SingleReplica bool `json:"singleReplica,omitempty"`
+	// MaxEvictionsPerPass bounds evictions per pass. Defaults to 5.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	MaxEvictionsPerPass *int32 `json:"maxEvictionsPerPass,omitempty"`
+}
+
+// Weekday is a day of the week, written as its three-letter English abbreviation.
+// +kubebuilder:validation:Enum=Mon;Tue;Wed;Thu;Fri;Sat;Sun
+type Weekday string
+
+// MaintenanceOperation is an operation a maintenance window allows.
+// +kubebuilder:validation:Enum=Consolidation;PodEviction;ReverseFallback
+type MaintenanceOperation string
+
+const (
+	// OperationConsolidation is Karpenter consolidation (empty and underused nodes).
+	OperationConsolidation MaintenanceOperation = "Consolidation"
+	// OperationPodEviction is Ballast's utilisation-threshold pod eviction.
+	OperationPodEviction MaintenanceOperation = "PodEviction"
+	// OperationReverseFallback is moving fallback replicas back to Spot.
+	OperationReverseFallback MaintenanceOperation = "ReverseFallback"
+)
+
+// MaintenanceWindow is a weekly time range in a time zone.
+type MaintenanceWindow struct {
+	// Name identifies the window in findings and status.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Name string `json:"name"`
+	// Days the window starts on; a window that ends before it starts runs into the next day.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=7
+	Days []Weekday `json:"days"`
+	// Start is the local start time, HH:MM (24-hour clock).
+	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
+	Start string `json:"start"`
+	// End is the local end time, HH:MM; "24:00" is midnight at the end of the day.
+	// +kubebuilder:validation:Pattern=`^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$`
+	End string `json:"end"`
+	// TimeZone is an IANA time zone such as Europe/Berlin. Defaults to UTC.
+	// +optional
+	TimeZone string `json:"timeZone,omitempty"`
+	// Allow lists the operations allowed in the window.
+	// +kubebuilder:validation:MinItems=1
+	Allow []MaintenanceOperation `json:"allow"`
+}
+
+// ClusterPolicyStatus is what the runtime controllers observed.
+type ClusterPolicyStatus struct {
+	// ObservedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions of the policy.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ClusterPolicy is the orchestration policy of one cluster: its node supply, limits,
+// Spot strategy, default distribution, commitments, bin packing and maintenance windows.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=cpol,categories=ballast
+// +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.spec.cluster.name`
+// +kubebuilder:printcolumn:name="Region",type=string,JSONPath=`.spec.cluster.region`
+// +kubebuilder:printcolumn:name="Strategy",type=string,JSONPath=`.spec.spot.strategy`
+// +kubebuilder:printcolumn:name="On-Demand %",type=integer,JSONPath=`.spec.distribution.onDemandPercent`
+// +kubebuilder:printcolumn:name="Base",type=integer,JSONPath=`.spec.distribution.baseOnDemand`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ClusterPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec ClusterPolicySpec `json:"spec"`
+	// +optional
+	Status ClusterPolicyStatus `json:"status,omitempty"`
+}
+
+// ClusterPolicyList is a list of ClusterPolicy.
+// +kubebuilder:object:root=true
+type ClusterPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ClusterPolicy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ClusterPolicy{}, &ClusterPolicyList{})
+}
