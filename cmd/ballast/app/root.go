@@ -1,0 +1,70 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every command.
+const (
+	ExitOK       = 0
+	ExitFindings = 1
+	ExitError    = 2
+)
+
+// exitError carries an exit code out of a command without printing anything more.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// streams are where a command reads and writes.
+type streams struct {
+	in  io.Reader
+	out io.Writer
+	err io.Writer
+}
+
+// Main runs the command line with args and returns the process exit code.
+func Main(args []string, in io.Reader, out, errOut io.Writer) int {
+	s := streams{in: in, out: out, err: errOut}
+	root := newRootCommand(s)
+	root.SetArgs(args)
+	root.SetIn(in)
+	root.SetOut(out)
+	root.SetErr(errOut)
+	err := root.Execute()
+	var ee exitError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		_, _ = fmt.Fprintf(errOut, "Error: %v\n", err)
+		return ExitError
+	}
+}
+
+func newRootCommand(s streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ballast",
+		Short: "GitOps cost orchestration for Kubernetes on AWS with Karpenter",
+		Long: `Ballast keeps orchestration policy (Spot / On-Demand split, fallback, commitments,
+bin packing, maintenance windows) as YAML in Git, validates it, renders it into Karpenter
+NodePools and EC2NodeClasses and applies it.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		_, _ = fmt.Fprintf(s.err, "Error: %v\n%s", err, c.UsageString())
+		return exitError{ExitError}
+	})
+	root.AddCommand(
+		newVersionCommand(s),
+		newValidateCommand(s),
+	)
+	return root
+}
