@@ -6,7 +6,6 @@ import (
 )
 
 // ClusterPolicySpec is the orchestration policy of one cluster.
-// +kubebuilder:validation:XValidation:rule="!has(self.commitments) || !self.commitments.enabled || self.commitments.maxUtilizationPercent > 0",message="commitments.maxUtilizationPercent must be above 0 when commitments are enabled"
 type ClusterPolicySpec struct {
 	// Cluster names the cluster and where it runs.
 	Cluster ClusterIdentity `json:"cluster"`
@@ -274,7 +273,8 @@ const (
 )
 
 // CommitmentsSpec configures commitment-first provisioning.
-// +kubebuilder:validation:XValidation:rule="self.source != 'Git' || (has(self.reservedInstances) && size(self.reservedInstances) > 0) || (has(self.savingsPlans) && size(self.savingsPlans) > 0)",message="source Git needs reservedInstances or savingsPlans"
+// +kubebuilder:validation:XValidation:rule="!has(self.enabled) || !self.enabled || !has(self.maxUtilizationPercent) || self.maxUtilizationPercent > 0",message="maxUtilizationPercent must be above 0 when commitments are enabled"
+// +kubebuilder:validation:XValidation:rule="!has(self.source) || self.source != 'Git' || (has(self.reservedInstances) && size(self.reservedInstances) > 0) || (has(self.savingsPlans) && size(self.savingsPlans) > 0)",message="source Git needs reservedInstances or savingsPlans"
 type CommitmentsSpec struct {
 	// Enabled turns commitment-first provisioning on.
 	// +optional

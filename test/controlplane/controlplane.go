@@ -1,0 +1,134 @@
+package controlplane
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"sync"
+
+	awsapis "github.com/aws/karpenter-provider-aws/pkg/apis"
+	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+// Scheme knows the Kubernetes built-in kinds, Ballast's kinds and Karpenter's NodePool
+// and EC2NodeClass.
+var Scheme = newScheme()
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1alpha1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	karpenter := schema.GroupVersion{Group: "karpenter.sh", Version: "v1"}
+	s.AddKnownTypes(karpenter, &karpv1.NodePool{}, &karpv1.NodePoolList{}, &karpv1.NodeClaim{}, &karpv1.NodeClaimList{})
+	metav1.AddToGroupVersion(s, karpenter)
+	aws := schema.GroupVersion{Group: "karpenter.k8s.aws", Version: "v1"}
+	s.AddKnownTypes(aws, &awsv1.EC2NodeClass{}, &awsv1.EC2NodeClassList{})
+	metav1.AddToGroupVersion(s, aws)
+	return s
+}
+
+// Env is a running control plane.
+type Env struct {
+	// Config reaches the API server as an administrator.
+	Config *rest.Config
+	// Client is an administrator client using Scheme.
+	Client client.Client
+
+	env *envtest.Environment
+}
+
+// Stop stops the API server and etcd.
+func (e *Env) Stop() error { return e.env.Stop() }
+
+// Start starts kube-apiserver and etcd and installs Ballast's CRDs (config/crd/bases)
+// and Karpenter's NodePool, NodeClaim and EC2NodeClass CRDs (the AWS provider's, with
+// their CEL rules).
+func Start() (*Env, error) {
+	assets, err := Assets()
+	if err != nil {
+		return nil, err
+	}
+	crds, err := KarpenterCRDs()
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		CRDs:                  crds,
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("failed to start kube-apiserver and etcd from %s: %w", assets, err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: Scheme})
+	if err != nil {
+		_ = env.Stop()
+		return nil, fmt.Errorf("failed to create a client: %w", err)
+	}
+	return &Env{Config: cfg, Client: c, env: env}, nil
+}
+
+// KarpenterCRDs returns the CRDs the AWS provider of Karpenter ships: EC2NodeClass,
+// NodePool, NodeClaim and NodeOverlay.
+func KarpenterCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	var out []*apiextensionsv1.CustomResourceDefinition
+	for _, crd := range awsapis.CRDs {
+		out = append(out, crd.DeepCopy())
+	}
+	return out, nil
+}
+
+// RepoRoot returns the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	assetsOnce sync.Once
+	assetsDir  string
+	assetsErr  error
+)
+
+// Assets returns the directory holding kube-apiserver and etcd: KUBEBUILDER_ASSETS when
+// the user set it, otherwise the cache that hack/controlplane.sh fills, building the
+// binaries first when they are missing.
+func Assets() (string, error) {
+	assetsOnce.Do(func() {
+		if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+			assetsDir = dir
+			return
+		}
+		cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "controlplane.sh"), "etcd", "kube-apiserver")
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			assetsErr = fmt.Errorf("failed to build the control-plane binaries: %w\n%s", err, errOut.String())
+			return
+		}
+		assetsDir = strings.TrimSpace(out.String())
+	})
+	return assetsDir, assetsErr
+}
