@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the control-plane binaries Ballast's tests run (etcd, kube-apiserver and, for the
-# whole-cluster harness, kube-controller-manager and kube-scheduler) from the Go module
-# proxy at pinned versions, and caches them outside the repository keyed by version.
+# whole-cluster harness, kube-controller-manager, kube-scheduler and kwok) from the Go
+# module proxy at pinned versions, and caches them outside the repository keyed by version.
 #
 #   hack/controlplane.sh [component...]   # default: etcd kube-apiserver
 #
@@ -11,8 +11,9 @@ set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.35.4}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"
+KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 CACHE="${BALLAST_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ballast}"
-ASSETS="$CACHE/controlplane/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}"
+ASSETS="$CACHE/controlplane/k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}"
 
 # The Kubernetes and etcd sources pin their own Go; the machine's Go builds them.
 export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
@@ -34,7 +35,31 @@ import (
 	"go.etcd.io/etcd/server/v3/etcdmain"
 )
 
-func main() { etcdmain.Main(os.Args) }
+func # build_kwok installs kwok, the kubelet stand-in, and writes the node and pod stages
+# shipped in its module into one configuration file next to it.
+build_kwok() {
+  local out="$ASSETS/kwok"
+  if [ ! -x "$out" ]; then
+    log "building kwok $KWOK_VERSION (about two minutes, once)"
+    local tmp; tmp="$(mktemp -d)"
+    GOBIN="$tmp" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+    mv "$tmp/kwok" "$out"; rm -rf "$tmp"
+  fi
+  local stages="$ASSETS/kwok-stages.yaml"
+  if [ ! -f "$stages" ]; then
+    local dir; dir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    local first=1
+    for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+             pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      [ "$first" = 1 ] || echo "---"
+      first=0
+      grep -v '^---$' "$dir/kustomize/stage/$f"
+    done >"$stages.tmp"
+    mv "$stages.tmp" "$stages"
+  fi
+}
+
+main() { etcdmain.Main(os.Args) }
 GO
   (
     cd "$dir"
@@ -83,13 +108,43 @@ build_k8s() {
   mv "$out.tmp" "$out"
 }
 
+# build_kwok installs kwok, the kubelet stand-in, and writes the node and pod stages
+# shipped in its module into one configuration file next to it.
+build_kwok() {
+  local out="$ASSETS/kwok"
+  if [ ! -x "$out" ]; then
+    log "building kwok $KWOK_VERSION (about two minutes, once)"
+    local tmp; tmp="$(mktemp -d)"
+    GOBIN="$tmp" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+    mv "$tmp/kwok" "$out"; rm -rf "$tmp"
+  fi
+  local stages="$ASSETS/kwok-stages.yaml"
+  if [ ! -f "$stages" ]; then
+    local dir; dir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    local first=1
+    for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+             pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      [ "$first" = 1 ] || echo "---"
+      first=0
+      grep -v '^---$' "$dir/kustomize/stage/$f"
+    done >"$stages.tmp"
+    mv "$stages.tmp" "$stages"
+  fi
+}
+
 main() {
   mkdir -p "$ASSETS"
+  # Run outside any module: the caller's go.mod may want another Go.
+  cd "$CACHE"
+  # Test packages run in parallel and may all ask for the binaries at once.
+  exec 9>"$CACHE/controlplane.lock"
+  flock 9
   local components=("$@")
   [ ${#components[@]} -gt 0 ] || components=(etcd kube-apiserver)
   for c in "${components[@]}"; do
     case "$c" in
       etcd) build_etcd ;;
+      kwok) build_kwok ;;
       kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) build_k8s "$c" ;;
       *) log "unknown component $c"; exit 2 ;;
     esac
