@@ -61,6 +61,10 @@ type Repository struct {
 	Rules           []*RuleDoc
 	// Ignored are documents of other kinds.
 	Ignored []*Document
+	// Invalid are Ballast documents that could not be decoded; their problems are in
+	// Findings. Validate still reads their names, so that one broken ClusterPolicy does
+	// not make every rule naming its cluster an error too.
+	Invalid []*Document
 	// Findings of loading and decoding; Validate adds the semantic ones.
 	Findings Findings
 }
@@ -202,17 +206,22 @@ func (r *Repository) addDocument(file string, index int, doc *yaml.Node) {
 	}
 	switch {
 	case d.APIVersion != v1alpha1.GroupVersion.String():
+		r.Invalid = append(r.Invalid, d)
 		r.Findings = append(r.Findings, d.finding("apiVersion", RuleUnknownKind,
 			"apiVersion %q is not supported: use %s", d.APIVersion, v1alpha1.GroupVersion))
 	case d.Kind == v1alpha1.ClusterPolicyKind:
 		var p v1alpha1.ClusterPolicy
 		if r.decode(d, &p) {
 			r.ClusterPolicies = append(r.ClusterPolicies, &ClusterPolicyDoc{Document: d, Policy: &p})
+		} else {
+			r.Invalid = append(r.Invalid, d)
 		}
 	case d.Kind == v1alpha1.WorkloadDistributionRuleKind:
 		var w v1alpha1.WorkloadDistributionRule
 		if r.decode(d, &w) {
 			r.Rules = append(r.Rules, &RuleDoc{Document: d, Rule: &w})
+		} else {
+			r.Invalid = append(r.Invalid, d)
 		}
 	default:
 		r.Findings = append(r.Findings, d.finding("kind", RuleUnknownKind,

@@ -19,6 +19,35 @@ const (
 	RuleInvalidValue    = "invalid-value"
 	RuleInvalidDuration = "invalid-duration"
 	RuleInvalidTimeZone = "invalid-time-zone"
+	RuleTooManyItems    = "too-many-items"
+	RuleExactlyOneOf    = "exactly-one-of"
+	RuleIgnoredField    = "ignored-field"
+
+	// Documents and their relations.
+	RuleDuplicateCluster = "duplicate-cluster"
+	RuleDuplicateName    = "duplicate-name"
+	RuleUnknownCluster   = "unknown-cluster"
+	RuleInvalidSelector  = "invalid-selector"
+	RuleOverlappingRules = "overlapping-rules"
+
+	// Capacity.
+	RuleEmptySupply      = "empty-supply"
+	RuleNarrowSpotSupply = "narrow-spot-supply"
+	RuleLimitsTooSmall   = "limits-too-small"
+	RuleSpotDisabled     = "spot-disabled"
+	RuleZoneNotInRegion  = "zone-not-in-region"
+	RuleInvalidVolume    = "invalid-block-device"
+
+	// Commitments.
+	RuleEmptyCommitments        = "empty-commitments"
+	RuleCommitmentOutsideSupply = "commitment-outside-supply"
+	RuleExpiredCommitment       = "expired-commitment"
+
+	// Disruption and maintenance windows.
+	RuleInvalidSchedule   = "invalid-schedule"
+	RuleIncompleteBudget  = "incomplete-budget"
+	RuleInvalidWindow     = "invalid-window"
+	RuleIneffectiveWindow = "ineffective-window"
 )
 
 // RuleInfo describes a rule for documentation and SARIF output.
@@ -28,19 +57,41 @@ type RuleInfo struct {
 	Description string
 }
 
-// Rules is the catalogue of every rule, in documentation order.
+// Rules is the catalogue of every rule, in documentation order. Severity is the usual
+// severity of the rule's findings; a few rules report a milder case as a warning.
 var Rules = []RuleInfo{
 	{RuleYAMLSyntax, SeverityError, "The file is not valid YAML."},
 	{RuleUnknownField, SeverityError, "A field that the document's kind does not have (often a typo)."},
 	{RuleDuplicateKey, SeverityError, "A key set twice in one mapping; YAML would silently keep only one."},
 	{RuleWrongType, SeverityError, "A value of the wrong type, e.g. a list where a mapping is expected, or an unquoted number for a string."},
-	{RuleMissingField, SeverityError, "A required field is missing."},
+	{RuleMissingField, SeverityError, "A required field is missing or empty."},
 	{RuleInvalidQuantity, SeverityError, "A quantity such as 16Gi that does not parse."},
 	{RuleTooComplex, SeverityError, "A document nested too deeply or too large to be a policy."},
 	{RuleUnknownKind, SeverityError, "A ballast.dev document of an unknown kind or version."},
 	{RuleIgnored, SeverityInfo, "A document that is not a Ballast policy; it is ignored."},
-	{RuleOutOfRange, SeverityError, "A number outside its allowed range."},
+	{RuleOutOfRange, SeverityError, "A number or quantity outside its allowed range."},
 	{RuleInvalidValue, SeverityError, "A value that is not one of the allowed values or does not match the expected format."},
-	{RuleInvalidDuration, SeverityError, "A duration that does not parse."},
-	{RuleInvalidTimeZone, SeverityError, "A time zone that is not an IANA time zone name."},
+	{RuleInvalidDuration, SeverityError, "A duration that does not parse or cannot be used where it is written."},
+	{RuleInvalidTimeZone, SeverityError, "A time zone that is not an IANA time zone name (a warning for abbreviations such as CET that do not follow a place's daylight-saving rules)."},
+	{RuleTooManyItems, SeverityError, "A list or mapping with more entries than the API server accepts."},
+	{RuleExactlyOneOf, SeverityError, "Two fields of which exactly one must be set, e.g. nodeClass.role and nodeClass.instanceProfile."},
+	{RuleIgnoredField, SeverityWarning, "A field that has no effect where it is written."},
+	{RuleDuplicateCluster, SeverityError, "More than one ClusterPolicy for the same cluster name."},
+	{RuleDuplicateName, SeverityError, "Two objects, maintenance windows or block devices with the same name."},
+	{RuleUnknownCluster, SeverityError, "A WorkloadDistributionRule names a cluster that has no ClusterPolicy in the repository."},
+	{RuleInvalidSelector, SeverityError, "A workload label selector that is not valid (a warning when it can never match)."},
+	{RuleOverlappingRules, SeverityError, "Two rules of the same namespace and specificity that can match the same workload in the same cluster."},
+	{RuleEmptySupply, SeverityError, "The instance supply allows no instance type at all."},
+	{RuleNarrowSpotSupply, SeverityWarning, "spotToSpotConsolidation is on but the instance supply has too few types for Karpenter to ever replace a single Spot node."},
+	{RuleLimitsTooSmall, SeverityError, "The limits cannot hold even one node for the base On-Demand replicas."},
+	{RuleSpotDisabled, SeverityWarning, "Spot is disabled while distributions send replicas to Spot; they will run On-Demand."},
+	{RuleZoneNotInRegion, SeverityError, "An availability zone that is not in the cluster's region."},
+	{RuleInvalidVolume, SeverityError, "A block device setting EBS rejects, e.g. IOPS on a gp2 volume or an io2 volume without IOPS."},
+	{RuleEmptyCommitments, SeverityError, "Commitments come from Git but none are listed."},
+	{RuleCommitmentOutsideSupply, SeverityWarning, "A Reserved Instance or Savings Plan for instance types the supply excludes."},
+	{RuleExpiredCommitment, SeverityWarning, "A Reserved Instance or Savings Plan that has expired."},
+	{RuleInvalidSchedule, SeverityError, "A disruption budget schedule that is not a 5-field cron expression or @daily-style macro."},
+	{RuleIncompleteBudget, SeverityError, "A disruption budget with a schedule but no duration, or a duration but no schedule."},
+	{RuleInvalidWindow, SeverityError, "A maintenance window that is empty (end equals start)."},
+	{RuleIneffectiveWindow, SeverityWarning, "A maintenance window that allows an operation that is turned off."},
 }

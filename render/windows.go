@@ -57,8 +57,10 @@ type windowPlan struct {
 	// Budgets block consolidation outside the windows; empty when consolidation is
 	// allowed at any time.
 	Budgets []karpv1.Budget
-	// ValidUntil is the next change of UTC offset of a window's time zone after the
-	// reference time, within a year; zero when there is none.
+	// ValidUntil is the next change of UTC offset of the time zone of a window that
+	// allows Consolidation, after the reference time and within a year; zero when there
+	// is none. It is set even when the windows cover the whole week, since windows in
+	// zones that shift differently may not cover it after the change.
 	ValidUntil time.Time
 }
 

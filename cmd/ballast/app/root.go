@@ -65,6 +65,7 @@ NodePools and EC2NodeClasses and applies it.`,
 	root.AddCommand(
 		newVersionCommand(s),
 		newValidateCommand(s),
+		newRenderCommand(s),
 	)
 	return root
 }

@@ -1,0 +1,139 @@
+package app
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ballast-dev/ballast/policies"
+	"github.com/ballast-dev/ballast/render"
+)
+
+type renderOptions struct {
+	cluster string
+	out     string
+	source  string
+	at      string
+}
+
+func newRenderCommand(s streams) *cobra.Command {
+	o := renderOptions{}
+	cmd := &cobra.Command{
+		Use:   "render [PATH]",
+		Short: "Render a policy tree into Karpenter and Ballast objects",
+		Long: `Render validates the policy tree at PATH (default ".") and prints, for every cluster
+(or the one named by --cluster), its EC2NodeClass, NodePools, ClusterPolicy and
+WorkloadDistributionRules as a YAML stream. Nothing is rendered when validation finds
+an error. Output is deterministic: the same tree and reference time give the same bytes.`,
+		Example: `  ballast render examples/policies
+  ballast render examples/policies --cluster prod-eu --out rendered/`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			path := "."
+			if len(args) == 1 {
+				path = args[0]
+			}
+			return o.run(s, path)
+		},
+	}
+	cmd.Flags().StringVar(&o.cluster, "cluster", "", "render only this cluster")
+	cmd.Flags().StringVar(&o.out, "out", "", "write one file per cluster, DIR/<cluster>.yaml, instead of stdout")
+	cmd.Flags().StringVar(&o.source, "source", "local", "value of the ballast.dev/source owner label")
+	cmd.Flags().StringVar(&o.at, "time", "", "reference time (RFC 3339) for maintenance windows; default now")
+	return cmd
+}
+
+func (o renderOptions) run(s streams, path string) error {
+	now := time.Now()
+	if o.at != "" {
+		t, err := time.Parse(time.RFC3339, o.at)
+		if err != nil {
+			return usageErrorf(s, "--time %q is not an RFC 3339 time such as 2026-11-23T12:00:00Z", o.at)
+		}
+		now = t
+	}
+	repo, err := loadPolicies(path)
+	if err != nil {
+		return usageErrorf(s, "%v", err)
+	}
+	findings := repo.Validate()
+	if findings.HasErrors() {
+		_ = policies.Write(s.err, "text", findings, policies.Rules)
+		_, _ = fmt.Fprintln(s.err, "nothing rendered: fix the errors above")
+		return exitError{ExitFindings}
+	}
+	for _, f := range findings {
+		if f.Severity == policies.SeverityWarning {
+			_, _ = fmt.Fprintln(s.err, f)
+		}
+	}
+	clusters := repo.Clusters()
+	if o.cluster != "" {
+		if _, _, err := repo.ForCluster(o.cluster); err != nil {
+			return usageErrorf(s, "%v", err)
+		}
+		clusters = []string{o.cluster}
+	}
+	if len(clusters) == 0 {
+		return usageErrorf(s, "%s holds no ClusterPolicy: nothing to render", path)
+	}
+	var all bytes.Buffer
+	for i, cluster := range clusters {
+		policy, rules, err := repo.ForCluster(cluster)
+		if err != nil {
+			return err
+		}
+		objs, err := render.Render(render.Input{Policy: policy, Rules: rules, Source: o.source, Now: now})
+		if err != nil {
+			return fmt.Errorf("failed to render cluster %s: %w", cluster, err)
+		}
+		data, err := render.Marshal(objs)
+		if err != nil {
+			return fmt.Errorf("failed to serialise cluster %s: %w", cluster, err)
+		}
+		if o.out != "" {
+			if err := os.MkdirAll(o.out, 0o755); err != nil {
+				return fmt.Errorf("failed to create %s: %w", o.out, err)
+			}
+			file := filepath.Join(o.out, cluster+".yaml")
+			if err := os.WriteFile(file, data, 0o644); err != nil { //nolint:gosec // manifests are not secret
+				return fmt.Errorf("failed to write %s: %w", file, err)
+			}
+			_, _ = fmt.Fprintf(s.err, "wrote %s (%d objects)\n", file, len(objs))
+			continue
+		}
+		if i > 0 {
+			all.WriteString("---\n")
+		}
+		all.Write(data)
+	}
+	_, err = s.out.Write(all.Bytes())
+	return err
+}
+
+// loadPolicies loads the policy tree at path, a directory or a single file, naming
+// files in findings relative to the user's working directory.
+func loadPolicies(path string) (*policies.Repository, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read policy path: %w", err)
+	}
+	if !st.IsDir() {
+		data, err := os.ReadFile(path) //nolint:gosec // the user names the file
+		if err != nil {
+			return nil, fmt.Errorf("cannot read policy file: %w", err)
+		}
+		return policies.LoadBytes(path, data), nil
+	}
+	return policies.Load(os.DirFS(path), ".", path)
+}
+
+// usageErrorf prints a usage-level error and returns exit code 2.
+func usageErrorf(s streams, format string, args ...any) error {
+	_, _ = fmt.Fprintf(s.err, "Error: "+format+"\n", args...)
+	return exitError{ExitError}
+}

@@ -1,0 +1,145 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ballast-dev/ballast/policies"
+)
+
+// validateOptions are the flags of ballast validate.
+type validateOptions struct {
+	format string
+	today  string
+}
+
+func newValidateCommand(s streams) *cobra.Command {
+	o := validateOptions{format: "text"}
+	cmd := &cobra.Command{
+		Use:   "validate [PATH]",
+		Short: "Check a policy tree and report every problem at file:line:column",
+		Long: `Validate loads every .yaml and .yml file under PATH (a directory, default ".", or
+one file) and checks the Ballast policy documents in it: structure, the API server's
+schema rules, and what no schema can express (overlapping rules, limits too small for
+the base On-Demand replicas, a Spot supply too narrow for spot-to-spot consolidation, ...).
+Files are named relative to the working directory, as PATH/<file>.
+
+Exit status: 0 when there is no error or warning, 1 when there is, 2 on a usage error.`,
+		Example: `  ballast validate policies/
+  ballast validate --format github policies/    # annotations in a GitHub Actions job
+  ballast validate --format sarif . > ballast.sarif`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			path := "."
+			if len(args) == 1 {
+				path = args[0]
+			}
+			return runValidate(s, o, path, time.Now())
+		},
+	}
+	cmd.Flags().StringVar(&o.format, "format", o.format, "output format: "+strings.Join(policies.Formats, ", "))
+	cmd.Flags().StringVar(&o.today, "today", "", "the date (YYYY-MM-DD) expired commitments are checked against; defaults to today (UTC)")
+	return cmd
+}
+
+// usageError prints a usage problem and exits with ExitError.
+func usageError(s streams, format string, args ...any) error {
+	_, _ = fmt.Fprintf(s.err, "Error: "+format+"\n", args...)
+	return exitError{ExitError}
+}
+
+func runValidate(s streams, o validateOptions, path string, now time.Time) error {
+	if !slices.Contains(policies.Formats, o.format) {
+		return usageError(s, "unknown format %q: use one of %s", o.format, strings.Join(policies.Formats, ", "))
+	}
+	today := now.UTC()
+	if o.today != "" {
+		t, err := time.Parse(time.DateOnly, o.today)
+		if err != nil {
+			return usageError(s, "--today %q is not a date: write YYYY-MM-DD", o.today)
+		}
+		today = t
+	}
+	repo, err := loadPath(path)
+	if err != nil {
+		return usageError(s, "%v", err)
+	}
+	findings := repo.ValidateWith(policies.Options{Today: today})
+	failing := findings.Count(policies.SeverityError)+findings.Count(policies.SeverityWarning) > 0
+	if err := policies.Write(s.out, o.format, findings, policies.Rules); err != nil {
+		return fmt.Errorf("failed to write the findings: %w", err)
+	}
+	if failing {
+		return exitError{ExitFindings}
+	}
+	if o.format == "text" {
+		_, _ = io.WriteString(s.out, okLine(repo, findings)+"\n")
+	}
+	if len(repo.ClusterPolicies)+len(repo.Rules) == 0 {
+		_, _ = fmt.Fprintf(s.err, "warning: no Ballast policy documents found in %s\n", path)
+	}
+	return nil
+}
+
+// loadPath loads a directory tree, or a single file whatever its extension, naming
+// files in findings as path/<relative path>.
+func loadPath(path string) (*policies.Repository, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s does not exist", path)
+		}
+		return nil, fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	display := filepath.ToSlash(filepath.Clean(path))
+	if info.IsDir() {
+		return policies.Load(os.DirFS(path), ".", display)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to open %s: %w", path, err)
+	}
+	defer func() { _ = f.Close() }()
+	// One byte more than the loader accepts, so that it reports an oversized file.
+	data, err := io.ReadAll(io.LimitReader(f, policies.MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	return policies.LoadBytes(display, data), nil
+}
+
+// okLine confirms a clean validation: what was checked, in how many files.
+func okLine(repo *policies.Repository, findings policies.Findings) string {
+	files := map[string]bool{}
+	for _, f := range findings {
+		files[f.File] = true
+	}
+	for _, p := range repo.ClusterPolicies {
+		files[p.File] = true
+	}
+	for _, r := range repo.Rules {
+		files[r.File] = true
+	}
+	for _, d := range repo.Ignored {
+		files[d.File] = true
+	}
+	return fmt.Sprintf("ok: %s, %s in %s",
+		count(len(repo.ClusterPolicies), "cluster policy", "cluster policies"),
+		count(len(repo.Rules), "rule", "rules"),
+		count(len(files), "file", "files"))
+}
+
+func count(n int, one, other string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, other)
+}

@@ -1,0 +1,83 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+)
+
+// Marshal writes objects as one YAML stream, each document starting with "---", in the
+// order given. Map keys are sorted, so the same objects always give the same bytes.
+// Fields that only Go's zero values put there — null values, metadata.creationTimestamp
+// and an empty status — are left out, so that the stream reads as if written by hand and
+// applies cleanly with kubectl, server-side apply and Argo CD.
+func Marshal(objs []client.Object) ([]byte, error) {
+	var buf bytes.Buffer
+	for i, obj := range objs {
+		doc, err := marshalObject(obj)
+		if err != nil {
+			return nil, fmt.Errorf("failed to marshal object %d (%s %q): %w", i, obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
+		}
+		buf.WriteString("---\n")
+		buf.Write(doc)
+	}
+	return buf.Bytes(), nil
+}
+
+func marshalObject(obj client.Object) ([]byte, error) {
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if meta, ok := m["metadata"].(map[string]any); ok {
+		delete(meta, "creationTimestamp")
+	}
+	if status, ok := m["status"]; ok && isEmpty(status) {
+		delete(m, "status")
+	}
+	dropNulls(m)
+	return yaml.Marshal(m)
+}
+
+// dropNulls removes null values from maps, recursively.
+func dropNulls(v any) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if e == nil {
+				delete(v, k)
+				continue
+			}
+			dropNulls(e)
+		}
+	case []any:
+		for _, e := range v {
+			dropNulls(e)
+		}
+	}
+}
+
+// isEmpty reports whether v is null or a map whose values are all empty.
+func isEmpty(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case map[string]any:
+		for _, e := range v {
+			if !isEmpty(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}

@@ -1,0 +1,128 @@
+package cluster
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// component is one process of the cluster, running in its own process group so that
+// stopping it also stops the children it forks.
+type component struct {
+	Name    string
+	LogPath string
+	cmd     *exec.Cmd
+	log     *os.File
+	done    chan struct{}
+	err     error
+}
+
+func startComponent(dir, name, bin string, args, env []string) (*component, error) {
+	logPath := filepath.Join(dir, name+".log")
+	logFile, err := os.Create(logPath) //nolint:gosec // the test's own directory
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...) //nolint:gosec // binaries built by the harness
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("failed to start %s: %w", name, err)
+	}
+	c := &component{Name: name, LogPath: logPath, cmd: cmd, log: logFile, done: make(chan struct{})}
+	go func() {
+		c.err = cmd.Wait()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// exited reports whether the process has ended, and why.
+func (c *component) exited() (bool, error) {
+	select {
+	case <-c.done:
+		return true, c.err
+	default:
+		return false, nil
+	}
+}
+
+// stop terminates the process group, politely first.
+func (c *component) stop() {
+	if c == nil || c.cmd.Process == nil {
+		return
+	}
+	pgid := -c.cmd.Process.Pid
+	_ = syscall.Kill(pgid, syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(pgid, syscall.SIGKILL)
+		<-c.done
+	}
+	_ = syscall.Kill(pgid, syscall.SIGKILL) // children that outlived their parent
+	_ = c.log.Close()
+}
+
+// RSS returns the resident memory of the process in bytes (0 when it has ended).
+func (c *component) RSS() int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	defer func() { _ = f.Close() }()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+// tail returns the last n lines of the component's log.
+func (c *component) tail(n int) string {
+	data, err := os.ReadFile(c.LogPath)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// freePorts asks the kernel for n distinct unused loopback ports.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var listeners []io.Closer
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+
+func readFile(path string) ([]byte, error) { return os.ReadFile(path) } //nolint:gosec // harness files
