@@ -86,7 +86,7 @@ func Load(fsys fs.FS, root, display string) (*Repository, error) {
 			}
 			return nil
 		}
-		if d.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+		if d.IsDir() || (!strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml")) {
 			return nil
 		}
 		rel := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")

@@ -263,9 +263,9 @@ func (f cronField) check(s string) error {
 		if err != nil {
 			return err
 		}
-		hi := lo
 		if isRange {
-			if hi, err = f.value(b); err != nil {
+			hi, err := f.value(b)
+			if err != nil {
 				return err
 			}
 			if hi < lo {

@@ -1,8 +1,9 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
@@ -10,7 +11,7 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "ballast.dev", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the Ballast kinds with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the Ballast kinds to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
@@ -22,3 +23,13 @@ const (
 	WorkloadDistributionRuleKind = "WorkloadDistributionRule"
 	PolicySourceKind             = "PolicySource"
 )
+
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion,
+		&ClusterPolicy{}, &ClusterPolicyList{},
+		&WorkloadDistributionRule{}, &WorkloadDistributionRuleList{},
+		&PolicySource{}, &PolicySourceList{},
+	)
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

@@ -239,7 +239,3 @@ type PolicySourceList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PolicySource `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&PolicySource{}, &PolicySourceList{})
-}

@@ -65,7 +65,3 @@ type WorkloadDistributionRuleList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []WorkloadDistributionRule `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&WorkloadDistributionRule{}, &WorkloadDistributionRuleList{})
-}

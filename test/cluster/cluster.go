@@ -245,7 +245,7 @@ func (c *Cluster) poll(ctx context.Context, what string, timeout time.Duration, 
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		for _, comp := range c.components {
 			if done, err := comp.exited(); done {
-				return false, fmt.Errorf("%s exited (%v):\n%s", comp.Name, err, comp.tail(30))
+				return false, fmt.Errorf("%s exited (%w):\n%s", comp.Name, err, comp.tail(30))
 			}
 		}
 		return cond(ctx)

@@ -124,5 +124,4 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-
 func readFile(path string) ([]byte, error) { return os.ReadFile(path) } //nolint:gosec // harness files
