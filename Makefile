@@ -13,6 +13,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ballast-dev/ballast/cmd/ballast/app.version=$(VERSION)
 CACHE_DIR ?= $(or $(BALLAST_CACHE_DIR),$(XDG_CACHE_HOME),$(HOME)/.cache)/ballast
 TEST_FLAGS ?=
+# The end-to-end suites start a whole cluster; give go test room beyond its 10m default.
+TEST_TIMEOUT ?= 30m
 
 .DEFAULT_GOAL := help
 
@@ -38,14 +40,19 @@ demo: build ## Validate and render the example policy repository.
 # envtest binaries: a KUBEBUILDER_ASSETS the user set wins; otherwise hack/controlplane.sh
 # builds etcd and kube-apiserver once into $(CACHE_DIR) and prints their directory.
 .PHONY: test
-test: ## Run every test against a real kube-apiserver and etcd (builds them once).
+test: ## Run every test: envtest suites and the whole-cluster e2e suites (builds binaries once).
 	@assets="$${KUBEBUILDER_ASSETS:-$$(hack/controlplane.sh etcd kube-apiserver)}" && \
+	hack/controlplane.sh etcd kube-apiserver kube-controller-manager kube-scheduler kwok >/dev/null && \
 	echo "KUBEBUILDER_ASSETS=$$assets" && \
-	KUBEBUILDER_ASSETS="$$assets" $(GO) test $(TEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS="$$assets" $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 
-.PHONY: test-short
-test-short: ## Run the tests that need no control plane.
-	$(GO) test -short ./...
+.PHONY: test-unit
+test-unit: ## Run the tests that need no control plane (policies, render, CLI).
+	$(GO) test ./policies/ ./render/ ./cmd/...
+
+.PHONY: e2e
+e2e: ## Run only the whole-cluster end-to-end suites.
+	$(GO) test -timeout $(TEST_TIMEOUT) -v ./test/e2e/...
 
 .PHONY: bench
 bench: ## Run the benchmarks.

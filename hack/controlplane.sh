@@ -20,6 +20,11 @@ export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 
 log() { printf 'controlplane: %s\n' "$*" >&2; }
 
+# module_dir downloads a module version and prints its directory in the module cache.
+module_dir() {
+  go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+}
+
 build_etcd() {
   local out="$ASSETS/etcd"
   [ -x "$out" ] && return 0
@@ -35,31 +40,7 @@ import (
 	"go.etcd.io/etcd/server/v3/etcdmain"
 )
 
-func # build_kwok installs kwok, the kubelet stand-in, and writes the node and pod stages
-# shipped in its module into one configuration file next to it.
-build_kwok() {
-  local out="$ASSETS/kwok"
-  if [ ! -x "$out" ]; then
-    log "building kwok $KWOK_VERSION (about two minutes, once)"
-    local tmp; tmp="$(mktemp -d)"
-    GOBIN="$tmp" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-    mv "$tmp/kwok" "$out"; rm -rf "$tmp"
-  fi
-  local stages="$ASSETS/kwok-stages.yaml"
-  if [ ! -f "$stages" ]; then
-    local dir; dir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-    local first=1
-    for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
-             pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
-      [ "$first" = 1 ] || echo "---"
-      first=0
-      grep -v '^---$' "$dir/kustomize/stage/$f"
-    done >"$stages.tmp"
-    mv "$stages.tmp" "$stages"
-  fi
-}
-
-main() { etcdmain.Main(os.Args) }
+func main() { etcdmain.Main(os.Args) }
 GO
   (
     cd "$dir"
@@ -79,7 +60,7 @@ k8s_source() {
   local src="$CACHE/src/kubernetes-$K8S_VERSION"
   if [ ! -f "$src/.ready" ]; then
     log "preparing k8s.io/kubernetes $K8S_VERSION source"
-    local dl; dl="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    local dl; dl="$(module_dir "k8s.io/kubernetes@$K8S_VERSION")"
     rm -rf "$src"; mkdir -p "$(dirname "$src")"
     cp -r "$dl" "$src"; chmod -R u+w "$src"
     rm -rf "$src/vendor" "$src"/go.work*
@@ -120,7 +101,7 @@ build_kwok() {
   fi
   local stages="$ASSETS/kwok-stages.yaml"
   if [ ! -f "$stages" ]; then
-    local dir; dir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    local dir; dir="$(module_dir "sigs.k8s.io/kwok@$KWOK_VERSION")"
     local first=1
     for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
              pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do

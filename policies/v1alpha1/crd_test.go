@@ -165,6 +165,7 @@ func TestPolicySourceValidation(t *testing.T) {
 		{"ssh without secret", source("ssh", "git: {url: ssh://git@h/r.git}"), "an ssh:// url needs a secretRef"},
 		{"unknown source kind", source("kind", "sourceRef: {kind: Bucket, name: p}"), "spec.sourceRef.kind"},
 		{"bad interval", source("interval", "git: {url: https://h/r.git}") + "  retryInterval: soon\n", "spec.retryInterval"},
+		{"name longer than a label value", source(strings.Repeat("p", 64), "git: {url: https://h/r.git}"), "at most 63 characters"},
 		{"status write-back", source("writeback", `git: {url: https://h/r.git}
 statusWriteBack:
   commitStatus: {provider: gitea, repository: platform/policies, secretRef: {name: forge-token}}

@@ -214,7 +214,10 @@ type PolicySourceStatus struct {
 }
 
 // PolicySource syncs a policy repository into the cluster.
+// Its name is the value of the ballast.dev/source label on what it applies, so it must
+// be a valid label value.
 // +kubebuilder:object:root=true
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 63",message="a PolicySource name is a label value: at most 63 characters"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=psrc,categories=ballast
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.spec.cluster`

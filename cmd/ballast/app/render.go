@@ -52,13 +52,13 @@ func (o renderOptions) run(s streams, path string) error {
 	if o.at != "" {
 		t, err := time.Parse(time.RFC3339, o.at)
 		if err != nil {
-			return usageErrorf(s, "--time %q is not an RFC 3339 time such as 2026-11-23T12:00:00Z", o.at)
+			return usageError(s, "--time %q is not an RFC 3339 time such as 2026-11-23T12:00:00Z", o.at)
 		}
 		now = t
 	}
-	repo, err := loadPolicies(path)
+	repo, err := loadPath(path)
 	if err != nil {
-		return usageErrorf(s, "%v", err)
+		return usageError(s, "%v", err)
 	}
 	findings := repo.Validate()
 	if findings.HasErrors() {
@@ -74,12 +74,12 @@ func (o renderOptions) run(s streams, path string) error {
 	clusters := repo.Clusters()
 	if o.cluster != "" {
 		if _, _, err := repo.ForCluster(o.cluster); err != nil {
-			return usageErrorf(s, "%v", err)
+			return usageError(s, "%v", err)
 		}
 		clusters = []string{o.cluster}
 	}
 	if len(clusters) == 0 {
-		return usageErrorf(s, "%s holds no ClusterPolicy: nothing to render", path)
+		return usageError(s, "%s holds no ClusterPolicy: nothing to render", path)
 	}
 	var all bytes.Buffer
 	for i, cluster := range clusters {
@@ -113,27 +113,4 @@ func (o renderOptions) run(s streams, path string) error {
 	}
 	_, err = s.out.Write(all.Bytes())
 	return err
-}
-
-// loadPolicies loads the policy tree at path, a directory or a single file, naming
-// files in findings relative to the user's working directory.
-func loadPolicies(path string) (*policies.Repository, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read policy path: %w", err)
-	}
-	if !st.IsDir() {
-		data, err := os.ReadFile(path) //nolint:gosec // the user names the file
-		if err != nil {
-			return nil, fmt.Errorf("cannot read policy file: %w", err)
-		}
-		return policies.LoadBytes(path, data), nil
-	}
-	return policies.Load(os.DirFS(path), ".", path)
-}
-
-// usageErrorf prints a usage-level error and returns exit code 2.
-func usageErrorf(s streams, format string, args ...any) error {
-	_, _ = fmt.Fprintf(s.err, "Error: "+format+"\n", args...)
-	return exitError{ExitError}
 }

@@ -1,0 +1,45 @@
+package render_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ballast-dev/ballast/policies"
+	"github.com/ballast-dev/ballast/policies/policytest"
+	"github.com/ballast-dev/ballast/render"
+)
+
+// BenchmarkLoadValidateRender measures the whole offline pipeline (what `ballast
+// render` and every controller sync do) on a repository of 2 clusters and 1,000 rules.
+func BenchmarkLoadValidateRender(b *testing.B) {
+	fsys := policytest.Repository(100, 10)
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		repo, err := policies.Load(fsys, ".", "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if findings := repo.Validate(); findings.HasErrors() {
+			b.Fatal(findings)
+		}
+		objects := 0
+		for _, cluster := range repo.Clusters() {
+			policy, rules, err := repo.ForCluster(cluster)
+			if err != nil {
+				b.Fatal(err)
+			}
+			objs, err := render.Render(render.Input{Policy: policy, Rules: rules, Source: "bench", Now: now})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := render.Marshal(objs); err != nil {
+				b.Fatal(err)
+			}
+			objects += len(objs)
+		}
+		if objects < 1000 {
+			b.Fatalf("rendered %d objects", objects)
+		}
+	}
+}
