@@ -462,6 +462,10 @@ type ClusterPolicyStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Workloads lists the split of the workloads this policy's default distribution governs (at most 200).
+	// +kubebuilder:validation:MaxItems=200
+	// +optional
+	Workloads []WorkloadPlacement `json:"workloads,omitempty"`
 }
 
 // ClusterPolicy is the orchestration policy of one cluster: its node supply, limits,

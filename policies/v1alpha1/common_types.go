@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Labels and annotations Ballast reads and writes.
@@ -128,4 +130,35 @@ type PolicyFinding struct {
 	Severity string `json:"severity"`
 	// Message says what is wrong and how to fix it.
 	Message string `json:"message"`
+}
+
+// PlacementCounts is a number of replicas per capacity class.
+type PlacementCounts struct {
+	// OnDemand replicas.
+	OnDemand int32 `json:"onDemand"`
+	// Spot replicas.
+	Spot int32 `json:"spot"`
+}
+
+// WorkloadPlacement is the Spot / On-Demand split of one workload as the distributor
+// last saw it.
+type WorkloadPlacement struct {
+	// Kind is Deployment, StatefulSet or ReplicaSet.
+	Kind string `json:"kind"`
+	// Namespace of the workload.
+	Namespace string `json:"namespace"`
+	// Name of the workload.
+	Name string `json:"name"`
+	// Replicas the workload asks for.
+	Replicas int32 `json:"replicas"`
+	// Desired split under the effective rule.
+	Desired PlacementCounts `json:"desired"`
+	// Observed split of its current pods.
+	Observed PlacementCounts `json:"observed"`
+	// Message says what the distributor is doing about a difference, or what blocks it.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// LastUpdateTime is when the entry last changed.
+	// +optional
+	LastUpdateTime *metav1.Time `json:"lastUpdateTime,omitempty"`
 }

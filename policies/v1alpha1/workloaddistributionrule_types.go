@@ -36,6 +36,10 @@ type WorkloadDistributionRuleStatus struct {
 	// +listMapKey=type
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Workloads lists the split of the workloads this rule governs (at most 200).
+	// +kubebuilder:validation:MaxItems=200
+	// +optional
+	Workloads []WorkloadPlacement `json:"workloads,omitempty"`
 }
 
 // WorkloadDistributionRule sets the Spot / On-Demand split of the workloads in its

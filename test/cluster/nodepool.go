@@ -37,3 +37,16 @@ func NodePool(name string, consolidateAfter string, capacityTypes ...string) *ka
 		},
 	}
 }
+
+// WithTaint adds a taint to the NodePool's nodes.
+func WithTaint(np *karpv1.NodePool, taint corev1.Taint) *karpv1.NodePool {
+	np.Spec.Template.Spec.Taints = append(np.Spec.Template.Spec.Taints, taint)
+	return np
+}
+
+// WithSpotTaint taints the NodePool's nodes ballast.dev/capacity=spot:NoSchedule, as
+// Ballast's rendered Spot NodePool does, and gives it a weight.
+func WithSpotTaint(np *karpv1.NodePool, weight int32) *karpv1.NodePool {
+	np.Spec.Weight = &weight
+	return WithTaint(np, corev1.Taint{Key: "ballast.dev/capacity", Value: "spot", Effect: corev1.TaintEffectNoSchedule})
+}

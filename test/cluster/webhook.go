@@ -24,10 +24,11 @@ type Webhook struct {
 }
 
 // ServeMutatingWebhook serves handler over TLS (a certificate signed by the cluster's
-// CA) on a loopback port and registers it for pod creation in every namespace that is
-// not kube-system, with failurePolicy Ignore. The API server then calls it for pods
-// the ReplicaSet and StatefulSet controllers create.
-func (c *Cluster) ServeMutatingWebhook(ctx context.Context, name string, handler http.Handler) (*Webhook, error) {
+// CA) on a loopback port and registers it for pod creation, with failurePolicy Ignore,
+// in the given namespaces, or in every namespace but kube-system when none are given.
+// The API server then calls it for pods the ReplicaSet and StatefulSet controllers
+// create.
+func (c *Cluster) ServeMutatingWebhook(ctx context.Context, name string, handler http.Handler, namespaces ...string) (*Webhook, error) {
 	cert, err := c.pki.issue("webhook-"+name, nil, []string{"127.0.0.1", "localhost"})
 	if err != nil {
 		return nil, err
@@ -50,6 +51,12 @@ func (c *Cluster) ServeMutatingWebhook(ctx context.Context, name string, handler
 			fmt.Printf("webhook %s: %v\n", name, err)
 		}
 	}()
+	scope := metav1.LabelSelectorRequirement{
+		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system"},
+	}
+	if len(namespaces) > 0 {
+		scope = metav1.LabelSelectorRequirement{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: namespaces}
+	}
 	caPEM, err := readFile(c.pki.CAFile)
 	if err != nil {
 		return nil, err
@@ -64,9 +71,7 @@ func (c *Cluster) ServeMutatingWebhook(ctx context.Context, name string, handler
 			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
 			TimeoutSeconds:          ptr.To[int32](5),
 			ReinvocationPolicy:      ptr.To(admissionregistrationv1.NeverReinvocationPolicy),
-			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-				Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system"},
-			}}},
+			NamespaceSelector:       &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{scope}},
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 				Rule: admissionregistrationv1.Rule{

@@ -8,6 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zapcore"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/ballast-dev/ballast/test/cluster"
 )
 
@@ -18,14 +25,23 @@ var (
 
 func TestMain(m *testing.M) {
 	ctx := context.Background()
+	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	var err error
 	kube, err = cluster.Start(ctx, cluster.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "failed to start the cluster:", err)
 		os.Exit(1)
 	}
-	if err := kube.Client.Create(ctx, cluster.NodePool("default", "10s")); err != nil {
+	// The smoke tests' pool is tainted so that only their pods (which tolerate it) use
+	// it, and pods the distributor tests leave unplaced cannot.
+	if err := kube.Client.Create(ctx, cluster.WithTaint(cluster.NodePool("default", "10s"), smokeTaint)); err != nil {
 		fmt.Fprintln(os.Stderr, "failed to create the NodePool:", err)
+		kube.Stop()
+		os.Exit(1)
+	}
+	if err := firstRunningPod(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		kube.Dump(os.Stderr)
 		kube.Stop()
 		os.Exit(1)
 	}
@@ -61,4 +77,21 @@ func report() {
 		fmt.Printf(" %s=%dMiB", n, mem[n]>>20)
 	}
 	fmt.Printf(" total=%dMiB\n", total>>20)
+}
+
+// firstRunningPod measures the time from the suite's start to the first pod Running on
+// a node Karpenter launched.
+func firstRunningPod(ctx context.Context) error {
+	ns, err := kube.NewNamespace(ctx, "first")
+	if err != nil {
+		return err
+	}
+	if err := kube.Client.Create(ctx, smokeDeployment(ns, "first", 1, "100m", nil)); err != nil {
+		return err
+	}
+	if _, err := kube.WaitPodsRunning(ctx, ns, appSelector("first"), 1, 3*time.Minute); err != nil {
+		return err
+	}
+	kube.Timings["first-running-pod"] = time.Since(suiteTime)
+	return kube.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 }

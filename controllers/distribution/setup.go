@@ -1,0 +1,90 @@
+package distribution
+
+import (
+	"context"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+// SetupWithManager registers the reconciler: it watches its kind of workload, their
+// pods, and the rules and policies that decide their split.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	var obj client.Object = &appsv1.Deployment{}
+	if r.Kind == KindStatefulSet {
+		obj = &appsv1.StatefulSet{}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("distribution-"+r.Kind).
+		For(obj).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.podToWorkload)).
+		Watches(&v1alpha1.WorkloadDistributionRule{}, handler.EnqueueRequestsFromMapFunc(r.namespaceWorkloads)).
+		Watches(&v1alpha1.ClusterPolicy{}, handler.EnqueueRequestsFromMapFunc(r.allWorkloads)).
+		Complete(r)
+}
+
+// podToWorkload maps a pod to its Deployment (through its ReplicaSet) or StatefulSet.
+func (r *Reconciler) podToWorkload(ctx context.Context, o client.Object) []reconcile.Request {
+	owner := metav1.GetControllerOf(o)
+	if owner == nil {
+		return nil
+	}
+	ns := o.GetNamespace()
+	switch {
+	case r.Kind == KindStatefulSet && owner.Kind == KindStatefulSet:
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: owner.Name}}}
+	case r.Kind == KindDeployment && owner.Kind == KindReplicaSet:
+		var rs appsv1.ReplicaSet
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: owner.Name}, &rs); err != nil {
+			return nil
+		}
+		if dep := metav1.GetControllerOf(&rs); dep != nil && dep.Kind == KindDeployment {
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: dep.Name}}}
+		}
+	}
+	return nil
+}
+
+// namespaceWorkloads maps a rule to every workload of its kind in its namespace.
+func (r *Reconciler) namespaceWorkloads(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.workloadsIn(ctx, client.InNamespace(o.GetNamespace()))
+}
+
+// allWorkloads maps a ClusterPolicy to every workload of its kind.
+func (r *Reconciler) allWorkloads(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.workloadsIn(ctx)
+}
+
+func (r *Reconciler) workloadsIn(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	var names []types.NamespacedName
+	if r.Kind == KindStatefulSet {
+		var list appsv1.StatefulSetList
+		if err := r.Client.List(ctx, &list, opts...); err != nil {
+			return nil
+		}
+		for _, s := range list.Items {
+			names = append(names, types.NamespacedName{Namespace: s.Namespace, Name: s.Name})
+		}
+	} else {
+		var list appsv1.DeploymentList
+		if err := r.Client.List(ctx, &list, opts...); err != nil {
+			return nil
+		}
+		for _, d := range list.Items {
+			names = append(names, types.NamespacedName{Namespace: d.Namespace, Name: d.Name})
+		}
+	}
+	out := make([]reconcile.Request, 0, len(names))
+	for _, n := range names {
+		out = append(out, reconcile.Request{NamespacedName: n})
+	}
+	return out
+}

@@ -1,0 +1,89 @@
+package distribution
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+// maxStatusWorkloads bounds the workloads listed in one object's status.
+const maxStatusWorkloads = 200
+
+// writeStatus records the workload's desired and observed split on the object that
+// governs it: the most specific WorkloadDistributionRule selecting it, else the
+// ClusterPolicy (its default distribution). It writes only when the entry changed.
+func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alpha1.ClusterPolicy, rules []v1alpha1.WorkloadDistributionRule, rule Rule, observed, target Counts, message string) error {
+	entry := v1alpha1.WorkloadPlacement{
+		Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Replicas: w.Replicas,
+		Desired:  v1alpha1.PlacementCounts{OnDemand: target.OnDemand, Spot: target.Spot},
+		Observed: v1alpha1.PlacementCounts{OnDemand: observed.OnDemand, Spot: observed.Spot},
+		Message:  message,
+	}
+	now := metav1.NewTime(r.now())
+	if governing := mostSpecific(rules, w.Labels); governing != nil {
+		key := client.ObjectKeyFromObject(governing)
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var fresh v1alpha1.WorkloadDistributionRule
+			if err := r.Client.Get(ctx, key, &fresh); err != nil {
+				return client.IgnoreNotFound(err)
+			}
+			list, changed := upsert(fresh.Status.Workloads, entry, now)
+			if !changed {
+				return nil
+			}
+			fresh.Status.Workloads = list
+			return r.Client.Status().Update(ctx, &fresh)
+		})
+	}
+	key := client.ObjectKeyFromObject(policy)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var fresh v1alpha1.ClusterPolicy
+		if err := r.Client.Get(ctx, key, &fresh); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+		list, changed := upsert(fresh.Status.Workloads, entry, now)
+		if !changed {
+			return nil
+		}
+		fresh.Status.Workloads = list
+		return r.Client.Status().Update(ctx, &fresh)
+	})
+}
+
+// upsert replaces or adds the workload's entry, keeping the list bounded (the entries
+// updated longest ago go first), and reports whether anything changed.
+func upsert(list []v1alpha1.WorkloadPlacement, entry v1alpha1.WorkloadPlacement, now metav1.Time) ([]v1alpha1.WorkloadPlacement, bool) {
+	for i, e := range list {
+		if e.Kind == entry.Kind && e.Namespace == entry.Namespace && e.Name == entry.Name {
+			entry.LastUpdateTime = e.LastUpdateTime
+			if equalPlacement(e, entry) {
+				return list, false
+			}
+			entry.LastUpdateTime = &now
+			out := append([]v1alpha1.WorkloadPlacement{}, list...)
+			out[i] = entry
+			return out, true
+		}
+	}
+	entry.LastUpdateTime = &now
+	out := append(list, entry)
+	if len(out) > maxStatusWorkloads {
+		oldest := 0
+		for i := range out {
+			if out[i].LastUpdateTime.Before(out[oldest].LastUpdateTime) {
+				oldest = i
+			}
+		}
+		out = append(out[:oldest], out[oldest+1:]...)
+	}
+	return out, true
+}
+
+func equalPlacement(a, b v1alpha1.WorkloadPlacement) bool {
+	return a.Kind == b.Kind && a.Namespace == b.Namespace && a.Name == b.Name && a.Replicas == b.Replicas &&
+		a.Desired == b.Desired && a.Observed == b.Observed && a.Message == b.Message
+}

@@ -1,0 +1,179 @@
+package distribution
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+// Kinds of workloads the distributor places.
+const (
+	KindDeployment  = "Deployment"
+	KindStatefulSet = "StatefulSet"
+	KindReplicaSet  = "ReplicaSet"
+)
+
+// capacityTypeKey is Karpenter's node label for the capacity type.
+const capacityTypeKey = "karpenter.sh/capacity-type"
+
+// Workload is the object whose replicas are split: a Deployment, a StatefulSet, or a
+// ReplicaSet that no Deployment owns.
+type Workload struct {
+	Kind, Namespace, Name string
+	UID                   types.UID
+	Replicas              int32
+	// Labels and Annotations of the workload object; rules select on the labels, and
+	// the annotations override rules.
+	Labels, Annotations map[string]string
+	// Selector selects the workload's pods.
+	Selector labels.Selector
+	// MatchLabels are the selector's equality requirements, used for the topology
+	// spread of LeastInterrupted.
+	MatchLabels map[string]string
+	// owners are the UIDs that own the workload's pods directly (the Deployment's
+	// ReplicaSets, or the workload itself).
+	owners map[types.UID]bool
+}
+
+// Key identifies the workload in logs, events and status.
+func (w *Workload) Key() string { return w.Kind + "/" + w.Namespace + "/" + w.Name }
+
+// WorkloadOf returns the workload a pod belongs to, or nil when its owner is not a
+// Deployment, StatefulSet or ReplicaSet (a Job, a DaemonSet, a bare pod).
+func WorkloadOf(ctx context.Context, c client.Reader, pod *corev1.Pod) (*Workload, error) {
+	owner := metav1.GetControllerOf(pod)
+	if owner == nil {
+		return nil, nil
+	}
+	switch owner.Kind {
+	case KindStatefulSet:
+		var sts appsv1.StatefulSet
+		if err := c.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: owner.Name}, &sts); err != nil {
+			return nil, fmt.Errorf("failed to get StatefulSet %s/%s: %w", pod.Namespace, owner.Name, err)
+		}
+		return newWorkload(KindStatefulSet, &sts.ObjectMeta, sts.Spec.Replicas, sts.Spec.Selector)
+	case KindReplicaSet:
+		var rs appsv1.ReplicaSet
+		if err := c.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: owner.Name}, &rs); err != nil {
+			return nil, fmt.Errorf("failed to get ReplicaSet %s/%s: %w", pod.Namespace, owner.Name, err)
+		}
+		if dep := metav1.GetControllerOf(&rs); dep != nil && dep.Kind == KindDeployment {
+			return DeploymentWorkload(ctx, c, pod.Namespace, dep.Name)
+		}
+		return newWorkload(KindReplicaSet, &rs.ObjectMeta, rs.Spec.Replicas, rs.Spec.Selector)
+	}
+	return nil, nil
+}
+
+// DeploymentWorkload returns a Deployment as a workload, with its ReplicaSets as
+// the owners of its pods.
+func DeploymentWorkload(ctx context.Context, c client.Reader, namespace, name string) (*Workload, error) {
+	var d appsv1.Deployment
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &d); err != nil {
+		return nil, fmt.Errorf("failed to get Deployment %s/%s: %w", namespace, name, err)
+	}
+	w, err := newWorkload(KindDeployment, &d.ObjectMeta, d.Spec.Replicas, d.Spec.Selector)
+	if err != nil {
+		return nil, err
+	}
+	var sets appsv1.ReplicaSetList
+	if err := c.List(ctx, &sets, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: w.Selector}); err != nil {
+		return nil, fmt.Errorf("failed to list the ReplicaSets of %s: %w", w.Key(), err)
+	}
+	w.owners = map[types.UID]bool{}
+	for i := range sets.Items {
+		if ref := metav1.GetControllerOf(&sets.Items[i]); ref != nil && ref.UID == d.UID {
+			w.owners[sets.Items[i].UID] = true
+		}
+	}
+	return w, nil
+}
+
+// StatefulSetWorkload returns a StatefulSet as a workload.
+func StatefulSetWorkload(ctx context.Context, c client.Reader, namespace, name string) (*Workload, error) {
+	var sts appsv1.StatefulSet
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &sts); err != nil {
+		return nil, fmt.Errorf("failed to get StatefulSet %s/%s: %w", namespace, name, err)
+	}
+	return newWorkload(KindStatefulSet, &sts.ObjectMeta, sts.Spec.Replicas, sts.Spec.Selector)
+}
+
+func newWorkload(kind string, meta *metav1.ObjectMeta, replicas *int32, sel *metav1.LabelSelector) (*Workload, error) {
+	selector, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s/%s has an invalid selector: %w", kind, meta.Namespace, meta.Name, err)
+	}
+	w := &Workload{
+		Kind: kind, Namespace: meta.Namespace, Name: meta.Name, UID: meta.UID,
+		Replicas: ptr.Deref(replicas, 1), Labels: meta.Labels, Annotations: meta.Annotations,
+		Selector: selector, owners: map[types.UID]bool{meta.UID: true},
+	}
+	if sel != nil {
+		w.MatchLabels = sel.MatchLabels
+	}
+	return w, nil
+}
+
+// Owns reports whether the pod is one of the workload's.
+func (w *Workload) Owns(pod *corev1.Pod) bool {
+	ref := metav1.GetControllerOf(pod)
+	return ref != nil && w.owners[ref.UID]
+}
+
+// Pods lists the workload's pods that are not terminating.
+func (w *Workload) Pods(ctx context.Context, c client.Reader) ([]corev1.Pod, error) {
+	var list corev1.PodList
+	if err := c.List(ctx, &list, client.InNamespace(w.Namespace), client.MatchingLabelsSelector{Selector: w.Selector}); err != nil {
+		return nil, fmt.Errorf("failed to list the pods of %s: %w", w.Key(), err)
+	}
+	var out []corev1.Pod
+	for _, p := range list.Items {
+		if w.Owns(&p) && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// CapacityOf returns the class a pod runs in or is headed for: Ballast's label, else
+// the capacity type it pins with a node selector, else that of the node it runs on
+// (nodeCapacity), else On-Demand (Spot nodes are tainted, so an unplaced pod can only
+// land On-Demand).
+func CapacityOf(pod *corev1.Pod, nodeCapacity func(node string) string) string {
+	if c := pod.Labels[v1alpha1.CapacityLabel]; c == v1alpha1.CapacitySpot || c == v1alpha1.CapacityOnDemand {
+		return c
+	}
+	if c := pod.Spec.NodeSelector[capacityTypeKey]; c != "" {
+		return c
+	}
+	if pod.Spec.NodeName != "" && nodeCapacity != nil {
+		if c := nodeCapacity(pod.Spec.NodeName); c != "" {
+			return c
+		}
+	}
+	return v1alpha1.CapacityOnDemand
+}
+
+// Ordinal returns the ordinal of a StatefulSet pod (web-3 -> 3), or -1.
+func Ordinal(pod *corev1.Pod, statefulSet string) int32 {
+	rest, ok := strings.CutPrefix(pod.Name, statefulSet+"-")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.ParseInt(rest, 10, 32)
+	if err != nil || n < 0 {
+		return -1
+	}
+	return int32(n)
+}

@@ -1,0 +1,416 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/test/cluster"
+	"github.com/ballast-dev/ballast/test/controlplane"
+)
+
+const e2eCluster = "e2e"
+
+var installBallastCRDs sync.Once
+
+// distributor is Ballast's distribution webhook and drift reconciler running in the
+// test process against the whole cluster, scoped to one test namespace.
+type distributor struct {
+	t        *testing.T
+	ns       string
+	replicas int
+	stop     func()
+}
+
+// startDistributor installs Ballast's CRDs, a tainted Spot NodePool and an On-Demand
+// NodePool (as Ballast renders them), the cluster's ClusterPolicy, and starts the
+// distributor with the given number of webhook replicas, each with its own cache.
+func startDistributor(t *testing.T, ns string, webhookReplicas int) *distributor {
+	t.Helper()
+	ctx := context.Background()
+	installBallastCRDs.Do(func() {
+		_, err := envtest.InstallCRDs(kube.Config, envtest.CRDInstallOptions{
+			Paths: []string{filepath.Join(controlplane.RepoRoot(), "config", "crd", "bases")}, ErrorIfPathMissing: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	spot := cluster.WithSpotTaint(cluster.NodePool("ballast-"+ns+"-spot", "10s", karpv1.CapacityTypeSpot), 50)
+	onDemand := cluster.NodePool("ballast-"+ns+"-on-demand", "10s", karpv1.CapacityTypeOnDemand)
+	onDemand.Spec.Weight = ptr.To[int32](10)
+	policy := &v1alpha1.ClusterPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: e2eCluster},
+		Spec: v1alpha1.ClusterPolicySpec{
+			Cluster:      v1alpha1.ClusterIdentity{Name: e2eCluster, Region: "eu-west-1"},
+			NodeClass:    v1alpha1.NodeClassSpec{Role: "test"},
+			Distribution: v1alpha1.DistributionSpec{BaseOnDemand: ptr.To[int32](1), OnDemandPercent: ptr.To[int32](0), Selector: v1alpha1.All},
+			BinPacking:   v1alpha1.BinPackingSpec{PodEviction: &v1alpha1.PodEvictionSpec{MaxEvictionsPerPass: ptr.To[int32](3)}},
+		},
+	}
+	for _, obj := range []client.Object{spot, onDemand, policy} {
+		if err := kube.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	d := &distributor{t: t, ns: ns, replicas: webhookReplicas}
+	d.start()
+	t.Cleanup(func() {
+		d.stop()
+		for _, obj := range []client.Object{policy, spot, onDemand} {
+			_ = kube.Client.Delete(context.Background(), obj)
+		}
+	})
+	return d
+}
+
+// start runs the managers and registers the webhook; stop undoes it (an outage).
+func (d *distributor) start() {
+	t := d.t
+	ctx, cancel := context.WithCancel(context.Background())
+	var placers []http.Handler
+	var wg sync.WaitGroup
+	for i := range d.replicas {
+		mgr, err := ctrl.NewManager(kube.Config, ctrl.Options{
+			Scheme:                 controlplane.Scheme,
+			Metrics:                metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress: "0",
+			Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api, err := client.New(kube.Config, client.Options{Scheme: controlplane.Scheme})
+		if err != nil {
+			t.Fatal(err)
+		}
+		placers = append(placers, &admission.Webhook{Handler: &distribution.Placer{
+			Client: mgr.GetClient(), API: api, Cluster: e2eCluster,
+		}})
+		if i == 0 { // one reconciler, as leader election guarantees in a cluster
+			for _, kind := range []string{distribution.KindDeployment, distribution.KindStatefulSet} {
+				r := &distribution.Reconciler{
+					Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-distribution"),
+					Kind: kind, Cluster: e2eCluster, MaxEvictions: 3, RequeueAfter: 2 * time.Second,
+				}
+				if err := r.SetupWithManager(mgr); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := mgr.Start(ctx); err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		}()
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			t.Fatal("cache did not sync")
+		}
+	}
+	var next atomic.Uint64
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		placers[next.Add(1)%uint64(len(placers))].ServeHTTP(w, r)
+	})
+	wh, err := kube.ServeMutatingWebhook(context.Background(), "ballast-"+d.ns, handler, d.ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The API server loads webhook configurations asynchronously.
+	time.Sleep(2 * time.Second)
+	d.stop = func() {
+		_ = wh.Stop(context.Background())
+		cancel()
+		wg.Wait()
+		d.stop = func() {}
+	}
+}
+
+// split counts a workload's running pods by the capacity type of the node each runs
+// on, and fails the test when a pod's ballast.dev/capacity label disagrees with its node.
+func split(ctx context.Context, t *testing.T, ns, app string) (distribution.Counts, []corev1.Pod) {
+	t.Helper()
+	pods, err := kube.RunningPods(ctx, ns, appSelector(app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c distribution.Counts
+	for i := range pods {
+		node, err := kube.NodeOf(ctx, &pods[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct := node.Labels[karpv1.CapacityTypeLabelKey]
+		if label := pods[i].Labels[v1alpha1.CapacityLabel]; label != "" && label != ct {
+			t.Fatalf("pod %s is labelled %s but runs on a %s node", pods[i].Name, label, ct)
+		}
+		if ct == karpv1.CapacityTypeSpot {
+			c.Spot++
+		} else {
+			c.OnDemand++
+		}
+	}
+	return c, pods
+}
+
+// waitSplit waits until the workload has exactly want running replicas per class and
+// no other pods.
+func waitSplit(t *testing.T, ns, app string, want distribution.Counts, timeout time.Duration) []corev1.Pod {
+	t.Helper()
+	ctx := context.Background()
+	var pods []corev1.Pod
+	err := kube.Eventually(ctx, fmt.Sprintf("%s to run %s", app, want), timeout, func(ctx context.Context) (bool, string, error) {
+		var all corev1.PodList
+		if err := kube.Client.List(ctx, &all, client.InNamespace(ns), client.MatchingLabels{"app": app}); err != nil {
+			return false, "", err
+		}
+		var got distribution.Counts
+		got, pods = split(ctx, t, ns, app)
+		return got == want && int32(len(all.Items)) == want.Total(), fmt.Sprintf("%s, %d pods in all", got, len(all.Items)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pods
+}
+
+func createRule(t *testing.T, ns string, base, percent int32, strategy v1alpha1.Strategy) {
+	t.Helper()
+	rule := &v1alpha1.WorkloadDistributionRule{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "split"},
+		Spec: v1alpha1.WorkloadDistributionRuleSpec{
+			Strategy: strategy,
+			DistributionSpec: v1alpha1.DistributionSpec{
+				BaseOnDemand: ptr.To(base), OnDemandPercent: ptr.To(percent), Selector: v1alpha1.All,
+			},
+		},
+	}
+	if err := kube.Client.Create(context.Background(), rule); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func scale(t *testing.T, ns, name string, replicas int32) {
+	t.Helper()
+	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, replicas))
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if err := kube.Client.Patch(context.Background(), d, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDistributionExactSplit: base 2, 30% -> 10 replicas run 5 On-Demand / 5 Spot on
+// nodes of those capacity types; scaled to 4 -> 3/1; to 20 -> 8/12.
+func TestDistributionExactSplit(t *testing.T) {
+	ns := newNamespace(t)
+	startDistributor(t, ns, 2)
+	createRule(t, ns, 2, 30, v1alpha1.CostOptimized)
+	if err := kube.Client.Create(context.Background(), deployment(ns, "web", 10, "250m", nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitSplit(t, ns, "web", distribution.Counts{OnDemand: 5, Spot: 5}, 3*time.Minute)
+	scale(t, ns, "web", 4)
+	waitSplit(t, ns, "web", distribution.Counts{OnDemand: 3, Spot: 1}, 3*time.Minute)
+	scale(t, ns, "web", 20)
+	waitSplit(t, ns, "web", distribution.Counts{OnDemand: 8, Spot: 12}, 3*time.Minute)
+}
+
+func statefulSet(ns, name string, replicas int32) *appsv1.StatefulSet {
+	labels := map[string]string{"app": name}
+	return &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.StatefulSetSpec{
+			Replicas:            ptr.To(replicas),
+			Selector:            &metav1.LabelSelector{MatchLabels: labels},
+			PodManagementPolicy: appsv1.ParallelPodManagement,
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: ptr.To[int64](0),
+					Containers: []corev1.Container{{
+						Name: "db", Image: "registry.example/db:1",
+						Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m")}},
+					}},
+				},
+			},
+		},
+	}
+}
+
+// TestDistributionStatefulSetOrdinals: a StatefulSet's ordinals keep their classes
+// across restarts; web-0 is On-Demand with baseOnDemand 1.
+func TestDistributionStatefulSetOrdinals(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	startDistributor(t, ns, 1)
+	createRule(t, ns, 1, 50, v1alpha1.CostOptimized)
+	if err := kube.Client.Create(ctx, statefulSet(ns, "db", 5)); err != nil {
+		t.Fatal(err)
+	}
+	// base 1 + ceil(4 * 0.5) = 3 On-Demand; ordinals 0 (base), 1, 3 On-Demand; 2, 4 Spot.
+	want := map[string]string{"db-0": "on-demand", "db-1": "on-demand", "db-2": "spot", "db-3": "on-demand", "db-4": "spot"}
+	check := func() {
+		pods := waitSplit(t, ns, "db", distribution.Counts{OnDemand: 3, Spot: 2}, 3*time.Minute)
+		for _, p := range pods {
+			node, err := kube.NodeOf(ctx, &p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := node.Labels[karpv1.CapacityTypeLabelKey]; got != want[p.Name] {
+				t.Errorf("%s runs on %s, want %s", p.Name, got, want[p.Name])
+			}
+		}
+	}
+	check()
+	// Restart every pod: each comes back in its ordinal's class.
+	if err := kube.Client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns), client.MatchingLabels{"app": "db"}); err != nil {
+		t.Fatal(err)
+	}
+	check()
+}
+
+// TestDistributionConvergesAfterOutage: while the distributor is down a Deployment
+// scales up and its new pods land wherever (On-Demand, since Spot nodes are tainted);
+// once it is back, it evicts the surplus and the split is exact again.
+func TestDistributionConvergesAfterOutage(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	d := startDistributor(t, ns, 1)
+	createRule(t, ns, 1, 0, v1alpha1.CostOptimized)
+	if err := kube.Client.Create(ctx, deployment(ns, "api", 2, "250m", nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitSplit(t, ns, "api", distribution.Counts{OnDemand: 1, Spot: 1}, 3*time.Minute)
+	d.stop()
+	scale(t, ns, "api", 6)
+	// Unplaced pods cannot tolerate the Spot taint: they all run On-Demand.
+	waitSplit(t, ns, "api", distribution.Counts{OnDemand: 5, Spot: 1}, 3*time.Minute)
+	d.start()
+	waitSplit(t, ns, "api", distribution.Counts{OnDemand: 1, Spot: 5}, 4*time.Minute)
+	// Every eviction is recorded as an event on the Deployment (related to the pod).
+	err := kube.Eventually(ctx, "an event for each of the 4 evictions", time.Minute, func(ctx context.Context) (bool, string, error) {
+		var events corev1.EventList
+		if err := kube.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
+			return false, "", err
+		}
+		evictions := 0
+		for _, e := range events.Items {
+			if e.Reason == distribution.EvictedReason && e.InvolvedObject.Kind == "Deployment" {
+				evictions += int(max(e.Count, 1))
+			}
+		}
+		return evictions >= 4, fmt.Sprintf("%d eviction events", evictions), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDistributionStrategies: LeastInterrupted runs one Spot replica per node;
+// CostOptimized packs Spot replicas onto fewer nodes than replicas.
+func TestDistributionStrategies(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		strategy v1alpha1.Strategy
+		check    func(t *testing.T, spotNodes map[string]int)
+	}{
+		{v1alpha1.LeastInterrupted, func(t *testing.T, spotNodes map[string]int) {
+			for node, n := range spotNodes {
+				if n != 1 {
+					t.Errorf("LeastInterrupted put %d Spot replicas on %s", n, node)
+				}
+			}
+		}},
+		{v1alpha1.CostOptimized, func(t *testing.T, spotNodes map[string]int) {
+			if len(spotNodes) >= 4 {
+				t.Errorf("CostOptimized spread 4 Spot replicas over %d nodes", len(spotNodes))
+			}
+		}},
+	} {
+		t.Run(string(tc.strategy), func(t *testing.T) {
+			ns := newNamespace(t)
+			startDistributor(t, ns, 1)
+			createRule(t, ns, 0, 0, tc.strategy)
+			if err := kube.Client.Create(ctx, deployment(ns, "spread", 4, "250m", nil)); err != nil {
+				t.Fatal(err)
+			}
+			pods := waitSplit(t, ns, "spread", distribution.Counts{Spot: 4}, 3*time.Minute)
+			spotNodes := map[string]int{}
+			for _, p := range pods {
+				spotNodes[p.Spec.NodeName]++
+			}
+			tc.check(t, spotNodes)
+		})
+	}
+}
+
+// TestDistributionRespectsPodDisruptionBudget: with a PDB that allows no disruption,
+// the surplus cannot be evicted, and the rule's status says so.
+func TestDistributionRespectsPodDisruptionBudget(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	d := startDistributor(t, ns, 1)
+	d.stop() // admitted while down: every replica On-Demand
+	createRule(t, ns, 0, 0, v1alpha1.CostOptimized)
+	if err := kube.Client.Create(ctx, deployment(ns, "guarded", 3, "250m", nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitSplit(t, ns, "guarded", distribution.Counts{OnDemand: 3}, 3*time.Minute)
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "guarded"},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "guarded"}},
+		},
+	}
+	if err := kube.Client.Create(ctx, pdb); err != nil {
+		t.Fatal(err)
+	}
+	d.start()
+	err := kube.Eventually(ctx, "the rule status to report the blocked eviction", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+		var rule v1alpha1.WorkloadDistributionRule
+		if err := kube.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "split"}, &rule); err != nil {
+			return false, "", err
+		}
+		for _, w := range rule.Status.Workloads {
+			if w.Name == "guarded" {
+				ok := w.Desired == (v1alpha1.PlacementCounts{Spot: 3}) && w.Observed == (v1alpha1.PlacementCounts{OnDemand: 3}) &&
+					strings.Contains(w.Message, "PodDisruptionBudget")
+				return ok, fmt.Sprintf("%+v", w), nil
+			}
+		}
+		return false, fmt.Sprintf("%+v", rule.Status.Workloads), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := split(ctx, t, ns, "guarded"); c != (distribution.Counts{OnDemand: 3}) {
+		t.Fatalf("pods moved despite the PodDisruptionBudget: %s", c)
+	}
+}
