@@ -43,12 +43,13 @@ demo: build ## Validate and render the example policy repository.
 test: ## Run every test: envtest suites and the whole-cluster e2e suites (builds binaries once).
 	@assets="$${KUBEBUILDER_ASSETS:-$$(hack/controlplane.sh etcd kube-apiserver)}" && \
 	hack/controlplane.sh etcd kube-apiserver kube-controller-manager kube-scheduler kwok >/dev/null && \
+	hack/gitea.sh >/dev/null && \
 	echo "KUBEBUILDER_ASSETS=$$assets" && \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 
 .PHONY: test-unit
-test-unit: ## Run the tests that need no control plane (policies, render, CLI).
-	$(GO) test ./policies/ ./render/ ./cmd/...
+test-unit: ## Run the tests that need no control plane or Gitea.
+	$(GO) test ./policies/ ./render/ ./plan/ ./cost/ ./gitsync/...
 
 .PHONY: e2e
 e2e: ## Run only the whole-cluster end-to-end suites.
@@ -69,8 +70,9 @@ generate: ## Generate deepcopy functions.
 	$(TOOL) controller-gen object paths=./policies/...
 
 .PHONY: manifests
-manifests: ## Generate CRDs and RBAC into config/ and copy the CRDs to the chart.
+manifests: ## Generate CRDs, RBAC and the webhook configuration into config/ and copy the CRDs to the chart.
 	$(TOOL) controller-gen crd paths=./policies/... output:crd:artifacts:config=config/crd/bases
+	$(TOOL) controller-gen rbac:roleName=manager-role webhook paths=./controllers/... output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
 	mkdir -p charts/ballast/crds && cp config/crd/bases/*.yaml charts/ballast/crds/
 
 .PHONY: verify

@@ -28,6 +28,10 @@ const (
 	EvictionBlockedReason = "EvictionBlocked"
 )
 
+// +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
+// +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies/status;workloaddistributionrules/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
 // Reconciler corrects the split of one kind of workload (Deployments or StatefulSets)
 // after the fact: when the observed split differs from the target (a scale-down
 // removed the wrong replicas, pods were admitted while the webhook was down, a rule

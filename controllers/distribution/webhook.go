@@ -26,6 +26,12 @@ const ReasonAnnotation = "ballast.dev/reason"
 // SystemNamespaces are never touched.
 var SystemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
 
+// +kubebuilder:webhook:path=/mutate-v1-pod,mutating=true,failurePolicy=ignore,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=pods.distribution.ballast.dev,admissionReviewVersions=v1,timeoutSeconds=3,reinvocationPolicy=Never
+// +kubebuilder:rbac:groups="",resources=pods;nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;replicasets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
+// +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies;workloaddistributionrules,verbs=get;list;watch
+
 // Placer is the mutating admission webhook that places new pods on Spot or On-Demand.
 // It never blocks a pod: any error leaves the pod as it is (the drift reconciler
 // corrects the split later), and it answers within Timeout.

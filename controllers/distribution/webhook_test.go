@@ -25,11 +25,14 @@ import (
 // fixture creates a namespace, the cluster's ClusterPolicy (once), a rule, and a
 // Deployment with its ReplicaSet in the real API server (no controllers run in
 // envtest, so nothing creates pods: admissions are the only writers).
-func fixture(t *testing.T, cluster string, replicas int32, base, percent int32) (ns string, rs *appsv1.ReplicaSet) {
+func fixture(t testing.TB, cluster string, replicas int32, base, percent int32, nsLabels ...map[string]string) (ns string, rs *appsv1.ReplicaSet) {
 	t.Helper()
 	ctx := context.Background()
 	c := env.Client
 	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "dist-"}}
+	if len(nsLabels) > 0 {
+		nsObj.Labels = nsLabels[0]
+	}
 	if err := c.Create(ctx, nsObj); err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,10 @@ NodePools and EC2NodeClasses and applies it.`,
 		newVersionCommand(s),
 		newValidateCommand(s),
 		newRenderCommand(s),
+		newDiffCommand(s),
+		newPlanCommand(s),
+		newEstimateCommand(s),
+		newControllerCommand(s),
 	)
 	return root
 }

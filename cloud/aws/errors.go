@@ -1,0 +1,56 @@
+package aws
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/aws/smithy-go"
+
+	"github.com/ballast-dev/ballast/cloud"
+)
+
+// Error codes that change what the caller does. The SDK retries the throttling ones
+// itself first; what reaches classify has exhausted its retries.
+var (
+	throttlingCodes = map[string]bool{
+		"Throttling": true, "ThrottlingException": true, "ThrottledException": true, "RequestThrottledException": true,
+		"TooManyRequestsException": true, "RequestLimitExceeded": true, "RequestThrottled": true, "SlowDown": true,
+	}
+	accessDeniedCodes = map[string]bool{
+		"AccessDenied": true, "AccessDeniedException": true, "UnauthorizedOperation": true, "AuthFailure": true,
+		"UnrecognizedClientException": true, "InvalidClientTokenId": true, "SignatureDoesNotMatch": true,
+		"ExpiredToken": true, "ExpiredTokenException": true, "OptInRequired": true,
+	}
+	notFoundCodes = map[string]bool{"NotFoundException": true, "ResourceNotFoundException": true}
+)
+
+// accessKeyID matches AWS access key ids (long-term AKIA..., temporary ASIA...), which
+// some error messages echo.
+var accessKeyID = regexp.MustCompile(`\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b`)
+
+// classify turns an SDK error into a cloud typed error when its code changes what the
+// caller does, and otherwise into an error that says what failed. Messages pass
+// through redact; the SDK error itself is not wrapped, so that nothing it carries
+// reaches a log.
+func classify(op, what string, err error) error {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		return fmt.Errorf("failed to get %s (%s): %w", what, op, err)
+	}
+	base := cloud.APIError{Op: op, Code: ae.ErrorCode(), Message: redact(ae.ErrorMessage())}
+	switch {
+	case throttlingCodes[base.Code]:
+		return fmt.Errorf("failed to get %s: %w", what, &cloud.ThrottledError{APIError: base})
+	case accessDeniedCodes[base.Code]:
+		return fmt.Errorf("failed to get %s: %w", what, &cloud.AccessDeniedError{APIError: base})
+	case notFoundCodes[base.Code]:
+		return fmt.Errorf("failed to get %s: %w", what, &cloud.NotFoundError{APIError: base})
+	}
+	return fmt.Errorf("failed to get %s: %w", what, &base)
+}
+
+// redact removes access key ids from a message.
+func redact(msg string) string {
+	return accessKeyID.ReplaceAllString(msg, "[redacted]")
+}

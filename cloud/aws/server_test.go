@@ -1,0 +1,208 @@
+package aws
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+)
+
+// Static test credentials (AWS's documentation examples); errors must never show them.
+const (
+	testKeyID  = "AKIAIOSFODNN7EXAMPLE"
+	testSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+)
+
+// awsServer answers the Pricing and EC2 APIs in their wire formats, from the shapes
+// in the AWS API reference: Pricing is JSON 1.1 (POST /, X-Amz-Target
+// AWSPriceListService.GetProducts, PriceList as JSON strings); EC2 is the query
+// protocol (form POST Action=DescribeSpotPriceHistory, XML reply).
+type awsServer struct {
+	t *testing.T
+	*httptest.Server
+
+	mu sync.Mutex
+	// failures are answered, in order, before any success: a Pricing or EC2 error code.
+	failures []string
+	// requests records every request: the operation and its parameters.
+	requests []recorded
+	// products are Price List items by instance type; a type with two items is
+	// answered over two pages.
+	products map[string][]string
+	// spot are DescribeSpotPriceHistory pages (item XML), chained with NextToken.
+	spot [][]string
+}
+
+type recorded struct {
+	op            string
+	authorization string
+	params        map[string]string
+}
+
+func newAWSServer(t *testing.T) *awsServer {
+	s := &awsServer{t: t, products: map[string][]string{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *awsServer) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		s.servePricing(w, r, target, body)
+		return
+	}
+	s.serveEC2(w, r, string(body))
+}
+
+func (s *awsServer) nextFailure() (string, bool) {
+	if len(s.failures) == 0 {
+		return "", false
+	}
+	code := s.failures[0]
+	s.failures = s.failures[1:]
+	return code, true
+}
+
+func (s *awsServer) servePricing(w http.ResponseWriter, r *http.Request, target string, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var in struct {
+		ServiceCode string
+		Filters     []struct{ Type, Field, Value string }
+		NextToken   string
+		MaxResults  int
+	}
+	if err := json.Unmarshal(body, &in); err != nil || target != "AWSPriceListService.GetProducts" ||
+		r.Header.Get("Content-Type") != "application/x-amz-json-1.1" || r.Method != http.MethodPost {
+		s.t.Errorf("not a GetProducts request: %s %s %q", r.Method, target, body)
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	params := map[string]string{"ServiceCode": in.ServiceCode, "NextToken": in.NextToken}
+	for _, f := range in.Filters {
+		params[f.Field] = f.Type + ":" + f.Value
+	}
+	s.requests = append(s.requests, recorded{op: "GetProducts", authorization: r.Header.Get("Authorization"), params: params})
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	if code, ok := s.nextFailure(); ok {
+		w.Header().Set("X-Amzn-ErrorType", code)
+		w.WriteHeader(http.StatusBadRequest)
+		msg := "Rate exceeded"
+		if code == "AccessDeniedException" {
+			msg = "User with access key " + testKeyID + " is not authorized to perform: pricing:GetProducts"
+		}
+		_, _ = fmt.Fprintf(w, `{"__type":%q,"Message":%q}`, code, msg)
+		return
+	}
+	items := s.products[strings.TrimPrefix(params["instanceType"], "TERM_MATCH:")]
+	out := map[string]any{"FormatVersion": "aws_v1", "PriceList": []string{}}
+	switch {
+	case len(items) == 2 && in.NextToken == "":
+		out["PriceList"], out["NextToken"] = items[:1], "page-2"
+	case len(items) == 2:
+		out["PriceList"] = items[1:]
+	case len(items) == 1:
+		out["PriceList"] = items
+	}
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+func (s *awsServer) serveEC2(w http.ResponseWriter, r *http.Request, body string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		s.t.Errorf("not an EC2 query request: %s %s", r.Method, r.Header.Get("Content-Type"))
+	}
+	r.Body = io.NopCloser(strings.NewReader(body))
+	if err := r.ParseForm(); err != nil {
+		s.t.Errorf("bad form: %v", err)
+	}
+	params := map[string]string{}
+	for k, v := range r.PostForm {
+		params[k] = v[0]
+	}
+	s.requests = append(s.requests, recorded{op: params["Action"], authorization: r.Header.Get("Authorization"), params: params})
+	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+	if code, ok := s.nextFailure(); ok {
+		status := http.StatusBadRequest
+		msg := "You are not authorized to perform this operation."
+		if code == "RequestLimitExceeded" {
+			status, msg = http.StatusServiceUnavailable, "Request limit exceeded."
+		}
+		w.WriteHeader(status)
+		_, _ = fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+<Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>ea966190-f9aa-478e-9ede-example</RequestID></Response>`, code, msg)
+		return
+	}
+	if params["Action"] != "DescribeSpotPriceHistory" || params["Version"] != "2016-11-15" {
+		s.t.Errorf("unexpected EC2 call %v", params)
+	}
+	page := 0
+	if tok := params["NextToken"]; tok != "" {
+		_, _ = fmt.Sscanf(tok, "page-%d", &page)
+	}
+	next := ""
+	if page+1 < len(s.spot) {
+		next = fmt.Sprintf("<nextToken>page-%d</nextToken>", page+1)
+	}
+	items := ""
+	if page < len(s.spot) {
+		items = strings.Join(s.spot[page], "")
+	}
+	_, _ = fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+<DescribeSpotPriceHistoryResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>59dbff89-35bd-4eac-99ed-example</requestId>
+  <spotPriceHistorySet>%s</spotPriceHistorySet>%s
+</DescribeSpotPriceHistoryResponse>`, items, next)
+}
+
+// spotItem is one spotPriceHistorySet item.
+func spotItem(typ, zone, price, at string) string {
+	return fmt.Sprintf(`<item><instanceType>%s</instanceType><productDescription>Linux/UNIX</productDescription>`+
+		`<spotPrice>%s</spotPrice><timestamp>%s</timestamp><availabilityZone>%s</availabilityZone></item>`, typ, price, at, zone)
+}
+
+// productJSON is one Price List product with an hourly On-Demand price, as
+// GetProducts returns it (abridged: the fields Ballast reads and a few around them).
+func productJSON(typ, region, usd string) string {
+	return fmt.Sprintf(`{"product":{"productFamily":"Compute Instance","attributes":{"instanceType":%q,"regionCode":%q,`+
+		`"operatingSystem":"Linux","tenancy":"Shared","preInstalledSw":"NA","capacitystatus":"Used","vcpu":"2"},"sku":"SKU1"},`+
+		`"serviceCode":"AmazonEC2","terms":{"OnDemand":{"SKU1.JRTCKXETXF":{"priceDimensions":{"SKU1.JRTCKXETXF.6YS6EN2CT7":`+
+		`{"unit":"Hrs","endRange":"Inf","description":"$%s per On Demand Linux %s Instance Hour","beginRange":"0",`+
+		`"pricePerUnit":{"USD":%q}}},"sku":"SKU1","effectiveDate":"2026-06-01T00:00:00Z","offerTermCode":"JRTCKXETXF",`+
+		`"termAttributes":{}}}},"version":"20260601000000","publicationDate":"2026-06-01T00:00:00Z"}`, typ, region, usd, typ, usd)
+}
+
+// noBackoff retries at once, so that tests exercise the SDK's retry path quickly.
+type noBackoff struct{}
+
+func (noBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil }
+
+// config points the real SDK at the server: base endpoint, static credentials, a
+// region and a fast retryer of 3 attempts.
+func (s *awsServer) config() awssdk.Config {
+	return awssdk.Config{
+		Region:       "eu-west-1",
+		Credentials:  credentials.NewStaticCredentialsProvider(testKeyID, testSecret, ""),
+		BaseEndpoint: awssdk.String(s.URL),
+		HTTPClient:   s.Client(),
+		Retryer: func() awssdk.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 3
+				o.Backoff = noBackoff{}
+				o.RateLimiter = ratelimit.None
+			})
+		},
+	}
+}

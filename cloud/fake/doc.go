@@ -1,0 +1,3 @@
+// Package fake is an in-memory cloud.PriceSource for tests: it answers from tables,
+// records every call, lets a test inject the next error, and resets between tests.
+package fake

@@ -1,0 +1,166 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/ballast-dev/ballast/controllers/certs"
+	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+type controllerOptions struct {
+	cluster              string
+	namespace            string
+	metricsAddr          string
+	probeAddr            string
+	webhookPort          int
+	certDir              string
+	certManager          bool
+	certSecret           string
+	webhookService       string
+	webhookConfiguration string
+	leaderElect          bool
+	excluded             []string
+	maxEvictions         int32
+	decisionTimeout      time.Duration
+}
+
+func newControllerCommand(s streams) *cobra.Command {
+	o := controllerOptions{}
+	cmd := &cobra.Command{
+		Use:   "controller",
+		Short: "Run the in-cluster manager: the distribution webhook and reconcilers",
+		Long: `Controller runs Ballast in the cluster: the mutating webhook that places every new pod of a
+Deployment or StatefulSet on Spot or On-Demand, and the reconcilers that evict surplus
+replicas until each workload's split is exact. It serves metrics and health probes,
+elects a leader among replicas (the webhook runs on every replica), recovers from
+panics in reconcilers, and keeps its webhook certificate valid itself unless
+--cert-manager is set.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if o.cluster == "" {
+				return usageError(s, "--cluster is required: the ClusterPolicy cluster name this controller serves")
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runController(ctx, s, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.cluster, "cluster", "", "the ClusterPolicy cluster name this controller serves (required)")
+	f.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "ballast-system"), "the namespace Ballast runs in")
+	f.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint")
+	f.StringVar(&o.probeAddr, "health-addr", ":9440", "address of the health and readiness probes")
+	f.IntVar(&o.webhookPort, "webhook-port", 9443, "port of the admission webhook server")
+	f.StringVar(&o.certDir, "cert-dir", "/tmp/ballast/certs", "directory of the webhook's tls.crt and tls.key")
+	f.BoolVar(&o.certManager, "cert-manager", false, "certificates come from cert-manager; do not manage them")
+	f.StringVar(&o.certSecret, "cert-secret", "ballast-webhook-cert", "Secret holding the self-managed webhook certificate")
+	f.StringVar(&o.webhookService, "webhook-service", "ballast-webhook-service", "Service in front of the webhook")
+	f.StringVar(&o.webhookConfiguration, "webhook-configuration", "ballast-mutating-webhook-configuration", "MutatingWebhookConfiguration whose caBundle to keep current")
+	f.BoolVar(&o.leaderElect, "leader-elect", true, "elect a leader among replicas for the reconcilers")
+	f.StringSliceVar(&o.excluded, "exclude-namespaces", nil, "namespaces whose pods are never placed (besides kube-system, kube-public, kube-node-lease)")
+	f.Int32Var(&o.maxEvictions, "max-evictions", 2, "evictions per workload and pass when the policy does not set binPacking.podEviction.maxEvictionsPerPass")
+	f.DurationVar(&o.decisionTimeout, "decision-timeout", 2*time.Second, "longest time the webhook spends placing one pod before admitting it unchanged")
+	return cmd
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+// controllerScheme returns the kinds the controller reads and writes.
+func controllerScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, v1alpha1.AddToScheme(s)
+}
+
+func runController(ctx context.Context, s streams, o controllerOptions) error {
+	ctrllog.SetLogger(zap.New(zap.WriteTo(s.err)))
+	log := ctrllog.Log.WithName("ballast")
+	scheme, err := controllerScheme()
+	if err != nil {
+		return err
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("failed to find the cluster: %w", err)
+	}
+	// Secrets are read through an uncached client only: never cached cluster-wide.
+	direct, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return err
+	}
+	if !o.certManager {
+		cm := &certs.Manager{
+			Client: direct, Namespace: o.namespace, SecretName: o.certSecret, Service: o.webhookService,
+			WebhookConfiguration: o.webhookConfiguration, CertDir: o.certDir,
+		}
+		if err := cm.Ensure(ctx); err != nil {
+			return fmt.Errorf("failed to provide the webhook certificate: %w", err)
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:  o.probeAddr,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionID:        "ballast-controller-" + o.cluster,
+		LeaderElectionNamespace: o.namespace,
+		WebhookServer:           webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.certDir}),
+	})
+	if err != nil {
+		return fmt.Errorf("failed to create the manager: %w", err)
+	}
+	if !o.certManager {
+		if err := mgr.Add(&certs.Manager{
+			Client: direct, Namespace: o.namespace, SecretName: o.certSecret, Service: o.webhookService,
+			WebhookConfiguration: o.webhookConfiguration, CertDir: o.certDir,
+		}); err != nil {
+			return err
+		}
+	}
+	excluded := append([]string{o.namespace}, o.excluded...)
+	mgr.GetWebhookServer().Register(distribution.WebhookPath, &admission.Webhook{Handler: &distribution.Placer{
+		Client: mgr.GetClient(), API: direct, Cluster: o.cluster, ExcludedNamespaces: excluded, Timeout: o.decisionTimeout,
+	}})
+	for _, kind := range []string{distribution.KindDeployment, distribution.KindStatefulSet} {
+		r := &distribution.Reconciler{
+			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-distribution"),
+			Kind: kind, Cluster: o.cluster, MaxEvictions: o.maxEvictions,
+		}
+		if err := r.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("failed to set up the %s distribution controller: %w", kind, err)
+		}
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return err
+	}
+	log.Info("starting", "cluster", o.cluster, "namespace", o.namespace, "version", Version())
+	return mgr.Start(ctx)
+}

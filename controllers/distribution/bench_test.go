@@ -1,0 +1,460 @@
+package distribution_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+const (
+	// admissionPods is the number of pods each phase of BenchmarkAdmission creates.
+	admissionPods = 1000
+	// benchWebhookLabel marks the namespaces whose pods go through the benchmark's webhook.
+	benchWebhookLabel = "bench.ballast.dev/webhook"
+)
+
+// BenchmarkAdmission measures what the distribution webhook adds to pod creation
+// through the real kube-apiserver. Each iteration creates 1,000 pods of a Deployment
+// (replicas: 1000) one after the other, as the ReplicaSet controller would, first in a
+// namespace the webhook does not select, then in one it does, and records the latency
+// of every Create call. The webhook is the Placer served over TLS from this process and
+// registered like Ballast registers it (failurePolicy Ignore, 5s timeout), with the
+// production clients: reads from an informer cache, ledger writes straight to the API
+// server. It reports the p50 and p99 of both phases and their ratios, and fails unless
+// every webhook pod is placed and the split equals the rule's target.
+//
+//	go test -run '^$' -bench BenchmarkAdmission -benchtime 1x ./controllers/distribution/
+func BenchmarkAdmission(b *testing.B) {
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
+	ctx := b.Context()
+	const cluster = "bench"
+	placer := &distribution.Placer{Client: cachedClient(b), API: uncachedClient(b), Cluster: cluster}
+	handler := &timedHandler{next: &admission.Webhook{Handler: placer}}
+	serveWebhook(b, handler)
+
+	var without, with []time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		plainNS, plainRS := fixture(b, cluster, admissionPods, 2, 30)
+		placedNS, placedRS := fixture(b, cluster, admissionPods, 2, 30, map[string]string{benchWebhookLabel: "on"})
+		waitWebhook(b, placedNS)
+		waitCached(b, placer.Client, placedRS)
+		b.StartTimer()
+
+		without = append(without, createPods(b, plainRS, admissionPods)...)
+		b.StopTimer()
+		if n := placedCount(b, plainNS); n != 0 {
+			b.Fatalf("the webhook placed %d pods of a namespace it does not select", n)
+		}
+		deletePods(b, plainNS)
+		b.StartTimer()
+
+		handler.start()
+		with = append(with, createPods(b, placedRS, admissionPods)...)
+		b.StopTimer()
+		if n := len(handler.stop()); n != admissionPods {
+			b.Fatalf("the webhook answered %d admissions, want %d", n, admissionPods)
+		}
+		verifySplit(ctx, b, cluster, placedNS, placedRS)
+		deletePods(b, placedNS)
+		b.StartTimer()
+	}
+
+	p50Without, p99Without := percentile(without, 50), percentile(without, 99)
+	p50With, p99With := percentile(with, 50), percentile(with, 99)
+	b.ReportMetric(ms(p50Without), "without-p50-ms")
+	b.ReportMetric(ms(p99Without), "without-p99-ms")
+	b.ReportMetric(ms(p50With), "with-p50-ms")
+	b.ReportMetric(ms(p99With), "with-p99-ms")
+	b.ReportMetric(float64(p50With)/float64(p50Without), "p50-ratio")
+	b.ReportMetric(float64(p99With)/float64(p99Without), "p99-ratio")
+	// The webhook's own share: from the request reaching it to its response written.
+	b.ReportMetric(ms(percentile(handler.all, 50)), "webhook-p50-ms")
+	b.ReportMetric(ms(percentile(handler.all, 99)), "webhook-p99-ms")
+	b.Logf("p50 by position in the batch of %d, per hundred pods, without / with the webhook: %s",
+		admissionPods, byHundreds(without, with))
+}
+
+// byHundreds formats the p50 latency of each hundred positions of the batches, which
+// shows whether a creation gets slower as the workload grows.
+func byHundreds(without, with []time.Duration) string {
+	var out []string
+	for start := 0; start < admissionPods; start += 100 {
+		var plain, placed []time.Duration
+		for i := range with {
+			if pos := i % admissionPods; pos >= start && pos < start+100 {
+				plain, placed = append(plain, without[i]), append(placed, with[i])
+			}
+		}
+		out = append(out, fmt.Sprintf("%.1f/%.1f", ms(percentile(plain, 50)), ms(percentile(placed, 50))))
+	}
+	return strings.Join(out, " ") + " ms"
+}
+
+// timedHandler records how long each request it serves takes while recording.
+type timedHandler struct {
+	next http.Handler
+
+	mu        sync.Mutex
+	recording bool
+	batch     []time.Duration
+	all       []time.Duration
+}
+
+func (h *timedHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	h.next.ServeHTTP(w, r)
+	d := time.Since(start)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.recording {
+		h.batch = append(h.batch, d)
+	}
+}
+
+func (h *timedHandler) start() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recording, h.batch = true, nil
+}
+
+// stop ends recording and returns the durations of the requests served since start.
+func (h *timedHandler) stop() []time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recording = false
+	h.all = append(h.all, h.batch...)
+	return h.batch
+}
+
+// createPods creates n pods of the ReplicaSet one after the other, as its controller
+// would, and returns the latency of each Create call.
+func createPods(tb testing.TB, rs *appsv1.ReplicaSet, n int) []time.Duration {
+	tb.Helper()
+	ctx := context.Background()
+	out := make([]time.Duration, 0, n)
+	for range n {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: rs.Namespace, GenerateName: rs.Name + "-", Labels: rs.Spec.Template.Labels,
+				OwnerReferences: []metav1.OwnerReference{{
+					APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID,
+					Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+				}},
+			},
+			Spec: *rs.Spec.Template.Spec.DeepCopy(),
+		}
+		start := time.Now()
+		err := env.Client.Create(ctx, pod)
+		out = append(out, time.Since(start))
+		if err != nil {
+			tb.Fatalf("failed to create pod %d of %s/%s: %v", len(out), rs.Namespace, rs.Name, err)
+		}
+	}
+	return out
+}
+
+// verifySplit fails unless every pod in the namespace is placed and the split equals
+// the target of the rule that applies to the Deployment.
+func verifySplit(ctx context.Context, tb testing.TB, cluster, ns string, rs *appsv1.ReplicaSet) {
+	tb.Helper()
+	var pods corev1.PodList
+	if err := env.Client.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+		tb.Fatal(err)
+	}
+	var got distribution.Counts
+	for i := range pods.Items {
+		switch pods.Items[i].Labels[v1alpha1.CapacityLabel] {
+		case v1alpha1.CapacityOnDemand:
+			got.OnDemand++
+		case v1alpha1.CapacitySpot:
+			got.Spot++
+		default:
+			tb.Fatalf("pod %s/%s was admitted without placement", ns, pods.Items[i].Name)
+		}
+	}
+	var policy v1alpha1.ClusterPolicy
+	var rules v1alpha1.WorkloadDistributionRuleList
+	var dep appsv1.Deployment
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: cluster}, &policy); err != nil {
+		tb.Fatal(err)
+	}
+	if err := env.Client.List(ctx, &rules, client.InNamespace(ns)); err != nil {
+		tb.Fatal(err)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: metav1.GetControllerOf(rs).Name}, &dep); err != nil {
+		tb.Fatal(err)
+	}
+	rule, _ := distribution.Resolve(&policy, rules.Items, dep.Labels, dep.Annotations)
+	if want := rule.Target(*dep.Spec.Replicas); got != want {
+		tb.Fatalf("the webhook placed %s, want %s", got, want)
+	}
+}
+
+// placedCount returns how many pods in the namespace carry a placement.
+func placedCount(tb testing.TB, ns string) int {
+	tb.Helper()
+	var pods corev1.PodList
+	if err := env.Client.List(context.Background(), &pods, client.InNamespace(ns)); err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for i := range pods.Items {
+		if _, ok := pods.Items[i].Labels[v1alpha1.CapacityLabel]; ok {
+			n++
+		}
+	}
+	return n
+}
+
+// deletePods deletes every pod of the namespace; pods on no node go at once.
+func deletePods(tb testing.TB, ns string) {
+	tb.Helper()
+	ctx := context.Background()
+	if err := env.Client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns), client.GracePeriodSeconds(0)); err != nil {
+		tb.Fatal(err)
+	}
+	poll(tb, "the pods of "+ns+" to be gone", func() (bool, error) {
+		var pods corev1.PodList
+		err := env.Client.List(ctx, &pods, client.InNamespace(ns))
+		return err == nil && len(pods.Items) == 0, err
+	})
+}
+
+// cachedClient returns a client that reads from an informer cache, as the webhook does
+// in the manager, with the informers the Placer reads already synced.
+func cachedClient(b *testing.B) client.Client {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	informers, err := cache.New(env.Config, cache.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		if err := informers.Start(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "cache:", err)
+		}
+	}()
+	for _, obj := range []client.Object{
+		&corev1.Pod{}, &corev1.Node{}, &appsv1.ReplicaSet{}, &appsv1.Deployment{}, &appsv1.StatefulSet{},
+		&v1alpha1.ClusterPolicy{}, &v1alpha1.WorkloadDistributionRule{},
+	} {
+		if _, err := informers.GetInformer(ctx, obj); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if !informers.WaitForCacheSync(ctx) {
+		b.Fatal("the cache did not sync")
+	}
+	c, err := client.New(env.Config, client.Options{Scheme: env.Client.Scheme(), Cache: &client.CacheOptions{Reader: informers}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+func uncachedClient(tb testing.TB) client.Client {
+	tb.Helper()
+	c, err := client.New(env.Config, client.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// waitCached waits until the cache holds the ReplicaSet, its Deployment and the rule
+// of its namespace, as it would long before the ReplicaSet controller creates pods.
+func waitCached(tb testing.TB, c client.Reader, rs *appsv1.ReplicaSet) {
+	tb.Helper()
+	ctx := context.Background()
+	poll(tb, "the cache to hold "+rs.Namespace+"/"+rs.Name, func() (bool, error) {
+		var rules v1alpha1.WorkloadDistributionRuleList
+		if err := c.List(ctx, &rules, client.InNamespace(rs.Namespace)); err != nil || len(rules.Items) == 0 {
+			return false, err
+		}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(rs), &appsv1.ReplicaSet{}); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		dep := client.ObjectKey{Namespace: rs.Namespace, Name: metav1.GetControllerOf(rs).Name}
+		return client.IgnoreNotFound(c.Get(ctx, dep, &appsv1.Deployment{})) == nil, nil
+	})
+}
+
+// serveWebhook serves handler over TLS on a loopback port and registers it with the API
+// server for pod creations in the namespaces labelled benchWebhookLabel, the way
+// Ballast's webhook configuration does (failurePolicy Ignore, 5s timeout).
+func serveWebhook(b *testing.B, handler http.Handler) {
+	b.Helper()
+	caPEM, serving := selfSignedServing(b)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(distribution.WebhookPath, handler)
+	server := &http.Server{
+		Handler:           mux,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{serving}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 5 * time.Second,
+	}
+	go func() {
+		if err := server.ServeTLS(l, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "webhook:", err)
+		}
+	}()
+	config := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "ballast-bench-"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: "pods.bench.ballast.dev",
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{
+				URL: ptr.To("https://" + l.Addr().String() + distribution.WebhookPath), CABundle: caPEM,
+			},
+			AdmissionReviewVersions: []string{"v1"},
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
+			TimeoutSeconds:          ptr.To[int32](5),
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{benchWebhookLabel: "on"}},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
+					Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+				},
+			}},
+		}},
+	}
+	if err := env.Client.Create(context.Background(), config); err != nil {
+		_ = server.Close()
+		b.Fatalf("failed to register the webhook: %v", err)
+	}
+	b.Cleanup(func() {
+		_ = env.Client.Delete(context.Background(), config)
+		_ = server.Close()
+	})
+}
+
+// waitWebhook creates probe pods in the namespace until the API server sends one
+// through the webhook (the API server loads webhook configurations asynchronously),
+// then deletes them. The probes claim a DaemonSet as their owner, so the Placer only
+// adds the Spot toleration and records nothing in the workload's ledger.
+func waitWebhook(tb testing.TB, ns string) {
+	tb.Helper()
+	ctx := context.Background()
+	probe := map[string]string{"bench.ballast.dev/probe": "true"}
+	poll(tb, "the webhook to admit pods in "+ns, func() (bool, error) {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "probe-", Labels: probe, OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "apps/v1", Kind: "DaemonSet", Name: "probe", UID: "probe", Controller: ptr.To(true),
+			}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+		}
+		if err := env.Client.Create(ctx, pod); err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(pod.Spec.Tolerations, func(t corev1.Toleration) bool {
+			return t.Key == v1alpha1.CapacityTaintKey
+		}), nil
+	})
+	if err := env.Client.DeleteAllOf(ctx, &corev1.Pod{}, client.InNamespace(ns), client.MatchingLabels(probe)); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// poll checks cond every 100ms for up to 30s and fails with what it waited for.
+func poll(tb testing.TB, what string, cond func() (bool, error)) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, err := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s (last error: %v)", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// selfSignedServing returns a self-signed CA (PEM, for the caBundle) and a serving
+// certificate for 127.0.0.1 signed by it, both EC P-256.
+func selfSignedServing(tb testing.TB) ([]byte, tls.Certificate) {
+	tb.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now()
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ballast-bench-ca"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if ca, err = x509.ParseCertificate(caDER); err != nil {
+		tb.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: key}
+}
+
+// percentile returns the p-th percentile of the latencies by nearest rank.
+func percentile(latencies []time.Duration, p int) time.Duration {
+	if len(latencies) == 0 {
+		return 0
+	}
+	sorted := slices.Sorted(slices.Values(latencies))
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
+	return sorted[max(rank, 1)-1]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

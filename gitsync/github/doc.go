@@ -1,0 +1,3 @@
+// Package github implements gitsync.Commenter for pull requests on GitHub and GitHub
+// Enterprise Server, with go-github over the REST API.
+package github

@@ -1,0 +1,4 @@
+// Package githubtest is a local HTTP server that follows GitHub's documented REST API
+// for issue comments (list with Link-header pagination, create, update) and the
+// authenticated user, for tests of code that comments on pull requests.
+package githubtest

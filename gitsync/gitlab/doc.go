@@ -1,0 +1,3 @@
+// Package gitlab implements gitsync.Commenter for merge requests on GitLab (gitlab.com
+// or self-managed), with GitLab's client-go over the REST API v4.
+package gitlab

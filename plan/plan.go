@@ -1,0 +1,58 @@
+package plan
+
+import (
+	"github.com/ballast-dev/ballast/policies"
+)
+
+// ScenarioAnnotation on a ClusterPolicy names the file describing the cluster's
+// workload for cost estimates (a cost scenario or a snapshot of nodes and pods),
+// relative to the directory of the ClusterPolicy's file and inside the repository.
+// `ballast plan` prices that workload under the base's and the head's policy.
+const ScenarioAnnotation = "ballast.dev/cost-scenario"
+
+// Plan is everything a plan reports about a policy change.
+type Plan struct {
+	// Base and Head name the two revisions for people, e.g. "main (1a2b3c4)". Base is
+	// empty when there is no base: the plan then shows the head alone.
+	Base, Head string
+	// Clusters are the clusters with a ClusterPolicy at the base or at the head, sorted
+	// by name.
+	Clusters []Cluster
+	// Changes are the rendered objects that differ (see Diff).
+	Changes []Change
+	// Findings are the validation findings at the head.
+	Findings policies.Findings
+	// Notes are short remarks shown under the table, e.g. why there is no diff.
+	Notes []string
+	// Footer ends the plan in small print, e.g. the Ballast version.
+	Footer string
+}
+
+// Cluster is one cluster's part of the plan.
+type Cluster struct {
+	Name string
+	// InBase and InHead say whether the cluster has a ClusterPolicy at each revision.
+	InBase, InHead bool
+	// Before and After are the cost estimates under the base's and the head's policy;
+	// nil when not estimated.
+	Before, After *Cost
+	// CostSource says what workload the estimates are for, e.g. the scenario file.
+	CostSource string
+	// CostNote explains a missing estimate, or qualifies one.
+	CostNote string
+}
+
+// Cost is a cluster's estimated monthly cost under one revision's policy.
+type Cost struct {
+	// Monthly is what the nodes cost per month, in US dollars.
+	Monthly float64
+	// OnDemand is what the same nodes would cost On-Demand.
+	OnDemand float64
+	// Savings is OnDemand - Monthly.
+	Savings float64
+	// SpotShare is the fraction (0-1) of the workload's replicas on Spot (of the nodes,
+	// for a workload of bare nodes).
+	SpotShare float64
+	// Nodes is the number of nodes.
+	Nodes int
+}
