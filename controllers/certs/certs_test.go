@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,16 +22,7 @@ import (
 
 var env *controlplane.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	if env, err = controlplane.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(controlplane.RunTests(m, &env)) }
 
 func TestEnsureIssuesReusesAndRotates(t *testing.T) {
 	ctx := context.Background()

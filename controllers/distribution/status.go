@@ -24,33 +24,29 @@ func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alp
 		Message:  message,
 	}
 	now := metav1.NewTime(r.now())
-	if governing := mostSpecific(rules, w.Labels); governing != nil {
-		key := client.ObjectKeyFromObject(governing)
-		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			var fresh v1alpha1.WorkloadDistributionRule
-			if err := r.Client.Get(ctx, key, &fresh); err != nil {
-				return client.IgnoreNotFound(err)
-			}
-			list, changed := upsert(fresh.Status.Workloads, entry, now)
-			if !changed {
-				return nil
-			}
-			fresh.Status.Workloads = list
-			return r.Client.Status().Update(ctx, &fresh)
-		})
+	// The governing object: the most specific rule selecting the workload, else the policy.
+	var obj client.Object = policy
+	workloads := func(o client.Object) *[]v1alpha1.WorkloadPlacement {
+		return &o.(*v1alpha1.ClusterPolicy).Status.Workloads
 	}
-	key := client.ObjectKeyFromObject(policy)
+	if governing := mostSpecific(rules, w.Labels); governing != nil {
+		obj = governing
+		workloads = func(o client.Object) *[]v1alpha1.WorkloadPlacement {
+			return &o.(*v1alpha1.WorkloadDistributionRule).Status.Workloads
+		}
+	}
+	key := client.ObjectKeyFromObject(obj)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var fresh v1alpha1.ClusterPolicy
-		if err := r.Client.Get(ctx, key, &fresh); err != nil {
+		fresh := obj.DeepCopyObject().(client.Object)
+		if err := r.Client.Get(ctx, key, fresh); err != nil {
 			return client.IgnoreNotFound(err)
 		}
-		list, changed := upsert(fresh.Status.Workloads, entry, now)
+		list, changed := upsert(*workloads(fresh), entry, now)
 		if !changed {
 			return nil
 		}
-		fresh.Status.Workloads = list
-		return r.Client.Status().Update(ctx, &fresh)
+		*workloads(fresh) = list
+		return r.Client.Status().Update(ctx, fresh)
 	})
 }
 

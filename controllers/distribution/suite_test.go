@@ -1,7 +1,6 @@
 package distribution_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
@@ -10,14 +9,4 @@ import (
 
 var env *controlplane.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	env, err = controlplane.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = env.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(controlplane.RunTests(m, &env)) }

@@ -2,7 +2,6 @@ package v1alpha1_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -15,19 +14,7 @@ import (
 
 var env *controlplane.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	env, err = controlplane.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(controlplane.RunTests(m, &env)) }
 
 const validClusterPolicy = `
 apiVersion: ballast.dev/v1alpha1

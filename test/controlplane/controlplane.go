@@ -132,3 +132,19 @@ func Assets() (string, error) {
 	})
 	return assetsDir, assetsErr
 }
+
+// RunTests starts a control plane into *env, runs the package's tests and stops it; a
+// package's TestMain is then os.Exit(controlplane.RunTests(m, &env)).
+func RunTests(m interface{ Run() int }, env **Env) int {
+	var err error
+	if *env, err = Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() {
+		if err := (*env).Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "failed to stop the control plane:", err)
+		}
+	}()
+	return m.Run()
+}
