@@ -50,6 +50,15 @@ func New(o Options) (*Client, error) {
 	if o.URL == "" || o.Owner == "" || o.Repo == "" || o.Number <= 0 {
 		return nil, fmt.Errorf("a Gitea pull request needs a server URL, an owner, a repository and a number (got %q, %q/%q #%d)", o.URL, o.Owner, o.Repo, o.Number)
 	}
+	c, err := newClient(&o)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{sdk: c, o: o}, nil
+}
+
+// newClient makes the SDK client o describes, trimming o.URL to the server's root.
+func newClient(o *Options) (*sdk.Client, error) {
 	if o.Token == "" {
 		return nil, errors.New("no Gitea token")
 	}
@@ -63,14 +72,18 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, gitsync.Redact(fmt.Errorf("failed to make a Gitea client for %s: %w", o.URL, err), o.Token)
 	}
-	return &Client{sdk: c, o: o}, nil
+	return c, nil
 }
 
 func (c *Client) fail(op string, resp *sdk.Response, err error) error {
+	return fail(op, resp, err, c.o.Token)
+}
+
+func fail(op string, resp *sdk.Response, err error, token string) error {
 	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-		return gitsync.Redact(&gitsync.ForbiddenError{Op: op, Err: err}, c.o.Token)
+		return gitsync.Redact(&gitsync.ForbiddenError{Op: op, Err: err}, token)
 	}
-	return gitsync.Redact(fmt.Errorf("failed to %s: %w", op, err), c.o.Token)
+	return gitsync.Redact(fmt.Errorf("failed to %s: %w", op, err), token)
 }
 
 func (c *Client) where() string { return fmt.Sprintf("%s/%s#%d", c.o.Owner, c.o.Repo, c.o.Number) }

@@ -50,6 +50,15 @@ func New(o Options) (*Client, error) {
 	if o.Owner == "" || o.Repo == "" || o.Number <= 0 {
 		return nil, fmt.Errorf("a GitHub pull request needs an owner, a repository and a number (got %q/%q #%d)", o.Owner, o.Repo, o.Number)
 	}
+	c, err := newClient(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{gh: c, o: o, token: o.Token}, nil
+}
+
+// newClient makes the go-github client o describes; o.Number is not used.
+func newClient(o Options) (*gh.Client, error) {
 	if o.Token == "" {
 		return nil, errors.New("no GitHub token")
 	}
@@ -64,16 +73,20 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, gitsync.Redact(fmt.Errorf("failed to make a GitHub client for %s: %w", o.APIURL, err), o.Token)
 	}
-	return &Client{gh: c, o: o, token: o.Token}, nil
+	return c, nil
 }
 
 // fail wraps err with what failed, maps 401 and 403 to gitsync.ForbiddenError and
 // removes the token from the message.
 func (c *Client) fail(op string, resp *gh.Response, err error) error {
+	return fail(op, resp, err, c.token)
+}
+
+func fail(op string, resp *gh.Response, err error, token string) error {
 	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-		return gitsync.Redact(&gitsync.ForbiddenError{Op: op, Err: err}, c.token)
+		return gitsync.Redact(&gitsync.ForbiddenError{Op: op, Err: err}, token)
 	}
-	return gitsync.Redact(fmt.Errorf("failed to %s: %w", op, err), c.token)
+	return gitsync.Redact(fmt.Errorf("failed to %s: %w", op, err), token)
 }
 
 // Login implements gitsync.Commenter: GET /user. GitHub Actions' GITHUB_TOKEN may not

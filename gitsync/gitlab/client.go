@@ -50,13 +50,22 @@ func New(o Options) (*Client, error) {
 	if o.Project == "" || o.MergeRequest <= 0 {
 		return nil, fmt.Errorf("a GitLab merge request needs a project and an IID (got %q !%d)", o.Project, o.MergeRequest)
 	}
+	c, err := newClient(&o)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{gl: c, o: o}, nil
+}
+
+// newClient makes the GitLab client o describes, defaulting o.APIURL.
+func newClient(o *Options) (*gl.Client, error) {
 	if o.Token == "" {
 		return nil, errors.New("no GitLab token")
 	}
 	if o.APIURL == "" {
 		o.APIURL = DefaultAPIURL
 	}
-	// Creating a note is not idempotent: a retried POST could post it twice.
+	// Creating a note or a status is not idempotent: a retried POST could write twice.
 	opts := []gl.ClientOptionFunc{gl.WithBaseURL(o.APIURL), gl.WithOnlyIdempotentRetries()}
 	if o.HTTPClient != nil {
 		opts = append(opts, gl.WithHTTPClient(o.HTTPClient))
@@ -65,14 +74,18 @@ func New(o Options) (*Client, error) {
 	if err != nil {
 		return nil, gitsync.Redact(fmt.Errorf("failed to make a GitLab client for %s: %w", o.APIURL, err), o.Token)
 	}
-	return &Client{gl: c, o: o}, nil
+	return c, nil
 }
 
 func (c *Client) fail(op string, resp *gl.Response, err error) error {
+	return fail(op, resp, err, c.o.Token)
+}
+
+func fail(op string, resp *gl.Response, err error, token string) error {
 	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-		return gitsync.Redact(&gitsync.ForbiddenError{Op: op, Err: err}, c.o.Token)
+		return gitsync.Redact(&gitsync.ForbiddenError{Op: op, Err: err}, token)
 	}
-	return gitsync.Redact(fmt.Errorf("failed to %s: %w", op, err), c.o.Token)
+	return gitsync.Redact(fmt.Errorf("failed to %s: %w", op, err), token)
 }
 
 func (c *Client) where() string { return fmt.Sprintf("%s!%d", c.o.Project, c.o.MergeRequest) }

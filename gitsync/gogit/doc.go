@@ -1,4 +1,8 @@
-// Package gogit implements gitsync's repository interfaces with go-git, on repositories
-// on the local disk: it resolves revisions, reads the file tree of a commit as an fs.FS
-// and finds merge bases, all offline and without a git binary.
+// Package gogit implements gitsync's repository interfaces with go-git, without a git
+// binary: Repository resolves revisions, reads the file tree of a commit as an fs.FS
+// and finds merge bases on a local repository, offline; Cloner checks out a branch, tag
+// or commit of a remote over HTTPS (basic auth or bearer token), SSH (private key and
+// pinned known_hosts) or file://, skipping the fetch when the remote has not moved;
+// FileWriter commits one file to a branch and pushes it, retrying when another writer
+// pushed first.
 package gogit

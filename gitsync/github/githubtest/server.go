@@ -47,6 +47,7 @@ type Server struct {
 	mu       sync.Mutex
 	tokens   map[string]string
 	comments map[string][]*Comment // by "owner/repo#number"
+	statuses map[string][]*Status  // by "owner/repo@sha", oldest first
 	requests []Request
 	nextID   int64
 	clock    time.Time
@@ -55,7 +56,7 @@ type Server struct {
 // NewServer starts a server that accepts the given token for login; it stops when the
 // test ends.
 func NewServer(t testing.TB, token, login string) *Server {
-	s := &Server{tokens: map[string]string{token: login}, comments: map[string][]*Comment{}, nextID: 1000,
+	s := &Server{tokens: map[string]string{token: login}, comments: map[string][]*Comment{}, statuses: map[string][]*Status{}, nextID: 1000,
 		clock: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
@@ -150,6 +151,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			HTMLURL: fmt.Sprintf("%s/%s#issuecomment-%d", s.URL, issue, c.ID)}
 	}
 	switch {
+	case statusesPath.MatchString(r.URL.Path) || listStatusesPath.MatchString(r.URL.Path):
+		s.serveStatuses(w, r, login, reply, fail)
 	case r.URL.Path == "/api/v3/user" && r.Method == http.MethodGet:
 		if s.UserForbidden {
 			fail(http.StatusForbidden, "Resource not accessible by integration")

@@ -45,8 +45,9 @@ type Server struct {
 
 	mu       sync.Mutex
 	tokens   map[string]string
-	aliases  map[string]string  // project path -> ID
-	notes    map[string][]*Note // by "projectID!iid"
+	aliases  map[string]string    // project path -> ID
+	notes    map[string][]*Note   // by "projectID!iid"
+	statuses map[string][]*Status // by "projectID@sha", oldest first
 	requests []Request
 	nextID   int64
 	clock    time.Time
@@ -56,7 +57,7 @@ type Server struct {
 // the test ends.
 func NewServer(t testing.TB, token, username string) *Server {
 	s := &Server{tokens: map[string]string{token: username}, aliases: map[string]string{}, notes: map[string][]*Note{},
-		nextID: 5000, clock: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+		statuses: map[string][]*Status{}, nextID: 5000, clock: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
@@ -177,6 +178,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return p
 	}
 	switch {
+	case setStatusPath.MatchString(path) || listStatusesPath.MatchString(path):
+		s.serveStatuses(w, r, path, username, reply, fail)
 	case path == "/api/v4/user" && r.Method == http.MethodGet:
 		reply(http.StatusOK, map[string]any{"id": 1, "username": username, "name": username, "state": "active"})
 	case notesPath.MatchString(path):
