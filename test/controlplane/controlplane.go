@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -147,4 +148,25 @@ func RunTests(m interface{ Run() int }, env **Env) int {
 		}
 	}()
 	return m.Run()
+}
+
+// ModuleDir downloads a module version through the module proxy (or finds it in the
+// module cache) and returns its directory, for tests that need files a dependency ships
+// but does not embed, such as CRD manifests.
+func ModuleDir(module string) (string, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", module)
+	cmd.Dir = os.TempDir() // outside this module: no go.mod constraints apply
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=auto", "GOFLAGS=-mod=mod")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("failed to download %s: %w", module, err)
+	}
+	var info struct{ Dir, Error string }
+	if err := json.Unmarshal(out, &info); err != nil {
+		return "", fmt.Errorf("failed to read go mod download's answer for %s: %w", module, err)
+	}
+	if info.Error != "" || info.Dir == "" {
+		return "", fmt.Errorf("failed to download %s: %s", module, info.Error)
+	}
+	return info.Dir, nil
 }

@@ -3,11 +3,14 @@ package app
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/fluxcd/pkg/runtime/metrics"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -22,6 +25,8 @@ import (
 
 	"github.com/ballast-dev/ballast/controllers/certs"
 	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/controllers/source"
+	"github.com/ballast-dev/ballast/gitsync/gogit"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -40,14 +45,18 @@ type controllerOptions struct {
 	excluded             []string
 	maxEvictions         int32
 	decisionTimeout      time.Duration
+	sourceDir            string
+	concurrent           int
 }
 
 func newControllerCommand(s streams) *cobra.Command {
 	o := controllerOptions{}
 	cmd := &cobra.Command{
 		Use:   "controller",
-		Short: "Run the in-cluster manager: the distribution webhook and reconcilers",
-		Long: `Controller runs Ballast in the cluster: the mutating webhook that places every new pod of a
+		Short: "Run the in-cluster manager: policy sync, the distribution webhook and reconcilers",
+		Long: `Controller runs Ballast in the cluster: the PolicySource controller that syncs policy
+repositories (Git or Flux sources), validates, renders and applies them with server-side
+apply and prunes what it created; the mutating webhook that places every new pod of a
 Deployment or StatefulSet on Spot or On-Demand, and the reconcilers that evict surplus
 replicas until each workload's split is exact. It serves metrics and health probes,
 elects a leader among replicas (the webhook runs on every replica), recovers from
@@ -78,6 +87,8 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.StringSliceVar(&o.excluded, "exclude-namespaces", nil, "namespaces whose pods are never placed (besides kube-system, kube-public, kube-node-lease)")
 	f.Int32Var(&o.maxEvictions, "max-evictions", 2, "evictions per workload and pass when the policy does not set binPacking.podEviction.maxEvictionsPerPass")
 	f.DurationVar(&o.decisionTimeout, "decision-timeout", 2*time.Second, "longest time the webhook spends placing one pod before admitting it unchanged")
+	f.StringVar(&o.sourceDir, "source-dir", "/tmp/ballast/sources", "directory of the PolicySources' checkouts and artifacts")
+	f.IntVar(&o.concurrent, "concurrent", 2, "how many PolicySources sync at once")
 	return cmd
 }
 
@@ -154,6 +165,20 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("failed to set up the %s distribution controller: %w", kind, err)
 		}
+	}
+	src := &source.Reconciler{
+		Client: mgr.GetClient(),
+		Fetcher: source.Sources{
+			// Credentials are read through the uncached client: Secrets are never cached.
+			Git:      &source.GitFetcher{Cloner: gogit.NewCloner(), Secrets: direct, Dir: filepath.Join(o.sourceDir, "git")},
+			Artifact: &source.ArtifactFetcher{Client: mgr.GetAPIReader(), HTTP: &http.Client{Timeout: 2 * time.Minute}, Dir: filepath.Join(o.sourceDir, "artifacts")},
+		},
+		Recorder: mgr.GetEventRecorder("ballast-source"),
+		Metrics:  metrics.MustMakeRecorder(),
+		Cluster:  o.cluster,
+	}
+	if err := src.SetupWithManager(ctx, mgr, source.SetupOptions{MaxConcurrentReconciles: o.concurrent, WatchFluxSources: true}); err != nil {
+		return fmt.Errorf("failed to set up the PolicySource controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

@@ -1,0 +1,147 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ballast-dev/ballast/gitsync"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+// Snapshot is one revision of a policy source, ready to be read.
+type Snapshot struct {
+	// Revision names the revision the Flux way, e.g. "main@sha1:<hex>".
+	Revision string
+	// Files is the source's file tree, rooted at the top of the repository or artifact.
+	Files fs.FS
+	// Unchanged says the source still is at the revision the caller passed as the last
+	// one and nothing was downloaded; Files still holds that revision.
+	Unchanged bool
+}
+
+// Fetcher gets the current revision of a PolicySource's source.
+type Fetcher interface {
+	// Fetch returns the current revision of src's source. lastRevision is the revision
+	// the last attempt saw, so that an unchanged source is not downloaded again. Errors
+	// never contain a credential.
+	Fetch(ctx context.Context, src *v1alpha1.PolicySource, lastRevision string) (*Snapshot, error)
+	// Forget removes what the fetcher keeps on disk for src, once src is deleted.
+	Forget(src *v1alpha1.PolicySource) error
+}
+
+// Sources fetches a PolicySource from Git or from a Flux artifact, whichever its spec
+// names.
+type Sources struct {
+	// Git fetches spec.git.
+	Git Fetcher
+	// Artifact fetches spec.sourceRef.
+	Artifact Fetcher
+}
+
+// Fetch implements Fetcher.
+func (s Sources) Fetch(ctx context.Context, src *v1alpha1.PolicySource, lastRevision string) (*Snapshot, error) {
+	f, err := s.pick(src)
+	if err != nil {
+		return nil, err
+	}
+	return f.Fetch(ctx, src, lastRevision)
+}
+
+// Forget implements Fetcher.
+func (s Sources) Forget(src *v1alpha1.PolicySource) error {
+	f, err := s.pick(src)
+	if err != nil {
+		return nil //nolint:nilerr // nothing was fetched for a source of no kind
+	}
+	return f.Forget(src)
+}
+
+func (s Sources) pick(src *v1alpha1.PolicySource) (Fetcher, error) {
+	switch {
+	case src.Spec.Git != nil && s.Git != nil:
+		return s.Git, nil
+	case src.Spec.SourceRef != nil && s.Artifact != nil:
+		return s.Artifact, nil
+	case src.Spec.Git != nil:
+		return nil, errors.New("this controller does not sync Git repositories itself")
+	case src.Spec.SourceRef != nil:
+		return nil, errors.New("this controller does not read Flux sources")
+	default:
+		return nil, errors.New("the PolicySource sets neither git nor sourceRef")
+	}
+}
+
+// GitFetcher fetches spec.git with a gitsync.Cloner, keeping one work tree per
+// PolicySource so that an unchanged remote is not fetched again.
+type GitFetcher struct {
+	// Cloner clones and fetches.
+	Cloner gitsync.Cloner
+	// Secrets reads the credentials Secret. Pass a reader that does not cache: a cached
+	// client would watch every Secret of the cluster.
+	Secrets client.Reader
+	// Dir holds the work trees, one per PolicySource.
+	Dir string
+}
+
+// Fetch implements Fetcher.
+func (f *GitFetcher) Fetch(ctx context.Context, src *v1alpha1.PolicySource, lastRevision string) (*Snapshot, error) {
+	g := src.Spec.Git
+	if g == nil {
+		return nil, errors.New("the PolicySource has no git source")
+	}
+	opts := gitsync.CloneOptions{URL: g.URL, Shallow: true}
+	if g.Ref != nil {
+		opts.Branch, opts.Tag, opts.Commit = g.Ref.Branch, g.Ref.Tag, g.Ref.Commit
+	}
+	if g.SecretRef != nil {
+		var secret corev1.Secret
+		key := client.ObjectKey{Namespace: src.Namespace, Name: g.SecretRef.Name}
+		if err := f.Secrets.Get(ctx, key, &secret); err != nil {
+			// The API error names the Secret and the reason, never its data.
+			return nil, fmt.Errorf("failed to read the credentials Secret %s: %w", key, err)
+		}
+		opts.Auth = gitsync.AuthFromSecret(secret.Data)
+	}
+	dir := f.workTree(src)
+	// Without the files of the last revision there is nothing to reuse: fetch again.
+	if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
+		opts.LastRevision = lastRevision
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return nil, fmt.Errorf("failed to create the work tree directory: %w", err)
+	}
+	co, err := f.Cloner.Clone(ctx, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	rev := co.Revision.Name
+	if rev == "" {
+		rev = gitsync.RevisionName(opts.RefName(), co.Revision.Commit)
+	}
+	if co.Unchanged && co.Revision.Commit == "" && co.Revision.Name == "" {
+		rev = lastRevision
+	}
+	root := co.Dir
+	if root == "" {
+		root = dir
+	}
+	return &Snapshot{Revision: rev, Files: os.DirFS(root), Unchanged: co.Unchanged}, nil
+}
+
+// Forget implements Fetcher.
+func (f *GitFetcher) Forget(src *v1alpha1.PolicySource) error {
+	return os.RemoveAll(f.workTree(src))
+}
+
+// workTree is keyed by UID too, so that a PolicySource deleted and created again under
+// the same name starts afresh.
+func (f *GitFetcher) workTree(src *v1alpha1.PolicySource) string {
+	return filepath.Join(f.Dir, "git", src.Namespace, src.Name+"-"+string(src.UID))
+}

@@ -1,0 +1,455 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	"github.com/fluxcd/pkg/runtime/conditions"
+	"github.com/fluxcd/pkg/runtime/jitter"
+	"github.com/fluxcd/pkg/runtime/metrics"
+	"github.com/fluxcd/pkg/runtime/patch"
+	"github.com/fluxcd/pkg/ssa"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/ballast-dev/ballast/gitsync"
+	"github.com/ballast-dev/ballast/policies"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/render"
+)
+
+// Finalizer keeps a PolicySource until what it applied is deleted (spec.prune) or
+// orphaned.
+const Finalizer = "ballast.dev/finalizer"
+
+// Event reasons besides the condition reasons.
+const (
+	// AppliedReason: a new revision was applied.
+	AppliedReason = "ReconciliationSucceeded"
+)
+
+// defaultTimeout bounds one sync when spec.timeout is not set.
+const defaultTimeout = 60 * time.Second
+
+// defaultInterval is the interval of a PolicySource whose spec.interval is zero.
+const defaultInterval = 10 * time.Minute
+
+// +kubebuilder:rbac:groups=ballast.dev,resources=policysources,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=ballast.dev,resources=policysources/status;policysources/finalizers,verbs=get;update;patch
+// +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies;workloaddistributionrules,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=karpenter.sh,resources=nodepools,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=karpenter.k8s.aws,resources=ec2nodeclasses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=source.toolkit.fluxcd.io,resources=gitrepositories;ocirepositories,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconciler syncs PolicySources: fetch the source, validate the policy tree, render
+// the objects of the PolicySource's cluster, apply them and prune what the last
+// revision applied and this one no longer renders.
+type Reconciler struct {
+	// Client reads PolicySources and applies, reads and deletes what they render.
+	Client client.Client
+	// Fetcher gets the revisions; usually a Sources.
+	Fetcher Fetcher
+	// Recorder records events; none when nil.
+	Recorder events.EventRecorder
+	// Metrics records the Flux reconcile metrics (gotk_reconcile_condition,
+	// gotk_suspend_status, gotk_reconcile_duration_seconds); none when nil.
+	Metrics *metrics.Recorder
+	// Cluster is the cluster this controller serves; a PolicySource for another
+	// cluster is refused. Any cluster when empty.
+	Cluster string
+	// Now is the clock; time.Now when nil. Rendering reads it for maintenance windows.
+	Now func() time.Time
+}
+
+// step is one stage of a sync; it sets the condition it owns and returns a stepError
+// to stop the sync.
+type step func(ctx context.Context, s *syncState) error
+
+// syncState is the state one reconcile passes from step to step.
+type syncState struct {
+	obj      *v1alpha1.PolicySource
+	snapshot *Snapshot
+	repo     *policies.Repository
+	objects  []*unstructured.Unstructured
+	applied  *applied
+	pruned   int
+	// empty says why the render is empty, when it is.
+	empty string
+	// requeueAt is when the rendered maintenance windows must be rendered again.
+	requeueAt time.Time
+}
+
+// Reconcile syncs one PolicySource.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	start := time.Now()
+	obj := &v1alpha1.PolicySource{}
+	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if obj.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		// The finalizer goes on before anything is applied, so that nothing applied
+		// can outlive a PolicySource deleted in between.
+		base := obj.DeepCopy()
+		controllerutil.AddFinalizer(obj, Finalizer)
+		if err := r.Client.Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
+		}
+	}
+	helper, err := patch.NewHelper(obj, r.Client)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var out outcome
+	suspended := false
+	defer func() {
+		deleting := !obj.DeletionTimestamp.IsZero()
+		if deleting && !controllerutil.ContainsFinalizer(obj, Finalizer) {
+			// finalize let the object go; there is no status left to write.
+			r.forgetMetrics(obj)
+			return
+		}
+		if !deleting && !suspended {
+			r.finish(obj, out)
+		}
+		if err := helper.Patch(ctx, obj, patch.WithFieldOwner(FieldManager)); err != nil && !apierrors.IsNotFound(err) {
+			retErr = errors.Join(retErr, fmt.Errorf("failed to patch the status: %w", err))
+		}
+		r.recordMetrics(obj, start)
+	}()
+
+	if !obj.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, obj)
+	}
+	if obj.Spec.Suspend {
+		suspended = true
+		logf.FromContext(ctx).V(1).Info("suspended; nothing synced")
+		return ctrl.Result{}, nil
+	}
+
+	// The deferred status patch uses ctx: the steps get their own deadline.
+	stepCtx, cancel := context.WithTimeout(ctx, timeout(obj))
+	defer cancel()
+	s := &syncState{obj: obj}
+	for _, st := range []step{r.checkCluster, r.fetch, r.validate, r.render, r.guard, r.apply, r.prune} {
+		if err := st(stepCtx, s); err != nil {
+			var se *stepError
+			if !errors.As(err, &se) {
+				se = &stepError{Condition: AppliedCondition, Reason: ApplyFailedReason, Err: err}
+			}
+			out.Failure = se
+			break
+		}
+	}
+	out.Revision = obj.Status.LastAttemptedRevision
+	if s.applied != nil {
+		out.Objects = len(s.applied.Inventory)
+	}
+	return r.result(ctx, obj, s, out), nil
+}
+
+// finish writes what every completed reconcile writes: Ready, Reconciling, Stalled, the
+// handled reconcile request, the observed generation, and an event.
+func (r *Reconciler) finish(obj *v1alpha1.PolicySource, out outcome) {
+	w := wrap(obj)
+	sum := summarize(out)
+	conditions.Set(w, &sum.Ready)
+	for typ, c := range map[string]*metav1.Condition{meta.ReconcilingCondition: sum.Reconciling, meta.StalledCondition: sum.Stalled} {
+		if c == nil {
+			conditions.Delete(w, typ)
+		} else {
+			conditions.Set(w, c)
+		}
+	}
+	if v, ok := meta.ReconcileAnnotationValue(obj.GetAnnotations()); ok {
+		obj.Status.LastHandledReconcileAt = v
+	}
+	obj.Status.ObservedGeneration = obj.Generation
+	if out.Failure != nil {
+		r.event(obj, corev1.EventTypeWarning, out.Failure.Reason, out.Failure.Err.Error())
+	}
+}
+
+// result logs a failure and says when to sync again: at the interval (jittered) after
+// a success or a failure only a new revision can fix, at the retry interval after a
+// failure retrying may fix, and no later than the rendered maintenance windows expire.
+func (r *Reconciler) result(ctx context.Context, obj *v1alpha1.PolicySource, s *syncState, out outcome) ctrl.Result {
+	interval := obj.Spec.Interval.Duration
+	if interval <= 0 {
+		interval = defaultInterval
+	}
+	after := jitter.JitteredIntervalDuration(interval)
+	if f := out.Failure; f != nil {
+		logf.FromContext(ctx).Error(f.Err, "sync failed", "reason", f.Reason, "revision", out.Revision)
+		if !f.Stalled {
+			after = retryInterval(obj)
+		}
+	}
+	if !s.requeueAt.IsZero() {
+		// A second past the boundary, so that the render sees the new offsets.
+		if until := s.requeueAt.Sub(r.now()) + time.Second; until < after {
+			after = max(until, time.Second)
+		}
+	}
+	return ctrl.Result{RequeueAfter: after}
+}
+
+// checkCluster refuses a PolicySource for a cluster this controller does not serve.
+func (r *Reconciler) checkCluster(_ context.Context, s *syncState) error {
+	if r.Cluster != "" && s.obj.Spec.Cluster != r.Cluster {
+		err := fmt.Errorf("spec.cluster is %q but this controller serves cluster %q", s.obj.Spec.Cluster, r.Cluster)
+		conditions.MarkFalse(wrap(s.obj), SourceReadyCondition, WrongClusterReason, "%s", err)
+		return &stepError{Condition: SourceReadyCondition, Reason: WrongClusterReason, Err: err, Stalled: true}
+	}
+	return nil
+}
+
+// fetch gets the source's current revision. A failure keeps the last revision's
+// objects: nothing after it runs.
+func (r *Reconciler) fetch(ctx context.Context, s *syncState) error {
+	w := wrap(s.obj)
+	snap, err := r.Fetcher.Fetch(ctx, s.obj, s.obj.Status.LastAttemptedRevision)
+	if err != nil {
+		reason := ArtifactFailedReason
+		if gitsync.IsAuth(err) {
+			reason = AuthenticationFailedReason
+		}
+		err = fmt.Errorf("failed to fetch the source: %w", err)
+		conditions.MarkFalse(w, SourceReadyCondition, reason, "%s", err)
+		return &stepError{Condition: SourceReadyCondition, Reason: reason, Err: err}
+	}
+	s.snapshot = snap
+	s.obj.Status.LastAttemptedRevision = snap.Revision
+	conditions.MarkTrue(w, SourceReadyCondition, SucceededReason, "Fetched revision: %s", snap.Revision)
+	return nil
+}
+
+// validate loads spec.path and validates every policy in it, for every cluster: a
+// repository with an error anywhere applies nothing.
+func (r *Reconciler) validate(_ context.Context, s *syncState) error {
+	w := wrap(s.obj)
+	root := policyRoot(s.obj.Spec.Path)
+	if _, err := fs.Stat(s.snapshot.Files, root); err != nil {
+		err := fmt.Errorf("path %q does not exist in revision %s", s.obj.Spec.Path, s.snapshot.Revision)
+		s.obj.Status.Findings = nil
+		conditions.MarkFalse(w, ValidatedCondition, PathNotFoundReason, "%s", err)
+		return &stepError{Condition: ValidatedCondition, Reason: PathNotFoundReason, Err: err, Stalled: true}
+	}
+	repo, err := policies.Load(s.snapshot.Files, root, root)
+	if err != nil {
+		err = fmt.Errorf("failed to read revision %s: %w", s.snapshot.Revision, err)
+		conditions.MarkFalse(w, ValidatedCondition, ArtifactFailedReason, "%s", err)
+		return &stepError{Condition: ValidatedCondition, Reason: ArtifactFailedReason, Err: err}
+	}
+	findings := repo.Validate()
+	s.obj.Status.Findings = findingsStatus(findings)
+	if findings.HasErrors() {
+		err := fmt.Errorf("revision %s: %s", s.snapshot.Revision, findingsMessage(findings))
+		conditions.MarkFalse(w, ValidatedCondition, ValidationFailedReason, "%s", err)
+		return &stepError{Condition: ValidatedCondition, Reason: ValidationFailedReason, Err: err, Stalled: true}
+	}
+	s.repo = repo
+	conditions.MarkTrue(w, ValidatedCondition, SucceededReason, "Validated revision %s: %s", s.snapshot.Revision, policies.Summary(findings))
+	return nil
+}
+
+// render renders the objects of spec.cluster; a revision without a ClusterPolicy for
+// it renders nothing (see guard).
+func (r *Reconciler) render(_ context.Context, s *syncState) error {
+	policy, rules, err := s.repo.ForCluster(s.obj.Spec.Cluster)
+	if err != nil {
+		// No ClusterPolicy for the cluster: an empty render, which guard judges.
+		s.empty = err.Error()
+		return nil
+	}
+	objs, err := render.Render(render.Input{Policy: policy, Rules: rules, Source: s.obj.Name, Now: r.now()})
+	if err == nil {
+		s.objects, err = toUnstructured(objs)
+	}
+	if err != nil {
+		conditions.MarkFalse(wrap(s.obj), AppliedCondition, RenderFailedReason, "%s", err)
+		return &stepError{Condition: AppliedCondition, Reason: RenderFailedReason, Err: err, Stalled: true}
+	}
+	s.requeueAt = windowsValidUntil(s.objects)
+	return nil
+}
+
+// guard refuses a render that removes every NodePool the last revision applied, unless
+// spec.allowEmpty says that is meant: a wrong path or a deleted ClusterPolicy must not
+// take the cluster's capacity away.
+func (r *Reconciler) guard(_ context.Context, s *syncState) error {
+	if s.obj.Spec.AllowEmpty || !emptyRender(inventoryRefs(s.obj.Status.Inventory), s.objects) {
+		return nil
+	}
+	err := fmt.Errorf("revision %s renders no NodePool for cluster %q under path %q, which would remove every NodePool this source applied; "+
+		"set spec.allowEmpty to allow it", s.snapshot.Revision, s.obj.Spec.Cluster, s.obj.Spec.Path)
+	conditions.MarkFalse(wrap(s.obj), AppliedCondition, EmptyRenderRefusedReason, "%s", err)
+	return &stepError{Condition: AppliedCondition, Reason: EmptyRenderRefusedReason, Err: err, Stalled: true}
+}
+
+// apply applies the rendered objects with server-side apply.
+func (r *Reconciler) apply(ctx context.Context, s *syncState) error {
+	m := ssa.NewResourceManager(r.Client, nil, ssa.Owner{Field: FieldManager, Group: v1alpha1.GroupVersion.Group})
+	res, err := apply(ctx, m, s.objects)
+	if err != nil {
+		err = fmt.Errorf("failed to apply revision %s: %w", s.snapshot.Revision, err)
+		conditions.MarkFalse(wrap(s.obj), AppliedCondition, ApplyFailedReason, "%s", err)
+		return &stepError{Condition: AppliedCondition, Reason: ApplyFailedReason, Err: err, Stalled: apierrors.IsInvalid(err)}
+	}
+	s.applied = res
+	return nil
+}
+
+// prune deletes what the last inventory lists and this revision no longer renders,
+// when spec.prune is set and only where the owner labels are still this source's; then
+// it records the new inventory and the applied revision.
+func (r *Reconciler) prune(ctx context.Context, s *syncState) error {
+	obj := s.obj
+	last := inventoryRefs(obj.Status.Inventory)
+	next := s.applied.Inventory
+	if obj.Spec.Prune {
+		failed, n, err := deleteOwned(ctx, r.Client, stale(last, next), obj.Name)
+		s.pruned = n
+		if err != nil {
+			// What could not be deleted stays in the inventory, to be pruned next time.
+			obj.Status.Inventory = inventory(append(append([]ref{}, next...), failed...))
+			err = fmt.Errorf("failed to prune: %w", err)
+			conditions.MarkFalse(wrap(obj), AppliedCondition, PruneFailedReason, "%s", err)
+			return &stepError{Condition: AppliedCondition, Reason: PruneFailedReason, Err: err}
+		}
+	}
+	obj.Status.Inventory = inventory(next)
+	previous := obj.Status.LastAppliedRevision
+	obj.Status.LastAppliedRevision = s.snapshot.Revision
+	msg := fmt.Sprintf("Applied revision %s: %d objects (%d created, %d configured, %d unchanged), %d pruned",
+		s.snapshot.Revision, len(next), s.applied.Changes[ssa.CreatedAction], s.applied.Changes[ssa.ConfiguredAction],
+		s.applied.Changes[ssa.UnchangedAction], s.pruned)
+	if s.empty != "" {
+		msg += "; " + s.empty
+	}
+	conditions.MarkTrue(wrap(obj), AppliedCondition, SucceededReason, "%s", msg)
+	if previous != s.snapshot.Revision {
+		r.event(obj, corev1.EventTypeNormal, AppliedReason, msg)
+	}
+	return nil
+}
+
+// finalize deletes what the inventory lists when spec.prune is set, and orphans it
+// otherwise; then it lets the PolicySource go.
+func (r *Reconciler) finalize(ctx context.Context, obj *v1alpha1.PolicySource) (ctrl.Result, error) {
+	if obj.Spec.Prune && !obj.Spec.Suspend {
+		failed, _, err := deleteOwned(ctx, r.Client, inventoryRefs(obj.Status.Inventory), obj.Name)
+		if err != nil {
+			obj.Status.Inventory = inventory(failed)
+			r.event(obj, corev1.EventTypeWarning, PruneFailedReason, fmt.Sprintf("failed to delete what the source applied: %v", err))
+			return ctrl.Result{}, fmt.Errorf("failed to delete what %s/%s applied: %w", obj.Namespace, obj.Name, err)
+		}
+	}
+	if err := r.Fetcher.Forget(obj); err != nil {
+		logf.FromContext(ctx).Error(err, "failed to remove the fetched files")
+	}
+	base := obj.DeepCopy()
+	controllerutil.RemoveFinalizer(obj, Finalizer)
+	if err := r.Client.Patch(ctx, obj, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+		controllerutil.AddFinalizer(obj, Finalizer)
+		return ctrl.Result{}, fmt.Errorf("failed to remove the finalizer: %w", err)
+	}
+	return ctrl.Result{}, nil
+}
+
+func (r *Reconciler) event(obj *v1alpha1.PolicySource, eventType, reason, msg string) {
+	if r.Recorder == nil {
+		return
+	}
+	r.Recorder.Eventf(obj, nil, eventType, reason, "Sync", "%s", msg)
+}
+
+func (r *Reconciler) recordMetrics(obj *v1alpha1.PolicySource, start time.Time) {
+	if r.Metrics == nil {
+		return
+	}
+	ref := objectRef(obj)
+	for _, typ := range []string{meta.ReadyCondition, meta.ReconcilingCondition, meta.StalledCondition} {
+		c := conditions.Get(wrap(obj), typ)
+		if c == nil {
+			c = conditions.UnknownCondition(typ, "", "")
+		}
+		r.Metrics.RecordCondition(ref, *c)
+	}
+	r.Metrics.RecordSuspend(ref, obj.Spec.Suspend)
+	r.Metrics.RecordDuration(ref, start)
+}
+
+func (r *Reconciler) forgetMetrics(obj *v1alpha1.PolicySource) {
+	if r.Metrics == nil || controllerutil.ContainsFinalizer(obj, Finalizer) {
+		return
+	}
+	ref := objectRef(obj)
+	for _, typ := range []string{meta.ReadyCondition, meta.ReconcilingCondition, meta.StalledCondition} {
+		r.Metrics.DeleteCondition(ref, typ)
+	}
+	r.Metrics.DeleteSuspend(ref)
+	r.Metrics.DeleteDuration(ref)
+}
+
+func objectRef(obj *v1alpha1.PolicySource) corev1.ObjectReference {
+	return corev1.ObjectReference{
+		Kind: v1alpha1.PolicySourceKind, APIVersion: v1alpha1.GroupVersion.String(),
+		Namespace: obj.Namespace, Name: obj.Name, UID: obj.UID,
+	}
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// policyRoot turns spec.path ("", "./policies", "policies/") into an fs.FS path.
+func policyRoot(p string) string {
+	p = strings.TrimPrefix(p, "./")
+	if p == "" {
+		return "."
+	}
+	return path.Clean(p)
+}
+
+func timeout(obj *v1alpha1.PolicySource) time.Duration {
+	if t := obj.Spec.Timeout; t != nil && t.Duration > 0 {
+		return t.Duration
+	}
+	return defaultTimeout
+}
+
+func retryInterval(obj *v1alpha1.PolicySource) time.Duration {
+	if t := obj.Spec.RetryInterval; t != nil && t.Duration > 0 {
+		return t.Duration
+	}
+	return obj.Spec.Interval.Duration
+}
+
+// object gives a PolicySource the conditions.Setter methods fluxcd/pkg/runtime needs.
+type object struct{ *v1alpha1.PolicySource }
+
+func wrap(obj *v1alpha1.PolicySource) object { return object{obj} }
+
+// GetConditions implements conditions.Getter.
+func (o object) GetConditions() []metav1.Condition { return o.Status.Conditions }
+
+// SetConditions implements conditions.Setter.
+func (o object) SetConditions(c []metav1.Condition) { o.Status.Conditions = c }

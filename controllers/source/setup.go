@@ -1,0 +1,129 @@
+package source
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fluxcd/pkg/runtime/predicates"
+	sourcev1 "github.com/fluxcd/source-controller/api/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+// sourceRefIndex indexes PolicySources by the Flux source they consume:
+// <Kind>/<namespace>/<name>.
+const sourceRefIndex = ".spec.sourceRef"
+
+// SetupOptions tune the controller.
+type SetupOptions struct {
+	// MaxConcurrentReconciles is how many PolicySources sync at once; 1 when 0.
+	MaxConcurrentReconciles int
+	// WatchFluxSources watches Flux GitRepositories and OCIRepositories, so that a new
+	// artifact syncs at once. Each kind is watched only when its CRD is installed.
+	WatchFluxSources bool
+}
+
+// SetupWithManager registers the reconciler: it watches PolicySources (a new
+// generation or a reconcile.fluxcd.io/requestedAt) and, when asked, the Flux sources
+// they consume (a new artifact).
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts SetupOptions) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PolicySource{}, sourceRefIndex, indexSourceRef); err != nil {
+		return fmt.Errorf("failed to index PolicySources by source: %w", err)
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("policysource").
+		For(&v1alpha1.PolicySource{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{},
+		))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)})
+	if opts.WatchFluxSources {
+		for _, kind := range []string{sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind} {
+			gvk := sourcev1.GroupVersion.WithKind(kind)
+			if _, err := mgr.GetRESTMapper().RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+				if apimeta.IsNoMatchError(err) {
+					logf.FromContext(ctx).Info("Flux source kind not installed; not watching it", "kind", kind)
+					continue
+				}
+				return fmt.Errorf("failed to look up %s: %w", kind, err)
+			}
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(gvk)
+			b = b.Watches(u, handler.EnqueueRequestsFromMapFunc(r.forSource(kind)),
+				builder.WithPredicates(artifactChanged{}))
+		}
+	}
+	return b.Complete(r)
+}
+
+// indexSourceRef is the index function of sourceRefIndex.
+func indexSourceRef(o client.Object) []string {
+	ps, ok := o.(*v1alpha1.PolicySource)
+	if !ok || ps.Spec.SourceRef == nil {
+		return nil
+	}
+	ns := ps.Spec.SourceRef.Namespace
+	if ns == "" {
+		ns = ps.Namespace
+	}
+	return []string{sourceKey(ps.Spec.SourceRef.Kind, ns, ps.Spec.SourceRef.Name)}
+}
+
+func sourceKey(kind, namespace, name string) string {
+	return kind + "/" + namespace + "/" + name
+}
+
+// forSource maps a Flux source of kind to the PolicySources consuming it.
+func (r *Reconciler) forSource(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list v1alpha1.PolicySourceList
+		if err := r.Client.List(ctx, &list, client.MatchingFields{sourceRefIndex: sourceKey(kind, o.GetNamespace(), o.GetName())}); err != nil {
+			logf.FromContext(ctx).Error(err, "failed to list the PolicySources of a Flux source", "kind", kind, "name", o.GetName())
+			return nil
+		}
+		out := make([]reconcile.Request, 0, len(list.Items))
+		for _, ps := range list.Items {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ps.Namespace, Name: ps.Name}})
+		}
+		return out
+	}
+}
+
+// artifactChanged passes a Flux source whose artifact revision or digest changed.
+type artifactChanged struct{ predicate.Funcs }
+
+// Create passes sources that already have an artifact.
+func (artifactChanged) Create(e event.CreateEvent) bool { return artifactOf(e.Object) != "" }
+
+// Update passes a new artifact.
+func (artifactChanged) Update(e event.UpdateEvent) bool {
+	return artifactOf(e.ObjectNew) != "" && artifactOf(e.ObjectNew) != artifactOf(e.ObjectOld)
+}
+
+// Delete passes nothing: a PolicySource keeps its objects when its source goes away.
+func (artifactChanged) Delete(event.DeleteEvent) bool { return false }
+
+// artifactOf returns the revision and digest of o's artifact, "" when it has none.
+func artifactOf(o client.Object) string {
+	u, ok := o.(*unstructured.Unstructured)
+	if !ok {
+		return ""
+	}
+	rev, _, _ := unstructured.NestedString(u.Object, "status", "artifact", "revision")
+	digest, _, _ := unstructured.NestedString(u.Object, "status", "artifact", "digest")
+	if rev == "" {
+		return ""
+	}
+	return rev + "|" + digest
+}

@@ -1,0 +1,163 @@
+package source
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/fluxcd/pkg/apis/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ballast-dev/ballast/policies"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+// Condition types of a PolicySource besides Ready, Reconciling and Stalled; each is owned
+// by one step.
+const (
+	// SourceReadyCondition says whether the source's current revision was fetched.
+	SourceReadyCondition = "SourceReady"
+	// ValidatedCondition says whether that revision passed validation.
+	ValidatedCondition = "Validated"
+	// AppliedCondition says whether its objects were rendered, applied and pruned.
+	AppliedCondition = "Applied"
+)
+
+// Condition reasons.
+const (
+	// SucceededReason: the step did its job.
+	SucceededReason = meta.SucceededReason
+	// ArtifactFailedReason: the source could not be fetched, downloaded or verified.
+	ArtifactFailedReason = meta.ArtifactFailedReason
+	// AuthenticationFailedReason: the Git remote refused the credentials.
+	AuthenticationFailedReason = "AuthenticationFailed"
+	// PathNotFoundReason: spec.path does not exist in the revision.
+	PathNotFoundReason = "PathNotFound"
+	// ValidationFailedReason: the revision has error findings.
+	ValidationFailedReason = "ValidationFailed"
+	// RenderFailedReason: the validated policy could not be rendered.
+	RenderFailedReason = "RenderFailed"
+	// EmptyRenderRefusedReason: the render would remove every NodePool the source owns
+	// and spec.allowEmpty is not set.
+	EmptyRenderRefusedReason = "EmptyRenderRefused"
+	// ApplyFailedReason: the API server refused the objects or could not be reached.
+	ApplyFailedReason = "ApplyFailed"
+	// PruneFailedReason: objects gone from the render could not be deleted.
+	PruneFailedReason = meta.PruneFailedReason
+	// WrongClusterReason: spec.cluster is not the cluster this controller serves.
+	WrongClusterReason = "WrongCluster"
+	// ProgressingWithRetryReason: a step failed in a way retrying may fix.
+	ProgressingWithRetryReason = meta.ProgressingWithRetryReason
+	// ReconciliationSucceededReason: the revision is applied.
+	ReconciliationSucceededReason = meta.ReconciliationSucceededReason
+)
+
+// stepError is a failed step: the condition it owns, why, and whether retrying the
+// same revision can help (Stalled false) or only a change to the source or the spec
+// can (Stalled true).
+type stepError struct {
+	Condition string
+	Reason    string
+	Err       error
+	Stalled   bool
+}
+
+func (e *stepError) Error() string { return e.Err.Error() }
+func (e *stepError) Unwrap() error { return e.Err }
+
+// outcome is what one reconcile observed, the input of summarize.
+type outcome struct {
+	// Failure is the step that failed; nil when every step succeeded.
+	Failure *stepError
+	// Revision is the revision attempted ("" when the fetch failed).
+	Revision string
+	// Objects is how many objects the revision applied.
+	Objects int
+}
+
+// summary holds the kstatus conditions computed from an outcome; a nil condition is
+// removed from status.
+type summary struct {
+	Ready       metav1.Condition
+	Reconciling *metav1.Condition
+	Stalled     *metav1.Condition
+}
+
+// summarize computes Ready, Reconciling and Stalled the way kstatus reads them: success
+// is Ready=True with neither of the others; a failure retrying may fix is Ready=False
+// and Reconciling=True; a failure only a new revision or spec can fix is Ready=False and
+// Stalled=True.
+func summarize(o outcome) summary {
+	if o.Failure == nil {
+		return summary{Ready: metav1.Condition{
+			Type: meta.ReadyCondition, Status: metav1.ConditionTrue, Reason: ReconciliationSucceededReason,
+			Message: fmt.Sprintf("Applied revision: %s (%d objects)", o.Revision, o.Objects),
+		}}
+	}
+	f := o.Failure
+	s := summary{Ready: metav1.Condition{
+		Type: meta.ReadyCondition, Status: metav1.ConditionFalse, Reason: f.Reason, Message: f.Err.Error(),
+	}}
+	if f.Stalled {
+		s.Stalled = &metav1.Condition{Type: meta.StalledCondition, Status: metav1.ConditionTrue, Reason: f.Reason, Message: f.Err.Error()}
+	} else {
+		s.Reconciling = &metav1.Condition{
+			Type: meta.ReconcilingCondition, Status: metav1.ConditionTrue, Reason: ProgressingWithRetryReason,
+			Message: "retrying: " + f.Err.Error(),
+		}
+	}
+	return s
+}
+
+// maxFindings bounds status.findings (the CRD allows 50) and maxSummarized the
+// findings named in a condition message.
+const (
+	maxFindings   = 50
+	maxSummarized = 3
+)
+
+// findingsStatus returns the findings to keep in status: errors first, then warnings,
+// then notes, at most maxFindings.
+func findingsStatus(fs policies.Findings) []v1alpha1.PolicyFinding {
+	sorted := slices.Clone(fs)
+	rank := map[policies.Severity]int{policies.SeverityError: 0, policies.SeverityWarning: 1, policies.SeverityInfo: 2}
+	slices.SortStableFunc(sorted, func(a, b policies.Finding) int { return rank[a.Severity] - rank[b.Severity] })
+	if len(sorted) > maxFindings {
+		sorted = sorted[:maxFindings]
+	}
+	out := make([]v1alpha1.PolicyFinding, 0, len(sorted))
+	for _, f := range sorted {
+		out = append(out, f.Status())
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// findingsMessage summarises the error findings for a condition message: the count and
+// the first few as file:line:column: message.
+func findingsMessage(fs policies.Findings) string {
+	var errs []string
+	for _, f := range fs {
+		if f.Severity != policies.SeverityError {
+			continue
+		}
+		field := ""
+		if f.Field != "" {
+			field = f.Field + ": "
+		}
+		errs = append(errs, fmt.Sprintf("%s: %s%s", f.Position, field, f.Message))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "validation failed (%s)", policies.Summary(fs))
+	for i, e := range errs {
+		if i == maxSummarized {
+			fmt.Fprintf(&b, "; and %d more", len(errs)-maxSummarized)
+			break
+		}
+		b.WriteString("; ")
+		b.WriteString(e)
+	}
+	return b.String()
+}
