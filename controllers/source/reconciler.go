@@ -69,6 +69,9 @@ type Reconciler struct {
 	// Metrics records the Flux reconcile metrics (gotk_reconcile_condition,
 	// gotk_suspend_status, gotk_reconcile_duration_seconds); none when nil.
 	Metrics *metrics.Recorder
+	// Reporter writes results back to Git (commit statuses, the status file); none
+	// when nil.
+	Reporter Reporter
 	// Cluster is the cluster this controller serves; a PolicySource for another
 	// cluster is refused. Any cluster when empty.
 	Cluster string
@@ -159,7 +162,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	if s.applied != nil {
 		out.Objects = len(s.applied.Inventory)
 	}
+	r.report(stepCtx, obj, out)
 	return r.result(ctx, obj, s, out), nil
+}
+
+// report tells Git how the attempted revision went; a failure to report is logged,
+// never a failed sync.
+func (r *Reconciler) report(ctx context.Context, obj *v1alpha1.PolicySource, out outcome) {
+	if r.Reporter == nil || out.Revision == "" || obj.Spec.StatusWriteBack == nil {
+		return
+	}
+	rep := Report{Revision: out.Revision, Succeeded: out.Failure == nil, Objects: out.Objects, Findings: obj.Status.Findings}
+	if f := out.Failure; f != nil {
+		rep.Reason, rep.Message = f.Reason, f.Err.Error()
+	}
+	if err := r.Reporter.Report(ctx, obj, rep); err != nil {
+		logf.FromContext(ctx).Error(err, "failed to report the sync to Git", "revision", out.Revision)
+		r.event(obj, corev1.EventTypeWarning, "ReportFailed", err.Error())
+	}
 }
 
 // finish writes what every completed reconcile writes: Ready, Reconciling, Stalled, the

@@ -3,7 +3,6 @@ package source
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -35,7 +34,7 @@ import (
 	"github.com/ballast-dev/ballast/test/controlplane"
 )
 
-// env is the control plane of the suite; nil with -short, which runs the pure tests only.
+// env is the control plane of the suite.
 var (
 	env  *controlplane.Env
 	git  = &fakeGit{repos: map[string]fakeRepo{}}
@@ -43,10 +42,6 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
 	os.Exit(controlplane.RunTests(runWithManager{m}, &env))
 }
 
@@ -90,6 +85,7 @@ func (r runWithManager) Run() int {
 		Fetcher:  Sources{Git: git, Artifact: &ArtifactFetcher{Client: mgr.GetAPIReader(), Dir: dir}},
 		Recorder: mgr.GetEventRecorder("ballast-source"),
 		Metrics:  metrics.NewRecorder(),
+		Reporter: &GitReporter{Secrets: env.Client, Statuses: forge.factory, Files: forge},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -160,9 +156,6 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	if env == nil {
-		t.Skip("no control plane (-short)")
-	}
 	id := rand.String(6)
 	f := &fixture{t: t, ns: "t-" + id, cluster: "c" + id, name: "ps-" + id, url: "https://git.example.com/" + id + ".git"}
 	if err := kube.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}}); err != nil {

@@ -175,6 +175,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		},
 		Recorder: mgr.GetEventRecorder("ballast-source"),
 		Metrics:  metrics.MustMakeRecorder(),
+		Reporter: &source.GitReporter{Secrets: direct, Statuses: statusSetterFor, Files: gogit.NewFileWriter()},
 		Cluster:  o.cluster,
 	}
 	if err := src.SetupWithManager(ctx, mgr, source.SetupOptions{MaxConcurrentReconciles: o.concurrent, WatchFluxSources: true}); err != nil {
