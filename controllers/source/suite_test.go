@@ -30,6 +30,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/ballast-dev/ballast/gitsync"
+	"github.com/ballast-dev/ballast/gitsync/gogit"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/test/controlplane"
 )
@@ -81,11 +83,14 @@ func (r runWithManager) Run() int {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	rec := &Reconciler{
-		Client:   mgr.GetClient(),
-		Fetcher:  Sources{Git: git, Artifact: &ArtifactFetcher{Client: mgr.GetAPIReader(), Dir: dir}},
+		Client: mgr.GetClient(),
+		Fetcher: Sources{
+			Git:      routedGit{fake: git, real: &GitFetcher{Cloner: gogit.NewCloner(), Secrets: env.Client, Dir: filepath.Join(dir, "git")}},
+			Artifact: &ArtifactFetcher{Client: mgr.GetAPIReader(), Dir: dir},
+		},
 		Recorder: mgr.GetEventRecorder("ballast-source"),
 		Metrics:  metrics.NewRecorder(),
-		Reporter: &GitReporter{Secrets: env.Client, Statuses: forge.factory, Files: forge},
+		Reporter: &GitReporter{Secrets: env.Client, Statuses: forge.factory, Files: routedFiles{fake: forge, real: gogit.NewFileWriter()}},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -334,4 +339,42 @@ func (f *fixture) stays(what string, cond func() (bool, string)) {
 
 func hasMessage(ps *v1alpha1.PolicySource, typ, part string) bool {
 	return strings.Contains(conditions.GetMessage(wrap(ps), typ), part)
+}
+
+// isLocalServer reports whether a URL points at a real git server the test started
+// (test/gitserver listens on loopback); other URLs are served by the fakes.
+func isLocalServer(url string) bool { return strings.Contains(url, "://127.0.0.1:") }
+
+// routedGit fetches from real git servers on loopback and from fakeGit otherwise.
+type routedGit struct {
+	fake *fakeGit
+	real *GitFetcher
+}
+
+func (g routedGit) Fetch(ctx context.Context, src *v1alpha1.PolicySource, last string) (*Snapshot, error) {
+	if isLocalServer(src.Spec.Git.URL) {
+		return g.real.Fetch(ctx, src, last)
+	}
+	return g.fake.Fetch(ctx, src, last)
+}
+
+func (g routedGit) Forget(src *v1alpha1.PolicySource) error {
+	if isLocalServer(src.Spec.Git.URL) {
+		return g.real.Forget(src)
+	}
+	return g.fake.Forget(src)
+}
+
+// routedFiles pushes status files to real git servers on loopback and records them
+// otherwise.
+type routedFiles struct {
+	fake *recordingForge
+	real gitsync.FileWriter
+}
+
+func (w routedFiles) WriteFile(ctx context.Context, o gitsync.FileWriteOptions) (string, bool, error) {
+	if isLocalServer(o.URL) {
+		return w.real.WriteFile(ctx, o)
+	}
+	return w.fake.WriteFile(ctx, o)
 }
