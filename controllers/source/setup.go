@@ -9,6 +9,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,6 +31,9 @@ const sourceRefIndex = ".spec.sourceRef"
 type SetupOptions struct {
 	// MaxConcurrentReconciles is how many PolicySources sync at once; 1 when 0.
 	MaxConcurrentReconciles int
+	// RateLimiter paces retries of failing PolicySources; controller-runtime's default
+	// when nil.
+	RateLimiter workqueue.TypedRateLimiter[reconcile.Request]
 	// WatchFluxSources watches Flux GitRepositories and OCIRepositories, so that a new
 	// artifact syncs at once. Each kind is watched only when its CRD is installed.
 	WatchFluxSources bool
@@ -47,7 +51,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opt
 		For(&v1alpha1.PolicySource{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{},
 		))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)})
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1), RateLimiter: opts.RateLimiter})
 	if opts.WatchFluxSources {
 		for _, kind := range []string{sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind} {
 			gvk := sourcev1.GroupVersion.WithKind(kind)

@@ -10,15 +10,21 @@ import (
 	"syscall"
 	"time"
 
+	runtimeclient "github.com/fluxcd/pkg/runtime/client"
+	runtimectrl "github.com/fluxcd/pkg/runtime/controller"
+	"github.com/fluxcd/pkg/runtime/features"
+	"github.com/fluxcd/pkg/runtime/jitter"
+	"github.com/fluxcd/pkg/runtime/leaderelection"
+	"github.com/fluxcd/pkg/runtime/logger"
 	"github.com/fluxcd/pkg/runtime/metrics"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -41,12 +47,20 @@ type controllerOptions struct {
 	certSecret           string
 	webhookService       string
 	webhookConfiguration string
-	leaderElect          bool
 	excluded             []string
 	maxEvictions         int32
 	decisionTimeout      time.Duration
 	sourceDir            string
 	concurrent           int
+
+	// The flag sets Flux controllers share, so operators find the same knobs.
+	client         runtimeclient.Options
+	logger         logger.Options
+	leader         leaderelection.Options
+	rateLimiter    runtimectrl.RateLimiterOptions
+	watch          runtimectrl.WatchOptions
+	intervalJitter jitter.IntervalOptions
+	features       features.FeatureGates
 }
 
 func newControllerCommand(s streams) *cobra.Command {
@@ -63,11 +77,11 @@ elects a leader among replicas (the webhook runs on every replica), recovers fro
 panics in reconcilers, and keeps its webhook certificate valid itself unless
 --cert-manager is set.`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.cluster == "" {
 				return usageError(s, "--cluster is required: the ClusterPolicy cluster name this controller serves")
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return runController(ctx, s, o)
 		},
@@ -83,12 +97,18 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.StringVar(&o.certSecret, "cert-secret", "ballast-webhook-cert", "Secret holding the self-managed webhook certificate")
 	f.StringVar(&o.webhookService, "webhook-service", "ballast-webhook-service", "Service in front of the webhook")
 	f.StringVar(&o.webhookConfiguration, "webhook-configuration", "ballast-mutating-webhook-configuration", "MutatingWebhookConfiguration whose caBundle to keep current")
-	f.BoolVar(&o.leaderElect, "leader-elect", true, "elect a leader among replicas for the reconcilers")
 	f.StringSliceVar(&o.excluded, "exclude-namespaces", nil, "namespaces whose pods are never placed (besides kube-system, kube-public, kube-node-lease)")
 	f.Int32Var(&o.maxEvictions, "max-evictions", 2, "evictions per workload and pass when the policy does not set binPacking.podEviction.maxEvictionsPerPass")
 	f.DurationVar(&o.decisionTimeout, "decision-timeout", 2*time.Second, "longest time the webhook spends placing one pod before admitting it unchanged")
 	f.StringVar(&o.sourceDir, "source-dir", "/tmp/ballast/sources", "directory of the PolicySources' checkouts and artifacts")
 	f.IntVar(&o.concurrent, "concurrent", 2, "how many PolicySources sync at once")
+	o.client.BindFlags(f)
+	o.logger.BindFlags(f)
+	o.leader.BindFlags(f)
+	o.rateLimiter.BindFlags(f)
+	o.watch.BindFlags(f)
+	o.intervalJitter.BindFlags(f)
+	o.features.BindFlags(f)
 	return cmd
 }
 
@@ -109,8 +129,14 @@ func controllerScheme() (*runtime.Scheme, error) {
 }
 
 func runController(ctx context.Context, s streams, o controllerOptions) error {
-	ctrllog.SetLogger(zap.New(zap.WriteTo(s.err)))
+	logger.SetLogger(logger.NewLogger(o.logger))
 	log := ctrllog.Log.WithName("ballast")
+	if err := o.features.WithLogger(log).SupportedFeatures(map[string]bool{}, nil); err != nil {
+		return usageError(s, "%v", err)
+	}
+	if err := o.intervalJitter.SetGlobalJitter(nil); err != nil {
+		return usageError(s, "%v", err)
+	}
 	scheme, err := controllerScheme()
 	if err != nil {
 		return err
@@ -119,6 +145,18 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	if err != nil {
 		return fmt.Errorf("failed to find the cluster: %w", err)
 	}
+	cfg.QPS, cfg.Burst = o.client.QPS, o.client.Burst
+	watchSelector, err := runtimectrl.GetWatchSelector(o.watch)
+	if err != nil {
+		return usageError(s, "%v", err)
+	}
+	// The watch options scope PolicySources (sharding, one namespace), never the pods
+	// and workloads the distributor must see everywhere.
+	sources := cache.ByObject{Label: watchSelector}
+	if !o.watch.AllNamespaces {
+		sources.Namespaces = map[string]cache.Config{o.namespace: {}}
+	}
+	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{&v1alpha1.PolicySource{}: sources}}
 	// Secrets are read through an uncached client only: never cached cluster-wide.
 	direct, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
@@ -134,13 +172,18 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		}
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:  o.probeAddr,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionID:        "ballast-controller-" + o.cluster,
-		LeaderElectionNamespace: o.namespace,
-		WebhookServer:           webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.certDir}),
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
+		HealthProbeBindAddress:        o.probeAddr,
+		Cache:                         cacheOpts,
+		LeaderElection:                o.leader.Enable,
+		LeaderElectionReleaseOnCancel: o.leader.ReleaseOnCancel,
+		LeaseDuration:                 &o.leader.LeaseDuration,
+		RenewDeadline:                 &o.leader.RenewDeadline,
+		RetryPeriod:                   &o.leader.RetryPeriod,
+		LeaderElectionID:              "ballast-controller-" + o.cluster,
+		LeaderElectionNamespace:       o.namespace,
+		WebhookServer:                 webhook.NewServer(webhook.Options{Port: o.webhookPort, CertDir: o.certDir}),
 	})
 	if err != nil {
 		return fmt.Errorf("failed to create the manager: %w", err)
@@ -178,7 +221,9 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		Reporter: &source.GitReporter{Secrets: direct, Statuses: statusSetterFor, Files: gogit.NewFileWriter()},
 		Cluster:  o.cluster,
 	}
-	if err := src.SetupWithManager(ctx, mgr, source.SetupOptions{MaxConcurrentReconciles: o.concurrent, WatchFluxSources: true}); err != nil {
+	if err := src.SetupWithManager(ctx, mgr, source.SetupOptions{
+		MaxConcurrentReconciles: o.concurrent, WatchFluxSources: true, RateLimiter: runtimectrl.GetRateLimiter(o.rateLimiter),
+	}); err != nil {
 		return fmt.Errorf("failed to set up the PolicySource controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

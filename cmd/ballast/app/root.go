@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,13 +30,18 @@ type streams struct {
 
 // Main runs the command line with args and returns the process exit code.
 func Main(args []string, in io.Reader, out, errOut io.Writer) int {
+	return MainContext(context.Background(), args, in, out, errOut)
+}
+
+// MainContext is Main with a context that ends long-running commands (controller).
+func MainContext(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) int {
 	s := streams{in: in, out: out, err: errOut}
 	root := newRootCommand(s)
 	root.SetArgs(args)
 	root.SetIn(in)
 	root.SetOut(out)
 	root.SetErr(errOut)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	var ee exitError
 	switch {
 	case err == nil:
