@@ -12,6 +12,7 @@ import (
 
 	runtimeclient "github.com/fluxcd/pkg/runtime/client"
 	runtimectrl "github.com/fluxcd/pkg/runtime/controller"
+	runtimeevents "github.com/fluxcd/pkg/runtime/events"
 	"github.com/fluxcd/pkg/runtime/features"
 	"github.com/fluxcd/pkg/runtime/jitter"
 	"github.com/fluxcd/pkg/runtime/leaderelection"
@@ -52,6 +53,7 @@ type controllerOptions struct {
 	decisionTimeout      time.Duration
 	sourceDir            string
 	concurrent           int
+	eventsAddr           string
 
 	// The flag sets Flux controllers share, so operators find the same knobs.
 	client         runtimeclient.Options
@@ -102,6 +104,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.DurationVar(&o.decisionTimeout, "decision-timeout", 2*time.Second, "longest time the webhook spends placing one pod before admitting it unchanged")
 	f.StringVar(&o.sourceDir, "source-dir", "/tmp/ballast/sources", "directory of the PolicySources' checkouts and artifacts")
 	f.IntVar(&o.concurrent, "concurrent", 2, "how many PolicySources sync at once")
+	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
 	o.client.BindFlags(f)
 	o.logger.BindFlags(f)
 	o.leader.BindFlags(f)
@@ -209,6 +212,10 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 			return fmt.Errorf("failed to set up the %s distribution controller: %w", kind, err)
 		}
 	}
+	recorder, err := runtimeevents.NewRecorder(log, o.eventsAddr, "ballast-controller", runtimeevents.WithManager(mgr))
+	if err != nil {
+		return usageError(s, "--events-addr: %v", err)
+	}
 	src := &source.Reconciler{
 		Client: mgr.GetClient(),
 		Fetcher: source.Sources{
@@ -216,7 +223,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 			Git:      &source.GitFetcher{Cloner: gogit.NewCloner(), Secrets: direct, Dir: filepath.Join(o.sourceDir, "git")},
 			Artifact: &source.ArtifactFetcher{Client: mgr.GetAPIReader(), HTTP: &http.Client{Timeout: 2 * time.Minute}, Dir: filepath.Join(o.sourceDir, "artifacts")},
 		},
-		Recorder: mgr.GetEventRecorder("ballast-source"),
+		Recorder: recorder,
 		Metrics:  metrics.MustMakeRecorder(),
 		Reporter: &source.GitReporter{Secrets: direct, Statuses: statusSetterFor, Files: gogit.NewFileWriter()},
 		Cluster:  o.cluster,
