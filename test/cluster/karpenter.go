@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -37,14 +35,10 @@ var (
 // control-plane binaries and kwok through hack/controlplane.sh (cached by version), and
 // the wrapped Karpenter from this repository (go build caches it).
 func binaries(opts Options) (map[string]string, error) {
-	cmd := exec.Command(filepath.Join(controlplane.RepoRoot(), "hack", "controlplane.sh"),
-		"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("failed to build the cluster binaries: %w\n%s", err, errOut.String())
+	dir, err := controlplane.HackScript("controlplane.sh", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+	if err != nil {
+		return nil, fmt.Errorf("failed to build the cluster binaries: %w", err)
 	}
-	dir := strings.TrimSpace(out.String())
 	bins := map[string]string{"kwok-stages": filepath.Join(dir, "kwok-stages.yaml")}
 	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
 		bins[name] = filepath.Join(dir, name)

@@ -101,6 +101,19 @@ func KarpenterCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	return out, nil
 }
 
+// HackScript runs one of the repository's build scripts (hack/<name>), which build and
+// cache what tests need, and returns what it printed on stdout, trimmed: the path of
+// what it built.
+func HackScript(name string, args ...string) (string, error) {
+	cmd := exec.Command(filepath.Join(RepoRoot(), "hack", name), args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("hack/%s failed: %w\n%s", name, err, errOut.String())
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
 // RepoRoot returns the repository's root directory.
 func RepoRoot() string {
 	_, file, _, _ := goruntime.Caller(0)
@@ -122,14 +135,7 @@ func Assets() (string, error) {
 			assetsDir = dir
 			return
 		}
-		cmd := exec.Command(filepath.Join(RepoRoot(), "hack", "controlplane.sh"), "etcd", "kube-apiserver")
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		if err := cmd.Run(); err != nil {
-			assetsErr = fmt.Errorf("failed to build the control-plane binaries: %w\n%s", err, errOut.String())
-			return
-		}
-		assetsDir = strings.TrimSpace(out.String())
+		assetsDir, assetsErr = HackScript("controlplane.sh", "etcd", "kube-apiserver")
 	})
 	return assetsDir, assetsErr
 }

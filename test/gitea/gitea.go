@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	sdk "code.gitea.io/sdk/gitea"
+
+	"github.com/ballast-dev/ballast/test/controlplane"
 )
 
 // Admin is the administrator every server starts with.
@@ -42,21 +43,9 @@ func Binary() (string, error) {
 			binaryPath = p
 			return
 		}
-		cmd := exec.Command(filepath.Join(repoRoot(), "hack", "gitea.sh"))
-		var out, errOut bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errOut
-		if err := cmd.Run(); err != nil {
-			binaryErr = fmt.Errorf("failed to build Gitea with hack/gitea.sh: %w\n%s", err, errOut.String())
-			return
-		}
-		binaryPath = strings.TrimSpace(out.String())
+		binaryPath, binaryErr = controlplane.HackScript("gitea.sh")
 	})
 	return binaryPath, binaryErr
-}
-
-func repoRoot() string {
-	_, file, _, _ := goruntime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
 // Server is a running Gitea.
