@@ -3,11 +3,10 @@ package source
 import (
 	"context"
 	"io/fs"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ballast-dev/ballast/test/gitserver"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,52 +17,6 @@ import (
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/test/controlplane"
 )
-
-// gitRepo is a real repository on disk, written with the git command.
-type gitRepo struct {
-	t   *testing.T
-	dir string
-}
-
-func newGitRepo(t *testing.T) *gitRepo {
-	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Fatal("the git command is required: install git")
-	}
-	r := &gitRepo{t: t, dir: t.TempDir()}
-	r.git("init", "-q", "-b", "main")
-	return r
-}
-
-func (r *gitRepo) git(args ...string) string {
-	r.t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = r.dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
-		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_NOSYSTEM=1", "HOME="+r.dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-// commit writes files and commits them, returning the commit hash.
-func (r *gitRepo) commit(files map[string]string) string {
-	r.t.Helper()
-	for name, content := range files {
-		p := filepath.Join(r.dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			r.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-	r.git("add", "-A")
-	r.git("commit", "-q", "-m", "update")
-	return r.git("rev-parse", "HEAD")
-}
 
 // recordingCloner records the options of each clone and delegates.
 type recordingCloner struct {
@@ -77,8 +30,8 @@ func (c *recordingCloner) Clone(ctx context.Context, dir string, opts gitsync.Cl
 }
 
 func TestGitFetcherRealRepository(t *testing.T) {
-	repo := newGitRepo(t)
-	first := repo.commit(mapFiles(policyFiles("gf", "team", 20, true)))
+	repo := gitserver.NewWorkTree(t)
+	first := repo.Commit("update", mapFiles(policyFiles("gf", "team", 20, true)))
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "creds"}, Data: map[string][]byte{"username": []byte("u"), "password": []byte("s3cr3t")}}
 	cloner := &recordingCloner{next: gogit.NewCloner()}
 	f := &GitFetcher{
@@ -89,7 +42,7 @@ func TestGitFetcherRealRepository(t *testing.T) {
 	src := &v1alpha1.PolicySource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "ps", UID: "uid-1"},
 		Spec: v1alpha1.PolicySourceSpec{Cluster: "gf", Git: &v1alpha1.GitSource{
-			URL: "file://" + repo.dir, SecretRef: &v1alpha1.LocalObjectReference{Name: "creds"},
+			URL: "file://" + repo.Dir, SecretRef: &v1alpha1.LocalObjectReference{Name: "creds"},
 		}},
 	}
 	ctx := context.Background()
@@ -120,7 +73,7 @@ func TestGitFetcherRealRepository(t *testing.T) {
 		t.Fatalf("the unchanged checkout lost its files: %v", err)
 	}
 
-	second := repo.commit(map[string]string{"policies/clusters/extra.yaml": "# empty\n"})
+	second := repo.Commit("update", map[string]string{"policies/clusters/extra.yaml": "# empty\n"})
 	snap, err = f.Fetch(ctx, src, snap.Revision)
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)

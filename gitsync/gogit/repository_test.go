@@ -5,83 +5,28 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/ballast-dev/ballast/test/gitserver"
+
 	"github.com/ballast-dev/ballast/gitsync"
 	"github.com/ballast-dev/ballast/gitsync/gogit"
 )
 
-// repo is a real repository made with the git command line.
-type repo struct {
-	t    *testing.T
-	dir  string
-	tick int
-}
-
-func newRepo(t *testing.T) *repo {
-	t.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Fatalf("these tests need the git command line: %v", err)
-	}
-	r := &repo{t: t, dir: t.TempDir()}
-	r.git("init", "-q", "-b", "main")
-	return r
-}
-
-// git runs git in the repository with a fixed identity and a clock that advances one
-// minute per commit, so that commit times are distinct and predictable.
-func (r *repo) git(args ...string) string {
-	r.t.Helper()
-	when := time.Date(2026, 11, 1, 12, r.tick, 0, 0, time.UTC).Format(time.RFC3339)
-	cmd := exec.Command("git", args...)
-	cmd.Dir = r.dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
-		"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com",
-		"GIT_AUTHOR_DATE="+when, "GIT_COMMITTER_DATE="+when, "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func (r *repo) write(files map[string]string) {
-	r.t.Helper()
-	for name, content := range files {
-		p := filepath.Join(r.dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			r.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			r.t.Fatal(err)
-		}
-	}
-}
-
-func (r *repo) commit(msg string, files map[string]string) string {
-	r.t.Helper()
-	r.write(files)
-	r.tick++
-	r.git("add", "-A")
-	r.git("commit", "-q", "--allow-empty", "-m", msg)
-	return r.git("rev-parse", "HEAD")
-}
-
 func TestResolve(t *testing.T) {
 	ctx := context.Background()
-	r := newRepo(t)
-	c1 := r.commit("first\n\nbody", map[string]string{"a.yaml": "1"})
-	r.git("tag", "-a", "v1", "-m", "release 1")
-	c2 := r.commit("second", map[string]string{"a.yaml": "2"})
-	c3 := r.commit("third", map[string]string{"b.yaml": "3"})
-	r.git("update-ref", "refs/remotes/origin/main", c2)
+	r := gitserver.NewWorkTree(t)
+	c1 := r.Commit("first\n\nbody", map[string]string{"a.yaml": "1"})
+	r.Git("tag", "-a", "v1", "-m", "release 1")
+	c2 := r.Commit("second", map[string]string{"a.yaml": "2"})
+	c3 := r.Commit("third", map[string]string{"b.yaml": "3"})
+	r.Git("update-ref", "refs/remotes/origin/main", c2)
 
-	sub := filepath.Join(r.dir, "deep", "er")
+	sub := filepath.Join(r.Dir, "deep", "er")
 	if err := os.MkdirAll(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -89,8 +34,8 @@ func TestResolve(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if real, _ := filepath.EvalSymlinks(r.dir); g.Root() != r.dir && g.Root() != real {
-		t.Errorf("Root = %s, want %s", g.Root(), r.dir)
+	if real, _ := filepath.EvalSymlinks(r.Dir); g.Root() != r.Dir && g.Root() != real {
+		t.Errorf("Root = %s, want %s", g.Root(), r.Dir)
 	}
 	for rev, want := range map[string]string{
 		"HEAD": c3, "main": c3, "HEAD~1": c2, "HEAD~2": c1, "main^": c2, "v1": c1,
@@ -120,20 +65,20 @@ func TestResolve(t *testing.T) {
 
 func TestFiles(t *testing.T) {
 	ctx := context.Background()
-	r := newRepo(t)
-	old := r.commit("old", map[string]string{"policies/clusters/prod.yaml": "old", "README.md": "x"})
-	r.commit("new", map[string]string{
+	r := gitserver.NewWorkTree(t)
+	old := r.Commit("old", map[string]string{"policies/clusters/prod.yaml": "old", "README.md": "x"})
+	r.Commit("new", map[string]string{
 		"policies/clusters/prod.yaml": "new",
 		"policies/rules/a.yaml":       "rule a",
 		"policies/rules/b.yml":        "rule b",
 		"scripts/run.sh":              "#!/bin/sh\n",
 	})
-	if err := os.Chmod(filepath.Join(r.dir, "scripts/run.sh"), 0o755); err != nil {
+	if err := os.Chmod(filepath.Join(r.Dir, "scripts/run.sh"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	head := r.commit("exec", nil)
+	head := r.Commit("exec", nil)
 
-	g, err := gogit.Open(r.dir)
+	g, err := gogit.Open(r.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +128,8 @@ func TestFiles(t *testing.T) {
 
 func TestFilesSymlinks(t *testing.T) {
 	ctx := context.Background()
-	r := newRepo(t)
-	r.write(map[string]string{"shared/base.yaml": "base", "env/prod/own.yaml": "own"})
+	r := gitserver.NewWorkTree(t)
+	r.Write(map[string]string{"shared/base.yaml": "base", "env/prod/own.yaml": "own"})
 	for link, target := range map[string]string{
 		"env/prod/base.yaml": "../../shared/base.yaml",
 		"env/shared":         "../shared",
@@ -192,12 +137,12 @@ func TestFilesSymlinks(t *testing.T) {
 		"env/escape.yaml":    "../../etc/passwd",
 		"env/abs.yaml":       "/etc/passwd",
 	} {
-		if err := os.Symlink(target, filepath.Join(r.dir, link)); err != nil {
+		if err := os.Symlink(target, filepath.Join(r.Dir, link)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	head := r.commit("links", nil)
-	g, err := gogit.Open(r.dir)
+	head := r.Commit("links", nil)
+	g, err := gogit.Open(r.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,14 +173,14 @@ func TestFilesSymlinks(t *testing.T) {
 
 func TestMergeBase(t *testing.T) {
 	ctx := context.Background()
-	r := newRepo(t)
-	base := r.commit("base", map[string]string{"a": "1"})
-	r.git("checkout", "-q", "-b", "feature")
-	feature := r.commit("feature", map[string]string{"a": "2"})
-	r.git("checkout", "-q", "main")
-	main := r.commit("main moves on", map[string]string{"b": "1"})
+	r := gitserver.NewWorkTree(t)
+	base := r.Commit("base", map[string]string{"a": "1"})
+	r.Git("checkout", "-q", "-b", "feature")
+	feature := r.Commit("feature", map[string]string{"a": "2"})
+	r.Git("checkout", "-q", "main")
+	main := r.Commit("main moves on", map[string]string{"b": "1"})
 
-	g, err := gogit.Open(r.dir)
+	g, err := gogit.Open(r.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,15 +192,15 @@ func TestMergeBase(t *testing.T) {
 	}
 
 	// An orphan branch shares no history.
-	r.git("checkout", "-q", "--orphan", "other")
-	orphan := r.commit("orphan", map[string]string{"c": "1"})
+	r.Git("checkout", "-q", "--orphan", "other")
+	orphan := r.Commit("orphan", map[string]string{"c": "1"})
 	if _, err := g.MergeBase(ctx, orphan, main); !gitsync.IsNotFound(err) {
 		t.Errorf("MergeBase(unrelated) = %v, want a NotFoundError", err)
 	}
 
 	// A shallow clone stops before the merge base.
 	clone := filepath.Join(t.TempDir(), "clone")
-	r.git("clone", "-q", "--depth", "1", "--no-single-branch", "file://"+r.dir, clone)
+	r.Git("clone", "-q", "--depth", "1", "--no-single-branch", "file://"+r.Dir, clone)
 	c, err := gogit.Open(clone)
 	if err != nil {
 		t.Fatal(err)

@@ -13,9 +13,9 @@ const at = "2026-11-23T12:00:00Z"
 func TestDiffCommand(t *testing.T) {
 	clearCI(t)
 	r, c := history(t)
-	t.Chdir(r.dir)
+	t.Chdir(r.Dir)
 	// The working tree differs from HEAD: the invalid policy is fixed locally.
-	r.write(map[string]string{
+	r.Write(map[string]string{
 		"policies/clusters/prod.yaml": strings.Replace(prodPolicy, "onDemandPercent: 50", "onDemandPercent: 30", 1),
 		"staging/staging.yaml":        strings.ReplaceAll(cleanPolicy, "prod", "staging"),
 	})
@@ -84,7 +84,7 @@ func TestDiffCommand(t *testing.T) {
 func TestDiffJSONAndSubdirectory(t *testing.T) {
 	clearCI(t)
 	r, c := history(t)
-	t.Chdir(filepath.Join(r.dir, "policies", "rules"))
+	t.Chdir(filepath.Join(r.Dir, "policies", "rules"))
 	code, stdout, stderr := run("diff", "--time", at, "--format", "json", "--base", "v1", "--head", "v2", "..")
 	if code != ExitFindings {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)

@@ -11,6 +11,7 @@ import (
 	"github.com/ballast-dev/ballast/gitsync"
 	"github.com/ballast-dev/ballast/gitsync/github/githubtest"
 	"github.com/ballast-dev/ballast/gitsync/gitlab/gitlabtest"
+	"github.com/ballast-dev/ballast/test/gitserver"
 )
 
 const (
@@ -34,7 +35,7 @@ func noToken(t *testing.T, token string, outputs ...string) {
 func TestPlanCommentGitHub(t *testing.T) {
 	clearCI(t)
 	r, c := history(t)
-	t.Chdir(r.dir)
+	t.Chdir(r.Dir)
 	srv := githubtest.NewServer(t, githubToken, "ballast-bot")
 	for i := range 105 {
 		srv.Add("acme", "policies", 12, "alice", fmt.Sprintf("review comment %d", i))
@@ -86,7 +87,7 @@ func TestPlanCommentGitHub(t *testing.T) {
 func TestPlanCommentGitHubActionsToken(t *testing.T) {
 	clearCI(t)
 	r, _ := history(t)
-	t.Chdir(r.dir)
+	t.Chdir(r.Dir)
 	srv := githubtest.NewServer(t, githubToken, "github-actions[bot]")
 	srv.UserForbidden = true
 	srv.Add("acme", "policies", 3, "alice", gitsync.Marker("ballast-plan", gitsync.Stamp{})+"\nalice's copy")
@@ -118,7 +119,7 @@ func TestPlanCommentGitHubActionsToken(t *testing.T) {
 func TestPlanCommentGitLab(t *testing.T) {
 	clearCI(t)
 	r, c := history(t)
-	t.Chdir(r.dir)
+	t.Chdir(r.Dir)
 	srv := gitlabtest.NewServer(t, gitlabToken, "project_9_bot")
 	srv.AddProject(9, "platform/policies")
 	for i := range 150 {
@@ -128,7 +129,7 @@ func TestPlanCommentGitLab(t *testing.T) {
 		"CI_API_V4_URL": srv.URL + "/api/v4", "CI_MERGE_REQUEST_DIFF_BASE_SHA": c[0], "CI_PIPELINE_IID": "31"} {
 		t.Setenv(k, v)
 	}
-	r.git("checkout", "-q", c[2])
+	r.Git("checkout", "-q", c[2])
 	for i := range 2 {
 		code, stdout, stderr := run("plan", "--time", at, "--comment", "gitlab", "policies")
 		noToken(t, gitlabToken, stdout, stderr)
@@ -161,9 +162,9 @@ func TestPlanCommentGitLab(t *testing.T) {
 	}
 }
 
-func commitTime(t *testing.T, r *gitRepo, commit string) time.Time {
+func commitTime(t *testing.T, r *gitserver.WorkTree, commit string) time.Time {
 	t.Helper()
-	return parseTime(t, r.git("show", "-s", "--format=%cI", commit))
+	return parseTime(t, r.Git("show", "-s", "--format=%cI", commit))
 }
 
 func parseTime(t *testing.T, s string) time.Time {

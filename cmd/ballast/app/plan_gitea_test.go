@@ -19,17 +19,17 @@ import (
 func TestPlanCommentGitea(t *testing.T) {
 	clearCI(t)
 	r, c := history(t)
-	t.Chdir(r.dir)
-	r.git("checkout", "-q", "-b", "feature", "v2")
+	t.Chdir(r.Dir)
+	r.Git("checkout", "-q", "-b", "feature", "v2")
 	v2Policy := strings.Replace(strings.Replace(prodPolicy, "consolidateAfter: 5m", "consolidateAfter: 10m", 1), "onDemandPercent: 50", "onDemandPercent: 20", 1)
-	cheaper := r.commit("more spot", map[string]string{"policies/clusters/prod.yaml": strings.Replace(v2Policy, "onDemandPercent: 20", "onDemandPercent: 5", 1)})
+	cheaper := r.Commit("more spot", map[string]string{"policies/clusters/prod.yaml": strings.Replace(v2Policy, "onDemandPercent: 20", "onDemandPercent: 5", 1)})
 
 	srv := giteaserver.Start(t)
 	token := srv.CreateUser(t, "ballast-bot")
 	otherToken := srv.CreateUser(t, "mallory")
 	srv.CreateRepo(t, token, "policies")
 	push := srv.PushURL("ballast-bot", token, "ballast-bot", "policies")
-	r.git("push", "-q", push, "main", "feature")
+	r.Git("push", "-q", push, "main", "feature")
 	pr := srv.CreatePullRequest(t, token, "ballast-bot", "policies", "feature", "main", "More Spot in prod")
 	bot, other := srv.Client(t, token), srv.Client(t, otherToken)
 	decoy, _, err := other.CreateIssueComment("ballast-bot", "policies", pr, sdk.CreateIssueCommentOption{
@@ -96,8 +96,8 @@ func TestPlanCommentGitea(t *testing.T) {
 	}
 
 	// A new commit on the branch: the same comment is edited.
-	newer := r.commit("batch gets some On-Demand", map[string]string{"policies/rules/batch.yaml": strings.Replace(batchRule, "onDemandPercent: 0", "onDemandPercent: 5", 1)})
-	r.git("push", "-q", push, "feature")
+	newer := r.Commit("batch gets some On-Demand", map[string]string{"policies/rules/batch.yaml": strings.Replace(batchRule, "onDemandPercent: 0", "onDemandPercent: 5", 1)})
+	r.Git("push", "-q", push, "feature")
 	if code, _, stderr = plan("feature"); code != ExitOK || !strings.Contains(stderr, "plan comment updated") {
 		t.Fatalf("third run: exit %d, %s", code, stderr)
 	}

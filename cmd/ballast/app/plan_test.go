@@ -3,18 +3,20 @@ package app
 import (
 	"strings"
 	"testing"
+
+	"github.com/ballast-dev/ballast/test/gitserver"
 )
 
 func TestPlanCommand(t *testing.T) {
 	clearCI(t)
 	r, c := history(t)
-	t.Chdir(r.dir)
+	t.Chdir(r.Dir)
 	// A feature branch from v2 lowers the batch rule's On-Demand share; main moved on
 	// (to the broken commit) after the branch point.
-	r.git("checkout", "-q", "-b", "feature", "v2")
-	feature := r.commit("all batch on spot", map[string]string{"policies/rules/batch.yaml": strings.Replace(batchRule, "onDemandPercent: 0", "onDemandPercent: 0\n  baseOnDemand: 0", 1)})
-	r.git("update-ref", "refs/remotes/origin/main", c[3])
-	r.git("checkout", "-q", "main")
+	r.Git("checkout", "-q", "-b", "feature", "v2")
+	feature := r.Commit("all batch on spot", map[string]string{"policies/rules/batch.yaml": strings.Replace(batchRule, "onDemandPercent: 0", "onDemandPercent: 0\n  baseOnDemand: 0", 1)})
+	r.Git("update-ref", "refs/remotes/origin/main", c[3])
+	r.Git("checkout", "-q", "main")
 
 	for _, tc := range []struct {
 		name           string
@@ -85,10 +87,10 @@ func TestPlanCommand(t *testing.T) {
 
 func TestPlanCostSources(t *testing.T) {
 	clearCI(t)
-	r := newGitRepo(t)
+	r := gitserver.NewWorkTree(t)
 	two := prodPolicy + "---\n" + strings.ReplaceAll(strings.Replace(prodPolicy, "../../scenarios/prod.yaml", "/etc/passwd", 1), "prod", "dev")
-	r.commit("two clusters", map[string]string{"policies/clusters/all.yaml": two, "scenarios/prod.yaml": prodScenario})
-	t.Chdir(r.dir)
+	r.Commit("two clusters", map[string]string{"policies/clusters/all.yaml": two, "scenarios/prod.yaml": prodScenario})
+	t.Chdir(r.Dir)
 	code, stdout, stderr := run("plan", "--time", at, "--base", "HEAD", "policies")
 	if code != ExitOK {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
