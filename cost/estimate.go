@@ -111,7 +111,7 @@ func Estimate(w *Workload, prices PriceBook, opts Options) (*Report, error) {
 
 // EstimateForPolicy prices the workload as the policy would run it. With Apps, each
 // workload's replicas are split by its effective distribution (EffectiveDistribution,
-// Distribution.Split) and placed on nodes the policy's supply allows: On-Demand
+// split.Rule.Target) and placed on nodes the policy's supply allows: On-Demand
 // replicas first on nodes of the types its Reserved Instances reserve (up to the
 // count the policy may use), the rest first-fit-decreasing on the one instance type
 // per capacity type that costs least; LeastInterrupted Spot replicas one per node.
@@ -147,7 +147,7 @@ func EstimateForPolicy(policy *v1alpha1.ClusterPolicy, rules []*v1alpha1.Workloa
 				undecided = append(undecided, i)
 			}
 		}
-		onDemand, _ := d.Split(len(undecided))
+		onDemand, _ := replicasSplit(d, len(undecided))
 		for k, i := range undecided {
 			nodes[i].CapacityType = Spot
 			if k < onDemand {
@@ -185,7 +185,7 @@ func estimatePlanned(policy *v1alpha1.ClusterPolicy, rules []*v1alpha1.WorkloadD
 			return nil, err
 		}
 		notes = append(notes, d.Ignored...)
-		od, sp := d.Split(a.Replicas)
+		od, sp := replicasSplit(d, a.Replicas)
 		splits[a.Namespace+"/"+a.Name] = [2]int{od, sp}
 		if od > 0 {
 			onDemand = append(onDemand, group{namespace: a.Namespace, workload: a.Name, req: a.Requests, count: od})

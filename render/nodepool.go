@@ -92,7 +92,8 @@ func nodePool(s poolSettings, capacityType string) (*karpv1.NodePool, error) {
 				},
 			},
 			Disruption: dis,
-			Limits:     limits(p.Spec.Limits),
+			// No limits: the cluster's limits are a total across its NodePools, which
+			// the limits controller keeps by owning spec.limits (see controllers/limits).
 		},
 	}
 	switch capacityType {
@@ -321,29 +322,4 @@ func expireAfter(s string) (karpv1.NillableDuration, error) {
 		return karpv1.NillableDuration{}, fmt.Errorf("%q is not a positive duration", s)
 	}
 	return karpv1.NillableDuration{Duration: &d}, nil
-}
-
-// limits renders the cluster's limits on each NodePool. Each capacity type gets the
-// whole limit, not a share: fallback can move every replica to On-Demand, and reverse
-// fallback every one back to Spot, so either pool may need all of it. Karpenter
-// enforces each pool's limit on its own, so together the pools may exceed it by up to
-// a factor of two; the runtime controllers watch the total.
-func limits(l *v1alpha1.LimitsSpec) karpv1.Limits {
-	if l == nil {
-		return nil
-	}
-	out := karpv1.Limits{}
-	if l.CPU != nil {
-		out[corev1.ResourceCPU] = l.CPU.DeepCopy()
-	}
-	if l.Memory != nil {
-		out[corev1.ResourceMemory] = l.Memory.DeepCopy()
-	}
-	if l.Nodes != nil {
-		out[corev1.ResourceName("nodes")] = *resource.NewQuantity(int64(*l.Nodes), resource.DecimalSI)
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
 }

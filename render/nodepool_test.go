@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
@@ -215,17 +217,29 @@ func TestExpireAfter(t *testing.T) {
 	}
 }
 
-func TestLimits(t *testing.T) {
-	if got := limits(nil); got != nil {
-		t.Errorf("limits(nil) = %v", got)
+// TestNoLimitsOnNodePools: the cluster's limits are a total the limits controller
+// keeps across the NodePools; rendering them on each pool would multiply them.
+func TestNoLimitsOnNodePools(t *testing.T) {
+	p := &v1alpha1.ClusterPolicy{ObjectMeta: metav1.ObjectMeta{Name: "c"}, Spec: v1alpha1.ClusterPolicySpec{
+		Cluster:   v1alpha1.ClusterIdentity{Name: "c", Region: "eu-west-1"},
+		NodeClass: v1alpha1.NodeClassSpec{Role: "r"},
+		Limits:    &v1alpha1.LimitsSpec{CPU: quantity("100"), Memory: quantity("400Gi"), Nodes: ptr.To[int32](7)},
+	}}
+	objs, err := Render(Input{Policy: p, Source: "local", Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := limits(&v1alpha1.LimitsSpec{}); got != nil {
-		t.Errorf("empty limits rendered as %v", got)
+	pools := 0
+	for _, o := range objs {
+		if np, ok := o.(*karpv1.NodePool); ok {
+			pools++
+			if np.Spec.Limits != nil {
+				t.Errorf("NodePool %s carries limits %v", np.Name, np.Spec.Limits)
+			}
+		}
 	}
-	l := limits(&v1alpha1.LimitsSpec{CPU: quantity("100"), Memory: quantity("400Gi"), Nodes: ptr.To[int32](7)})
-	got := fmt.Sprintf("cpu=%s memory=%s nodes=%s", ptr.To(l["cpu"]), ptr.To(l["memory"]), ptr.To(l["nodes"]))
-	if want := "cpu=100 memory=400Gi nodes=7"; got != want {
-		t.Errorf("limits %s, want %s", got, want)
+	if pools != 2 {
+		t.Fatalf("rendered %d NodePools, want 2", pools)
 	}
 }
 

@@ -138,9 +138,6 @@ func TestNodePoolsShareNothing(t *testing.T) {
 	spot.Spec.Disruption.Budgets[0].Nodes = "99"
 	*spot.Spec.Disruption.Budgets[len(spot.Spec.Disruption.Budgets)-1].Schedule = "changed"
 	spot.Spec.Disruption.Budgets[len(spot.Spec.Disruption.Budgets)-1].Reasons[0] = "changed"
-	q := spot.Spec.Limits["cpu"]
-	q.Add(q)
-	spot.Spec.Limits["cpu"] = q
 	after, err := Marshal([]client.Object{onDemand})
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,11 @@ import (
 	"encoding/pem"
 	"fmt"
 	"math/big"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -31,8 +34,10 @@ const (
 	KeyKey  = corev1.TLSPrivateKeyKey
 )
 
+// The certificate lives in a Secret of Ballast's own namespace; only Ballast's own
+// webhook configuration gets its caBundle (and, out of cluster, its URL) set.
 // +kubebuilder:rbac:groups="",namespace=ballast-system,resources=secrets,verbs=get;create;update
-// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,verbs=get;update
+// +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=mutatingwebhookconfigurations,resourceNames=ballast-mutating-webhook-configuration,verbs=get;update
 
 // Manager keeps one webhook's certificate valid.
 type Manager struct {
@@ -47,6 +52,11 @@ type Manager struct {
 	WebhookConfiguration string
 	// CertDir receives tls.crt and tls.key for the webhook server.
 	CertDir string
+	// URL, when set, is where the API server reaches the webhook server instead of the
+	// Service (https://host:port, no path): for a controller running outside the
+	// cluster, as `ballast dev` and the end-to-end tests run it. The certificate then
+	// covers the URL's host too, and every webhook's clientConfig becomes URL + its path.
+	URL string
 	// Validity of a serving certificate; it is renewed when a third of it is left.
 	Validity time.Duration
 	// Now is the clock; time.Now when nil.
@@ -65,6 +75,18 @@ func (m *Manager) validity() time.Duration {
 		return m.Validity
 	}
 	return 365 * 24 * time.Hour
+}
+
+// urlHost returns the host of URL, or "".
+func (m *Manager) urlHost() string {
+	if m.URL == "" {
+		return ""
+	}
+	u, err := url.Parse(m.URL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // DNSNames are the names the serving certificate is valid for.
@@ -166,6 +188,9 @@ func (m *Manager) valid(data map[string][]byte) bool {
 	if _, err := cert.Verify(x509.VerifyOptions{DNSName: m.DNSNames()[2], Roots: pool, CurrentTime: now}); err != nil {
 		return false
 	}
+	if h := m.urlHost(); h != "" && cert.VerifyHostname(h) != nil {
+		return false
+	}
 	remaining := cert.NotAfter.Sub(now)
 	return remaining > cert.NotAfter.Sub(cert.NotBefore)/3
 }
@@ -193,6 +218,13 @@ func (m *Manager) issue(old map[string][]byte) (map[string][]byte, error) {
 		NotAfter:     now.Add(m.validity()),
 		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if h := m.urlHost(); h != "" {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = []net.IP{ip}
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
@@ -288,7 +320,8 @@ func (m *Manager) writeFiles(secret *corev1.Secret) error {
 	return nil
 }
 
-// injectCABundle sets the CA on every webhook of the configuration.
+// injectCABundle sets the CA on every webhook of the configuration, and the URL when
+// the webhook server is reached by URL.
 func (m *Manager) injectCABundle(ctx context.Context, ca []byte) error {
 	if m.WebhookConfiguration == "" {
 		return nil
@@ -300,9 +333,25 @@ func (m *Manager) injectCABundle(ctx context.Context, ca []byte) error {
 		}
 		changed := false
 		for i := range cfg.Webhooks {
-			if !bytes.Equal(cfg.Webhooks[i].ClientConfig.CABundle, ca) {
-				cfg.Webhooks[i].ClientConfig.CABundle = ca
+			cc := &cfg.Webhooks[i].ClientConfig
+			if !bytes.Equal(cc.CABundle, ca) {
+				cc.CABundle = ca
 				changed = true
+			}
+			if m.URL != "" {
+				path := ""
+				switch {
+				case cc.Service != nil && cc.Service.Path != nil:
+					path = *cc.Service.Path
+				case cc.URL != nil:
+					if u, err := url.Parse(*cc.URL); err == nil {
+						path = u.Path
+					}
+				}
+				if want := strings.TrimSuffix(m.URL, "/") + path; cc.URL == nil || *cc.URL != want || cc.Service != nil {
+					cc.URL, cc.Service = &want, nil
+					changed = true
+				}
 			}
 		}
 		if !changed {

@@ -34,7 +34,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/split"
 )
 
 const (
@@ -59,7 +61,7 @@ func BenchmarkAdmission(b *testing.B) {
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	ctx := b.Context()
 	const cluster = "bench"
-	placer := &distribution.Placer{Client: cachedClient(b), API: uncachedClient(b), Cluster: cluster}
+	placer := &distribution.Placer{Client: cachedClient(b), API: uncachedClient(b), Cluster: cluster, Scope: scope.Scope{Own: "ballast-system"}}
 	handler := &timedHandler{next: &admission.Webhook{Handler: placer}}
 	serveWebhook(b, handler)
 
@@ -67,7 +69,7 @@ func BenchmarkAdmission(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		plainNS, plainRS := fixture(b, cluster, admissionPods, 2, 30)
-		placedNS, placedRS := fixture(b, cluster, admissionPods, 2, 30, map[string]string{benchWebhookLabel: "on"})
+		placedNS, placedRS := fixture(b, cluster, admissionPods, 2, 30, map[string]string{benchWebhookLabel: "on", v1alpha1.DistributionLabel: v1alpha1.DistributionEnabled})
 		waitWebhook(b, placedNS)
 		waitCached(b, placer.Client, placedRS)
 		b.StartTimer()
@@ -193,7 +195,7 @@ func verifySplit(ctx context.Context, tb testing.TB, cluster, ns string, rs *app
 	if err := env.Client.List(ctx, &pods, client.InNamespace(ns)); err != nil {
 		tb.Fatal(err)
 	}
-	var got distribution.Counts
+	var got split.Counts
 	for i := range pods.Items {
 		switch pods.Items[i].Labels[v1alpha1.CapacityLabel] {
 		case v1alpha1.CapacityOnDemand:
@@ -205,18 +207,21 @@ func verifySplit(ctx context.Context, tb testing.TB, cluster, ns string, rs *app
 		}
 	}
 	var policy v1alpha1.ClusterPolicy
-	var rules v1alpha1.WorkloadDistributionRuleList
 	var dep appsv1.Deployment
 	if err := env.Client.Get(ctx, client.ObjectKey{Name: cluster}, &policy); err != nil {
 		tb.Fatal(err)
 	}
-	if err := env.Client.List(ctx, &rules, client.InNamespace(ns)); err != nil {
+	rules, err := distribution.RulesIn(ctx, env.Client, ns)
+	if err != nil {
 		tb.Fatal(err)
 	}
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: metav1.GetControllerOf(rs).Name}, &dep); err != nil {
 		tb.Fatal(err)
 	}
-	rule, _ := distribution.Resolve(&policy, rules.Items, dep.Labels, dep.Annotations)
+	rule, err := split.Resolve(&policy, rules, split.Workload{Namespace: ns, Name: dep.Name, Labels: dep.Labels, Annotations: dep.Annotations})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	if want := rule.Target(*dep.Spec.Replicas); got != want {
 		tb.Fatalf("the webhook placed %s, want %s", got, want)
 	}
@@ -305,6 +310,9 @@ func waitCached(tb testing.TB, c client.Reader, rs *appsv1.ReplicaSet) {
 			return false, err
 		}
 		if err := c.Get(ctx, client.ObjectKeyFromObject(rs), &appsv1.ReplicaSet{}); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		if err := c.Get(ctx, client.ObjectKey{Name: rs.Namespace}, &corev1.Namespace{}); err != nil {
 			return false, client.IgnoreNotFound(err)
 		}
 		dep := client.ObjectKey{Namespace: rs.Namespace, Name: metav1.GetControllerOf(rs).Name}

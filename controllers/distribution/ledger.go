@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/split"
 )
 
 // Admissions of one workload race: the ReplicaSet controller creates pods in parallel
@@ -57,8 +58,9 @@ type ledger struct {
 }
 
 // reserve decides under the workload's Lease. decide receives the counts to decide
-// from (observed plus pending) and returns the capacity; reserve records it under id.
-func (l *ledger) reserve(ctx context.Context, w *Workload, observed Counts, observedIDs map[string]bool, id string, decide func(Counts) string) (string, error) {
+// from (observed plus pending) and returns the capacity; reserve records it under id,
+// unless dryRun (a dry-run admission decides like a real one but writes nothing).
+func (l *ledger) reserve(ctx context.Context, w *Workload, observed split.Counts, observedIDs map[string]bool, id string, dryRun bool, decide func(split.Counts) string) (string, error) {
 	key := client.ObjectKey{Namespace: w.Namespace, Name: leasePrefix + string(w.UID)}
 	for attempt := range maxAttempts {
 		if attempt > 0 {
@@ -86,6 +88,9 @@ func (l *ledger) reserve(ctx context.Context, w *Workload, observed Counts, obse
 			}
 		}
 		capacity := decide(current)
+		if dryRun {
+			return capacity, nil
+		}
 		pending = append(pending, reservation{ID: id, Capacity: capacity, At: now.UnixMilli()})
 		data, err := json.Marshal(pending)
 		if err != nil {
@@ -134,6 +139,9 @@ func pendingReservations(raw string, observedIDs map[string]bool, now time.Time)
 	return out
 }
 
-func ownerAPIVersion(string) string {
+func ownerAPIVersion(kind string) string {
+	if kind == KindJob {
+		return "batch/v1"
+	}
 	return "apps/v1" // Deployments, StatefulSets and ReplicaSets
 }

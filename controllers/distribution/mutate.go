@@ -5,18 +5,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/split"
 )
-
-// spotToleration lets a pod onto the tainted Spot nodes Ballast renders.
-var spotToleration = corev1.Toleration{
-	Key: v1alpha1.CapacityTaintKey, Operator: corev1.TolerationOpEqual,
-	Value: v1alpha1.CapacitySpot, Effect: corev1.TaintEffectNoSchedule,
-}
 
 // apply writes a decision into the pod: the capacity-type node selector, the Spot
 // toleration, the ballast.dev/capacity label, the reason and reservation annotations,
 // and the strategy's placement of Spot replicas.
-func apply(pod *corev1.Pod, w *Workload, rule Rule, d Decision, admissionID string) {
+func apply(pod *corev1.Pod, w *Workload, rule split.Rule, d split.Decision, admissionID string) {
 	if pod.Spec.NodeSelector == nil {
 		pod.Spec.NodeSelector = map[string]string{}
 	}
@@ -33,7 +28,7 @@ func apply(pod *corev1.Pod, w *Workload, rule Rule, d Decision, admissionID stri
 	if d.Capacity != v1alpha1.CapacitySpot {
 		return
 	}
-	addSpotToleration(pod)
+	addSpotToleration(&pod.Spec)
 	spotPods := map[string]string{v1alpha1.CapacityLabel: v1alpha1.CapacitySpot}
 	for k, v := range w.MatchLabels {
 		spotPods[k] = v
@@ -67,13 +62,4 @@ func apply(pod *corev1.Pod, w *Workload, rule Rule, d Decision, admissionID stri
 		aff.PreferredDuringSchedulingIgnoredDuringExecution = append(aff.PreferredDuringSchedulingIgnoredDuringExecution,
 			corev1.WeightedPodAffinityTerm{Weight: 100, PodAffinityTerm: corev1.PodAffinityTerm{LabelSelector: &term, TopologyKey: corev1.LabelHostname}})
 	}
-}
-
-func addSpotToleration(pod *corev1.Pod) {
-	for _, t := range pod.Spec.Tolerations {
-		if t.Key == spotToleration.Key && (t.Operator == corev1.TolerationOpExists || t.Value == spotToleration.Value) {
-			return
-		}
-	}
-	pod.Spec.Tolerations = append(pod.Spec.Tolerations, spotToleration)
 }

@@ -16,7 +16,9 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/split"
 )
 
 // DoNotDisruptAnnotation is Karpenter's: a pod carrying it is never evicted.
@@ -26,11 +28,17 @@ const DoNotDisruptAnnotation = "karpenter.sh/do-not-disrupt"
 const (
 	EvictedReason         = "RebalancedReplica"
 	EvictionBlockedReason = "EvictionBlocked"
+	// WebhookNotPlacingReason: replacements of evicted replicas arrived unplaced, so
+	// evictions pause instead of looping.
+	WebhookNotPlacingReason = "WebhookNotPlacing"
 )
 
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
 // +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies/status;workloaddistributionrules/status,verbs=get;update;patch
+// Events are recorded through events.k8s.io (controller-runtime's recorder) and
+// core/v1 (Flux's recorder, used for PolicySources).
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
 // Reconciler corrects the split of one kind of workload (Deployments or StatefulSets)
 // after the fact: when the observed split differs from the target (a scale-down
@@ -40,6 +48,12 @@ const (
 // maintenance windows and karpenter.sh/do-not-disrupt. The workload's controller
 // replaces each evicted pod, and the webhook places the replacement in the class that
 // is short.
+//
+// It acts only where the webhook does: in namespaces in Scope, on pods Ballast placed
+// or would place. Pods that choose their capacity type themselves are counted as what
+// they are and never evicted. It evicts only when binPacking.podEviction.enabled, and
+// pauses when the replacements of its last evictions arrived without Ballast's
+// placement (the webhook is not reachable), so that it can never evict in a loop.
 type Reconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
@@ -47,51 +61,66 @@ type Reconciler struct {
 	Kind string
 	// Cluster is the ClusterPolicy cluster name this controller serves.
 	Cluster string
-	// MaxEvictions bounds evictions per workload and pass when the policy does not
-	// set binPacking.podEviction.maxEvictionsPerPass.
-	MaxEvictions int32
+	// Scope says which namespaces are placed.
+	Scope scope.Scope
 	// RequeueAfter is how soon a workload that is not yet exact is looked at again.
 	RequeueAfter time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+
+	guard guard
 }
 
 // Reconcile brings one workload's split to its target.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	in, _, err := r.Scope.Check(ctx, r.Client, req.Namespace)
+	if err != nil || !in {
+		return reconcile.Result{}, err
+	}
 	w, err := r.workload(ctx, req)
 	if apierrors.IsNotFound(err) {
+		r.guard.forget(req.String())
 		return reconcile.Result{}, nil
 	}
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if slices.Contains(SystemNamespaces, w.Namespace) {
-		return reconcile.Result{}, nil
-	}
 	policy, err := ClusterPolicyFor(ctx, r.Client, r.Cluster)
 	if err != nil || policy == nil {
 		return reconcile.Result{}, err
 	}
-	var rules v1alpha1.WorkloadDistributionRuleList
-	if err := r.Client.List(ctx, &rules, client.InNamespace(w.Namespace)); err != nil {
+	rules, err := RulesIn(ctx, r.Client, w.Namespace)
+	if err != nil {
 		return reconcile.Result{}, err
 	}
-	rule, _ := Resolve(policy, rules.Items, w.Labels, w.Annotations)
+	rule, err := split.Resolve(policy, rules, w.SplitWorkload())
+	if err != nil {
+		return reconcile.Result{}, reconcile.TerminalError(err)
+	}
 	pods, err := w.Pods(ctx, r.Client)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
 	observed := r.observe(ctx, pods)
 	target := rule.Target(w.Replicas)
-	victims := r.surplus(w, rule, pods)
-	message := ""
-	if len(victims) > 0 {
-		message = r.evict(ctx, w, policy, victims, observed, target)
+	var message string
+	victims, stuck := r.surplus(w, rule, pods)
+	switch c := chooses(&w.Template.Spec); {
+	case c.foreign != "":
+		message = "left alone: the pod template requires node label " + c.foreign
+		victims = nil
+	case c.pinned:
+		message = "left alone: the pod template chooses its capacity type itself"
+		victims = nil
+	case len(victims) > 0:
+		message = r.evict(ctx, req.String(), w, policy, victims, pods, observed, target)
+	case stuck > 0:
+		message = fmt.Sprintf("%d replicas are in the wrong class but choose their capacity type themselves; left alone", stuck)
 	}
-	if err := r.writeStatus(ctx, w, policy, rules.Items, rule, observed, target, message); err != nil {
+	if err := r.writeStatus(ctx, w, policy, rule, observed, target, message); err != nil {
 		return reconcile.Result{}, err
 	}
-	if observed != target || len(victims) > 0 {
+	if len(victims) > 0 {
 		logf.FromContext(ctx).V(1).Info("split not exact yet", "workload", w.Key(), "observed", observed.String(), "target", target.String())
 		return reconcile.Result{RequeueAfter: r.requeueAfter()}, nil
 	}
@@ -119,48 +148,63 @@ func (r *Reconciler) workload(ctx context.Context, req reconcile.Request) (*Work
 	return DeploymentWorkload(ctx, r.Client, req.Namespace, req.Name)
 }
 
-func (r *Reconciler) observe(ctx context.Context, pods []corev1.Pod) Counts {
-	var c Counts
+func (r *Reconciler) observe(ctx context.Context, pods []corev1.Pod) split.Counts {
+	var c split.Counts
 	capacity := NodeCapacity(ctx, r.Client)
 	for i := range pods {
-		if CapacityOf(&pods[i], capacity) == v1alpha1.CapacitySpot {
-			c.Spot++
-		} else {
-			c.OnDemand++
-		}
+		c.Add(CapacityOf(&pods[i], capacity))
 	}
 	return c
 }
 
+// movable reports whether the reconciler may move a pod: Ballast placed it, or it was
+// admitted unplaced (while the webhook was unreachable) and Ballast would place it.
+// A pod that chooses its capacity type itself, or requires node labels Ballast does
+// not control, stays where it is.
+func movable(pod *corev1.Pod) bool {
+	if pod.Annotations[ReasonAnnotation] != "" {
+		return true
+	}
+	c := chooses(&pod.Spec)
+	return !c.pinned && c.foreign == "" && pod.Labels[v1alpha1.CapacityLabel] == ""
+}
+
+// placed reports whether Ballast's webhook placed the pod.
+func placed(pod *corev1.Pod) bool {
+	return pod.Annotations[ReasonAnnotation] != ""
+}
+
 // surplus returns the pods to move, best candidates first: for a StatefulSet the pods
 // whose class differs from their ordinal's, otherwise the pods of the over-represented
-// class (unscheduled before running, newest first).
-func (r *Reconciler) surplus(w *Workload, rule Rule, pods []corev1.Pod) []corev1.Pod {
+// class (unscheduled before running, newest first). Only movable pods are candidates;
+// stuck counts the surplus that is not movable.
+func (r *Reconciler) surplus(w *Workload, rule split.Rule, pods []corev1.Pod) (victims []corev1.Pod, stuck int) {
 	capacity := func(p *corev1.Pod) string { return CapacityOf(p, nil) }
 	var out []corev1.Pod
 	if w.Kind == KindStatefulSet {
 		for i := range pods {
 			ord := Ordinal(&pods[i], w.Name)
-			if ord >= 0 && capacity(&pods[i]) != DecideOrdinal(rule, w.Replicas, ord).Capacity {
+			if ord < 0 || capacity(&pods[i]) == split.DecideOrdinal(rule, w.Replicas, ord).Capacity {
+				continue
+			}
+			if movable(&pods[i]) {
 				out = append(out, pods[i])
+			} else {
+				stuck++
 			}
 		}
-		return out
+		return out, stuck
 	}
-	var c Counts
+	var c split.Counts
 	for i := range pods {
-		if capacity(&pods[i]) == v1alpha1.CapacitySpot {
-			c.Spot++
-		} else {
-			c.OnDemand++
-		}
+		c.Add(capacity(&pods[i]))
 	}
-	class, n := Surplus(rule, w.Replicas, c)
+	class, n := split.Surplus(rule, w.Replicas, c)
 	if n == 0 {
-		return nil
+		return nil, 0
 	}
 	for i := range pods {
-		if capacity(&pods[i]) == class {
+		if capacity(&pods[i]) == class && movable(&pods[i]) {
 			out = append(out, pods[i])
 		}
 	}
@@ -173,20 +217,42 @@ func (r *Reconciler) surplus(w *Workload, rule Rule, pods []corev1.Pod) []corev1
 		}
 		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
 	})
-	return out[:min(int(n), len(out))]
+	if len(out) < int(n) {
+		return out, int(n) - len(out)
+	}
+	return out[:n], 0
+}
+
+// evictionLimit is how many pods one pass may evict: the policy's
+// binPacking.podEviction.maxEvictionsPerPass, or the API's default; 0 when the policy
+// does not enable eviction.
+func evictionLimit(policy *v1alpha1.ClusterPolicy) int32 {
+	pe := policy.Spec.BinPacking.PodEviction
+	if pe == nil || !pe.Enabled {
+		return 0
+	}
+	if pe.MaxEvictionsPerPass != nil {
+		return max(*pe.MaxEvictionsPerPass, 1)
+	}
+	return v1alpha1.DefaultMaxEvictions
 }
 
 // evict evicts up to the per-pass bound of victims and returns a status message.
-func (r *Reconciler) evict(ctx context.Context, w *Workload, policy *v1alpha1.ClusterPolicy, victims []corev1.Pod, observed, target Counts) string {
+func (r *Reconciler) evict(ctx context.Context, key string, w *Workload, policy *v1alpha1.ClusterPolicy, victims, pods []corev1.Pod, observed, target split.Counts) string {
 	now := r.now()
+	limit := evictionLimit(policy)
+	if limit == 0 {
+		return fmt.Sprintf("%d replicas are in the wrong class; Ballast moves replicas only with binPacking.podEviction.enabled", len(victims))
+	}
 	if !v1alpha1.OperationAllowed(policy.Spec.MaintenanceWindows, v1alpha1.OperationPodEviction, now) {
 		return fmt.Sprintf("waiting for a maintenance window that allows PodEviction to move %d replicas", len(victims))
 	}
-	limit := r.MaxEvictions
-	if pe := policy.Spec.BinPacking.PodEviction; pe != nil && pe.MaxEvictionsPerPass != nil {
-		limit = *pe.MaxEvictionsPerPass
+	if paused, msg, first := r.guard.check(key, pods, now); paused {
+		if first {
+			r.event(w, nil, corev1.EventTypeWarning, WebhookNotPlacingReason, "%s", msg)
+		}
+		return msg
 	}
-	limit = max(limit, 1)
 	evicted := 0
 	var blocked []string
 	for i := range victims {
@@ -199,7 +265,8 @@ func (r *Reconciler) evict(ctx context.Context, w *Workload, policy *v1alpha1.Cl
 			continue
 		}
 		err := r.Client.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
-			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+			ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+			DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}},
 		})
 		switch {
 		case err == nil:
@@ -210,10 +277,14 @@ func (r *Reconciler) evict(ctx context.Context, w *Workload, policy *v1alpha1.Cl
 			blocked = append(blocked, pod.Name+" (PodDisruptionBudget)")
 			r.event(w, pod, corev1.EventTypeWarning, EvictionBlockedReason, "Eviction of %s blocked by a PodDisruptionBudget; split stays %s instead of %s",
 				pod.Name, observed, target)
-		case apierrors.IsNotFound(err):
+		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+			// Gone, or replaced under the same name: nothing to do.
 		default:
 			blocked = append(blocked, fmt.Sprintf("%s (%v)", pod.Name, err))
 		}
+	}
+	if evicted > 0 {
+		r.guard.evicted(key, pods, now)
 	}
 	switch {
 	case len(blocked) > 0 && evicted == 0:
@@ -232,13 +303,18 @@ func join(items []string) string {
 	return strings.Join(items, ", ")
 }
 
-// event records an event on the workload, related to the pod: one event per pod, so
-// that every eviction shows (events of one key are merged into a series).
+// event records an event on the workload, related to the pod when there is one: one
+// event per pod, so that every eviction shows (events of one key are merged into a
+// series).
 func (r *Reconciler) event(w *Workload, pod *corev1.Pod, eventType, reason, format string, args ...any) {
 	if r.Recorder == nil {
 		return
 	}
 	ref := &corev1.ObjectReference{Kind: w.Kind, APIVersion: "apps/v1", Namespace: w.Namespace, Name: w.Name, UID: w.UID}
+	if pod == nil {
+		r.Recorder.Eventf(ref, nil, eventType, reason, "Rebalance", format, args...)
+		return
+	}
 	related := &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}
 	r.Recorder.Eventf(ref, related, eventType, reason, "Rebalance", format, args...)
 }

@@ -8,8 +8,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -27,6 +29,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(obj).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.podToWorkload)).
 		Watches(&v1alpha1.WorkloadDistributionRule{}, handler.EnqueueRequestsFromMapFunc(r.namespaceWorkloads)).
+		// A namespace that opts in (or out) has its workloads looked at again.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.namespaceOwnWorkloads),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Watches(&v1alpha1.ClusterPolicy{}, handler.EnqueueRequestsFromMapFunc(r.allWorkloads)).
 		Complete(r)
 }
@@ -56,6 +61,11 @@ func (r *Reconciler) podToWorkload(ctx context.Context, o client.Object) []recon
 // namespaceWorkloads maps a rule to every workload of its kind in its namespace.
 func (r *Reconciler) namespaceWorkloads(ctx context.Context, o client.Object) []reconcile.Request {
 	return r.workloadsIn(ctx, client.InNamespace(o.GetNamespace()))
+}
+
+// namespaceOwnWorkloads maps a namespace to every workload of its kind in it.
+func (r *Reconciler) namespaceOwnWorkloads(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.workloadsIn(ctx, client.InNamespace(o.GetName()))
 }
 
 // allWorkloads maps a ClusterPolicy to every workload of its kind.

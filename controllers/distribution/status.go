@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/split"
 )
 
 // maxStatusWorkloads bounds the workloads listed in one object's status.
@@ -16,7 +17,7 @@ const maxStatusWorkloads = 200
 // writeStatus records the workload's desired and observed split on the object that
 // governs it: the most specific WorkloadDistributionRule selecting it, else the
 // ClusterPolicy (its default distribution). It writes only when the entry changed.
-func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alpha1.ClusterPolicy, rules []v1alpha1.WorkloadDistributionRule, rule Rule, observed, target Counts, message string) error {
+func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alpha1.ClusterPolicy, rule split.Rule, observed, target split.Counts, message string) error {
 	entry := v1alpha1.WorkloadPlacement{
 		Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Replicas: w.Replicas,
 		Desired:  v1alpha1.PlacementCounts{OnDemand: target.OnDemand, Spot: target.Spot},
@@ -29,7 +30,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alp
 	workloads := func(o client.Object) *[]v1alpha1.WorkloadPlacement {
 		return &o.(*v1alpha1.ClusterPolicy).Status.Workloads
 	}
-	if governing := mostSpecific(rules, w.Labels); governing != nil {
+	if governing := rule.Governing; governing != nil {
 		obj = governing
 		workloads = func(o client.Object) *[]v1alpha1.WorkloadPlacement {
 			return &o.(*v1alpha1.WorkloadDistributionRule).Status.Workloads

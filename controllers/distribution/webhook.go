@@ -4,17 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"hash/fnv"
-	"slices"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
+	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/split"
 )
 
 // WebhookPath is where the API server sends pod admissions.
@@ -23,27 +26,35 @@ const WebhookPath = "/mutate-v1-pod"
 // ReasonAnnotation on a pod says why it was placed where it is.
 const ReasonAnnotation = "ballast.dev/reason"
 
-// SystemNamespaces are never touched.
-var SystemNamespaces = []string{"kube-system", "kube-public", "kube-node-lease"}
+// The pod webhook writes the placement ledger (a Lease) on real admissions only, so it
+// declares NoneOnDryRun and skips the write on dry-run requests.
+// +kubebuilder:webhook:path=/mutate-v1-pod,mutating=true,failurePolicy=ignore,sideEffects=NoneOnDryRun,groups="",resources=pods,verbs=create,versions=v1,name=pods.distribution.ballast.dev,admissionReviewVersions=v1,timeoutSeconds=3,reinvocationPolicy=Never
 
-// +kubebuilder:webhook:path=/mutate-v1-pod,mutating=true,failurePolicy=ignore,sideEffects=None,groups="",resources=pods,verbs=create,versions=v1,name=pods.distribution.ballast.dev,admissionReviewVersions=v1,timeoutSeconds=3,reinvocationPolicy=Never
-// +kubebuilder:rbac:groups="",resources=pods;nodes,verbs=get;list;watch
+// Cluster-wide reads, each needed because opted-in namespaces can be any namespace:
+// pods (the split of every workload is counted from its pods), nodes (the capacity
+// type of the node a pod runs on), namespaces (the opt-in label), and the workloads
+// that own pods (replica counts, labels and annotations that select rules).
+// +kubebuilder:rbac:groups="",resources=pods;nodes;namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;replicasets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch
+// The placement ledgers are Leases in the workloads' namespaces (any opted-in one).
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies;workloaddistributionrules,verbs=get;list;watch
 
 // Placer is the mutating admission webhook that places new pods on Spot or On-Demand.
-// It never blocks a pod: any error leaves the pod as it is (the drift reconciler
-// corrects the split later), and it answers within Timeout.
+// It never blocks a pod: any error leaves the pod as it is, and it answers within
+// Timeout. It acts only on namespaces in Scope, and leaves alone pods that choose
+// their capacity type themselves (giving them the Spot toleration when they choose
+// Spot) or that require node labels Ballast's NodePools may not have.
 type Placer struct {
-	// Client reads pods, workloads, rules and policies, usually from a cache.
+	// Client reads namespaces, pods, workloads, rules and policies, usually from a cache.
 	Client client.Client
 	// API reads and writes the placement ledgers (Leases) without a cache.
 	API client.Client
 	// Cluster is the ClusterPolicy cluster name this controller serves.
 	Cluster string
-	// ExcludedNamespaces are skipped besides SystemNamespaces.
-	ExcludedNamespaces []string
+	// Scope says which namespaces are placed.
+	Scope scope.Scope
 	// Timeout bounds one decision; the pod is admitted unchanged past it.
 	Timeout time.Duration
 	// Now is the clock; time.Now when nil.
@@ -63,8 +74,15 @@ func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Re
 	if req.Kind.Kind != "Pod" || req.Operation != "CREATE" {
 		return admission.Allowed("not a pod creation")
 	}
-	if slices.Contains(SystemNamespaces, req.Namespace) || slices.Contains(p.ExcludedNamespaces, req.Namespace) {
-		return admission.Allowed("excluded namespace")
+	timeout := p.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	in, why, err := p.Scope.Check(ctx, p.Client, req.Namespace)
+	if err != nil || !in {
+		return admission.Allowed(why)
 	}
 	pod := &corev1.Pod{}
 	if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
@@ -73,13 +91,7 @@ func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Re
 	if pod.Namespace == "" {
 		pod.Namespace = req.Namespace
 	}
-	timeout := p.Timeout
-	if timeout <= 0 {
-		timeout = 2 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	mutated, reason, err := p.place(ctx, pod, string(req.UID))
+	mutated, reason, err := p.place(ctx, pod, string(req.UID), ptr.Deref(req.DryRun, false))
 	if err != nil {
 		log.Error(err, "pod admitted without placement")
 		return admission.Allowed("placement failed; admitted unchanged")
@@ -95,32 +107,49 @@ func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Re
 }
 
 // place returns the mutated pod, or nil and why it is left alone.
-func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string) (*corev1.Pod, string, error) {
+func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string, dryRun bool) (*corev1.Pod, string, error) {
 	if owner := metav1.GetControllerOf(pod); owner != nil && owner.Kind == "DaemonSet" {
 		out := pod.DeepCopy()
-		addSpotToleration(out)
+		if !addSpotToleration(&out.Spec) {
+			return nil, "a DaemonSet pod that tolerates Spot nodes already", nil
+		}
 		return out, "", nil
 	}
-	if pinsCapacity(pod) {
+	c := chooses(&pod.Spec)
+	switch {
+	case c.foreign != "":
+		return nil, "the pod requires node label " + c.foreign + ", which Ballast's NodePools may not have", nil
+	case c.pinned && c.allowsSpot:
+		out := pod.DeepCopy()
+		if !addSpotToleration(&out.Spec) {
+			return nil, "the pod chooses Spot itself and tolerates Spot nodes", nil
+		}
+		return out, "", nil
+	case c.pinned:
 		return nil, "the pod chooses its capacity type itself", nil
+	case pod.Labels[v1alpha1.CapacityLabel] != "":
+		return nil, "the pod is placed already", nil
 	}
 	w, err := WorkloadOf(ctx, p.Client, pod)
 	if err != nil || w == nil {
-		return nil, "not part of a Deployment or StatefulSet", err
+		return nil, "not part of a Deployment, StatefulSet, ReplicaSet or Job", err
 	}
 	policy, err := ClusterPolicyFor(ctx, p.Client, p.Cluster)
 	if err != nil || policy == nil {
 		return nil, "no ClusterPolicy for this cluster", err
 	}
-	var rules v1alpha1.WorkloadDistributionRuleList
-	if err := p.Client.List(ctx, &rules, client.InNamespace(pod.Namespace)); err != nil {
+	rules, err := RulesIn(ctx, p.Client, pod.Namespace)
+	if err != nil {
 		return nil, "", err
 	}
-	rule, _ := Resolve(policy, rules.Items, w.Labels, w.Annotations)
-	var decision Decision
+	rule, err := split.Resolve(policy, rules, w.SplitWorkload())
+	if err != nil {
+		return nil, "", err
+	}
+	var decision split.Decision
 	if w.Kind == KindStatefulSet && Ordinal(pod, w.Name) >= 0 {
-		decision = DecideOrdinal(rule, w.Replicas, Ordinal(pod, w.Name))
-	} else if decision, err = p.decideWithLedger(ctx, w, rule, admissionID); err != nil {
+		decision = split.DecideOrdinal(rule, w.Replicas, Ordinal(pod, w.Name))
+	} else if decision, err = p.decideWithLedger(ctx, w, rule, admissionID, dryRun); err != nil {
 		return nil, "", err
 	}
 	out := pod.DeepCopy()
@@ -128,14 +157,14 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string)
 	return out, "", nil
 }
 
-// decideWithLedger decides a Deployment's or ReplicaSet's pod under its ledger.
-func (p *Placer) decideWithLedger(ctx context.Context, w *Workload, rule Rule, admissionID string) (Decision, error) {
+// decideWithLedger decides a pod of a Deployment, ReplicaSet or Job under its ledger.
+func (p *Placer) decideWithLedger(ctx context.Context, w *Workload, rule split.Rule, admissionID string, dryRun bool) (split.Decision, error) {
 	pods, err := w.Pods(ctx, p.Client)
 	if err != nil {
-		return Decision{}, err
+		return split.Decision{}, err
 	}
 	observed, ids := p.observe(ctx, pods)
-	var decision Decision
+	var decision split.Decision
 	now := p.Now
 	if now == nil {
 		now = time.Now
@@ -146,26 +175,23 @@ func (p *Placer) decideWithLedger(ctx context.Context, w *Workload, rule Rule, a
 	mu.Lock()
 	defer mu.Unlock()
 	l := &ledger{api: p.API, now: now}
-	_, err = l.reserve(ctx, w, observed, ids, admissionID, func(current Counts) string {
-		decision = Decide(rule, w.Replicas, current)
+	_, err = l.reserve(ctx, w, observed, ids, admissionID, dryRun, func(current split.Counts) string {
+		decision = split.Decide(rule, w.Replicas, current)
 		return decision.Capacity
 	})
 	return decision, err
 }
 
 // observe counts the classes of pods and collects their reservation ids.
-func (p *Placer) observe(ctx context.Context, pods []corev1.Pod) (Counts, map[string]bool) {
-	var c Counts
+func (p *Placer) observe(ctx context.Context, pods []corev1.Pod) (split.Counts, map[string]bool) {
+	var c split.Counts
 	ids := map[string]bool{}
+	capacity := NodeCapacity(ctx, p.Client)
 	for i := range pods {
 		if id := pods[i].Annotations[ReservationAnnotation]; id != "" {
 			ids[id] = true
 		}
-		if CapacityOf(&pods[i], NodeCapacity(ctx, p.Client)) == v1alpha1.CapacitySpot {
-			c.Spot++
-		} else {
-			c.OnDemand++
-		}
+		c.Add(CapacityOf(&pods[i], capacity))
 	}
 	return c, ids
 }
@@ -183,34 +209,10 @@ func NodeCapacity(ctx context.Context, c client.Reader) func(string) string {
 
 // ClusterPolicyFor returns the ClusterPolicy of the cluster, or nil.
 func ClusterPolicyFor(ctx context.Context, c client.Reader, cluster string) (*v1alpha1.ClusterPolicy, error) {
-	var list v1alpha1.ClusterPolicyList
-	if err := c.List(ctx, &list); err != nil {
-		return nil, err
-	}
-	for i := range list.Items {
-		if list.Items[i].Spec.Cluster.Name == cluster {
-			return &list.Items[i], nil
-		}
-	}
-	return nil, nil
+	return clusterpolicy.For(ctx, c, cluster)
 }
 
-// pinsCapacity reports whether the pod already chooses Spot or On-Demand itself.
-func pinsCapacity(pod *corev1.Pod) bool {
-	if _, ok := pod.Spec.NodeSelector[capacityTypeKey]; ok {
-		return true
-	}
-	if _, ok := pod.Labels[v1alpha1.CapacityLabel]; ok {
-		return true
-	}
-	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
-		for _, term := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
-			for _, e := range term.MatchExpressions {
-				if e.Key == capacityTypeKey {
-					return true
-				}
-			}
-		}
-	}
-	return false
+// RulesIn returns the WorkloadDistributionRules of a namespace.
+func RulesIn(ctx context.Context, c client.Reader, namespace string) ([]*v1alpha1.WorkloadDistributionRule, error) {
+	return clusterpolicy.Rules(ctx, c, namespace)
 }

@@ -10,6 +10,8 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -29,7 +32,8 @@ func fixture(t testing.TB, cluster string, replicas int32, base, percent int32, 
 	t.Helper()
 	ctx := context.Background()
 	c := env.Client
-	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "dist-"}}
+	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "dist-",
+		Labels: map[string]string{v1alpha1.DistributionLabel: v1alpha1.DistributionEnabled}}}
 	if len(nsLabels) > 0 {
 		nsObj.Labels = nsLabels[0]
 	}
@@ -137,7 +141,7 @@ func newPlacer(t *testing.T, cluster string) *distribution.Placer {
 	}
 	// A generous timeout: these tests check the decisions, not their latency (that is
 	// BenchmarkAdmission's job), and share the machine with other suites.
-	return &distribution.Placer{Client: c, API: c, Cluster: cluster, Timeout: 20 * time.Second}
+	return &distribution.Placer{Client: c, API: c, Cluster: cluster, Timeout: 20 * time.Second, Scope: scope.Scope{Own: "ballast-system"}}
 }
 
 // TestConcurrentAdmissionsAreExact: 40 admissions of one Deployment's pods race
@@ -166,24 +170,39 @@ func TestConcurrentAdmissionsAreExact(t *testing.T) {
 	}
 }
 
-// TestWebhookLeavesPodsAlone: system namespaces, pods that pin a capacity type and pods
-// of no Deployment or StatefulSet pass unchanged; DaemonSet pods get the Spot
-// toleration only.
+// TestWebhookLeavesPodsAlone: namespaces out of scope, pods that pin a capacity type
+// or require node labels Ballast's NodePools may not have, and pods of no workload pass
+// unchanged; pods that pin Spot and DaemonSet pods get the Spot toleration only.
 func TestWebhookLeavesPodsAlone(t *testing.T) {
 	ns, rs := fixture(t, "alone", 3, 1, 0)
+	notOptedIn, rsOut := fixture(t, "alone", 3, 1, 0, map[string]string{})
 	p := newPlacer(t, "alone")
 	owned := func(kind, name string) []metav1.OwnerReference {
 		return []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: kind, Name: name, UID: "u", Controller: ptr.To(true)}}
+	}
+	requires := func(e corev1.NodeSelectorRequirement) *corev1.Affinity {
+		return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{e}}},
+		}}}
 	}
 	for _, tc := range []struct {
 		name string
 		pod  corev1.Pod
 	}{
 		{"system namespace", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "x", OwnerReferences: owned("ReplicaSet", rs.Name)}}},
-		{"pinned capacity", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x", OwnerReferences: owned("ReplicaSet", rs.Name)},
+		{"namespace not opted in", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: notOptedIn, Name: "x", OwnerReferences: owned("ReplicaSet", rsOut.Name)}}},
+		{"pinned on-demand", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x", OwnerReferences: owned("ReplicaSet", rs.Name)},
 			Spec: corev1.PodSpec{NodeSelector: map[string]string{"karpenter.sh/capacity-type": "on-demand"}}}},
+		{"pinned on-demand by affinity", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x", OwnerReferences: owned("ReplicaSet", rs.Name)},
+			Spec: corev1.PodSpec{Affinity: requires(corev1.NodeSelectorRequirement{Key: "karpenter.sh/capacity-type", Operator: corev1.NodeSelectorOpIn, Values: []string{"on-demand"}})}}},
+		// Karpenter's own chart keeps its pods off Karpenter's nodes.
+		{"Karpenter's affinity", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x", OwnerReferences: owned("ReplicaSet", rs.Name)},
+			Spec: corev1.PodSpec{Affinity: requires(corev1.NodeSelectorRequirement{Key: "karpenter.sh/nodepool", Operator: corev1.NodeSelectorOpDoesNotExist})}}},
+		{"a node group", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x", OwnerReferences: owned("ReplicaSet", rs.Name)},
+			Spec: corev1.PodSpec{NodeSelector: map[string]string{"eks.amazonaws.com/nodegroup": "system"}}}},
 		{"bare pod", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x"}}},
-		{"job pod", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x", OwnerReferences: owned("Job", "j")}}},
+		{"pinned spot that tolerates everything", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x", OwnerReferences: owned("ReplicaSet", rs.Name)},
+			Spec: corev1.PodSpec{NodeSelector: map[string]string{"karpenter.sh/capacity-type": "spot"}, Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if resp := handle(t, p, &tc.pod); len(resp.Patches) != 0 {
@@ -191,12 +210,24 @@ func TestWebhookLeavesPodsAlone(t *testing.T) {
 			}
 		})
 	}
-	t.Run("daemonset pod", func(t *testing.T) {
-		pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agent", OwnerReferences: owned("DaemonSet", "agent")}}
+	onlyToleration := func(t *testing.T, pod corev1.Pod) {
+		t.Helper()
 		resp := handle(t, p, &pod)
 		if len(resp.Patches) != 1 || resp.Patches[0].Path != "/spec/tolerations" {
 			t.Fatalf("want only the Spot toleration, got %v", resp.Patches)
 		}
+	}
+	t.Run("daemonset pod", func(t *testing.T) {
+		onlyToleration(t, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "agent", OwnerReferences: owned("DaemonSet", "agent")}})
+	})
+	// Karpenter's published Spot example pins Spot with a node selector.
+	t.Run("pinned spot", func(t *testing.T) {
+		onlyToleration(t, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x", OwnerReferences: owned("ReplicaSet", rs.Name)},
+			Spec: corev1.PodSpec{NodeSelector: map[string]string{"karpenter.sh/capacity-type": "spot"}}})
+	})
+	t.Run("pinned spot or on-demand by affinity", func(t *testing.T) {
+		onlyToleration(t, corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x", OwnerReferences: owned("ReplicaSet", rs.Name)},
+			Spec: corev1.PodSpec{Affinity: requires(corev1.NodeSelectorRequirement{Key: "karpenter.sh/capacity-type", Operator: corev1.NodeSelectorOpIn, Values: []string{"spot", "on-demand"}})}})
 	})
 	t.Run("missing workload never blocks", func(t *testing.T) {
 		pod := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "x", OwnerReferences: owned("ReplicaSet", "gone")}}
@@ -216,5 +247,101 @@ func TestWebhookPlacement(t *testing.T) {
 		if got := admit(t, p, ns, rs); got != w {
 			t.Fatalf("pod %d placed on %q, want %q", i, got, w)
 		}
+	}
+}
+
+// TestWebhookPlacesJobs: a Job's pods are split like a workload whose replica count is
+// the Job's parallelism (the example's batch-workers rule selects Jobs).
+func TestWebhookPlacesJobs(t *testing.T) {
+	ns, _ := fixture(t, "jobs", 1, 1, 0) // the namespace's rule: base 1, 0%, All
+	ctx := context.Background()
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "crunch", Labels: map[string]string{"ballast.dev/tier": "worker"}},
+		Spec: batchv1.JobSpec{Parallelism: ptr.To[int32](4), Template: corev1.PodTemplateSpec{
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+		}},
+	}
+	if err := env.Client.Create(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	p := newPlacer(t, "jobs")
+	var got []string
+	for range 4 {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "crunch-", Labels: job.Spec.Template.Labels,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: job.Name, UID: job.UID, Controller: ptr.To(true)}}},
+			Spec: job.Spec.Template.Spec}
+		got = append(got, capacityFromPatch(t, handle(t, p, pod)))
+	}
+	if want := []string{"on-demand", "spot", "spot", "spot"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Job pods placed %v, want %v", got, want)
+	}
+}
+
+// TestDryRunWritesNoLedger: a dry-run admission is placed like a real one and leaves
+// no reservation behind (the webhook declares sideEffects: NoneOnDryRun).
+func TestDryRunWritesNoLedger(t *testing.T) {
+	ns, rs := fixture(t, "dry", 3, 1, 0)
+	p := newPlacer(t, "dry")
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "web-1-", Labels: map[string]string{"app": "web"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+	}
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		resp := p.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+			UID: uuid.NewUUID(), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, DryRun: ptr.To(true),
+			Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
+		}})
+		// Nothing is reserved, so every dry run sees the empty workload: the base replica.
+		if got := capacityFromPatch(t, resp); got != "on-demand" {
+			t.Fatalf("dry run placed %q, want on-demand", got)
+		}
+	}
+	var leases coordinationv1.LeaseList
+	if err := env.Client.List(context.Background(), &leases, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(leases.Items) != 0 {
+		t.Fatalf("dry runs wrote %d ledgers", len(leases.Items))
+	}
+}
+
+// TestDaemonSetTemplateTolerates: a DaemonSet in scope gets the Spot toleration on its
+// pod template (the DaemonSet controller decides per node from the template); one out
+// of scope, or one that tolerates everything, is left alone.
+func TestDaemonSetTemplateTolerates(t *testing.T) {
+	ns, _ := fixture(t, "ds", 1, 1, 0)
+	out, _ := fixture(t, "ds", 1, 1, 0, map[string]string{})
+	d := &distribution.DaemonSetTolerator{Client: env.Client, Scope: scope.Scope{Own: "ballast-system"}}
+	ds := func(namespace string, tolerations ...corev1.Toleration) appsv1.DaemonSet {
+		return appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "agent"}, Spec: appsv1.DaemonSetSpec{
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Tolerations: tolerations, Containers: []corev1.Container{{Name: "c", Image: "i"}}}},
+		}}
+	}
+	admitDS := func(obj appsv1.DaemonSet, op admissionv1.Operation) admission.Response {
+		raw, err := json.Marshal(&obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+			UID: uuid.NewUUID(), Kind: metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "DaemonSet"},
+			Namespace: obj.Namespace, Operation: op, Object: runtime.RawExtension{Raw: raw},
+		}})
+	}
+	for _, op := range []admissionv1.Operation{admissionv1.Create, admissionv1.Update} {
+		resp := admitDS(ds(ns), op)
+		if len(resp.Patches) != 1 || resp.Patches[0].Path != "/spec/template/spec/tolerations" {
+			t.Fatalf("%s: want the Spot toleration on the template, got %v", op, resp.Patches)
+		}
+	}
+	if resp := admitDS(ds(out), admissionv1.Create); len(resp.Patches) != 0 {
+		t.Fatalf("a DaemonSet out of scope was changed: %v", resp.Patches)
+	}
+	if resp := admitDS(ds(ns, corev1.Toleration{Operator: corev1.TolerationOpExists}), admissionv1.Create); len(resp.Patches) != 0 {
+		t.Fatalf("a DaemonSet that tolerates every taint was changed: %v", resp.Patches)
 	}
 }

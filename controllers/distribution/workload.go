@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -15,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/split"
 )
 
 // Kinds of workloads the distributor places.
@@ -22,13 +24,12 @@ const (
 	KindDeployment  = "Deployment"
 	KindStatefulSet = "StatefulSet"
 	KindReplicaSet  = "ReplicaSet"
+	KindJob         = "Job"
 )
 
-// capacityTypeKey is Karpenter's node label for the capacity type.
-const capacityTypeKey = "karpenter.sh/capacity-type"
-
-// Workload is the object whose replicas are split: a Deployment, a StatefulSet, or a
-// ReplicaSet that no Deployment owns.
+// Workload is the object whose replicas are split: a Deployment, a StatefulSet, a
+// ReplicaSet that no Deployment owns, or a Job (its parallelism is its replica count;
+// Job pods are placed, never evicted).
 type Workload struct {
 	Kind, Namespace, Name string
 	UID                   types.UID
@@ -41,16 +42,23 @@ type Workload struct {
 	// MatchLabels are the selector's equality requirements, used for the topology
 	// spread of LeastInterrupted.
 	MatchLabels map[string]string
+	// Template is the workload's pod template.
+	Template *corev1.PodTemplateSpec
 	// owners are the UIDs that own the workload's pods directly (the Deployment's
 	// ReplicaSets, or the workload itself).
 	owners map[types.UID]bool
+}
+
+// SplitWorkload is the workload as the split model sees it.
+func (w *Workload) SplitWorkload() split.Workload {
+	return split.Workload{Namespace: w.Namespace, Name: w.Name, Labels: w.Labels, Annotations: w.Annotations}
 }
 
 // Key identifies the workload in logs, events and status.
 func (w *Workload) Key() string { return w.Kind + "/" + w.Namespace + "/" + w.Name }
 
 // WorkloadOf returns the workload a pod belongs to, or nil when its owner is not a
-// Deployment, StatefulSet or ReplicaSet (a Job, a DaemonSet, a bare pod).
+// Deployment, StatefulSet, ReplicaSet or Job (a DaemonSet, a bare pod).
 func WorkloadOf(ctx context.Context, c client.Reader, pod *corev1.Pod) (*Workload, error) {
 	owner := metav1.GetControllerOf(pod)
 	if owner == nil {
@@ -62,7 +70,13 @@ func WorkloadOf(ctx context.Context, c client.Reader, pod *corev1.Pod) (*Workloa
 		if err := c.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: owner.Name}, &sts); err != nil {
 			return nil, fmt.Errorf("failed to get StatefulSet %s/%s: %w", pod.Namespace, owner.Name, err)
 		}
-		return newWorkload(KindStatefulSet, &sts.ObjectMeta, sts.Spec.Replicas, sts.Spec.Selector)
+		return newWorkload(KindStatefulSet, &sts.ObjectMeta, sts.Spec.Replicas, sts.Spec.Selector, &sts.Spec.Template)
+	case KindJob:
+		var job batchv1.Job
+		if err := c.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: owner.Name}, &job); err != nil {
+			return nil, fmt.Errorf("failed to get Job %s/%s: %w", pod.Namespace, owner.Name, err)
+		}
+		return newWorkload(KindJob, &job.ObjectMeta, job.Spec.Parallelism, job.Spec.Selector, &job.Spec.Template)
 	case KindReplicaSet:
 		var rs appsv1.ReplicaSet
 		if err := c.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: owner.Name}, &rs); err != nil {
@@ -71,7 +85,7 @@ func WorkloadOf(ctx context.Context, c client.Reader, pod *corev1.Pod) (*Workloa
 		if dep := metav1.GetControllerOf(&rs); dep != nil && dep.Kind == KindDeployment {
 			return DeploymentWorkload(ctx, c, pod.Namespace, dep.Name)
 		}
-		return newWorkload(KindReplicaSet, &rs.ObjectMeta, rs.Spec.Replicas, rs.Spec.Selector)
+		return newWorkload(KindReplicaSet, &rs.ObjectMeta, rs.Spec.Replicas, rs.Spec.Selector, &rs.Spec.Template)
 	}
 	return nil, nil
 }
@@ -83,7 +97,7 @@ func DeploymentWorkload(ctx context.Context, c client.Reader, namespace, name st
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &d); err != nil {
 		return nil, fmt.Errorf("failed to get Deployment %s/%s: %w", namespace, name, err)
 	}
-	w, err := newWorkload(KindDeployment, &d.ObjectMeta, d.Spec.Replicas, d.Spec.Selector)
+	w, err := newWorkload(KindDeployment, &d.ObjectMeta, d.Spec.Replicas, d.Spec.Selector, &d.Spec.Template)
 	if err != nil {
 		return nil, err
 	}
@@ -106,10 +120,10 @@ func StatefulSetWorkload(ctx context.Context, c client.Reader, namespace, name s
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &sts); err != nil {
 		return nil, fmt.Errorf("failed to get StatefulSet %s/%s: %w", namespace, name, err)
 	}
-	return newWorkload(KindStatefulSet, &sts.ObjectMeta, sts.Spec.Replicas, sts.Spec.Selector)
+	return newWorkload(KindStatefulSet, &sts.ObjectMeta, sts.Spec.Replicas, sts.Spec.Selector, &sts.Spec.Template)
 }
 
-func newWorkload(kind string, meta *metav1.ObjectMeta, replicas *int32, sel *metav1.LabelSelector) (*Workload, error) {
+func newWorkload(kind string, meta *metav1.ObjectMeta, replicas *int32, sel *metav1.LabelSelector, template *corev1.PodTemplateSpec) (*Workload, error) {
 	selector, err := metav1.LabelSelectorAsSelector(sel)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s/%s has an invalid selector: %w", kind, meta.Namespace, meta.Name, err)
@@ -117,7 +131,7 @@ func newWorkload(kind string, meta *metav1.ObjectMeta, replicas *int32, sel *met
 	w := &Workload{
 		Kind: kind, Namespace: meta.Namespace, Name: meta.Name, UID: meta.UID,
 		Replicas: ptr.Deref(replicas, 1), Labels: meta.Labels, Annotations: meta.Annotations,
-		Selector: selector, owners: map[types.UID]bool{meta.UID: true},
+		Selector: selector, owners: map[types.UID]bool{meta.UID: true}, Template: template,
 	}
 	if sel != nil {
 		w.MatchLabels = sel.MatchLabels

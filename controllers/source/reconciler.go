@@ -47,13 +47,21 @@ const defaultTimeout = 60 * time.Second
 // defaultInterval is the interval of a PolicySource whose spec.interval is zero.
 const defaultInterval = 10 * time.Minute
 
+// PolicySources may live in any watched namespace.
 // +kubebuilder:rbac:groups=ballast.dev,resources=policysources,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=ballast.dev,resources=policysources/status;policysources/finalizers,verbs=get;update;patch
+// What a sync applies and prunes: the policy CRs (rules in any namespace), and the
+// cluster-scoped NodePools and EC2NodeClasses it renders.
 // +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies;workloaddistributionrules,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=karpenter.sh,resources=nodepools,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=karpenter.k8s.aws,resources=ec2nodeclasses,verbs=get;list;watch;create;update;patch;delete
+// Flux sources, whose artifacts a PolicySource may consume, in any watched namespace.
 // +kubebuilder:rbac:groups=source.toolkit.fluxcd.io,resources=gitrepositories;ocirepositories,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
+// Credentials are read only in Ballast's own namespace; a PolicySource in another
+// namespace that references a Secret needs a Role granting get on it there (see
+// docs/security.md). Flux's event recorder writes core/v1 Events.
+// +kubebuilder:rbac:groups="",namespace=ballast-system,resources=secrets,verbs=get
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconciler syncs PolicySources: fetch the source, validate the policy tree, render

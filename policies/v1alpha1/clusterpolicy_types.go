@@ -220,9 +220,9 @@ type QuantityRange struct {
 	Max *resource.Quantity `json:"max,omitempty"`
 }
 
-// LimitsSpec caps the total size of the nodes Ballast provisions for the cluster.
-// Each capacity type may grow to the whole limit, since fallback can move every
-// replica to one of them.
+// LimitsSpec caps the total size of the nodes Ballast provisions for the cluster,
+// across all of its NodePools: the controller keeps the NodePools' own limits adding
+// up to it (any one pool may use all of it when the others do not).
 type LimitsSpec struct {
 	// CPU is the total vCPUs.
 	// +optional

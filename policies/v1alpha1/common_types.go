@@ -20,6 +20,14 @@ const (
 	// CapacityTaintKey taints Spot nodes so that only pods Ballast placed there land on them.
 	CapacityTaintKey = "ballast.dev/capacity"
 
+	// DistributionLabel on a namespace opts it in to distribution: with the value
+	// DistributionEnabled, Ballast places the pods of its workloads on Spot or
+	// On-Demand, tolerates its Spot taint for its DaemonSets, and corrects drift.
+	// Namespaces without it are never touched.
+	DistributionLabel = "ballast.dev/distribution"
+	// DistributionEnabled is the value of DistributionLabel that opts a namespace in.
+	DistributionEnabled = "enabled"
+
 	// OnDemandPercentAnnotation on a workload overrides every rule's onDemandPercent.
 	OnDemandPercentAnnotation = "ballast.dev/on-demand-percent"
 	// BaseOnDemandAnnotation on a workload overrides every rule's baseOnDemand.

@@ -3,164 +3,63 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
-	"github.com/ballast-dev/ballast/test/cluster"
-	"github.com/ballast-dev/ballast/test/controlplane"
+	splitmodel "github.com/ballast-dev/ballast/split"
 )
 
-const e2eCluster = "e2e"
-
-var installBallastCRDs sync.Once
-
-// distributor is Ballast's distribution webhook and drift reconciler running in the
-// test process against the whole cluster, scoped to one test namespace.
-type distributor struct {
-	t        *testing.T
-	ns       string
-	replicas int
-	stop     func()
-}
-
-// startDistributor installs Ballast's CRDs, a tainted Spot NodePool and an On-Demand
-// NodePool (as Ballast renders them), the cluster's ClusterPolicy, and starts the
-// distributor with the given number of webhook replicas, each with its own cache.
-func startDistributor(t *testing.T, ns string, webhookReplicas int) *distributor {
+// optIn labels a test namespace so that Ballast distributes its workloads.
+func optIn(t *testing.T, ns string) {
 	t.Helper()
-	ctx := context.Background()
-	installBallastCRDs.Do(func() {
-		_, err := envtest.InstallCRDs(kube.Config, envtest.CRDInstallOptions{
-			Paths: []string{filepath.Join(controlplane.RepoRoot(), "config", "crd", "bases")}, ErrorIfPathMissing: true,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	spot := cluster.WithSpotTaint(cluster.NodePool("ballast-"+ns+"-spot", "10s", karpv1.CapacityTypeSpot), 50)
-	onDemand := cluster.NodePool("ballast-"+ns+"-on-demand", "10s", karpv1.CapacityTypeOnDemand)
-	onDemand.Spec.Weight = ptr.To[int32](10)
-	policy := &v1alpha1.ClusterPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: e2eCluster},
-		Spec: v1alpha1.ClusterPolicySpec{
-			Cluster:      v1alpha1.ClusterIdentity{Name: e2eCluster, Region: "eu-west-1"},
-			NodeClass:    v1alpha1.NodeClassSpec{Role: "test"},
-			Distribution: v1alpha1.DistributionSpec{BaseOnDemand: ptr.To[int32](1), OnDemandPercent: ptr.To[int32](0), Selector: v1alpha1.All},
-			BinPacking:   v1alpha1.BinPackingSpec{PodEviction: &v1alpha1.PodEvictionSpec{MaxEvictionsPerPass: ptr.To[int32](3)}},
-		},
-	}
-	for _, obj := range []client.Object{spot, onDemand, policy} {
-		if err := kube.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
-	d := &distributor{t: t, ns: ns, replicas: webhookReplicas}
-	d.start()
-	t.Cleanup(func() {
-		d.stop()
-		for _, obj := range []client.Object{policy, spot, onDemand} {
-			_ = kube.Client.Delete(context.Background(), obj)
-		}
-	})
-	return d
-}
-
-// start runs the managers and registers the webhook; stop undoes it (an outage).
-func (d *distributor) start() {
-	t := d.t
-	ctx, cancel := context.WithCancel(context.Background())
-	var placers []http.Handler
-	var wg sync.WaitGroup
-	for i := range d.replicas {
-		mgr, err := ctrl.NewManager(kube.Config, ctrl.Options{
-			Scheme:                 controlplane.Scheme,
-			Metrics:                metricsserver.Options{BindAddress: "0"},
-			HealthProbeBindAddress: "0",
-			Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		api, err := client.New(kube.Config, client.Options{Scheme: controlplane.Scheme})
-		if err != nil {
-			t.Fatal(err)
-		}
-		placers = append(placers, &admission.Webhook{Handler: &distribution.Placer{
-			Client: mgr.GetClient(), API: api, Cluster: e2eCluster,
-		}})
-		if i == 0 { // one reconciler, as leader election guarantees in a cluster
-			for _, kind := range []string{distribution.KindDeployment, distribution.KindStatefulSet} {
-				r := &distribution.Reconciler{
-					Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-distribution"),
-					Kind: kind, Cluster: e2eCluster, MaxEvictions: 3, RequeueAfter: 2 * time.Second,
-				}
-				if err := r.SetupWithManager(mgr); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := mgr.Start(ctx); err != nil {
-				t.Errorf("manager: %v", err)
-			}
-		}()
-		if !mgr.GetCache().WaitForCacheSync(ctx) {
-			t.Fatal("cache did not sync")
-		}
-	}
-	var next atomic.Uint64
-	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		placers[next.Add(1)%uint64(len(placers))].ServeHTTP(w, r)
-	})
-	wh, err := kube.ServeMutatingWebhook(context.Background(), "ballast-"+d.ns, handler, d.ns)
-	if err != nil {
+	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, v1alpha1.DistributionLabel, v1alpha1.DistributionEnabled))
+	if err := kube.Client.Patch(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, patch); err != nil {
 		t.Fatal(err)
 	}
-	// The API server loads webhook configurations asynchronously.
-	time.Sleep(2 * time.Second)
-	d.stop = func() {
-		_ = wh.Stop(context.Background())
-		cancel()
-		wg.Wait()
-		d.stop = func() {}
+}
+
+// restartBallast stops the controller (an outage: the API server calls a webhook that
+// is not there and admits pods unplaced) until the returned function starts it again.
+func stopBallast(t *testing.T) (restart func()) {
+	t.Helper()
+	ballast.Stop()
+	restarted := false
+	restart = func() {
+		if restarted {
+			return
+		}
+		restarted = true
+		if err := ballast.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
+	t.Cleanup(restart)
+	return restart
 }
 
 // split counts a workload's running pods by the capacity type of the node each runs
 // on, and fails the test when a pod's ballast.dev/capacity label disagrees with its node.
-func split(ctx context.Context, t *testing.T, ns, app string) (distribution.Counts, []corev1.Pod) {
+func split(ctx context.Context, t *testing.T, ns, app string) (splitmodel.Counts, []corev1.Pod) {
 	t.Helper()
 	pods, err := kube.RunningPods(ctx, ns, appSelector(app))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var c distribution.Counts
+	var c splitmodel.Counts
 	for i := range pods {
 		node, err := kube.NodeOf(ctx, &pods[i])
 		if err != nil {
@@ -181,7 +80,7 @@ func split(ctx context.Context, t *testing.T, ns, app string) (distribution.Coun
 
 // waitSplit waits until the workload has exactly want running replicas per class and
 // no other pods.
-func waitSplit(t *testing.T, ns, app string, want distribution.Counts, timeout time.Duration) []corev1.Pod {
+func waitSplit(t *testing.T, ns, app string, want splitmodel.Counts, timeout time.Duration) []corev1.Pod {
 	t.Helper()
 	ctx := context.Background()
 	var pods []corev1.Pod
@@ -190,7 +89,7 @@ func waitSplit(t *testing.T, ns, app string, want distribution.Counts, timeout t
 		if err := kube.Client.List(ctx, &all, client.InNamespace(ns), client.MatchingLabels{"app": app}); err != nil {
 			return false, "", err
 		}
-		var got distribution.Counts
+		var got splitmodel.Counts
 		got, pods = split(ctx, t, ns, app)
 		return got == want && int32(len(all.Items)) == want.Total(), fmt.Sprintf("%s, %d pods in all", got, len(all.Items)), nil
 	})
@@ -229,16 +128,16 @@ func scale(t *testing.T, ns, name string, replicas int32) {
 // nodes of those capacity types; scaled to 4 -> 3/1; to 20 -> 8/12.
 func TestDistributionExactSplit(t *testing.T) {
 	ns := newNamespace(t)
-	startDistributor(t, ns, 2)
+	optIn(t, ns)
 	createRule(t, ns, 2, 30, v1alpha1.CostOptimized)
 	if err := kube.Client.Create(context.Background(), deployment(ns, "web", 10, "250m", nil)); err != nil {
 		t.Fatal(err)
 	}
-	waitSplit(t, ns, "web", distribution.Counts{OnDemand: 5, Spot: 5}, 3*time.Minute)
+	waitSplit(t, ns, "web", splitmodel.Counts{OnDemand: 5, Spot: 5}, 3*time.Minute)
 	scale(t, ns, "web", 4)
-	waitSplit(t, ns, "web", distribution.Counts{OnDemand: 3, Spot: 1}, 3*time.Minute)
+	waitSplit(t, ns, "web", splitmodel.Counts{OnDemand: 3, Spot: 1}, 3*time.Minute)
 	scale(t, ns, "web", 20)
-	waitSplit(t, ns, "web", distribution.Counts{OnDemand: 8, Spot: 12}, 3*time.Minute)
+	waitSplit(t, ns, "web", splitmodel.Counts{OnDemand: 8, Spot: 12}, 3*time.Minute)
 }
 
 func statefulSet(ns, name string, replicas int32) *appsv1.StatefulSet {
@@ -268,7 +167,7 @@ func statefulSet(ns, name string, replicas int32) *appsv1.StatefulSet {
 func TestDistributionStatefulSetOrdinals(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	startDistributor(t, ns, 1)
+	optIn(t, ns)
 	createRule(t, ns, 1, 50, v1alpha1.CostOptimized)
 	if err := kube.Client.Create(ctx, statefulSet(ns, "db", 5)); err != nil {
 		t.Fatal(err)
@@ -276,7 +175,7 @@ func TestDistributionStatefulSetOrdinals(t *testing.T) {
 	// base 1 + ceil(4 * 0.5) = 3 On-Demand; ordinals 0 (base), 1, 3 On-Demand; 2, 4 Spot.
 	want := map[string]string{"db-0": "on-demand", "db-1": "on-demand", "db-2": "spot", "db-3": "on-demand", "db-4": "spot"}
 	check := func() {
-		pods := waitSplit(t, ns, "db", distribution.Counts{OnDemand: 3, Spot: 2}, 3*time.Minute)
+		pods := waitSplit(t, ns, "db", splitmodel.Counts{OnDemand: 3, Spot: 2}, 3*time.Minute)
 		for _, p := range pods {
 			node, err := kube.NodeOf(ctx, &p)
 			if err != nil {
@@ -295,24 +194,25 @@ func TestDistributionStatefulSetOrdinals(t *testing.T) {
 	check()
 }
 
-// TestDistributionConvergesAfterOutage: while the distributor is down a Deployment
+// TestDistributionConvergesAfterOutage: while the controller is down a Deployment
 // scales up and its new pods land wherever (On-Demand, since Spot nodes are tainted);
-// once it is back, it evicts the surplus and the split is exact again.
+// once it is back, it evicts the surplus and the split is exact again, and every
+// eviction is an event `kubectl get events` shows.
 func TestDistributionConvergesAfterOutage(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	d := startDistributor(t, ns, 1)
+	optIn(t, ns)
 	createRule(t, ns, 1, 0, v1alpha1.CostOptimized)
 	if err := kube.Client.Create(ctx, deployment(ns, "api", 2, "250m", nil)); err != nil {
 		t.Fatal(err)
 	}
-	waitSplit(t, ns, "api", distribution.Counts{OnDemand: 1, Spot: 1}, 3*time.Minute)
-	d.stop()
+	waitSplit(t, ns, "api", splitmodel.Counts{OnDemand: 1, Spot: 1}, 3*time.Minute)
+	restart := stopBallast(t)
 	scale(t, ns, "api", 6)
 	// Unplaced pods cannot tolerate the Spot taint: they all run On-Demand.
-	waitSplit(t, ns, "api", distribution.Counts{OnDemand: 5, Spot: 1}, 3*time.Minute)
-	d.start()
-	waitSplit(t, ns, "api", distribution.Counts{OnDemand: 1, Spot: 5}, 4*time.Minute)
+	waitSplit(t, ns, "api", splitmodel.Counts{OnDemand: 5, Spot: 1}, 3*time.Minute)
+	restart()
+	waitSplit(t, ns, "api", splitmodel.Counts{OnDemand: 1, Spot: 5}, 4*time.Minute)
 	// Every eviction is recorded as an event on the Deployment (related to the pod).
 	err := kube.Eventually(ctx, "an event for each of the 4 evictions", time.Minute, func(ctx context.Context) (bool, string, error) {
 		var events corev1.EventList
@@ -355,12 +255,12 @@ func TestDistributionStrategies(t *testing.T) {
 	} {
 		t.Run(string(tc.strategy), func(t *testing.T) {
 			ns := newNamespace(t)
-			startDistributor(t, ns, 1)
+			optIn(t, ns)
 			createRule(t, ns, 0, 0, tc.strategy)
 			if err := kube.Client.Create(ctx, deployment(ns, "spread", 4, "250m", nil)); err != nil {
 				t.Fatal(err)
 			}
-			pods := waitSplit(t, ns, "spread", distribution.Counts{Spot: 4}, 3*time.Minute)
+			pods := waitSplit(t, ns, "spread", splitmodel.Counts{Spot: 4}, 3*time.Minute)
 			spotNodes := map[string]int{}
 			for _, p := range pods {
 				spotNodes[p.Spec.NodeName]++
@@ -374,14 +274,12 @@ func TestDistributionStrategies(t *testing.T) {
 // the surplus cannot be evicted, and the rule's status says so.
 func TestDistributionRespectsPodDisruptionBudget(t *testing.T) {
 	ctx := context.Background()
-	ns := newNamespace(t)
-	d := startDistributor(t, ns, 1)
-	d.stop() // admitted while down: every replica On-Demand
+	ns := newNamespace(t) // not opted in yet: every replica is admitted unplaced, On-Demand
 	createRule(t, ns, 0, 0, v1alpha1.CostOptimized)
 	if err := kube.Client.Create(ctx, deployment(ns, "guarded", 3, "250m", nil)); err != nil {
 		t.Fatal(err)
 	}
-	waitSplit(t, ns, "guarded", distribution.Counts{OnDemand: 3}, 3*time.Minute)
+	waitSplit(t, ns, "guarded", splitmodel.Counts{OnDemand: 3}, 3*time.Minute)
 	pdb := &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "guarded"},
 		Spec: policyv1.PodDisruptionBudgetSpec{
@@ -392,7 +290,7 @@ func TestDistributionRespectsPodDisruptionBudget(t *testing.T) {
 	if err := kube.Client.Create(ctx, pdb); err != nil {
 		t.Fatal(err)
 	}
-	d.start()
+	optIn(t, ns) // the drift reconciler now wants 3 Spot replicas, and may not evict
 	err := kube.Eventually(ctx, "the rule status to report the blocked eviction", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
 		var rule v1alpha1.WorkloadDistributionRule
 		if err := kube.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "split"}, &rule); err != nil {
@@ -410,7 +308,7 @@ func TestDistributionRespectsPodDisruptionBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, _ := split(ctx, t, ns, "guarded"); c != (distribution.Counts{OnDemand: 3}) {
+	if c, _ := split(ctx, t, ns, "guarded"); c != (splitmodel.Counts{OnDemand: 3}) {
 		t.Fatalf("pods moved despite the PodDisruptionBudget: %s", c)
 	}
 }

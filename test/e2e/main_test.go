@@ -19,7 +19,9 @@ import (
 )
 
 var (
-	kube      *cluster.Cluster
+	kube *cluster.Cluster
+	// ballast is the real controller binary, running as its own ServiceAccount.
+	ballast   *cluster.Ballast
 	suiteTime = time.Now()
 )
 
@@ -45,11 +47,19 @@ func TestMain(m *testing.M) {
 		kube.Stop()
 		os.Exit(1)
 	}
+	if err := setupBallast(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "failed to start Ballast:", err)
+		kube.Dump(os.Stderr)
+		kube.Stop()
+		os.Exit(1)
+	}
 	code := m.Run()
 	report()
 	if code != 0 {
 		kube.Dump(os.Stderr)
+		fmt.Fprintf(os.Stderr, "--- ballast controller (last 60 lines)\n%s\n", ballast.Log(60))
 	}
+	ballast.Stop()
 	kube.Stop()
 	os.Exit(code)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 	"github.com/fluxcd/pkg/runtime/logger"
 	"github.com/fluxcd/pkg/runtime/metrics"
 	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -28,10 +31,10 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/certs"
-	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/controllers"
 	"github.com/ballast-dev/ballast/controllers/source"
 	"github.com/ballast-dev/ballast/gitsync/gogit"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -48,8 +51,8 @@ type controllerOptions struct {
 	certSecret           string
 	webhookService       string
 	webhookConfiguration string
+	webhookURL           string
 	excluded             []string
-	maxEvictions         int32
 	decisionTimeout      time.Duration
 	sourceDir            string
 	concurrent           int
@@ -99,8 +102,8 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.StringVar(&o.certSecret, "cert-secret", "ballast-webhook-cert", "Secret holding the self-managed webhook certificate")
 	f.StringVar(&o.webhookService, "webhook-service", "ballast-webhook-service", "Service in front of the webhook")
 	f.StringVar(&o.webhookConfiguration, "webhook-configuration", "ballast-mutating-webhook-configuration", "MutatingWebhookConfiguration whose caBundle to keep current")
-	f.StringSliceVar(&o.excluded, "exclude-namespaces", nil, "namespaces whose pods are never placed (besides kube-system, kube-public, kube-node-lease)")
-	f.Int32Var(&o.maxEvictions, "max-evictions", 2, "evictions per workload and pass when the policy does not set binPacking.podEviction.maxEvictionsPerPass")
+	f.StringVar(&o.webhookURL, "webhook-url", "", "https://host:port where the API server reaches the webhook server, for a controller running outside the cluster (default: the webhook Service)")
+	f.StringSliceVar(&o.excluded, "exclude-namespaces", nil, "namespaces never placed even when opted in (besides Ballast's own, kube-system, kube-public and kube-node-lease)")
 	f.DurationVar(&o.decisionTimeout, "decision-timeout", 2*time.Second, "longest time the webhook spends placing one pod before admitting it unchanged")
 	f.StringVar(&o.sourceDir, "source-dir", "/tmp/ballast/sources", "directory of the PolicySources' checkouts and artifacts")
 	f.IntVar(&o.concurrent, "concurrent", 2, "how many PolicySources sync at once")
@@ -128,6 +131,9 @@ func controllerScheme() (*runtime.Scheme, error) {
 	if err := clientgoscheme.AddToScheme(s); err != nil {
 		return nil, err
 	}
+	karpenter := schema.GroupVersion{Group: "karpenter.sh", Version: "v1"}
+	s.AddKnownTypes(karpenter, &karpv1.NodePool{}, &karpv1.NodePoolList{}, &karpv1.NodeClaim{}, &karpv1.NodeClaimList{})
+	metav1.AddToGroupVersion(s, karpenter)
 	return s, v1alpha1.AddToScheme(s)
 }
 
@@ -165,10 +171,13 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.webhookURL != "" && !strings.HasPrefix(o.webhookURL, "https://") {
+		return usageError(s, "--webhook-url must be an https:// address")
+	}
 	if !o.certManager {
 		cm := &certs.Manager{
 			Client: direct, Namespace: o.namespace, SecretName: o.certSecret, Service: o.webhookService,
-			WebhookConfiguration: o.webhookConfiguration, CertDir: o.certDir,
+			WebhookConfiguration: o.webhookConfiguration, CertDir: o.certDir, URL: o.webhookURL,
 		}
 		if err := cm.Ensure(ctx); err != nil {
 			return fmt.Errorf("failed to provide the webhook certificate: %w", err)
@@ -194,23 +203,15 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	if !o.certManager {
 		if err := mgr.Add(&certs.Manager{
 			Client: direct, Namespace: o.namespace, SecretName: o.certSecret, Service: o.webhookService,
-			WebhookConfiguration: o.webhookConfiguration, CertDir: o.certDir,
+			WebhookConfiguration: o.webhookConfiguration, CertDir: o.certDir, URL: o.webhookURL,
 		}); err != nil {
 			return err
 		}
 	}
-	excluded := append([]string{o.namespace}, o.excluded...)
-	mgr.GetWebhookServer().Register(distribution.WebhookPath, &admission.Webhook{Handler: &distribution.Placer{
-		Client: mgr.GetClient(), API: direct, Cluster: o.cluster, ExcludedNamespaces: excluded, Timeout: o.decisionTimeout,
-	}})
-	for _, kind := range []string{distribution.KindDeployment, distribution.KindStatefulSet} {
-		r := &distribution.Reconciler{
-			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-distribution"),
-			Kind: kind, Cluster: o.cluster, MaxEvictions: o.maxEvictions,
-		}
-		if err := r.SetupWithManager(mgr); err != nil {
-			return fmt.Errorf("failed to set up the %s distribution controller: %w", kind, err)
-		}
+	if err := controllers.SetupRuntime(ctx, mgr, controllers.Options{
+		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
+	}); err != nil {
+		return err
 	}
 	recorder, err := runtimeevents.NewRecorder(log, o.eventsAddr, "ballast-controller", runtimeevents.WithManager(mgr))
 	if err != nil {

@@ -1,4 +1,4 @@
-package distribution
+package split
 
 import (
 	"fmt"
@@ -25,16 +25,21 @@ const (
 // Rule is the effective distribution of one workload after precedence (workload
 // annotations > most specific namespaced rule > cluster default).
 type Rule struct {
-	BaseOnDemand    int32
-	OnDemandPercent int32
-	Selector        v1alpha1.SpotSelector
-	Strategy        v1alpha1.Strategy
+	BaseOnDemand    int32                 `json:"baseOnDemand"`
+	OnDemandPercent int32                 `json:"onDemandPercent"`
+	Selector        v1alpha1.SpotSelector `json:"selector"`
+	Strategy        v1alpha1.Strategy     `json:"strategy"`
 	// NoSpot keeps every replica On-Demand: ballast.dev/spot: never on the workload, or
 	// Spot disabled for the cluster.
-	NoSpot bool
-	// Source names where the rule came from, for status and events: "annotation",
-	// "rule <namespace>/<name>" or "cluster <name>".
-	Source string
+	NoSpot bool `json:"spotNever,omitempty"`
+	// Source says where the rule came from, for status, events and plans: "cluster
+	// default", "rule NS/NAME", with " + annotations" when annotations override it and
+	// " (Spot disabled)" when the cluster disables Spot.
+	Source string `json:"source"`
+	// Governing is the rule that selected the workload, or nil for the cluster default.
+	Governing *v1alpha1.WorkloadDistributionRule `json:"-"`
+	// Ignored lists invalid annotations, which placement ignores.
+	Ignored []string `json:"ignored,omitempty"`
 }
 
 // Counts is a number of replicas per capacity class.
@@ -46,13 +51,23 @@ type Counts struct {
 // Total is the number of replicas counted.
 func (c Counts) Total() int32 { return c.OnDemand + c.Spot }
 
+// Add counts one replica of the capacity class.
+func (c *Counts) Add(capacity string) {
+	if capacity == v1alpha1.CapacitySpot {
+		c.Spot++
+	} else {
+		c.OnDemand++
+	}
+}
+
 // String formats the counts as "3 on-demand / 7 spot".
 func (c Counts) String() string {
 	return fmt.Sprintf("%d on-demand / %d spot", c.OnDemand, c.Spot)
 }
 
-// spotAllowed reports whether the workload may use Spot at this replica count.
-func (r Rule) spotAllowed(replicas int32) bool {
+// SpotAllowed reports whether the workload may use Spot at this replica count: not
+// when Spot is never allowed, nor for a single replica under SpotReady.
+func (r Rule) SpotAllowed(replicas int32) bool {
 	if r.NoSpot {
 		return false
 	}
@@ -61,7 +76,8 @@ func (r Rule) spotAllowed(replicas int32) bool {
 
 // Target is the split the rule asks for at a replica count. The first baseOnDemand
 // replicas are On-Demand; of the rest, onDemandPercent percent rounded UP are
-// On-Demand (rounding favours the safer class), and the remainder runs on Spot:
+// On-Demand (rounding favours the safer class, as EC2 Auto Scaling rounds its
+// On-Demand percentage above base), and the remainder runs on Spot:
 //
 //	onDemand = min(replicas, base) + ceil((replicas - min(replicas, base)) * percent / 100)
 //
@@ -70,7 +86,7 @@ func (r Rule) Target(replicas int32) Counts {
 	if replicas <= 0 {
 		return Counts{}
 	}
-	if !r.spotAllowed(replicas) {
+	if !r.SpotAllowed(replicas) {
 		return Counts{OnDemand: replicas}
 	}
 	base := min(replicas, max(r.BaseOnDemand, 0))
@@ -97,7 +113,7 @@ type Decision struct {
 // target (a surge during a rollout), it goes where the share is lowest relative to the
 // target, On-Demand on a tie.
 func Decide(r Rule, replicas int32, current Counts) Decision {
-	if !r.spotAllowed(replicas) {
+	if !r.SpotAllowed(replicas) {
 		return Decision{Capacity: v1alpha1.CapacityOnDemand, Reason: ReasonOverride}
 	}
 	target := r.Target(replicas)
@@ -124,7 +140,7 @@ func Decide(r Rule, replicas int32, current Counts) Decision {
 // 0..n-1 then holds exactly Target(n), so pod web-0 is On-Demand whenever
 // baseOnDemand >= 1 and scaling never reshuffles classes.
 func DecideOrdinal(r Rule, replicas int32, ordinal int32) Decision {
-	if !r.spotAllowed(replicas) {
+	if !r.SpotAllowed(replicas) {
 		return Decision{Capacity: v1alpha1.CapacityOnDemand, Reason: ReasonOverride}
 	}
 	if ordinal < max(r.BaseOnDemand, 0) {

@@ -1,4 +1,4 @@
-package distribution
+package split
 
 import (
 	"math/rand/v2"

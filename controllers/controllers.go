@@ -1,0 +1,63 @@
+// Package controllers wires Ballast's runtime into a manager: one list of every
+// runtime controller and webhook, so that a reader sees what runs from one place.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/controllers/internal/scope"
+	"github.com/ballast-dev/ballast/controllers/limits"
+)
+
+// Options configure the runtime controllers.
+type Options struct {
+	// Cluster is the ClusterPolicy cluster name the controllers serve.
+	Cluster string
+	// Namespace is Ballast's own namespace, never placed.
+	Namespace string
+	// ExcludedNamespaces are never placed either, even when opted in.
+	ExcludedNamespaces []string
+	// DecisionTimeout bounds one placement decision of the webhook.
+	DecisionTimeout time.Duration
+	// API reads and writes without a cache (the placement ledgers).
+	API client.Client
+}
+
+// Scope returns the namespaces the runtime acts on.
+func (o Options) scope() scope.Scope {
+	return scope.Scope{Own: o.Namespace, Excluded: o.ExcludedNamespaces}
+}
+
+// SetupRuntime registers the distribution webhooks on the manager's webhook server
+// and the runtime controllers: drift correction for Deployments and StatefulSets, and
+// the cluster's NodePool limits.
+func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
+	inScope := o.scope()
+	hooks := mgr.GetWebhookServer()
+	hooks.Register(distribution.WebhookPath, &admission.Webhook{Handler: &distribution.Placer{
+		Client: mgr.GetClient(), API: o.API, Cluster: o.Cluster, Scope: inScope, Timeout: o.DecisionTimeout,
+	}})
+	hooks.Register(distribution.DaemonSetWebhookPath, &admission.Webhook{Handler: &distribution.DaemonSetTolerator{
+		Client: mgr.GetClient(), Scope: inScope,
+	}})
+	for _, kind := range []string{distribution.KindDeployment, distribution.KindStatefulSet} {
+		r := &distribution.Reconciler{
+			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-distribution"),
+			Kind: kind, Cluster: o.Cluster, Scope: inScope,
+		}
+		if err := r.SetupWithManager(mgr); err != nil {
+			return fmt.Errorf("failed to set up the %s distribution controller: %w", kind, err)
+		}
+	}
+	if err := (&limits.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("failed to set up the limits controller: %w", err)
+	}
+	return nil
+}

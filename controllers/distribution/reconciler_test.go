@@ -1,0 +1,249 @@
+package distribution
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ballast-dev/ballast/controllers/internal/scope"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/test/controlplane"
+)
+
+// driftFixture is a Deployment of 4 replicas whose rule (base 0, 0%) wants every
+// replica on Spot, with pods built by the caller, in a fake API server.
+type driftFixture struct {
+	c        client.Client
+	r        *Reconciler
+	recorder *events.FakeRecorder
+	now      time.Time
+	nextPod  int
+}
+
+func newDriftFixture(t *testing.T, optedIn bool, podEviction *v1alpha1.PodEvictionSpec, template corev1.PodSpec) *driftFixture {
+	t.Helper()
+	labels := map[string]string{"app": "web"}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}
+	if optedIn {
+		ns.Labels = map[string]string{v1alpha1.DistributionLabel: v1alpha1.DistributionEnabled}
+	}
+	policy := &v1alpha1.ClusterPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "prod"},
+		Spec: v1alpha1.ClusterPolicySpec{
+			Cluster:      v1alpha1.ClusterIdentity{Name: "prod", Region: "eu-west-1"},
+			Distribution: v1alpha1.DistributionSpec{BaseOnDemand: ptr.To[int32](0), OnDemandPercent: ptr.To[int32](0), Selector: v1alpha1.All},
+			BinPacking:   v1alpha1.BinPackingSpec{PodEviction: podEviction},
+		},
+	}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", UID: "dep"},
+		Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](4), Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: template}},
+	}
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-1", UID: "rs", Labels: labels, OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: "apps/v1", Kind: KindDeployment, Name: "web", UID: "dep", Controller: ptr.To(true),
+		}}},
+		Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](4), Selector: &metav1.LabelSelector{MatchLabels: labels}, Template: dep.Spec.Template},
+	}
+	c := fake.NewClientBuilder().WithScheme(controlplane.Scheme).WithObjects(ns, policy, dep, rs).
+		WithStatusSubresource(&v1alpha1.ClusterPolicy{}).Build()
+	f := &driftFixture{c: c, recorder: events.NewFakeRecorder(100), now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	f.r = &Reconciler{Client: c, Recorder: f.recorder, Kind: KindDeployment, Cluster: "prod",
+		Scope: scope.Scope{Own: "ballast-system"}, Now: func() time.Time { return f.now }}
+	return f
+}
+
+// pod adds a pod of the Deployment; placed adds Ballast's placement on capacity,
+// otherwise spec is the pod's own (unplaced, or choosing its capacity itself).
+func (f *driftFixture) pod(t *testing.T, placed string, spec corev1.PodSpec) {
+	t.Helper()
+	f.nextPod++
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+		Namespace: "shop", Name: fmt.Sprintf("web-%d", f.nextPod), UID: types.UID(fmt.Sprintf("pod-%d", f.nextPod)),
+		Labels:            map[string]string{"app": "web"},
+		CreationTimestamp: metav1.NewTime(f.now),
+		OwnerReferences:   []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: KindReplicaSet, Name: "web-1", UID: "rs", Controller: ptr.To(true)}},
+	}, Spec: spec}
+	if placed != "" {
+		p.Labels[v1alpha1.CapacityLabel] = placed
+		p.Annotations = map[string]string{ReasonAnnotation: "split"}
+		p.Spec.NodeSelector = map[string]string{capacityTypeKey: placed}
+	}
+	if err := f.c.Create(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *driftFixture) reconcile(t *testing.T) {
+	t.Helper()
+	if _, err := f.r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "shop", Name: "web"}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *driftFixture) pods(t *testing.T) []string {
+	t.Helper()
+	var list corev1.PodList
+	if err := f.c.List(context.Background(), &list); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range list.Items {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+func (f *driftFixture) message(t *testing.T) string {
+	t.Helper()
+	var p v1alpha1.ClusterPolicy
+	if err := f.c.Get(context.Background(), client.ObjectKey{Name: "prod"}, &p); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range p.Status.Workloads {
+		if w.Name == "web" {
+			return w.Message
+		}
+	}
+	return "(no status)"
+}
+
+var enabled = &v1alpha1.PodEvictionSpec{Enabled: true}
+
+func TestDriftEvictsOnlyWhatTheWebhookWouldPlace(t *testing.T) {
+	onDemand := corev1.PodSpec{NodeSelector: map[string]string{capacityTypeKey: v1alpha1.CapacityOnDemand}}
+	for _, tc := range []struct {
+		name        string
+		optedIn     bool
+		podEviction *v1alpha1.PodEvictionSpec
+		template    corev1.PodSpec
+		pods        func(t *testing.T, f *driftFixture)
+		evicted     int
+		message     string
+	}{
+		{"placed On-Demand surplus moves, at most the default 5 a pass", true, enabled, corev1.PodSpec{}, func(t *testing.T, f *driftFixture) {
+			for range 4 {
+				f.pod(t, v1alpha1.CapacityOnDemand, corev1.PodSpec{})
+			}
+		}, 4, "evicted 4 replicas"},
+		{"unplaced pods (admitted while the webhook was down) move", true, &v1alpha1.PodEvictionSpec{Enabled: true, MaxEvictionsPerPass: ptr.To[int32](2)}, corev1.PodSpec{}, func(t *testing.T, f *driftFixture) {
+			for range 4 {
+				f.pod(t, "", corev1.PodSpec{})
+			}
+		}, 2, "evicted 2 replicas"},
+		{"a namespace that is not opted in is never touched", false, enabled, corev1.PodSpec{}, func(t *testing.T, f *driftFixture) {
+			for range 4 {
+				f.pod(t, "", corev1.PodSpec{})
+			}
+		}, 0, "(no status)"},
+		{"pods that pin On-Demand themselves stay", true, enabled, corev1.PodSpec{}, func(t *testing.T, f *driftFixture) {
+			for range 4 {
+				f.pod(t, "", onDemand)
+			}
+		}, 0, "choose their capacity type themselves"},
+		{"a template that pins its capacity type is left alone", true, enabled, onDemand, func(t *testing.T, f *driftFixture) {
+			for range 4 {
+				f.pod(t, "", onDemand)
+			}
+		}, 0, "chooses its capacity type itself"},
+		{"a template that requires other nodes is left alone", true, enabled, corev1.PodSpec{NodeSelector: map[string]string{"eks.amazonaws.com/nodegroup": "system"}}, func(t *testing.T, f *driftFixture) {
+			for range 4 {
+				f.pod(t, "", corev1.PodSpec{NodeSelector: map[string]string{"eks.amazonaws.com/nodegroup": "system"}})
+			}
+		}, 0, "requires node label eks.amazonaws.com/nodegroup"},
+		{"without binPacking.podEviction.enabled nothing is evicted", true, &v1alpha1.PodEvictionSpec{MaxEvictionsPerPass: ptr.To[int32](3)}, corev1.PodSpec{}, func(t *testing.T, f *driftFixture) {
+			for range 4 {
+				f.pod(t, v1alpha1.CapacityOnDemand, corev1.PodSpec{})
+			}
+		}, 0, "binPacking.podEviction.enabled"},
+		{"no podEviction at all: nothing is evicted", true, nil, corev1.PodSpec{}, func(t *testing.T, f *driftFixture) {
+			for range 4 {
+				f.pod(t, v1alpha1.CapacityOnDemand, corev1.PodSpec{})
+			}
+		}, 0, "binPacking.podEviction.enabled"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newDriftFixture(t, tc.optedIn, tc.podEviction, tc.template)
+			tc.pods(t, f)
+			before := len(f.pods(t))
+			f.reconcile(t)
+			if evicted := before - len(f.pods(t)); evicted != tc.evicted {
+				t.Errorf("evicted %d pods, want %d", evicted, tc.evicted)
+			}
+			if msg := f.message(t); !strings.Contains(msg, tc.message) {
+				t.Errorf("status message %q, want it to contain %q", msg, tc.message)
+			}
+		})
+	}
+}
+
+// TestDriftPausesWhenReplacementsArriveUnplaced: when the replacements of an eviction
+// pass arrive without Ballast's placement (the API server cannot reach the webhook),
+// the next pass evicts nothing, says why, records one event, and waits for a backoff;
+// once a replacement is placed, evictions resume.
+func TestDriftPausesWhenReplacementsArriveUnplaced(t *testing.T) {
+	f := newDriftFixture(t, true, &v1alpha1.PodEvictionSpec{Enabled: true, MaxEvictionsPerPass: ptr.To[int32](1)}, corev1.PodSpec{})
+	for range 4 {
+		f.pod(t, v1alpha1.CapacityOnDemand, corev1.PodSpec{})
+	}
+	f.reconcile(t) // evicts one
+	if n := len(f.pods(t)); n != 3 {
+		t.Fatalf("%d pods after the first pass, want 3", n)
+	}
+	if e := <-f.recorder.Events; !strings.Contains(e, EvictedReason) {
+		t.Fatalf("event %q, want %s", e, EvictedReason)
+	}
+	f.now = f.now.Add(5 * time.Second)
+	f.reconcile(t) // the replacement has not arrived: wait
+	if n := len(f.pods(t)); n != 3 {
+		t.Fatalf("a pass evicted before the replacement arrived: %d pods", n)
+	}
+	f.pod(t, "", corev1.PodSpec{}) // the replacement, unplaced
+	f.now = f.now.Add(5 * time.Second)
+	f.reconcile(t)
+	if n := len(f.pods(t)); n != 4 {
+		t.Fatalf("evicted after an unplaced replacement: %d pods", n)
+	}
+	if msg := f.message(t); !strings.Contains(msg, "paused") {
+		t.Fatalf("status message %q does not say evictions paused", msg)
+	}
+	if e := <-f.recorder.Events; !strings.Contains(e, WebhookNotPlacingReason) {
+		t.Fatalf("event %q, want %s", e, WebhookNotPlacingReason)
+	}
+	for range 3 { // still paused: no eviction, no new event
+		f.now = f.now.Add(time.Minute)
+		f.reconcile(t)
+	}
+	if n := len(f.pods(t)); n != 4 {
+		t.Fatalf("evicted while paused: %d pods", n)
+	}
+	if len(f.recorder.Events) != 0 {
+		t.Fatalf("more events while paused: %q", <-f.recorder.Events)
+	}
+	// After the backoff, one more pass; its replacement is placed, so evictions resume.
+	f.now = f.now.Add(firstPause)
+	f.reconcile(t)
+	if n := len(f.pods(t)); n != 3 {
+		t.Fatalf("no eviction after the backoff: %d pods", n)
+	}
+	<-f.recorder.Events
+	f.now = f.now.Add(2 * time.Second)
+	f.pod(t, v1alpha1.CapacitySpot, corev1.PodSpec{})
+	f.reconcile(t)
+	if n := len(f.pods(t)); n != 3 {
+		t.Fatalf("evictions did not resume after a placed replacement: %d pods", n)
+	}
+}

@@ -1,0 +1,86 @@
+package limits
+
+import (
+	"context"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+// UnschedulableIndex is the field index of pods by whether the scheduler reported
+// them unschedulable ("true"), so that demand is found without listing every pod.
+const UnschedulableIndex = "ballast.dev/unschedulable"
+
+// Unschedulable reports whether a pod waits for capacity: not bound, not finished or
+// terminating, and marked unschedulable by the scheduler.
+func Unschedulable(pod *corev1.Pod) bool {
+	if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return false
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			return c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable
+		}
+	}
+	return false
+}
+
+// IndexUnschedulable is the indexer function of UnschedulableIndex.
+func IndexUnschedulable(o client.Object) []string {
+	if pod, ok := o.(*corev1.Pod); ok && Unschedulable(pod) {
+		return []string{"true"}
+	}
+	return nil
+}
+
+func pendingPods(ctx context.Context, c client.Reader) ([]corev1.Pod, error) {
+	var list corev1.PodList
+	if err := c.List(ctx, &list, client.MatchingFields{UnschedulableIndex: "true"}); err != nil {
+		return nil, err
+	}
+	return list.Items, nil
+}
+
+// poolOf returns the name of the pool a pending pod is headed for: the pool whose
+// capacity type the pod selects (Ballast's placement, or the pod's own node
+// selector); for a pod that selects none, the Spot pool when it tolerates Spot nodes
+// (Karpenter tries the higher weight first), else the On-Demand pool. "" when the
+// cluster has no such pool.
+func poolOf(pod *corev1.Pod, pools []*karpv1.NodePool) string {
+	want := pod.Spec.NodeSelector[karpv1.CapacityTypeLabelKey]
+	if want == "" {
+		want = pod.Spec.NodeSelector[v1alpha1.CapacityLabel]
+	}
+	if want == "" {
+		want = v1alpha1.CapacityOnDemand
+		if slices.ContainsFunc(pod.Spec.Tolerations, func(t corev1.Toleration) bool {
+			return t.Key == v1alpha1.CapacityTaintKey && (t.Operator == corev1.TolerationOpExists || t.Value == v1alpha1.CapacitySpot) ||
+				t.Key == "" && t.Operator == corev1.TolerationOpExists
+		}) {
+			want = v1alpha1.CapacitySpot
+		}
+	}
+	for _, np := range pools {
+		if np.Spec.Template.Labels[v1alpha1.CapacityLabel] == want {
+			return np.Name
+		}
+	}
+	return ""
+}
+
+// requestedMilliCPU is what the pod's containers request (the larger of the sum of
+// its containers and its largest init container, as the scheduler counts it).
+func requestedMilliCPU(pod *corev1.Pod) int64 {
+	var sum, initMax int64
+	for _, c := range pod.Spec.Containers {
+		sum += c.Resources.Requests.Cpu().MilliValue()
+	}
+	for _, c := range pod.Spec.InitContainers {
+		initMax = max(initMax, c.Resources.Requests.Cpu().MilliValue())
+	}
+	return max(sum, initMax, 1)
+}

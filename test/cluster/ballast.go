@@ -1,0 +1,271 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ballast-dev/ballast/test/controlplane"
+	"github.com/ballast-dev/ballast/test/manifests"
+)
+
+// BallastNamespace is where config/default installs Ballast.
+const BallastNamespace = "ballast-system"
+
+// ballastServiceAccount is the ServiceAccount config/default runs the controller as.
+const ballastServiceAccount = "ballast-controller"
+
+// inClusterOnly are the kinds of config/default that run the controller in a pod; the
+// harness runs the binary as a local process instead, with everything else as shipped.
+var inClusterOnly = []string{"Deployment", "Service", "PodDisruptionBudget"}
+
+var (
+	ballastBuild    sync.Once
+	ballastBin      string
+	ballastBuildErr error
+)
+
+// BuildBallast builds the ballast binary from this repository once per test binary
+// (go build caches it) and returns its path.
+func BuildBallast() (string, error) {
+	ballastBuild.Do(func() {
+		dir, err := os.MkdirTemp("", "ballast-bin-")
+		if err != nil {
+			ballastBuildErr = err
+			return
+		}
+		ballastBin = filepath.Join(dir, "ballast")
+		cmd := exec.Command("go", "build", "-o", ballastBin, "./cmd/ballast")
+		cmd.Dir = controlplane.RepoRoot()
+		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=auto", "GOFLAGS=-mod=mod")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			ballastBuildErr = fmt.Errorf("failed to build ballast: %w\n%s", err, msg)
+		}
+	})
+	return ballastBin, ballastBuildErr
+}
+
+// Ballast is the real `ballast controller` binary running against the cluster as its
+// own ServiceAccount, with exactly the RBAC, CRDs and webhook configuration that
+// config/default ships (never as an administrator). The API server reaches its webhook
+// server on 127.0.0.1 (--webhook-url) instead of through the Service.
+type Ballast struct {
+	// Cluster is the ClusterPolicy cluster name the controller serves.
+	Cluster string
+	// Kubeconfig authenticates as the controller's ServiceAccount.
+	Kubeconfig string
+	// MetricsURL is the controller's Prometheus endpoint.
+	MetricsURL string
+
+	c         *Cluster
+	bin, dir  string
+	args      []string
+	comp      *component
+	healthURL string
+	starts    int
+}
+
+// InstallBallast applies config/default as `kubectl apply -k` would, except the
+// objects that run the controller in a pod; it is idempotent.
+func (c *Cluster) InstallBallast(ctx context.Context) error {
+	objs, err := manifests.Build("default")
+	if err != nil {
+		return err
+	}
+	// CRDs and the namespace first, so that what lives in them can be created.
+	rank := func(u *unstructured.Unstructured) int {
+		switch u.GetKind() {
+		case "CustomResourceDefinition", "Namespace":
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int { return rank(a) - rank(b) })
+	for _, u := range objs {
+		if slices.Contains(inClusterOnly, u.GetKind()) {
+			continue
+		}
+		if err := c.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("e2e"), client.ForceOwnership); err != nil {
+			return fmt.Errorf("failed to apply %s %s: %w", u.GetKind(), u.GetName(), err)
+		}
+		if u.GetKind() == "CustomResourceDefinition" {
+			if err := c.poll(ctx, "CRD "+u.GetName(), time.Minute, func(ctx context.Context) (bool, error) {
+				_, err := c.Client.RESTMapper().RESTMapping(crdGroupKind(u))
+				return err == nil, nil
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func crdGroupKind(u *unstructured.Unstructured) schema.GroupKind {
+	var gk schema.GroupKind
+	gk.Group, _, _ = unstructured.NestedString(u.Object, "spec", "group")
+	gk.Kind, _, _ = unstructured.NestedString(u.Object, "spec", "names", "kind")
+	return gk
+}
+
+// StartBallast builds the binary, installs config/default, writes a kubeconfig with a
+// token of the controller's ServiceAccount, and starts `ballast controller
+// --cluster <cluster>` with extra flags; it returns once the webhook answers through
+// the API server.
+func (c *Cluster) StartBallast(ctx context.Context, cluster string, extraArgs ...string) (*Ballast, error) {
+	bin, err := BuildBallast()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.InstallBallast(ctx); err != nil {
+		return nil, err
+	}
+	b := &Ballast{Cluster: cluster, c: c, bin: bin, dir: filepath.Join(c.Dir, "ballast")}
+	if err := os.MkdirAll(b.dir, 0o700); err != nil {
+		return nil, err
+	}
+	if b.Kubeconfig, err = c.serviceAccountKubeconfig(ctx, BallastNamespace, ballastServiceAccount); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	b.MetricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])
+	b.healthURL = fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
+	b.args = append([]string{"controller", "--cluster", cluster, "--namespace", BallastNamespace,
+		"--webhook-port", strconv.Itoa(ports[0]), "--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", ports[0]),
+		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		"--cert-dir", filepath.Join(b.dir, "certs"), "--source-dir", filepath.Join(b.dir, "sources"),
+	}, extraArgs...)
+	if err := b.Start(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Start starts the controller process (again, after Stop) and waits until the API
+// server calls its webhook.
+func (b *Ballast) Start(ctx context.Context) error {
+	b.starts++
+	comp, err := startComponent(b.dir, fmt.Sprintf("ballast-%d", b.starts), b.bin, b.args, []string{"KUBECONFIG=" + b.Kubeconfig})
+	if err != nil {
+		return err
+	}
+	b.comp = comp
+	if err := b.waitPlacing(ctx); err != nil {
+		b.Stop()
+		return err
+	}
+	return nil
+}
+
+// Stop stops the controller process; its webhook configuration stays, so the API
+// server calls a webhook that is not there (and fails open), as in an outage.
+func (b *Ballast) Stop() {
+	if b.comp != nil {
+		b.comp.stop()
+		b.comp = nil
+	}
+}
+
+// Log returns the tail of the current process's log.
+func (b *Ballast) Log(lines int) string {
+	if b.comp == nil {
+		return "(not running)"
+	}
+	return b.comp.tail(lines)
+}
+
+// Running reports whether the process runs.
+func (b *Ballast) Running() bool {
+	if b.comp == nil {
+		return false
+	}
+	done, _ := b.comp.exited()
+	return !done
+}
+
+// probeNamespace is an opted-in namespace where readiness is probed.
+const probeNamespace = "ballast-e2e-probe"
+
+// waitPlacing waits until the controller is ready and the API server sends it
+// admissions: a dry-run DaemonSet in an opted-in namespace comes back with Ballast's
+// Spot toleration.
+func (b *Ballast) waitPlacing(ctx context.Context) error {
+	c := b.c
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: probeNamespace, Labels: map[string]string{"ballast.dev/distribution": "enabled"}}}
+	if err := c.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	httpc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
+	err := wait.PollUntilContextTimeout(ctx, 300*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		if done, err := b.comp.exited(); done {
+			return false, fmt.Errorf("ballast controller exited (%w):\n%s", err, b.comp.tail(40))
+		}
+		resp, err := httpc.Get(b.healthURL) //nolint:noctx // loopback probe
+		if err != nil {
+			return false, nil
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false, nil
+		}
+		ds := &appsv1.DaemonSet{
+			ObjectMeta: metav1.ObjectMeta{Namespace: probeNamespace, Name: "probe"},
+			Spec: appsv1.DaemonSetSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "probe"}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "probe"}},
+					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "probe"}}},
+				},
+			},
+		}
+		if err := c.Client.Create(ctx, ds, client.DryRunAll); err != nil {
+			return false, nil
+		}
+		return len(ds.Spec.Template.Spec.Tolerations) > 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the ballast controller to place pods: %w\n%s", err, b.comp.tail(40))
+	}
+	return nil
+}
+
+// serviceAccountKubeconfig writes a kubeconfig that authenticates with a token of the
+// ServiceAccount, valid for a day.
+func (c *Cluster) serviceAccountKubeconfig(ctx context.Context, namespace, name string) (string, error) {
+	tr, err := c.Clientset.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return "", fmt.Errorf("failed to issue a token for ServiceAccount %s/%s: %w", namespace, name, err)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["test"] = &clientcmdapi.Cluster{Server: c.Config.Host, CertificateAuthority: c.pki.CAFile}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	cfg.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: name, Namespace: namespace}
+	cfg.CurrentContext = "test"
+	path := filepath.Join(c.Dir, "sa-"+namespace+"-"+name+".kubeconfig")
+	return path, clientcmd.WriteToFile(*cfg, path)
+}

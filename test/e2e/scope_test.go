@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/test/cluster"
+)
+
+// The scope observers are workloads Ballast must never touch, created before the
+// suite and checked after it (zz_scope_test.go), so that every other test's activity
+// happens while they run: a namespace that is not opted in (one Deployment with
+// Karpenter's own affinity, which keeps it off Karpenter nodes and so Pending here;
+// one plain), Ballast's own namespace (labelled opted in, which must not matter), and
+// a workload in an opted-in namespace that pins its capacity type itself (more
+// replicas than its split would put On-Demand).
+type observer struct {
+	Namespace, Name string
+	// Replicas is how many pods it has; Running how many of them run.
+	Replicas, Running int
+	// UIDs of its pods once they were all there.
+	UIDs []string
+}
+
+var (
+	observers   []*observer
+	observeFrom time.Time
+)
+
+const (
+	outsideNamespace = "e2e-not-opted-in"
+	pinnedNamespace  = "e2e-pinned"
+)
+
+// stableDeployment runs on the stable pool: zone d (a label every pool could match,
+// so Ballast would place it if it were in scope) and the stable pool's toleration.
+func stableDeployment(ns, name string, replicas int32, nodeSelector map[string]string) *appsv1.Deployment {
+	d := deployment(ns, name, replicas, "100m", nodeSelector)
+	if d.Spec.Template.Spec.NodeSelector == nil {
+		d.Spec.Template.Spec.NodeSelector = map[string]string{}
+	}
+	d.Spec.Template.Spec.NodeSelector[corev1.LabelTopologyZone] = stableZone
+	d.Spec.Template.Spec.Tolerations = append(d.Spec.Template.Spec.Tolerations, corev1.Toleration{
+		Key: stableTaint.Key, Operator: corev1.TolerationOpEqual, Value: stableTaint.Value, Effect: stableTaint.Effect,
+	})
+	return d
+}
+
+func startObservers(ctx context.Context) ([]*observer, error) {
+	optedIn := map[string]string{v1alpha1.DistributionLabel: v1alpha1.DistributionEnabled}
+	for _, ns := range []*corev1.Namespace{
+		{ObjectMeta: metav1.ObjectMeta{Name: outsideNamespace}},
+		{ObjectMeta: metav1.ObjectMeta{Name: pinnedNamespace, Labels: optedIn}},
+	} {
+		if err := kube.Client.Create(ctx, ns); err != nil {
+			return nil, err
+		}
+	}
+	// Ballast's own namespace, labelled as if opted in.
+	own := &corev1.Namespace{}
+	if err := kube.Client.Get(ctx, client.ObjectKey{Name: cluster.BallastNamespace}, own); err != nil {
+		return nil, err
+	}
+	own.Labels[v1alpha1.DistributionLabel] = v1alpha1.DistributionEnabled
+	if err := kube.Client.Update(ctx, own); err != nil {
+		return nil, err
+	}
+	for _, ns := range []string{outsideNamespace, pinnedNamespace} {
+		if err := kube.Eventually(ctx, "the default ServiceAccount of "+ns, time.Minute, func(ctx context.Context) (bool, string, error) {
+			err := kube.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "default"}, &corev1.ServiceAccount{})
+			return err == nil, "", client.IgnoreNotFound(err)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	karpenterLike := deployment(outsideNamespace, "karpenter-like", 2, "100m", nil)
+	karpenterLike.Spec.Template.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "karpenter.sh/nodepool", Operator: corev1.NodeSelectorOpDoesNotExist}},
+		}}},
+	}}
+	workloads := []struct {
+		d       *appsv1.Deployment
+		running int
+	}{
+		{karpenterLike, 0},
+		{stableDeployment(outsideNamespace, "plain", 3, nil), 3},
+		{stableDeployment(cluster.BallastNamespace, "ballast-like", 2, nil), 2},
+		{stableDeployment(pinnedNamespace, "pinned", 3, map[string]string{"karpenter.sh/capacity-type": "on-demand"}), 3},
+	}
+	var out []*observer
+	for _, w := range workloads {
+		if err := kube.Client.Create(ctx, w.d); err != nil {
+			return nil, err
+		}
+		out = append(out, &observer{Namespace: w.d.Namespace, Name: w.d.Name, Replicas: int(*w.d.Spec.Replicas), Running: w.running})
+	}
+	for _, o := range out {
+		err := kube.Eventually(ctx, fmt.Sprintf("%s/%s to have its pods", o.Namespace, o.Name), 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+			pods, running, err := observedPods(ctx, o)
+			if err != nil {
+				return false, "", err
+			}
+			o.UIDs = slices.Sorted(maps.Keys(pods))
+			return len(pods) == o.Replicas && running == o.Running, fmt.Sprintf("%d pods, %d running", len(pods), running), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	observeFrom = time.Now()
+	return out, nil
+}
+
+// observedPods returns the observer's pods by UID and how many run.
+func observedPods(ctx context.Context, o *observer) (map[string]*corev1.Pod, int, error) {
+	var list corev1.PodList
+	if err := kube.Client.List(ctx, &list, client.InNamespace(o.Namespace), client.MatchingLabels{"app": o.Name}); err != nil {
+		return nil, 0, err
+	}
+	out := map[string]*corev1.Pod{}
+	running := 0
+	for i := range list.Items {
+		p := &list.Items[i]
+		out[string(p.UID)] = p
+		if p.Status.Phase == corev1.PodRunning {
+			running++
+		}
+	}
+	return out, running, nil
+}
+
+// untouched returns what Ballast did to an observer, or "" when nothing: every pod is
+// the one that was there at the start (nothing was evicted or replaced), none carries
+// Ballast's placement, and no event says Ballast moved or tried to move one.
+func untouched(ctx context.Context, o *observer) (string, error) {
+	pods, _, err := observedPods(ctx, o)
+	if err != nil {
+		return "", err
+	}
+	var problems []string
+	if got := slices.Sorted(maps.Keys(pods)); !slices.Equal(got, o.UIDs) {
+		problems = append(problems, fmt.Sprintf("its pods were replaced (%v, then %v)", o.UIDs, got))
+	}
+	for _, p := range pods {
+		if _, ok := p.Labels[v1alpha1.CapacityLabel]; ok {
+			problems = append(problems, "pod "+p.Name+" carries Ballast's capacity label")
+		}
+		if _, ok := p.Annotations[distribution.ReasonAnnotation]; ok {
+			problems = append(problems, "pod "+p.Name+" carries a placement reason")
+		}
+		if o.Namespace != pinnedNamespace && p.Spec.NodeSelector["karpenter.sh/capacity-type"] != "" {
+			problems = append(problems, "pod "+p.Name+" was given a capacity type")
+		}
+	}
+	var events corev1.EventList
+	if err := kube.Client.List(ctx, &events, client.InNamespace(o.Namespace)); err != nil && !apierrors.IsNotFound(err) {
+		return "", err
+	}
+	for _, e := range events.Items {
+		if e.InvolvedObject.Name == o.Name && (e.Reason == distribution.EvictedReason || e.Reason == distribution.EvictionBlockedReason) {
+			problems = append(problems, "event "+e.Reason+": "+e.Message)
+		}
+	}
+	return strings.Join(problems, "; "), nil
+}

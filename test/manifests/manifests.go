@@ -1,0 +1,41 @@
+// Package manifests builds the kustomizations under config/ the way `kubectl apply -k`
+// does (with kustomize's own library), so tests install exactly what users install.
+package manifests
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+
+	ssautils "github.com/fluxcd/pkg/ssa/utils"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/ballast-dev/ballast/test/controlplane"
+)
+
+// Build returns the objects of the kustomization in config/<dir> (e.g. "default").
+func Build(dir string) ([]*unstructured.Unstructured, error) {
+	path := filepath.Join(controlplane.RepoRoot(), "config", dir)
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	res, err := k.Run(filesys.MakeFsOnDisk(), path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to build %s: %w", path, err)
+	}
+	data, err := res.AsYaml()
+	if err != nil {
+		return nil, err
+	}
+	return ssautils.ReadObjects(bytes.NewReader(data))
+}
+
+// Find returns the object of the kind and name, or nil.
+func Find(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	return nil
+}
