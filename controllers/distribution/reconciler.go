@@ -33,6 +33,8 @@ const (
 	WebhookNotPlacingReason = "WebhookNotPlacing"
 )
 
+// Drift correction evicts pods of workloads in opted-in namespaces (any namespace may
+// opt in) and reports each workload's split in the status of its rule or policy.
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
 // +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies/status;workloaddistributionrules/status,verbs=get;update;patch
 // Events are recorded through events.k8s.io (controller-runtime's recorder) and

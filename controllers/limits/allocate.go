@@ -23,10 +23,12 @@ type Pool struct {
 
 // Allocate divides total among the pools: each pool gets its usage plus a share of
 // the headroom (total minus the usage of all pools, never negative), shares weighted
-// by demand or even when no pool has demand. Only the resources total names are
-// limited. Integer division rounds down, so the limits never add up to more than the
-// total. The result is in the order of pools.
-func Allocate(total corev1.ResourceList, pools []Pool) []corev1.ResourceList {
+// by demand or even when no pool has demand. With greedy, the pool with the most
+// demand (the first on a tie) gets all of the headroom: when proportional shares are
+// each too small for a node, that breaks the stall. Only the resources total names
+// are limited. Integer division rounds down, so the limits never add up to more than
+// the total. The result is in the order of pools.
+func Allocate(total corev1.ResourceList, pools []Pool, greedy bool) []corev1.ResourceList {
 	out := make([]corev1.ResourceList, len(pools))
 	for i := range out {
 		out[i] = corev1.ResourceList{}
@@ -35,12 +37,21 @@ func Allocate(total corev1.ResourceList, pools []Pool) []corev1.ResourceList {
 		return out
 	}
 	var demand int64
-	for _, p := range pools {
+	top := 0
+	for i, p := range pools {
 		demand += max(p.DemandMilliCPU, 0)
+		if p.DemandMilliCPU > pools[top].DemandMilliCPU {
+			top = i
+		}
 	}
 	weight := func(i int) (int64, int64) {
-		if demand == 0 {
+		switch {
+		case demand == 0:
 			return 1, int64(len(pools))
+		case greedy && i == top:
+			return 1, 1
+		case greedy:
+			return 0, 1
 		}
 		return max(pools[i].DemandMilliCPU, 0), demand
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -35,6 +37,17 @@ type Reconciler struct {
 	Client client.Client
 	// Cluster is the ClusterPolicy cluster name this controller serves.
 	Cluster string
+	// StallAfter is how long pods may wait with headroom left and no pool growing
+	// before the pool with the most demand gets all of the headroom (shares each too
+	// small for a node stall otherwise). Defaults to 15s.
+	StallAfter time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+
+	mu sync.Mutex
+	// usage is a digest of the pools' usage, and since when it has not changed.
+	usage          string
+	unchangedSince time.Time
 }
 
 // Reconcile computes and applies the limits of the cluster's NodePools.
@@ -63,7 +76,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	limits := Allocate(total, in)
+	stalled, wait := r.stalled(in)
+	limits := Allocate(total, in, stalled)
 	for i, np := range own {
 		want := limits[i]
 		if !settled {
@@ -74,7 +88,39 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 			return reconcile.Result{}, err
 		}
 	}
-	return reconcile.Result{}, nil
+	return reconcile.Result{RequeueAfter: wait}, nil
+}
+
+// stalled reports whether pods have waited for StallAfter while no pool's usage
+// changed; while pods wait and it is not yet so, wait says when to look again.
+func (r *Reconciler) stalled(pools []Pool) (stalled bool, wait time.Duration) {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	after := r.StallAfter
+	if after <= 0 {
+		after = 15 * time.Second
+	}
+	var digest strings.Builder
+	demand := false
+	for _, p := range pools {
+		fmt.Fprintf(&digest, "%s:%s/%s/%s;", p.Name, p.Usage.Cpu(), p.Usage.Memory(), p.Usage.Name(ResourceNodes, resource.DecimalSI))
+		demand = demand || p.DemandMilliCPU > 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := now()
+	if digest.String() != r.usage || !demand {
+		r.usage, r.unchangedSince = digest.String(), t
+	}
+	if !demand {
+		return false, 0
+	}
+	if waited := t.Sub(r.unchangedSince); waited < after {
+		return false, after - waited
+	}
+	return true, 0
 }
 
 // totalOf returns the ClusterPolicy's limits as resources; nil without a policy or
@@ -215,4 +261,3 @@ func equalResources(a, b corev1.ResourceList) bool {
 	}
 	return true
 }
-

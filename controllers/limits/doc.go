@@ -15,6 +15,8 @@
 // request, or evenly when nothing is pending. The limits add up to the total at all
 // times, so however Karpenter's launches across pools interleave, their sum cannot
 // pass it. While a NodeClaim of the cluster is still launching (its capacity unknown),
-// limits only go down. Near the total, a remainder smaller than one node may stay
-// unused, as with a single NodePool at its limit.
+// limits only go down. When pods have waited for StallAfter with headroom left and no
+// pool grew (each share too small for a node), the pool with the most demand gets the
+// whole headroom until something changes. Near the total, a remainder smaller than one
+// node may stay unused, as with a single NodePool at its limit.
 package limits

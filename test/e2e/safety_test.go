@@ -168,8 +168,10 @@ func TestLimitsHoldAcrossPools(t *testing.T) {
 	if err := kube.Client.Create(ctx, deployment(ns, "big", 20, "1", nil)); err != nil {
 		t.Fatal(err)
 	}
-	var peak resource.Quantity
-	settled := 0
+	// Sample the pools' capacity while they grow: it must never pass the limit, and it
+	// must stop growing with replicas still Pending once most of the headroom is used.
+	var peak, last resource.Quantity
+	lastChange := time.Now()
 	err = kube.Eventually(ctx, "the Deployment to stop growing at the limit", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
 		cpu, err := poolsCPU(ctx)
 		if err != nil {
@@ -179,22 +181,29 @@ func TestLimitsHoldAcrossPools(t *testing.T) {
 			peak = cpu.DeepCopy()
 		}
 		if cpu.Cmp(limit) > 0 {
-			return false, "", fmt.Errorf("Ballast's pools hold %s CPU, more than the limit %s", cpu.String(), limit.String())
+			return false, "", fmt.Errorf("ballast's pools hold %s CPU, more than the limit %s", cpu.String(), limit.String())
+		}
+		if cpu.Cmp(last) != 0 {
+			last, lastChange = cpu.DeepCopy(), time.Now()
 		}
 		running, err := kube.RunningPods(ctx, ns, appSelector("big"))
 		if err != nil {
 			return false, "", err
 		}
-		// Stable for several polls with replicas left over: the pools are at the limit.
-		if len(running) > 0 && len(running) < 20 {
-			settled++
-		} else {
-			settled = 0
-		}
-		return settled >= 20, fmt.Sprintf("%d of 20 running on %s CPU (limit %s)", len(running), cpu.String(), limit.String()), nil
+		// Longer than the limits controller's stall breaker (15s), which gives a pool whose
+		// share is too small for a node the whole headroom.
+		stable := time.Since(lastChange) > 25*time.Second
+		return stable && len(running) > 0 && len(running) < 20, fmt.Sprintf("%d of 20 running on %s CPU (limit %s)", len(running), cpu.String(), limit.String()), nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// It grew into the headroom, not merely started: what is left is less than the
+	// smallest node a 1-CPU replica fits on (2 CPU in kwok's catalogue).
+	left := limit.DeepCopy()
+	left.Sub(peak)
+	if left.Cmp(resource.MustParse("2")) >= 0 {
+		t.Errorf("the pools stopped at %s CPU with %s of the limit %s unused", peak.String(), left.String(), limit.String())
 	}
 	t.Logf("peak %s CPU in Ballast's pools against a limit of %s", peak.String(), limit.String())
 }

@@ -25,9 +25,17 @@ import (
 // smokeTaint keeps other tests' pods off the smoke tests' NodePool.
 var smokeTaint = corev1.Taint{Key: "e2e.ballast.dev/smoke", Value: "true", Effect: corev1.TaintEffectNoSchedule}
 
-// smokeDeployment is a deployment that tolerates the smoke tests' NodePool.
+// smokeDeployment is a deployment that runs on the smoke tests' NodePool (it tolerates
+// its taint and, unless it selects a dedicated pool, selects it, so it never uses spare
+// room on Ballast's pools).
 func smokeDeployment(ns, name string, replicas int32, cpu string, nodeSelector map[string]string) *appsv1.Deployment {
 	d := deployment(ns, name, replicas, cpu, nodeSelector)
+	if _, dedicated := nodeSelector["ballast.dev/e2e-pool"]; !dedicated {
+		if d.Spec.Template.Spec.NodeSelector == nil {
+			d.Spec.Template.Spec.NodeSelector = map[string]string{}
+		}
+		d.Spec.Template.Spec.NodeSelector[karpv1.NodePoolLabelKey] = "default"
+	}
 	d.Spec.Template.Spec.Tolerations = append(d.Spec.Template.Spec.Tolerations, corev1.Toleration{
 		Key: smokeTaint.Key, Operator: corev1.TolerationOpEqual, Value: smokeTaint.Value, Effect: smokeTaint.Effect,
 	})
