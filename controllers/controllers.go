@@ -26,6 +26,9 @@ type Options struct {
 	ExcludedNamespaces []string
 	// DecisionTimeout bounds one placement decision of the webhook.
 	DecisionTimeout time.Duration
+	// LimitsStallAfter is how long pods may wait with headroom left before one NodePool
+	// gets all of the cluster's remaining limit (limits.Reconciler.StallAfter).
+	LimitsStallAfter time.Duration
 	// API reads and writes without a cache (the placement ledgers).
 	API client.Client
 }
@@ -56,7 +59,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 			return fmt.Errorf("failed to set up the %s distribution controller: %w", kind, err)
 		}
 	}
-	if err := (&limits.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster}).SetupWithManager(ctx, mgr); err != nil {
+	if err := (&limits.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, StallAfter: o.LimitsStallAfter}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the limits controller: %w", err)
 	}
 	return nil

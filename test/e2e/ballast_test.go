@@ -47,7 +47,7 @@ func ballastPool(capacityType string) *karpv1.NodePool {
 // cluster's NodePools and ClusterPolicy, and starts the scope observers.
 func setupBallast(ctx context.Context) error {
 	var err error
-	if ballast, err = kube.StartBallast(ctx, e2eCluster); err != nil {
+	if ballast, err = kube.StartBallast(ctx, e2eCluster, "--limits-stall-after", "3s"); err != nil {
 		return err
 	}
 	stable := cluster.WithTaint(cluster.NodePool("e2e-stable", "Never", karpv1.CapacityTypeOnDemand), stableTaint)

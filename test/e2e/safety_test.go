@@ -190,9 +190,9 @@ func TestLimitsHoldAcrossPools(t *testing.T) {
 		if err != nil {
 			return false, "", err
 		}
-		// Longer than the limits controller's stall breaker (15s), which gives a pool whose
-		// share is too small for a node the whole headroom.
-		stable := time.Since(lastChange) > 25*time.Second
+		// Longer than the limits controller's stall breaker (--limits-stall-after 3s), which
+		// gives a pool whose share is too small for a node the whole headroom.
+		stable := time.Since(lastChange) > 12*time.Second
 		return stable && len(running) > 0 && len(running) < 20, fmt.Sprintf("%d of 20 running on %s CPU (limit %s)", len(running), cpu.String(), limit.String()), nil
 	})
 	if err != nil {

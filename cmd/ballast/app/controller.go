@@ -33,8 +33,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
-	"github.com/ballast-dev/ballast/controllers/certs"
 	"github.com/ballast-dev/ballast/controllers"
+	"github.com/ballast-dev/ballast/controllers/certs"
 	"github.com/ballast-dev/ballast/controllers/source"
 	"github.com/ballast-dev/ballast/gitsync/gogit"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -54,6 +54,7 @@ type controllerOptions struct {
 	webhookURL           string
 	excluded             []string
 	decisionTimeout      time.Duration
+	limitsStallAfter     time.Duration
 	sourceDir            string
 	concurrent           int
 	eventsAddr           string
@@ -105,6 +106,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.StringVar(&o.webhookURL, "webhook-url", "", "https://host:port where the API server reaches the webhook server, for a controller running outside the cluster (default: the webhook Service)")
 	f.StringSliceVar(&o.excluded, "exclude-namespaces", nil, "namespaces never placed even when opted in (besides Ballast's own, kube-system, kube-public and kube-node-lease)")
 	f.DurationVar(&o.decisionTimeout, "decision-timeout", 2*time.Second, "longest time the webhook spends placing one pod before admitting it unchanged")
+	f.DurationVar(&o.limitsStallAfter, "limits-stall-after", 15*time.Second, "how long pods may wait with cluster limit left and no NodePool growing before the pool with the most demand gets all of it")
 	f.StringVar(&o.sourceDir, "source-dir", "/tmp/ballast/sources", "directory of the PolicySources' checkouts and artifacts")
 	f.IntVar(&o.concurrent, "concurrent", 2, "how many PolicySources sync at once")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
@@ -210,6 +212,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	}
 	if err := controllers.SetupRuntime(ctx, mgr, controllers.Options{
 		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
+		LimitsStallAfter: o.limitsStallAfter,
 	}); err != nil {
 		return err
 	}
