@@ -8,10 +8,12 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/controllers/fallback"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/limits"
 )
@@ -29,8 +31,19 @@ type Options struct {
 	// LimitsStallAfter is how long pods may wait with headroom left before one NodePool
 	// gets all of the cluster's remaining limit (limits.Reconciler.StallAfter).
 	LimitsStallAfter time.Duration
+	// BestSpotScore, when set, returns the best Spot placement score for instance types
+	// in a region (AWS configured); reverse fallback asks it before a return.
+	BestSpotScore func(ctx context.Context, region string, instanceTypes []string, capacity int32) (int32, error)
+	// MinSpotScore is the placement score a return to Spot needs.
+	MinSpotScore int32
 	// API reads and writes without a cache (the placement ledgers).
 	API client.Client
+}
+
+// CacheOptions are the cache restrictions the runtime controllers need from the
+// manager (only Karpenter's insufficient-capacity Events are cached).
+func CacheOptions() map[client.Object]cache.ByObject {
+	return fallback.CacheOptions()
 }
 
 // Scope returns the namespaces the runtime acts on.
@@ -39,8 +52,9 @@ func (o Options) scope() scope.Scope {
 }
 
 // SetupRuntime registers the distribution webhooks on the manager's webhook server
-// and the runtime controllers: drift correction for Deployments and StatefulSets, and
-// the cluster's NodePool limits.
+// and the runtime controllers: drift correction for Deployments and StatefulSets, the
+// cluster's NodePool limits, and fallback to On-Demand with the return to Spot. The
+// manager's cache must have been built with CacheOptions.
 func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	inScope := o.scope()
 	hooks := mgr.GetWebhookServer()
@@ -61,6 +75,13 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	if err := (&limits.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, StallAfter: o.LimitsStallAfter}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the limits controller: %w", err)
+	}
+	fb := &fallback.Reconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-fallback"), Cluster: o.Cluster, Scope: inScope,
+		BestScore: o.BestSpotScore, MinScore: o.MinSpotScore,
+	}
+	if err := fb.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("failed to set up the fallback controller: %w", err)
 	}
 	return nil
 }

@@ -153,6 +153,17 @@ func DecideOrdinal(r Rule, replicas int32, ordinal int32) Decision {
 	return Decision{Capacity: v1alpha1.CapacitySpot, Reason: ReasonSplit}
 }
 
+// Fallback turns a decision for Spot into one for On-Demand with ReasonFallback, for
+// when Spot capacity is short; other decisions stay. The replica is still meant for
+// Spot: it counts as Spot in the split, so that nothing "corrects" it while Spot is
+// short, and reverse fallback moves it back once Spot returns.
+func Fallback(d Decision) Decision {
+	if d.Capacity != v1alpha1.CapacitySpot {
+		return d
+	}
+	return Decision{Capacity: v1alpha1.CapacityOnDemand, Reason: ReasonFallback}
+}
+
 // Surplus says how many replicas of which class must move for the observed split to
 // equal the target: the class that has more than its target, and by how much (at most
 // what the other class lacks, so a workload that is merely short of replicas is left

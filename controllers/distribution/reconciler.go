@@ -103,7 +103,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	observed := r.observe(ctx, pods)
+	observed, intended := r.observe(ctx, pods)
 	target := rule.Target(w.Replicas)
 	var message string
 	victims, stuck := r.surplus(w, rule, pods)
@@ -114,8 +114,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	case c.pinned:
 		message = "left alone: the pod template chooses its capacity type itself"
 		victims = nil
+	case len(victims) > 0 && FallbackActive(policy) && CapacityOf(&victims[0], nil) == v1alpha1.CapacityOnDemand:
+		// A replacement would be meant for Spot and placed On-Demand again.
+		message = fmt.Sprintf("%d replicas are On-Demand beyond the split; Spot is short, so they move back with reverse fallback", len(victims))
+		victims = nil
 	case len(victims) > 0:
-		message = r.evict(ctx, req.String(), w, policy, victims, pods, observed, target)
+		message = r.evict(ctx, req.String(), w, policy, victims, pods, intended, target)
 	case stuck > 0:
 		message = fmt.Sprintf("%d replicas are in the wrong class but choose their capacity type themselves; left alone", stuck)
 	}
@@ -123,7 +127,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 	if len(victims) > 0 {
-		logf.FromContext(ctx).V(1).Info("split not exact yet", "workload", w.Key(), "observed", observed.String(), "target", target.String())
+		logf.FromContext(ctx).V(1).Info("split not exact yet", "workload", w.Key(), "observed", intended.String(), "target", target.String())
 		return reconcile.Result{RequeueAfter: r.requeueAfter()}, nil
 	}
 	return reconcile.Result{}, nil
@@ -150,13 +154,24 @@ func (r *Reconciler) workload(ctx context.Context, req reconcile.Request) (*Work
 	return DeploymentWorkload(ctx, r.Client, req.Namespace, req.Name)
 }
 
-func (r *Reconciler) observe(ctx context.Context, pods []corev1.Pod) split.Counts {
-	var c split.Counts
+// observe counts the workload's pods: where they run (observed, with the fallback
+// replicas among the On-Demand ones), and what they count as in the split (intended:
+// fallback replicas as Spot).
+func (r *Reconciler) observe(ctx context.Context, pods []corev1.Pod) (observed v1alpha1.PlacementCounts, intended split.Counts) {
 	capacity := NodeCapacity(ctx, r.Client)
 	for i := range pods {
-		c.Add(CapacityOf(&pods[i], capacity))
+		switch CapacityOf(&pods[i], capacity) {
+		case v1alpha1.CapacitySpot:
+			observed.Spot++
+		default:
+			observed.OnDemand++
+		}
+		if IsFallback(&pods[i]) {
+			observed.Fallback++
+		}
+		intended.Add(IntendedCapacity(&pods[i], capacity))
 	}
-	return c
+	return observed, intended
 }
 
 // movable reports whether the reconciler may move a pod: Ballast placed it, or it was
@@ -181,7 +196,7 @@ func placed(pod *corev1.Pod) bool {
 // class (unscheduled before running, newest first). Only movable pods are candidates;
 // stuck counts the surplus that is not movable.
 func (r *Reconciler) surplus(w *Workload, rule split.Rule, pods []corev1.Pod) (victims []corev1.Pod, stuck int) {
-	capacity := func(p *corev1.Pod) string { return CapacityOf(p, nil) }
+	capacity := func(p *corev1.Pod) string { return IntendedCapacity(p, nil) }
 	var out []corev1.Pod
 	if w.Kind == KindStatefulSet {
 		for i := range pods {

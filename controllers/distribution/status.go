@@ -17,11 +17,11 @@ const maxStatusWorkloads = 200
 // writeStatus records the workload's desired and observed split on the object that
 // governs it: the most specific WorkloadDistributionRule selecting it, else the
 // ClusterPolicy (its default distribution). It writes only when the entry changed.
-func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alpha1.ClusterPolicy, rule split.Rule, observed, target split.Counts, message string) error {
+func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alpha1.ClusterPolicy, rule split.Rule, observed v1alpha1.PlacementCounts, target split.Counts, message string) error {
 	entry := v1alpha1.WorkloadPlacement{
 		Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Replicas: w.Replicas,
 		Desired:  v1alpha1.PlacementCounts{OnDemand: target.OnDemand, Spot: target.Spot},
-		Observed: v1alpha1.PlacementCounts{OnDemand: observed.OnDemand, Spot: observed.Spot},
+		Observed: observed,
 		Message:  message,
 	}
 	now := metav1.NewTime(r.now())

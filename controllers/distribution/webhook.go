@@ -152,6 +152,11 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	} else if decision, err = p.decideWithLedger(ctx, w, rule, admissionID, dryRun); err != nil {
 		return nil, "", err
 	}
+	// The ledger recorded the class the replica is meant for; while Spot is short it
+	// runs On-Demand, marked as fallback.
+	if FallbackActive(policy) {
+		decision = split.Fallback(decision)
+	}
 	out := pod.DeepCopy()
 	apply(out, w, rule, decision, admissionID)
 	return out, "", nil
@@ -191,7 +196,7 @@ func (p *Placer) observe(ctx context.Context, pods []corev1.Pod) (split.Counts, 
 		if id := pods[i].Annotations[ReservationAnnotation]; id != "" {
 			ids[id] = true
 		}
-		c.Add(CapacityOf(&pods[i], capacity))
+		c.Add(IntendedCapacity(&pods[i], capacity))
 	}
 	return c, ids
 }

@@ -182,6 +182,27 @@ func CapacityOf(pod *corev1.Pod, nodeCapacity func(node string) string) string {
 	return v1alpha1.CapacityOnDemand
 }
 
+// IntendedCapacity is the class a pod counts as in its workload's split: its class
+// (CapacityOf), except that a replica placed On-Demand on fallback counts as Spot,
+// which it is meant for.
+func IntendedCapacity(pod *corev1.Pod, nodeCapacity func(node string) string) string {
+	if IsFallback(pod) {
+		return v1alpha1.CapacitySpot
+	}
+	return CapacityOf(pod, nodeCapacity)
+}
+
+// IsFallback reports whether Ballast placed the pod On-Demand because Spot was short.
+func IsFallback(pod *corev1.Pod) bool {
+	return pod.Annotations[ReasonAnnotation] == string(split.ReasonFallback)
+}
+
+// FallbackActive reports whether the policy's runtime status says replicas meant for
+// Spot go On-Demand now.
+func FallbackActive(policy *v1alpha1.ClusterPolicy) bool {
+	return policy != nil && policy.Status.Fallback != nil && policy.Status.Fallback.State == v1alpha1.FallbackFallenBack
+}
+
 // Ordinal returns the ordinal of a StatefulSet pod (web-3 -> 3), or -1.
 func Ordinal(pod *corev1.Pod, statefulSet string) int32 {
 	rest, ok := strings.CutPrefix(pod.Name, statefulSet+"-")

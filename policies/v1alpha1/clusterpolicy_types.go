@@ -466,6 +466,80 @@ type ClusterPolicyStatus struct {
 	// +kubebuilder:validation:MaxItems=200
 	// +optional
 	Workloads []WorkloadPlacement `json:"workloads,omitempty"`
+	// Fallback is where Spot capacity and fallback to On-Demand stand; the fallback
+	// controller owns it, and the webhook reads it to place Spot-meant replicas.
+	// +optional
+	Fallback *FallbackStatus `json:"fallback,omitempty"`
+}
+
+// FallbackState is where Spot capacity stands for the cluster.
+// +kubebuilder:validation:Enum=Available;Short;FallenBack;Returning
+type FallbackState string
+
+const (
+	// FallbackAvailable: Spot capacity can be had; replicas meant for Spot go to Spot.
+	FallbackAvailable FallbackState = "Available"
+	// FallbackShort: Spot replicas wait for capacity Karpenter could not launch; they
+	// fall back once that has lasted spot.fallback.after.
+	FallbackShort FallbackState = "Short"
+	// FallbackFallenBack: replicas meant for Spot run On-Demand (reason fallback) until
+	// a return to Spot succeeds.
+	FallbackFallenBack FallbackState = "FallenBack"
+	// FallbackReturning: fallback replicas move back to Spot, a few at a time.
+	FallbackReturning FallbackState = "Returning"
+)
+
+// FallbackStatus is the fallback controller's view of Spot capacity.
+type FallbackStatus struct {
+	// State is Available, Short, FallenBack or Returning.
+	State FallbackState `json:"state"`
+	// ShortSince is when Spot replicas started waiting for capacity Karpenter could not
+	// launch.
+	// +optional
+	ShortSince *metav1.Time `json:"shortSince,omitempty"`
+	// FallenBackSince is when replicas meant for Spot started to run On-Demand.
+	// +optional
+	FallenBackSince *metav1.Time `json:"fallenBackSince,omitempty"`
+	// LastCapacityFailure is the last time Karpenter could not launch Spot capacity for
+	// this cluster (insufficient capacity).
+	// +optional
+	LastCapacityFailure *metav1.Time `json:"lastCapacityFailure,omitempty"`
+	// ReturnStartedAt is when the current return to Spot started.
+	// +optional
+	ReturnStartedAt *metav1.Time `json:"returnStartedAt,omitempty"`
+	// NextReturnAttempt is the earliest time fallback replicas try Spot again.
+	// +optional
+	NextReturnAttempt *metav1.Time `json:"nextReturnAttempt,omitempty"`
+	// FailedReturns counts the returns in a row that found Spot short again; each
+	// doubles the wait before the next (the backoff).
+	// +optional
+	FailedReturns int32 `json:"failedReturns,omitempty"`
+	// Backoff is the wait before the next return attempt, e.g. "1h0m0s".
+	// +optional
+	Backoff string `json:"backoff,omitempty"`
+	// Replicas is how many replicas meant for Spot run On-Demand on fallback.
+	// +optional
+	Replicas int32 `json:"replicas,omitempty"`
+	// Workloads lists the workloads with replicas on fallback (at most 100).
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	Workloads []FallbackWorkload `json:"workloads,omitempty"`
+	// Message says what the controller is doing and why.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// FallbackWorkload is a workload with replicas on fallback.
+type FallbackWorkload struct {
+	// Kind is Deployment, StatefulSet, ReplicaSet or Job.
+	Kind string `json:"kind"`
+	// Namespace of the workload.
+	Namespace string `json:"namespace"`
+	// Name of the workload.
+	Name string `json:"name"`
+	// Replicas on fallback.
+	Replicas int32 `json:"replicas"`
 }
 
 // ClusterPolicy is the orchestration policy of one cluster: its node supply, limits,
@@ -478,6 +552,8 @@ type ClusterPolicyStatus struct {
 // +kubebuilder:printcolumn:name="Strategy",type=string,JSONPath=`.spec.spot.strategy`
 // +kubebuilder:printcolumn:name="On-Demand %",type=integer,JSONPath=`.spec.distribution.onDemandPercent`
 // +kubebuilder:printcolumn:name="Base",type=integer,JSONPath=`.spec.distribution.baseOnDemand`
+// +kubebuilder:printcolumn:name="Spot",type=string,JSONPath=`.status.fallback.state`
+// +kubebuilder:printcolumn:name="Fallback",type=integer,JSONPath=`.status.fallback.replicas`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ClusterPolicy struct {

@@ -146,6 +146,10 @@ type PlacementCounts struct {
 	OnDemand int32 `json:"onDemand"`
 	// Spot replicas.
 	Spot int32 `json:"spot"`
+	// Fallback is how many of the OnDemand replicas are meant for Spot and run
+	// On-Demand because Spot capacity was short (they count as Spot in the split).
+	// +optional
+	Fallback int32 `json:"fallback,omitempty"`
 }
 
 // WorkloadPlacement is the Spot / On-Demand split of one workload as the distributor

@@ -167,7 +167,9 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	if !o.watch.AllNamespaces {
 		sources.Namespaces = map[string]cache.Config{o.namespace: {}}
 	}
-	cacheOpts := cache.Options{ByObject: map[client.Object]cache.ByObject{&v1alpha1.PolicySource{}: sources}}
+	byObject := controllers.CacheOptions()
+	byObject[&v1alpha1.PolicySource{}] = sources
+	cacheOpts := cache.Options{ByObject: byObject}
 	// Secrets are read through an uncached client only: never cached cluster-wide.
 	direct, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {

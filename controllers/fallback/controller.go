@@ -1,0 +1,404 @@
+package fallback
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
+	"github.com/ballast-dev/ballast/controllers/internal/scope"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+// FieldManager owns status.fallback of the ClusterPolicy.
+const FieldManager = "ballast-fallback"
+
+// Event reasons on pods.
+const (
+	ReplacedReason       = "FallbackReplaced"
+	ReturnEvictedReason  = "ReturnedToSpot"
+	ReturnBlockedReason  = "ReturnBlocked"
+	maxReplacementsPass  = 50
+	maxStatusWorkloads   = 100
+	defaultEvictionBatch = v1alpha1.DefaultMaxEvictions
+)
+
+// Karpenter's events are read cluster-wide, and only those of insufficient capacity
+// are cached (see CacheOptions). Pending Spot replicas are deleted (never a scheduled
+// pod) so their controllers recreate them On-Demand; fallback replicas return through
+// the Eviction API.
+// +kubebuilder:rbac:groups="",resources=events,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=delete
+// +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies/status,verbs=get;update;patch
+
+// Reconciler falls back to On-Demand when Spot capacity is short and returns when it
+// recovers, for one cluster. Every request is for the whole cluster.
+type Reconciler struct {
+	// Client reads from the cache and writes.
+	Client   client.Client
+	Recorder events.EventRecorder
+	// Cluster is the ClusterPolicy cluster name this controller serves.
+	Cluster string
+	// Scope says which namespaces are placed.
+	Scope scope.Scope
+	// BestScore, when set, returns the best Spot placement score (1 to 10) for launching
+	// capacity instances of any of instanceTypes in region; it is asked before a return.
+	BestScore func(ctx context.Context, region string, instanceTypes []string, capacity int32) (int32, error)
+	// MinScore is the Spot placement score (1 to 10) a return needs; default 5.
+	MinScore int32
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile runs one pass of the state machine and acts on its plan.
+func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	policy, err := clusterpolicy.For(ctx, r.Client, r.Cluster)
+	if err != nil || policy == nil {
+		return reconcile.Result{}, err
+	}
+	if s := policy.Spec.Spot.Enabled; s != nil && !*s && policy.Status.Fallback == nil {
+		return reconcile.Result{}, nil
+	}
+	cfg := configOf(policy)
+	o, err := r.observe(ctx, policy)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	obs := o.Observation
+	obs.ReturnAllowed = v1alpha1.OperationAllowed(policy.Spec.MaintenanceWindows, v1alpha1.OperationReverseFallback, obs.Now)
+	obs.SpotLikely = true
+	plan := Step(policy.Status.Fallback, obs, cfg)
+	if plan.ReturnBatch && policy.Status.Fallback != nil && policy.Status.Fallback.State == v1alpha1.FallbackFallenBack {
+		// A return is about to start: ask AWS first, when it is configured.
+		if likely, why := r.spotLikely(ctx, policy, o); !likely {
+			obs.SpotLikely = false
+			plan = Step(policy.Status.Fallback, obs, cfg)
+			plan.Status.Message += " (" + why + ")"
+		}
+	}
+	plan.Status.Replicas = obs.Fallback
+	plan.Status.Workloads = o.Workloads
+	changed, err := r.writeStatus(ctx, policy, plan.Status)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if plan.Transition != nil {
+		r.event(policy, plan.Transition)
+	}
+	// The webhook reads the state from its cache: let this replica's cache see it
+	// before acting, so that replacements are placed by the new state.
+	if changed && (plan.ReplacePending || plan.ReturnBatch) {
+		r.waitCached(ctx, plan.Status.State)
+	}
+	if plan.ReplacePending {
+		r.replacePending(ctx, o.PendingSpot)
+	}
+	if plan.ReturnBatch {
+		r.returnBatch(ctx, policy, o.Fallback)
+	}
+	return reconcile.Result{RequeueAfter: min(max(plan.RequeueAfter, time.Second), time.Minute)}, nil
+}
+
+// configOf reads the policy's fallback settings with their defaults.
+func configOf(policy *v1alpha1.ClusterPolicy) Config {
+	f := policy.Spec.Spot.Fallback
+	after, err := orDefault(f.After, v1alpha1.DefaultFallbackAfter).Parse()
+	if err != nil || after <= 0 {
+		after, _ = v1alpha1.DefaultFallbackAfter.Parse()
+	}
+	reverse, err := orDefault(f.ReverseInterval, v1alpha1.DefaultReverseInterval).Parse()
+	if err != nil || reverse <= 0 {
+		reverse, _ = v1alpha1.DefaultReverseInterval.Parse()
+	}
+	return Config{After: after, ReverseInterval: reverse}
+}
+
+func orDefault(d, def v1alpha1.Duration) v1alpha1.Duration {
+	if d == "" {
+		return def
+	}
+	return d
+}
+
+// observed is one pass's view of the cluster.
+type observed struct {
+	Observation
+	PendingSpot []corev1.Pod
+	Fallback    []corev1.Pod
+	Workloads   []v1alpha1.FallbackWorkload
+}
+
+func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy) (*observed, error) {
+	o := &observed{Observation: Observation{Now: r.now()}}
+	pools, err := spotPools(ctx, r.Client, r.Cluster)
+	if err != nil {
+		return nil, err
+	}
+	byPod, claims, err := capacityFailures(ctx, r.Client, pools)
+	if err != nil {
+		return nil, err
+	}
+	o.LastCapacityFailure = claims
+	inScope := map[string]bool{}
+	scoped := func(ns string) bool {
+		in, seen := inScope[ns]
+		if !seen {
+			in, _, _ = r.Scope.Check(ctx, r.Client, ns)
+			inScope[ns] = in
+		}
+		return in
+	}
+	var pending corev1.PodList
+	if err := r.Client.List(ctx, &pending, client.MatchingFields{RoleIndex: RolePendingSpot}); err != nil {
+		return nil, err
+	}
+	for i := range pending.Items {
+		p := &pending.Items[i]
+		if !scoped(p.Namespace) {
+			continue
+		}
+		o.PendingSpot = append(o.PendingSpot, *p)
+		since, unschedulable := pendingSince(p)
+		failed, podFailed := byPod[string(p.UID)]
+		if podFailed && failed.After(o.LastCapacityFailure) {
+			o.LastCapacityFailure = failed
+		}
+		// Waiting for Spot that Karpenter could not launch: reported on the pod, or a
+		// Spot NodeClaim failed while it was unschedulable.
+		if unschedulable && (podFailed || (!claims.IsZero() && !claims.Before(since))) {
+			o.Short++
+			if o.ShortSince.IsZero() || since.Before(o.ShortSince) {
+				o.ShortSince = since
+			}
+		}
+	}
+	var fallback corev1.PodList
+	if err := r.Client.List(ctx, &fallback, client.MatchingFields{RoleIndex: RoleFallback}); err != nil {
+		return nil, err
+	}
+	counts := map[v1alpha1.FallbackWorkload]int32{}
+	for i := range fallback.Items {
+		p := &fallback.Items[i]
+		if !scoped(p.Namespace) {
+			continue
+		}
+		o.Fallback = append(o.Fallback, *p)
+		counts[r.workloadOf(ctx, p)]++
+	}
+	o.Observation.PendingSpot = len(o.PendingSpot)
+	o.Observation.Fallback = int32(len(o.Fallback)) //nolint:gosec // bounded by the cluster's pods
+	for w, n := range counts {
+		w.Replicas = n
+		o.Workloads = append(o.Workloads, w)
+	}
+	slices.SortFunc(o.Workloads, func(a, b v1alpha1.FallbackWorkload) int {
+		return strings.Compare(a.Namespace+"/"+a.Kind+"/"+a.Name, b.Namespace+"/"+b.Kind+"/"+b.Name)
+	})
+	if len(o.Workloads) > maxStatusWorkloads {
+		o.Workloads = o.Workloads[:maxStatusWorkloads]
+	}
+	return o, nil
+}
+
+// workloadOf names the workload of a pod (a ReplicaSet's Deployment, when it has one).
+func (r *Reconciler) workloadOf(ctx context.Context, pod *corev1.Pod) v1alpha1.FallbackWorkload {
+	w := v1alpha1.FallbackWorkload{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}
+	owner := metav1.GetControllerOf(pod)
+	if owner == nil {
+		return w
+	}
+	w.Kind, w.Name = owner.Kind, owner.Name
+	if owner.Kind == "ReplicaSet" {
+		var rs appsv1.ReplicaSet
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: owner.Name}, &rs); err == nil {
+			if dep := metav1.GetControllerOf(&rs); dep != nil && dep.Kind == "Deployment" {
+				w.Kind, w.Name = dep.Kind, dep.Name
+			}
+		}
+	}
+	return w
+}
+
+// spotLikely asks the Spot placement score, when AWS is configured and the cluster's
+// Spot instance types are known.
+func (r *Reconciler) spotLikely(ctx context.Context, policy *v1alpha1.ClusterPolicy, o *observed) (bool, string) {
+	if r.BestScore == nil {
+		return true, ""
+	}
+	types := r.spotInstanceTypes(ctx, policy, o.Fallback)
+	if len(types) == 0 {
+		return true, ""
+	}
+	best, err := r.BestScore(ctx, policy.Spec.Cluster.Region, types, max(int32(len(o.Fallback)), 1)) //nolint:gosec // bounded
+	if err != nil || best <= 0 {
+		logf.FromContext(ctx).Info("Spot placement score unavailable; returning on Karpenter's signals alone", "error", err)
+		return true, ""
+	}
+	threshold := r.MinScore
+	if threshold <= 0 {
+		threshold = 5
+	}
+	if best < threshold {
+		return false, fmt.Sprintf("Spot placement score %d, below %d", best, threshold)
+	}
+	return true, ""
+}
+
+// spotInstanceTypes are the instance types to ask a placement score for: those the
+// policy lists, else those of the nodes the fallback replicas run on (the shapes they
+// need), at most maxScoreTypes.
+func (r *Reconciler) spotInstanceTypes(ctx context.Context, policy *v1alpha1.ClusterPolicy, fallback []corev1.Pod) []string {
+	const maxScoreTypes = 10
+	if inc := policy.Spec.Instances.Include; len(inc) > 0 {
+		return slices.Clone(inc[:min(len(inc), maxScoreTypes)])
+	}
+	var out []string
+	for i := range fallback {
+		if fallback[i].Spec.NodeName == "" || len(out) >= maxScoreTypes {
+			continue
+		}
+		var node corev1.Node
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: fallback[i].Spec.NodeName}, &node); err != nil {
+			continue
+		}
+		if t := node.Labels[corev1.LabelInstanceTypeStable]; t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// writeStatus applies status.fallback when it changed, and reports whether it did.
+func (r *Reconciler) writeStatus(ctx context.Context, policy *v1alpha1.ClusterPolicy, st v1alpha1.FallbackStatus) (bool, error) {
+	if policy.Status.Fallback != nil && sameStatus(*policy.Status.Fallback, st) {
+		return false, nil
+	}
+	fb, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&st)
+	if err != nil {
+		return false, err
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.GroupVersion.String(), "kind": "ClusterPolicy",
+		"metadata": map[string]any{"name": policy.Name},
+		"status":   map[string]any{"fallback": fb},
+	}}
+	if err := r.Client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
+		return false, fmt.Errorf("failed to write the fallback status of ClusterPolicy %s: %w", policy.Name, err)
+	}
+	return true, nil
+}
+
+// sameStatus compares statuses as the API server stores them (times in seconds).
+func sameStatus(a, b v1alpha1.FallbackStatus) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
+}
+
+// waitCached waits briefly until the cache holds the state just written.
+func (r *Reconciler) waitCached(ctx context.Context, state v1alpha1.FallbackState) {
+	_ = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 2*time.Second, true, func(ctx context.Context) (bool, error) {
+		p, err := clusterpolicy.For(ctx, r.Client, r.Cluster)
+		return err == nil && p != nil && p.Status.Fallback != nil && p.Status.Fallback.State == state, nil
+	})
+}
+
+// replacePending deletes Pending Spot replicas (never a scheduled pod: the delete
+// carries the pod's UID and resourceVersion, so a pod bound meanwhile is left alone),
+// so that their controllers recreate them and the webhook places them On-Demand.
+func (r *Reconciler) replacePending(ctx context.Context, pods []corev1.Pod) {
+	log := logf.FromContext(ctx)
+	slices.SortFunc(pods, func(a, b corev1.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
+	for i := range pods[:min(len(pods), maxReplacementsPass)] {
+		p := &pods[i]
+		if p.Spec.NodeName != "" {
+			continue
+		}
+		uid, rv := p.UID, p.ResourceVersion
+		err := r.Client.Delete(ctx, p, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+		switch {
+		case err == nil:
+			r.podEvent(p, corev1.EventTypeNormal, ReplacedReason, "Spot capacity is short: replaced, so that the replacement runs On-Demand until Spot returns")
+		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		default:
+			log.Error(err, "failed to replace a Pending Spot replica", "pod", client.ObjectKeyFromObject(p))
+		}
+	}
+}
+
+// returnBatch evicts the next fallback replicas, at most maxEvictionsPerPass, through
+// the Eviction API: PodDisruptionBudgets apply, and karpenter.sh/do-not-disrupt pods
+// stay.
+func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPolicy, pods []corev1.Pod) {
+	limit := defaultEvictionBatch
+	if pe := policy.Spec.BinPacking.PodEviction; pe != nil && pe.MaxEvictionsPerPass != nil {
+		limit = max(*pe.MaxEvictionsPerPass, 1)
+	}
+	slices.SortFunc(pods, func(a, b corev1.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
+	evicted := int32(0)
+	for i := range pods {
+		if evicted >= limit {
+			return
+		}
+		p := &pods[i]
+		if p.Annotations["karpenter.sh/do-not-disrupt"] == "true" {
+			continue
+		}
+		uid := p.UID
+		err := r.Client.SubResource("eviction").Create(ctx, p, &policyv1.Eviction{
+			ObjectMeta:    metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace},
+			DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}},
+		})
+		switch {
+		case err == nil:
+			evicted++
+			r.podEvent(p, corev1.EventTypeNormal, ReturnEvictedReason, "Spot capacity is back: evicted so that the replacement runs on Spot")
+		case apierrors.IsTooManyRequests(err):
+			r.podEvent(p, corev1.EventTypeWarning, ReturnBlockedReason, "a PodDisruptionBudget keeps this fallback replica On-Demand for now")
+		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		default:
+			logf.FromContext(ctx).Error(err, "failed to move a fallback replica back to Spot", "pod", client.ObjectKeyFromObject(p))
+		}
+	}
+}
+
+func (r *Reconciler) event(policy *v1alpha1.ClusterPolicy, t *Transition) {
+	if r.Recorder == nil {
+		return
+	}
+	kind := corev1.EventTypeNormal
+	if t.Warning {
+		kind = corev1.EventTypeWarning
+	}
+	r.Recorder.Eventf(policy, nil, kind, t.Reason, "Fallback", "%s", t.Message)
+}
+
+func (r *Reconciler) podEvent(pod *corev1.Pod, kind, reason, message string) {
+	if r.Recorder == nil {
+		return
+	}
+	r.Recorder.Eventf(pod, nil, kind, reason, "Fallback", "%s", message)
+}
