@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -67,56 +65,6 @@ type Repository struct {
 	Invalid []*Document
 	// Findings of loading and decoding; Validate adds the semantic ones.
 	Findings Findings
-}
-
-// Load reads every .yaml and .yml file under root in fsys (hidden files and directories
-// skipped) and decodes the Ballast documents in them. Positions name files as
-// path.Join(display, <path relative to root>). It returns an error only when the tree
-// cannot be read; problems in the files are findings.
-func Load(fsys fs.FS, root, display string) (*Repository, error) {
-	repo := &Repository{}
-	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return fmt.Errorf("failed to read %s: %w", p, err)
-		}
-		name := d.Name()
-		if p != root && strings.HasPrefix(name, ".") {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if d.IsDir() || (!strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml")) {
-			return nil
-		}
-		rel := strings.TrimPrefix(strings.TrimPrefix(p, root), "/")
-		if rel == "" {
-			rel = name
-		}
-		data, err := readFile(fsys, p)
-		if err != nil {
-			return err
-		}
-		repo.addFile(path.Join(display, rel), data)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return repo, nil
-}
-
-func readFile(fsys fs.FS, p string) ([]byte, error) {
-	f, err := fsys.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("failed to open %s: %w", p, err)
-	}
-	defer func() { _ = f.Close() }()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("failed to read %s: %w", p, err)
-	}
-	return data, nil
 }
 
 // LoadBytes decodes one file's content; file names it in positions.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Formats are the output formats Write supports.
@@ -37,7 +39,7 @@ func Write(w io.Writer, format string, findings Findings, rules []RuleInfo) erro
 func writeText(w io.Writer, findings Findings) error {
 	var b strings.Builder
 	for _, f := range findings {
-		b.WriteString(f.String())
+		b.WriteString(escapeTerminal(f.String()))
 		b.WriteByte('\n')
 	}
 	if len(findings) > 0 {
@@ -255,13 +257,55 @@ func writeGitHub(w io.Writer, findings Findings) error {
 	return err
 }
 
-// escapeData escapes a workflow command's message the way @actions/core does.
+// escapeData escapes a workflow command's message the way @actions/core does, so that
+// no line break starts another command (the runner shows %0A as a line break of the
+// annotation); other control characters are escaped as in the text format, since the
+// job's log renders ANSI sequences.
 func escapeData(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(escapeControls(s, "\r\n"))
 }
 
 // escapeProperty escapes a workflow command's property value, which also may not
 // contain the separators : and ,.
 func escapeProperty(s string) string {
-	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(escapeControls(s, "\r\n"))
+}
+
+// escapeTerminal makes s safe to print as one line of a terminal: control characters
+// (ANSI escape sequences, newlines, carriage returns, backspaces), Unicode line
+// separators, bidirectional overrides and bytes that are not UTF-8 are written as Go
+// escapes (\x1b, \n, \u202e, \xff). File names and the values quoted in messages come
+// from the policy tree, and a hostile one must not move the cursor, rewrite earlier
+// lines or reorder what is shown. The json and sarif formats need no such care: their
+// encoder escapes control characters.
+func escapeTerminal(s string) string {
+	return escapeControls(s, "")
+}
+
+// escapeControls is escapeTerminal, leaving the characters of keep as they are.
+func escapeControls(s, keep string) string {
+	unsafe := func(r rune) bool { return unsafeRune(r) && !strings.ContainsRune(keep, r) }
+	if !strings.ContainsFunc(s, unsafe) && utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unsafe(r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// unsafeRune reports whether a terminal may act on r rather than show it.
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Bidi_Control, unicode.Zl, unicode.Zp)
 }

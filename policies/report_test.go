@@ -28,8 +28,7 @@ func write(t *testing.T, format string, fs Findings) string {
 func TestWriteText(t *testing.T) {
 	got := write(t, "text", reportFindings)
 	want := `policies/prod eu.yaml:12:5: error [invalid-value] spec.spot.strategy: "Cheap" is not allowed: write one of CostOptimized, LeastInterrupted
-policies/rules.yaml:3:1: warning [narrow-spot-supply] 100% of 2 types, a,b:c
-second line` + "\r" + `
+policies/rules.yaml:3:1: warning [narrow-spot-supply] 100% of 2 types, a,b:c\nsecond line\r
 policies/cm.yaml:1:1: info [ignored-document] ignored
 policies/huge.yaml: error [too-complex] too large
 2 errors, 1 warning, 1 note in 4 files
@@ -170,5 +169,44 @@ func TestWriteGitHub(t *testing.T) {
 func TestWriteUnknownFormat(t *testing.T) {
 	if err := Write(&bytes.Buffer{}, "xml", nil, Rules); err == nil || !strings.Contains(err.Error(), "text, json, sarif, github") {
 		t.Errorf("want an error naming the formats, got %v", err)
+	}
+}
+
+func TestEscapeTerminal(t *testing.T) {
+	for in, want := range map[string]string{
+		"policies/prod eu.yaml: ok, ünïcödé ✓": "policies/prod eu.yaml: ok, ünïcödé ✓",
+		"a\x1b[2J\x1b[Hb":         `a\x1b[2J\x1b[Hb`,
+		"title\x1b]0;owned\x07":   `title\x1b]0;owned\a`,
+		"line\nfake.yaml:1: ok\r": `line\nfake.yaml:1: ok\r`,
+		"back\bspace\x7f\x00":     `back\bspace\x7f\x00`,
+		"c1 \u009b31m csi":        `c1 \u009b31m csi`,
+		"bidi \u202egnp.yaml":     `bidi \u202egnp.yaml`,
+		"sep\u2028arator":         `sep\u2028arator`,
+		"bad\xff\xfe utf-8":       `bad\xff\xfe utf-8`,
+		"tab\there":               `tab\there`,
+		`a\x1b stays`:             `a\x1b stays`,
+	} {
+		if got := escapeTerminal(in); got != want {
+			t.Errorf("escapeTerminal(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestWriteHostileNames(t *testing.T) {
+	findings := Findings{{Position: Position{File: "p/\x1b[31mred\r\n::error file=x::y.yaml", Line: 1}, Rule: RuleYAMLSyntax,
+		Severity: SeverityError, Message: "bad \x1b[0m\u202e value\nnext"}}
+	text := write(t, "text", findings)
+	if want := `p/\x1b[31mred\r\n::error file=x::y.yaml:1: error [yaml-syntax] bad \x1b[0m\u202e value\nnext` + "\n1 error in 1 file\n"; text != want {
+		t.Errorf("text:\n%q\nwant:\n%q", text, want)
+	}
+	gh := write(t, "github", findings)
+	if want := `::error file=p/\x1b[31mred%0D%0A%3A%3Aerror file=x%3A%3Ay.yaml,line=1,title=ballast yaml-syntax::bad \x1b[0m\u202e value%0Anext` + "\n"; gh != want {
+		t.Errorf("github:\n%q\nwant:\n%q", gh, want)
+	}
+	for _, format := range []string{"json", "sarif"} {
+		out := write(t, format, findings)
+		if strings.ContainsFunc(out, func(r rune) bool { return r != '\n' && r < ' ' }) {
+			t.Errorf("%s has control characters: %q", format, out)
+		}
 	}
 }

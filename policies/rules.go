@@ -3,6 +3,9 @@ package policies
 // Rule ids are stable: users suppress and search for them, and CI annotations link them.
 // Never rename one; add new ones instead.
 const (
+	// Reading.
+	RuleUnreadableFile = "unreadable-file"
+
 	// Decoding.
 	RuleYAMLSyntax      = "yaml-syntax"
 	RuleUnknownField    = "unknown-field"
@@ -60,6 +63,7 @@ type RuleInfo struct {
 // Rules is the catalogue of every rule, in documentation order. Severity is the usual
 // severity of the rule's findings; a few rules report a milder case as a warning.
 var Rules = []RuleInfo{
+	{RuleUnreadableFile, SeverityError, "A policy file (.yaml or .yml) that is not read: a FIFO, socket or device, a symbolic link that dangles, loops or leads out of the policy tree, or a file or directory that cannot be read (permission denied, a name that is not UTF-8)."},
 	{RuleYAMLSyntax, SeverityError, "The file is not valid YAML."},
 	{RuleUnknownField, SeverityError, "A field that the document's kind does not have (often a typo)."},
 	{RuleDuplicateKey, SeverityError, "A key set twice in one mapping; YAML would silently keep only one."},

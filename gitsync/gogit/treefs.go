@@ -22,8 +22,11 @@ import (
 const maxSymlinkHops = 40
 
 // treeFS is the file tree of one commit. Files are read from the object store on Open.
-// Symbolic links are followed within the tree (a link out of it is an error, as
-// os.DirFS would follow it off the commit); submodules appear as empty directories.
+// Open, Stat and ReadDir follow symbolic links within the tree, like os.DirFS (a link
+// out of it is an error, where os.DirFS would follow it off the commit); Lstat and
+// ReadLink (fs.ReadLinkFS) describe links without following them, so that
+// policies.Load resolves them by the same rules as in a working tree. Submodules appear
+// as empty directories.
 type treeFS struct {
 	repo *git.Repository
 	root *object.Tree
@@ -33,10 +36,11 @@ var (
 	_ fs.ReadDirFS  = (*treeFS)(nil)
 	_ fs.ReadFileFS = (*treeFS)(nil)
 	_ fs.StatFS     = (*treeFS)(nil)
+	_ fs.ReadLinkFS = (*treeFS)(nil)
 )
 
-// entry is a resolved path: a directory (tree set), a file (blob fields set) or a
-// submodule (neither).
+// entry is a resolved path: a directory (tree set), a file or a symbolic link (blob
+// set) or a submodule (neither).
 type entry struct {
 	name string
 	mode filemode.FileMode
@@ -51,8 +55,11 @@ func (e *entry) info() *fileInfo {
 		fi.mode = fs.ModeDir | 0o555
 	case e.blob != nil:
 		fi.size = e.blob.Size
-		if e.mode == filemode.Executable {
+		switch e.mode {
+		case filemode.Executable:
 			fi.mode = 0o555
+		case filemode.Symlink:
+			fi.mode = fs.ModeSymlink | 0o777
 		}
 	}
 	return fi
@@ -82,7 +89,7 @@ func (t *treeFS) lookup(op, name string, follow bool) (*entry, error) {
 			if hops > maxSymlinkHops {
 				return nil, &fs.PathError{Op: op, Path: name, Err: errors.New("too many levels of symbolic links")}
 			}
-			target, err := t.readLink(e)
+			target, err := t.readLink(e.Name, e.Hash)
 			if err != nil {
 				return nil, &fs.PathError{Op: op, Path: name, Err: err}
 			}
@@ -128,19 +135,26 @@ func (t *treeFS) leaf(op, name string, e *object.TreeEntry) (*entry, error) {
 	return &entry{name: e.Name, mode: e.Mode, blob: blob}, nil
 }
 
-func (t *treeFS) readLink(e *object.TreeEntry) (string, error) {
-	blob, err := t.repo.BlobObject(e.Hash)
+// maxLinkSize bounds the target of a symbolic link, as PATH_MAX does.
+const maxLinkSize = 4096
+
+// readLink reads the target of the symbolic link name, stored in the blob hash.
+func (t *treeFS) readLink(name string, hash plumbing.Hash) (string, error) {
+	blob, err := t.repo.BlobObject(hash)
 	if err != nil {
-		return "", fmt.Errorf("failed to read symbolic link %s: %w", e.Name, err)
+		return "", fmt.Errorf("failed to read symbolic link %s: %w", name, err)
+	}
+	if blob.Size > maxLinkSize {
+		return "", fmt.Errorf("symbolic link %s: the target is longer than %d bytes", name, maxLinkSize)
 	}
 	r, err := blob.Reader()
 	if err != nil {
-		return "", fmt.Errorf("failed to read symbolic link %s: %w", e.Name, err)
+		return "", fmt.Errorf("failed to read symbolic link %s: %w", name, err)
 	}
 	defer func() { _ = r.Close() }()
-	data, err := io.ReadAll(io.LimitReader(r, 4096))
+	data, err := io.ReadAll(io.LimitReader(r, maxLinkSize))
 	if err != nil {
-		return "", fmt.Errorf("failed to read symbolic link %s: %w", e.Name, err)
+		return "", fmt.Errorf("failed to read symbolic link %s: %w", name, err)
 	}
 	return string(data), nil
 }
@@ -199,6 +213,32 @@ func (t *treeFS) Stat(name string) (fs.FileInfo, error) {
 	return e.info(), nil
 }
 
+// Lstat implements fs.ReadLinkFS: a symbolic link in the last element is described,
+// not followed.
+func (t *treeFS) Lstat(name string) (fs.FileInfo, error) {
+	e, err := t.lookup("lstat", name, false)
+	if err != nil {
+		return nil, err
+	}
+	return e.info(), nil
+}
+
+// ReadLink implements fs.ReadLinkFS.
+func (t *treeFS) ReadLink(name string) (string, error) {
+	e, err := t.lookup("readlink", name, false)
+	if err != nil {
+		return "", err
+	}
+	if e.mode != filemode.Symlink || e.blob == nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: errors.New("not a symbolic link")}
+	}
+	target, err := t.readLink(e.name, e.blob.Hash)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: name, Err: err}
+	}
+	return target, nil
+}
+
 // entries lists a directory sorted by name, as fs.ReadDir requires. Symbolic links are
 // reported as such (fs.WalkDir does not follow them).
 func (t *treeFS) entries(e *entry) []fs.DirEntry {
@@ -236,7 +276,7 @@ func (d *dirEntry) Type() fs.FileMode { return d.info.mode.Type() }
 
 // Info implements fs.DirEntry.
 func (d *dirEntry) Info() (fs.FileInfo, error) {
-	if d.info.mode.IsRegular() {
+	if d.info.mode.IsRegular() || d.info.mode&fs.ModeSymlink != 0 {
 		blob, err := d.fs.repo.BlobObject(d.hash)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read blob %s of %s: %w", d.hash, d.info.name, err)

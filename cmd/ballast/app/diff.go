@@ -98,6 +98,7 @@ func runDiff(ctx context.Context, s streams, o diffOptions, path string, now tim
 	if err != nil {
 		return usageError(s, "%v", err)
 	}
+	defer func() { _ = ws.Close() }()
 	base, head, err := loadSides(ctx, ws, o.base, o.head, at)
 	if err != nil {
 		return usageError(s, "%v", err)

@@ -30,6 +30,16 @@ type workspace struct {
 	// display names files in findings: rel inside a repository (paths as in the
 	// repository, as pull requests show them), PATH as given outside.
 	display string
+	// tree is root on disk, opened when the working tree is first read.
+	tree *workTree
+}
+
+// Close releases the working tree, if it was read.
+func (w *workspace) Close() error {
+	if w.tree == nil {
+		return nil
+	}
+	return w.tree.Close()
 }
 
 // openWorkspace finds the repository holding path, a directory.
@@ -108,7 +118,14 @@ func (w *workspace) load(ctx context.Context, rev *gitsync.Revision, today time.
 	s := &side{ws: w, rev: rev}
 	if rev == nil {
 		s.label = "working tree"
-		s.fsys = os.DirFS(w.root)
+		if w.tree == nil {
+			tree, err := openWorkTree(w.root)
+			if err != nil {
+				return nil, err
+			}
+			w.tree = tree
+		}
+		s.fsys = w.tree
 	} else {
 		s.label = rev.String()
 		fsys, err := w.git.Files(ctx, rev.Commit)

@@ -100,6 +100,7 @@ func runPlan(ctx context.Context, s streams, o planOptions, path string, now tim
 	if err != nil {
 		return usageError(s, "%v", err)
 	}
+	defer func() { _ = ws.Close() }()
 	p, head, err := buildPlan(ctx, s, ws, o, at, env)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/plan"
+	"github.com/ballast-dev/ballast/policies"
 )
 
 // estimator prices each cluster's workload under the base's and the head's policy.
@@ -114,7 +115,8 @@ func (e *estimator) workload(cluster string, sides ...*side) (*cost.Workload, st
 		if path.IsAbs(ref) || !fs.ValidPath(file) {
 			return nil, "", fmt.Errorf("%s: the %s annotation %q must name a file inside the repository, relative to the ClusterPolicy's file", doc.File, plan.ScenarioAnnotation, ref)
 		}
-		data, err := fs.ReadFile(sd.fsys, file)
+		// By the policy tree's rules: a regular file in the repository, or a link to one.
+		data, err := policies.ReadFile(sd.fsys, ".", file)
 		if err != nil {
 			return nil, "", fmt.Errorf("%s: the %s annotation names %s, which cannot be read at %s: %w", doc.File, plan.ScenarioAnnotation, file, sd.label, err)
 		}

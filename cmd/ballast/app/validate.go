@@ -30,7 +30,10 @@ func newValidateCommand(s streams) *cobra.Command {
 one file) and checks the Ballast policy documents in it: structure, the API server's
 schema rules, and what no schema can express (overlapping rules, limits too small for
 the base On-Demand replicas, a Spot supply too narrow for spot-to-spot consolidation, ...).
-Files are named relative to the working directory, as PATH/<file>.
+Files are named relative to the working directory, as PATH/<file>. Only regular files
+and symbolic links to regular files inside PATH are read; a FIFO, socket or device, a
+link that dangles, loops or leads out of PATH, or a file that cannot be read is one
+unreadable-file finding, and the rest of the tree is still checked.
 
 Exit status: 0 when there is no error or warning, 1 when there is, 2 on a usage error.`,
 		Example: `  ballast validate policies/
@@ -90,7 +93,9 @@ func runValidate(s streams, o validateOptions, path string, now time.Time) error
 }
 
 // loadPath loads a directory tree, or a single file whatever its extension, naming
-// files in findings as path/<relative path>.
+// files in findings as path/<relative path>. A tree is read by policies.Load's rules:
+// only regular files inside it, and links to them; anything else is an
+// unreadable-file finding.
 func loadPath(path string) (*policies.Repository, error) {
 	info, err := os.Stat(path)
 	if err != nil {
@@ -101,8 +106,15 @@ func loadPath(path string) (*policies.Repository, error) {
 	}
 	display := filepath.ToSlash(filepath.Clean(path))
 	if info.IsDir() {
-		return policies.Load(os.DirFS(path), ".", display)
+		tree, err := openWorkTree(path)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { _ = tree.Close() }()
+		return policies.Load(tree, ".", display)
 	}
+	// A file named on the command line is read whatever it is, as cat would: the user
+	// chose it (process substitution, <(...), is a pipe).
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open %s: %w", path, err)

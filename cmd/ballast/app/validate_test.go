@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 const cleanPolicy = `apiVersion: ballast.dev/v1alpha1
@@ -56,6 +57,8 @@ func TestValidateCommand(t *testing.T) {
 		stdout   []string
 		stderr   string
 		noStdout bool
+		// noControl: stdout has no control character but the newlines ending lines.
+		noControl bool
 	}{
 		{name: "clean directory", files: map[string]string{"policies/prod.yaml": cleanPolicy},
 			args: []string{"validate", "policies"}, code: ExitOK, stdout: []string{"ok: 1 cluster policy, 0 rules in 1 file\n"}},
@@ -82,6 +85,10 @@ func TestValidateCommand(t *testing.T) {
 			args: []string{"validate", "--format=json"}, code: ExitOK, stdout: []string{`"findings": []`}},
 		{name: "github", files: map[string]string{"p.yaml": cleanPolicy + "  spot:\n    strategy: Cheap\n"},
 			args: []string{"validate", "--format", "github"}, code: ExitFindings, stdout: []string{"::error file=p.yaml,line=12,col=15,title=ballast invalid-value::spec.spot.strategy: "}},
+		{name: "a hostile file name cannot rewrite the terminal", files: map[string]string{"p/\x1b[2J\x1b[Hx\n.yaml": "kind: [\n"},
+			args: []string{"validate", "p"}, code: ExitFindings, stdout: []string{`p/\x1b[2J\x1b[Hx\n.yaml:`, "[yaml-syntax]"}, noControl: true},
+		{name: "github annotations escape it too", files: map[string]string{"p/\x1b[2Jx\n.yaml": "kind: [\n"},
+			args: []string{"validate", "--format", "github", "p"}, code: ExitFindings, stdout: []string{`::error file=p/\x1b[2Jx%0A.yaml,line=`}, noControl: true},
 		{name: "unknown format", files: map[string]string{"p.yaml": cleanPolicy}, args: []string{"validate", "--format", "xml"}, code: ExitError, stderr: "unknown format", noStdout: true},
 		{name: "missing path", files: map[string]string{}, args: []string{"validate", "nope"}, code: ExitError, stderr: "nope does not exist", noStdout: true},
 		{name: "bad flag", files: map[string]string{}, args: []string{"validate", "--bogus"}, code: ExitError, stderr: "unknown flag", noStdout: true},
@@ -101,6 +108,9 @@ func TestValidateCommand(t *testing.T) {
 			}
 			if tc.stderr != "" && !strings.Contains(errOut, tc.stderr) {
 				t.Errorf("stderr lacks %q:\n%s", tc.stderr, errOut)
+			}
+			if tc.noControl && strings.ContainsFunc(out, func(r rune) bool { return r != '\n' && unicode.IsControl(r) }) {
+				t.Errorf("stdout has control characters: %q", out)
 			}
 			if tc.noStdout && out != "" {
 				t.Errorf("a usage error must print nothing on stdout, got %q", out)
