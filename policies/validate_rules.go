@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
-	"github.com/ballast-dev/ballast/split"
+	splitmodel "github.com/ballast-dev/ballast/split"
 )
 
 func (v *validator) rule(rd *RuleDoc) {
@@ -100,7 +100,7 @@ func (v *validator) selector(rd *RuleDoc) {
 	}
 	const f = "spec.workloadSelector"
 	if sel != nil {
-		rs.specificity = split.Specificity(sel)
+		rs.specificity = splitmodel.Specificity(sel)
 		for _, k := range sortedKeys(sel.MatchLabels) {
 			if _, err := labels.NewRequirement(k, selection.Equals, []string{sel.MatchLabels[k]}); err != nil {
 				valid = false
