@@ -3,6 +3,7 @@ package cloud
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // APIError is a failed AWS call, described without credentials: the operation, the
@@ -35,6 +36,26 @@ type AccessDeniedError struct{ APIError }
 // NotFoundError is a call about something AWS does not know (a service, a price list).
 type NotFoundError struct{ APIError }
 
+// StaleError comes with an answer that is not fresh: the last good one, returned
+// because asking again failed or was not allowed (CachedPlacementScores while backing
+// off). Unlike with the other errors, the answer is returned too; a caller that cannot
+// use an old answer treats it as any error.
+type StaleError struct {
+	// FetchedAt is when the answer was fetched; the caller judges whether it is too old.
+	FetchedAt time.Time
+	// Err is why it was not fetched again, e.g. a ThrottledError.
+	Err error
+}
+
+// Error says how old the answer is and why it was not refreshed.
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("stale: the answer fetched at %s: %v", e.FetchedAt.UTC().Format(time.RFC3339), e.Err)
+}
+
+// Unwrap returns why the answer was not refreshed, so that IsThrottled and the like see
+// through a StaleError; check IsStale first to keep the answer.
+func (e *StaleError) Unwrap() error { return e.Err }
+
 // Error implements error.
 func (e *ThrottledError) Error() string {
 	return "throttled: " + e.APIError.Error()
@@ -65,6 +86,13 @@ func IsAccessDenied(err error) bool {
 // IsNotFound reports whether err is, or wraps, a NotFoundError.
 func IsNotFound(err error) bool {
 	var e *NotFoundError
+	return errors.As(err, &e)
+}
+
+// IsStale reports whether err is, or wraps, a StaleError: the answer that came with it
+// is the last good one rather than none.
+func IsStale(err error) bool {
+	var e *StaleError
 	return errors.As(err, &e)
 }
 

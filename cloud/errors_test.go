@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestTypedErrors(t *testing.T) {
@@ -29,5 +30,20 @@ func TestTypedErrors(t *testing.T) {
 		if (IgnoreNotFound(wrapped) == nil) != tc.notFound {
 			t.Errorf("IgnoreNotFound(%v) = %v", wrapped, IgnoreNotFound(wrapped))
 		}
+	}
+}
+
+func TestStaleError(t *testing.T) {
+	throttled := &ThrottledError{APIError{Op: "ec2:GetSpotPlacementScores", Code: "RequestLimitExceeded"}}
+	at := time.Date(2026, 7, 1, 12, 0, 0, 0, time.FixedZone("CEST", 2*60*60))
+	err := fmt.Errorf("context: %w", &StaleError{FetchedAt: at, Err: throttled})
+	if !IsStale(err) || !IsThrottled(err) || IsAccessDenied(err) {
+		t.Errorf("%v: stale %v, throttled %v", err, IsStale(err), IsThrottled(err))
+	}
+	if want := "context: stale: the answer fetched at 2026-07-01T10:00:00Z: throttled: ec2:GetSpotPlacementScores failed: RequestLimitExceeded"; err.Error() != want {
+		t.Errorf("Error() = %q, want %q", err.Error(), want)
+	}
+	if IsStale(throttled) || IsStale(nil) {
+		t.Error("IsStale of a fresh error")
 	}
 }

@@ -11,11 +11,14 @@ import (
 )
 
 // Error codes that change what the caller does. The SDK retries the throttling ones
-// itself first; what reaches classify has exhausted its retries.
+// itself first; what reaches classify has exhausted its retries. MaxConfigLimitExceeded
+// (GetSpotPlacementScores: too many new configurations in 24 hours) is not retried by
+// the SDK, and is a throttle all the same: asking later, or less, is the cure.
 var (
 	throttlingCodes = map[string]bool{
 		"Throttling": true, "ThrottlingException": true, "ThrottledException": true, "RequestThrottledException": true,
 		"TooManyRequestsException": true, "RequestLimitExceeded": true, "RequestThrottled": true, "SlowDown": true,
+		"MaxConfigLimitExceeded": true,
 	}
 	accessDeniedCodes = map[string]bool{
 		"AccessDenied": true, "AccessDeniedException": true, "UnauthorizedOperation": true, "AuthFailure": true,

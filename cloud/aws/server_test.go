@@ -26,7 +26,8 @@ const (
 // awsServer answers the Pricing and EC2 APIs in their wire formats, from the shapes
 // in the AWS API reference: Pricing is JSON 1.1 (POST /, X-Amz-Target
 // AWSPriceListService.GetProducts, PriceList as JSON strings); EC2 is the query
-// protocol (form POST Action=DescribeSpotPriceHistory, XML reply).
+// protocol (form POST Action=DescribeSpotPriceHistory or GetSpotPlacementScores, XML
+// reply).
 type awsServer struct {
 	t *testing.T
 	*httptest.Server
@@ -41,6 +42,10 @@ type awsServer struct {
 	products map[string][]string
 	// spot are DescribeSpotPriceHistory pages (item XML), chained with NextToken.
 	spot [][]string
+	// placement are GetSpotPlacementScores pages (item XML), chained with NextToken.
+	placement [][]string
+	// ec2Message, when set, replaces the message of EC2 errors.
+	ec2Message string
 }
 
 type recorded struct {
@@ -137,34 +142,69 @@ func (s *awsServer) serveEC2(w http.ResponseWriter, r *http.Request, body string
 	if code, ok := s.nextFailure(); ok {
 		status := http.StatusBadRequest
 		msg := "You are not authorized to perform this operation."
-		if code == "RequestLimitExceeded" {
+		switch code {
+		case "RequestLimitExceeded":
 			status, msg = http.StatusServiceUnavailable, "Request limit exceeded."
+		case "MaxConfigLimitExceeded":
+			msg = "You have exceeded your maximum allowed Spot placement configurations. You can retry configurations " +
+				"that you used within the last 24 hours, or wait for 24 hours before specifying a new configuration."
+		}
+		if s.ec2Message != "" {
+			msg = s.ec2Message
 		}
 		w.WriteHeader(status)
 		_, _ = fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
 <Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>ea966190-f9aa-478e-9ede-example</RequestID></Response>`, code, msg)
 		return
 	}
-	if params["Action"] != "DescribeSpotPriceHistory" || params["Version"] != "2016-11-15" {
-		s.t.Errorf("unexpected EC2 call %v", params)
+	if params["Version"] != "2016-11-15" {
+		s.t.Errorf("unexpected EC2 API version %v", params)
 	}
-	page := 0
-	if tok := params["NextToken"]; tok != "" {
-		_, _ = fmt.Sscanf(tok, "page-%d", &page)
-	}
-	next := ""
-	if page+1 < len(s.spot) {
-		next = fmt.Sprintf("<nextToken>page-%d</nextToken>", page+1)
-	}
-	items := ""
-	if page < len(s.spot) {
-		items = strings.Join(s.spot[page], "")
-	}
-	_, _ = fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+	switch action := params["Action"]; action {
+	case "DescribeSpotPriceHistory":
+		items, next := page(s.spot, params["NextToken"])
+		_, _ = fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
 <DescribeSpotPriceHistoryResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
   <requestId>59dbff89-35bd-4eac-99ed-example</requestId>
   <spotPriceHistorySet>%s</spotPriceHistorySet>%s
 </DescribeSpotPriceHistoryResponse>`, items, next)
+	case "GetSpotPlacementScores":
+		items, next := page(s.placement, params["NextToken"])
+		_, _ = fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+<GetSpotPlacementScoresResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>4f2a3b1c-7d8e-4f90-a1b2-example</requestId>
+  <spotPlacementScoreSet>%s</spotPlacementScoreSet>%s
+</GetSpotPlacementScoresResponse>`, items, next)
+	default:
+		s.t.Errorf("unexpected EC2 call %v", params)
+		http.Error(w, "unexpected action "+action, http.StatusBadRequest)
+	}
+}
+
+// page answers the page a NextToken asks for (page-N; none is the first): its items
+// and, unless it is the last, the nextToken element.
+func page(pages [][]string, token string) (items, next string) {
+	n := 0
+	if token != "" {
+		_, _ = fmt.Sscanf(token, "page-%d", &n)
+	}
+	if n+1 < len(pages) {
+		next = fmt.Sprintf("<nextToken>page-%d</nextToken>", n+1)
+	}
+	if n < len(pages) {
+		items = strings.Join(pages[n], "")
+	}
+	return items, next
+}
+
+// placementItem is one spotPlacementScoreSet item; zoneID is empty for a regional
+// score, which has no availabilityZoneId element.
+func placementItem(region, zoneID string, score int) string {
+	zone := ""
+	if zoneID != "" {
+		zone = "<availabilityZoneId>" + zoneID + "</availabilityZoneId>"
+	}
+	return fmt.Sprintf(`<item><region>%s</region>%s<score>%d</score></item>`, region, zone, score)
 }
 
 // spotItem is one spotPriceHistorySet item.
