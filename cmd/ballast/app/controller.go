@@ -55,6 +55,8 @@ type controllerOptions struct {
 	excluded             []string
 	decisionTimeout      time.Duration
 	limitsStallAfter     time.Duration
+	spotScores           bool
+	minSpotScore         int32
 	sourceDir            string
 	concurrent           int
 	eventsAddr           string
@@ -106,6 +108,8 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.StringVar(&o.webhookURL, "webhook-url", "", "https://host:port where the API server reaches the webhook server, for a controller running outside the cluster (default: the webhook Service)")
 	f.StringSliceVar(&o.excluded, "exclude-namespaces", nil, "namespaces never placed even when opted in (besides Ballast's own, kube-system, kube-public and kube-node-lease)")
 	f.DurationVar(&o.decisionTimeout, "decision-timeout", 2*time.Second, "longest time the webhook spends placing one pod before admitting it unchanged")
+	f.BoolVar(&o.spotScores, "spot-placement-scores", false, "ask EC2 GetSpotPlacementScores (AWS credentials from the environment: IRSA, Pod Identity) before returning fallback replicas to Spot")
+	f.Int32Var(&o.minSpotScore, "min-spot-placement-score", 5, "the Spot placement score (1-10) a return to Spot needs, with --spot-placement-scores")
 	f.DurationVar(&o.limitsStallAfter, "limits-stall-after", 15*time.Second, "how long pods may wait with cluster limit left and no NodePool growing before the pool with the most demand gets all of it")
 	f.StringVar(&o.sourceDir, "source-dir", "/tmp/ballast/sources", "directory of the PolicySources' checkouts and artifacts")
 	f.IntVar(&o.concurrent, "concurrent", 2, "how many PolicySources sync at once")
@@ -212,9 +216,15 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 			return err
 		}
 	}
+	var bestScore func(context.Context, string, []string, int32) (int32, error)
+	if o.spotScores {
+		if bestScore, err = newSpotScores(ctx); err != nil {
+			return err
+		}
+	}
 	if err := controllers.SetupRuntime(ctx, mgr, controllers.Options{
 		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
-		LimitsStallAfter: o.limitsStallAfter,
+		LimitsStallAfter: o.limitsStallAfter, BestSpotScore: bestScore, MinSpotScore: o.minSpotScore,
 	}); err != nil {
 		return err
 	}
