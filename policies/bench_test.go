@@ -1,6 +1,8 @@
 package policies
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ballast-dev/ballast/policies/policytest"
@@ -28,6 +30,35 @@ func BenchmarkLoadValidate(b *testing.B) {
 			b.Fatal(err)
 		}
 		if fs := repo.Validate(); len(fs) != 0 {
+			b.Fatal(fs[0])
+		}
+	}
+}
+
+// manyZones are time zones with daylight-saving time on different days.
+var manyZones = []string{
+	"Europe/Berlin", "Europe/London", "Europe/Dublin", "America/New_York", "America/St_Johns",
+	"America/Santiago", "America/Havana", "America/Asuncion", "Asia/Gaza", "Asia/Beirut",
+	"Australia/Sydney", "Australia/Adelaide", "Australia/Lord_Howe", "Pacific/Chatham",
+	"Pacific/Auckland", "Africa/Casablanca", "Antarctica/Troll", "America/Scoresbysund",
+	"Pacific/Easter", "America/Miquelon", "Atlantic/Azores", "Europe/Chisinau",
+}
+
+// BenchmarkValidateWindowsInManyZones measures the worst case of the budget count
+// check: 50 windows in 22 zones that change their offsets on different days, so that
+// the combinations of offsets over the years are many.
+func BenchmarkValidateWindowsInManyZones(b *testing.B) {
+	var doc strings.Builder
+	doc.WriteString(basePolicy + "  maintenanceWindows:\n")
+	for i := range 50 {
+		fmt.Fprintf(&doc, "    - {name: w%d, days: [Mon], start: \"%02d:00\", end: \"%02d:30\", timeZone: %s, allow: [Consolidation]}\n",
+			i, i%24, i%24, manyZones[i%len(manyZones)])
+	}
+	data := []byte(doc.String())
+	b.ReportAllocs()
+	for b.Loop() {
+		repo := LoadBytes("p.yaml", data)
+		if fs := repo.Validate(); fs.HasErrors() {
 			b.Fatal(fs[0])
 		}
 	}

@@ -77,7 +77,7 @@ var Rules = []RuleInfo{
 	{RuleInvalidValue, SeverityError, "A value that is not one of the allowed values or does not match the expected format."},
 	{RuleInvalidDuration, SeverityError, "A duration that does not parse or cannot be used where it is written."},
 	{RuleInvalidTimeZone, SeverityError, "A time zone that is not an IANA time zone name (a warning for abbreviations such as CET that do not follow a place's daylight-saving rules)."},
-	{RuleTooManyItems, SeverityError, "A list or mapping with more entries than the API server accepts."},
+	{RuleTooManyItems, SeverityError, "A list or mapping with more entries than the API server accepts, including maintenance windows that, with the disruption budgets, compile to more than the 50 budgets a NodePool accepts in some season."},
 	{RuleExactlyOneOf, SeverityError, "Two fields of which exactly one must be set, e.g. nodeClass.role and nodeClass.instanceProfile."},
 	{RuleIgnoredField, SeverityWarning, "A field that has no effect where it is written."},
 	{RuleDuplicateCluster, SeverityError, "More than one ClusterPolicy for the same cluster name."},

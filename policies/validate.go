@@ -29,7 +29,10 @@ type Options struct {
 // document, sorted: the API server's schema rules (ranges, enums, patterns, CEL rules)
 // checked offline, and the rules no schema can express (overlapping rules, limits that
 // cannot hold the base On-Demand replicas, a Spot supply too narrow for spot-to-spot
-// consolidation, ...). It does not check expiry dates; see ValidateWith.
+// consolidation, maintenance windows that compile to more disruption budgets than a
+// NodePool takes in some season, ...). What it accepts renders at any reference time
+// from maintenance.From to maintenance.To. It does not check expiry dates; see
+// ValidateWith.
 func (r *Repository) Validate() Findings {
 	return r.ValidateWith(Options{})
 }
@@ -49,6 +52,7 @@ func (r *Repository) ValidateWith(opts Options) Findings {
 	for _, p := range r.ClusterPolicies {
 		if !v.broken[p.Document] {
 			v.capacity(p)
+			v.compiledBudgets(p.Document, &p.Policy.Spec)
 		}
 	}
 	out := make(Findings, 0, len(r.Findings)+len(v.findings))

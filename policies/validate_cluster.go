@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
@@ -25,6 +26,8 @@ var (
 	budgetNodesPattern  = regexp.MustCompile(`^((100|[0-9]{1,2})%|[0-9]+)$`)
 	subnetIDPattern     = regexp.MustCompile(`^subnet-[0-9a-z]+$`)
 	securityGroupID     = regexp.MustCompile(`^sg-[0-9a-z]+$`)
+	// ebsVolumeSize is the volumeSize pattern of Karpenter's EC2NodeClass.
+	ebsVolumeSize = regexp.MustCompile(`^((?:[1-9][0-9]{0,3}|[1-4][0-9]{4}|[5][0-8][0-9]{3}|59000)Gi|(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|[6][0-3][0-9]{3}|64000)G|([1-9]||[1-5][0-7]|58)Ti|([1-9]||[1-5][0-9]|6[0-3]|64)T)$`)
 )
 
 // amiFamilies are the AMI alias families Karpenter's EC2NodeClass accepts.
@@ -35,6 +38,10 @@ var (
 	minVolumeSize = resource.MustParse("1Gi")
 	maxVolumeSize = resource.MustParse("64T")
 )
+
+// maxMemory bounds instances.memory: far above any instance, and low enough that sizes
+// in bytes stay exact in the int64 arithmetic of the NodePool requirements.
+var maxMemory = resource.MustParse("1Ei")
 
 func (v *validator) clusterPolicy(p *ClusterPolicyDoc) {
 	d, s := p.Document, &p.Policy.Spec
@@ -168,8 +175,13 @@ func reservedTag(k string) string {
 }
 
 func (v *validator) blockDevice(d *Document, field string, bd *v1alpha1.BlockDevice) {
-	if bd.VolumeSize.Cmp(minVolumeSize) < 0 || bd.VolumeSize.Cmp(maxVolumeSize) > 0 {
-		v.errorf(d, field+".volumeSize", RuleOutOfRange, "%s is out of range: write a size from 1Gi to 64T, e.g. 100Gi", bd.VolumeSize.String())
+	switch size := bd.VolumeSize; {
+	case size.Cmp(minVolumeSize) < 0 || size.Cmp(maxVolumeSize) > 0:
+		v.errorf(d, field+".volumeSize", RuleOutOfRange, "%s is out of range: write a size from 1Gi to 64T, e.g. 100Gi", size.String())
+	case !ebsWritable(size):
+		v.errorf(d, field+".volumeSize", RuleOutOfRange,
+			"%s cannot be written the way Karpenter's EC2NodeClass schema takes volume sizes (Gi up to 59000Gi, G up to 64000G, Ti up to 58Ti but not 18, 19, 28, 29, 38, 39, 48 or 49Ti, T up to 64T): write %s instead",
+			size.String(), wholeGigabytes(size))
 	}
 	v.enum(d, field+".volumeType", bd.VolumeType, "standard", "io1", "io2", "gp2", "sc1", "st1", "gp3")
 	vt := bd.VolumeType
@@ -193,6 +205,24 @@ func (v *validator) blockDevice(d *Document, field string, bd *v1alpha1.BlockDev
 	if bd.KMSKeyID != "" && bd.Encrypted != nil && !*bd.Encrypted {
 		v.warnf(d, field+".kmsKeyID", RuleIgnoredField, "kmsKeyID has no effect on an unencrypted volume: remove it or set encrypted: true")
 	}
+}
+
+// ebsWritable reports whether render can write the size in a form the EC2NodeClass
+// schema (ebsVolumeSize) accepts: as it is, or rounded up to whole Gi.
+func ebsWritable(q resource.Quantity) bool {
+	if ebsVolumeSize.MatchString(q.String()) {
+		return true
+	}
+	const gib = int64(1) << 30
+	rounded := resource.MustParse(fmt.Sprintf("%dGi", (q.Value()+gib-1)/gib))
+	return ebsVolumeSize.MatchString(rounded.String())
+}
+
+// wholeGigabytes is a size rounded up to whole G, which the schema takes up to 64T.
+func wholeGigabytes(q resource.Quantity) string {
+	const gb = int64(1e9)
+	size := resource.MustParse(fmt.Sprintf("%dG", (q.Value()+gb-1)/gb))
+	return size.String()
 }
 
 func (v *validator) nonNegative(d *Document, field string, q *resource.Quantity) {
@@ -225,8 +255,11 @@ func (v *validator) instances(d *Document, s *v1alpha1.ClusterPolicySpec) {
 	in := &s.Instances
 	v.maxItems(d, f+".categories", len(in.Categories), 20, "categories are")
 	for i, c := range in.Categories {
+		field := fmt.Sprintf("%s.categories[%d]", f, i)
 		if !categoryPattern.MatchString(c) {
-			v.errorf(d, fmt.Sprintf("%s.categories[%d]", f, i), RuleInvalidValue, "%q is not an instance category: write the letters an instance type starts with, e.g. c, m, r", c)
+			v.errorf(d, field, RuleInvalidValue, "%q is not an instance category: write the letters an instance type starts with, e.g. c, m, r", c)
+		} else {
+			v.labelValue(d, field, c)
 		}
 	}
 	v.maxItems(d, f+".families", len(in.Families), 100, "families are")
@@ -237,6 +270,8 @@ func (v *validator) instances(d *Document, s *v1alpha1.ClusterPolicySpec) {
 			v.errorf(d, field, RuleInvalidValue, "%q is an instance type, not a family: write %s here, or put %s in include", fam, strings.SplitN(fam, ".", 2)[0], fam)
 		case !familyPattern.MatchString(fam):
 			v.errorf(d, field, RuleInvalidValue, "%q is not an instance family: write e.g. m6i or c7g", fam)
+		default:
+			v.labelValue(d, field, fam)
 		}
 	}
 	v.intRange(d, f+".minGeneration", in.MinGeneration, 1, 20)
@@ -258,8 +293,8 @@ func (v *validator) instances(d *Document, s *v1alpha1.ClusterPolicySpec) {
 		v.intRange(d, f+".cpu.max", c.Max, 0, noMax)
 	}
 	if m := in.Memory; m != nil {
-		v.nonNegative(d, f+".memory.min", m.Min)
-		v.nonNegative(d, f+".memory.max", m.Max)
+		v.memory(d, f+".memory.min", m.Min)
+		v.memory(d, f+".memory.max", m.Max)
 	}
 	v.maxItems(d, f+".zones", len(in.Zones), 20, "zones are")
 	for i, z := range in.Zones {
@@ -271,8 +306,11 @@ func (v *validator) instances(d *Document, s *v1alpha1.ClusterPolicySpec) {
 	}{{"include", in.Include}, {"exclude", in.Exclude}} {
 		v.maxItems(d, f+"."+list.name, len(list.items), 500, "instance types are")
 		for i, t := range list.items {
+			field := fmt.Sprintf("%s.%s[%d]", f, list.name, i)
 			if !instanceTypePattern.MatchString(t) {
-				v.errorf(d, fmt.Sprintf("%s.%s[%d]", f, list.name, i), RuleInvalidValue, "%q is not an instance type: write family.size, e.g. m6i.xlarge", t)
+				v.errorf(d, field, RuleInvalidValue, "%q is not an instance type: write family.size, e.g. m6i.xlarge", t)
+			} else {
+				v.labelValue(d, field, t)
 			}
 		}
 	}
@@ -292,6 +330,28 @@ func (v *validator) zone(d *Document, field, zone, region string) {
 		v.errorf(d, field, RuleZoneNotInRegion, "%q is a zone id; write the zone name instead, e.g. %sa", zone, region)
 	case !strings.HasPrefix(zone, region) || len(zone) == len(region):
 		v.errorf(d, field, RuleZoneNotInRegion, "zone %q is not in the cluster's region %s: write a zone such as %sa", zone, region, region)
+	default:
+		v.labelValue(d, field, zone)
+	}
+}
+
+// labelValue reports a value of the instance supply that is not a label value:
+// render writes the supply as NodePool requirements, which Karpenter matches against
+// node labels, and the NodePool schema refuses values no label can have.
+func (v *validator) labelValue(d *Document, field, value string) {
+	if len(validation.IsValidLabelValue(value)) > 0 {
+		v.errorf(d, field, RuleInvalidValue, "%q is not a label value, so a NodePool cannot match it against node labels: write at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", value)
+	}
+}
+
+// memory checks a bound of instances.memory.
+func (v *validator) memory(d *Document, field string, q *resource.Quantity) {
+	switch {
+	case q == nil:
+	case q.Sign() < 0:
+		v.nonNegative(d, field, q)
+	case q.Cmp(maxMemory) > 0:
+		v.errorf(d, field, RuleOutOfRange, "%s is more memory than any instance has: write at most %s", q.String(), maxMemory.String())
 	}
 }
 

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 	_ "time/tzdata" // time zones resolve the same on every machine, with or without a zoneinfo database.
 
+	"github.com/ballast-dev/ballast/policies/maintenance"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -170,6 +172,107 @@ func titleZone(tz string) string {
 		}
 	}
 	return string(b)
+}
+
+// maxNodePoolBudgets is how many disruption budgets Karpenter's NodePool schema accepts.
+const maxNodePoolBudgets = 50
+
+// compiledBudgets checks what render makes of the windows that allow Consolidation:
+// laid on the UTC week with the offsets their zones have at the reference time, they
+// must leave room for the user's budgets among the 50 a NodePool takes. The reference
+// time is whenever the policy is rendered, so every combination of offsets the zones
+// take from maintenance.From to maintenance.To is checked, and the worst reported.
+func (v *validator) compiledBudgets(d *Document, s *v1alpha1.ClusterPolicySpec) {
+	var windows []v1alpha1.MaintenanceWindow
+	var index []int // index[i] is the index in spec.maintenanceWindows of windows[i]
+	for i, w := range s.MaintenanceWindows {
+		if slices.Contains(w.Allow, v1alpha1.OperationConsolidation) {
+			windows = append(windows, w)
+			index = append(index, i)
+		}
+	}
+	if len(windows) == 0 {
+		return
+	}
+	zones, err := maintenance.Locations(windows)
+	if err != nil {
+		v.windowError(d, index, err)
+		return
+	}
+	worst, at := -1, maintenance.Regime{}
+	regimes := maintenance.Regimes(zones, maintenance.From, maintenance.To)
+	for _, r := range regimes {
+		blocked, err := maintenance.Blocked(windows, r.At)
+		if err != nil {
+			v.windowError(d, index, err)
+			return
+		}
+		if len(blocked) > worst {
+			worst, at = len(blocked), r
+		}
+	}
+	// Without budgets of its own a policy gets the default one (see Default).
+	own := max(1, len(s.BinPacking.DisruptionBudgets))
+	if own+worst <= maxNodePoolBudgets {
+		return
+	}
+	v.errorf(d, "spec.maintenanceWindows", RuleTooManyItems,
+		"the windows that allow Consolidation compile to %d UTC budgets that block consolidation outside them%s; with %s that makes %d disruption budgets, more than the %d a Karpenter NodePool accepts: merge windows (windows with the same hours share budgets across days) or remove disruption budgets",
+		worst, regimeText(zones, regimes, at), countText(own, "disruption budget of binPacking", "disruption budgets of binPacking"), own+worst, maxNodePoolBudgets)
+}
+
+// regimeText says when the offsets of a regime are in force, naming the zones whose
+// offset changes during the year, for a message about that regime.
+func regimeText(zones []*time.Location, all []maintenance.Regime, r maintenance.Regime) string {
+	if len(all) < 2 {
+		return ""
+	}
+	var moving []string
+	for i, loc := range zones {
+		if slices.ContainsFunc(all, func(o maintenance.Regime) bool { return o.Offsets[i] != r.Offsets[i] }) {
+			moving = append(moving, fmt.Sprintf("%s is %s", loc, utcOffset(r.Offsets[i])))
+		}
+	}
+	return fmt.Sprintf(" in the weeks when %s (as on %s)", strings.Join(firstN(moving, 3), ", "), r.At.Format(time.DateOnly))
+}
+
+// utcOffset writes an offset in seconds east of UTC as UTC+5:45, UTC-4 or UTC.
+func utcOffset(seconds int) string {
+	if seconds == 0 {
+		return "UTC"
+	}
+	sign := "+"
+	if seconds < 0 {
+		sign, seconds = "-", -seconds
+	}
+	h, m := seconds/3600, seconds%3600/60
+	if m == 0 {
+		return fmt.Sprintf("UTC%s%d", sign, h)
+	}
+	return fmt.Sprintf("UTC%s%d:%02d", sign, h, m)
+}
+
+func countText(n int, one, many string) string {
+	if n == 1 {
+		return "the " + one
+	}
+	return fmt.Sprintf("the %d %s", n, many)
+}
+
+// windowError reports a window that cannot be laid on the UTC week; index maps the
+// error's window to its index in spec.maintenanceWindows.
+func (v *validator) windowError(d *Document, index []int, err error) {
+	var we *maintenance.Error
+	if !errors.As(err, &we) || we.Index >= len(index) {
+		v.errorf(d, "spec.maintenanceWindows", RuleInvalidWindow, "%v", err)
+		return
+	}
+	field := fmt.Sprintf("spec.maintenanceWindows[%d].%s", index[we.Index], we.Field)
+	if we.Field == "timeZone" {
+		v.errorf(d, field, RuleInvalidTimeZone, "%v: Karpenter's cron schedules have whole minutes; write a zone with whole-minute offsets", we.Err)
+		return
+	}
+	v.errorf(d, field, RuleInvalidWindow, "%v", we.Err)
 }
 
 // budgets checks disruption budgets as Karpenter's NodePool schema would.

@@ -250,9 +250,15 @@ func (v *validator) emptySupply(d *Document, s supply) bool {
 		v.errorf(d, "spec.instances.cpu.min", RuleEmptySupply, "cpu.min %d is greater than cpu.max %d, so no instance type fits: swap them or lower min", *c.Min, *c.Max)
 		return true
 	}
-	if m := in.Memory; m != nil && m.Min != nil && m.Max != nil && m.Min.Cmp(*m.Max) > 0 {
-		v.errorf(d, "spec.instances.memory.min", RuleEmptySupply, "memory.min %s is greater than memory.max %s, so no instance type fits: swap them or lower min", m.Min.String(), m.Max.String())
-		return true
+	if m := in.Memory; m != nil && m.Min != nil && m.Max != nil {
+		switch {
+		case m.Min.Cmp(*m.Max) > 0:
+			v.errorf(d, "spec.instances.memory.min", RuleEmptySupply, "memory.min %s is greater than memory.max %s, so no instance type fits: swap them or lower min", m.Min.String(), m.Max.String())
+			return true
+		case mebibytes(*m.Min, true) > mebibytes(*m.Max, false):
+			v.errorf(d, "spec.instances.memory.min", RuleEmptySupply, "Karpenter matches instance memory in whole MiB, and no whole MiB lies from memory.min %s to memory.max %s, so no instance type fits: widen the range, e.g. to whole Gi", m.Min.String(), m.Max.String())
+			return true
+		}
 	}
 	if len(in.Families) > 0 {
 		var why []string
@@ -282,6 +288,18 @@ func (v *validator) emptySupply(d *Document, s supply) bool {
 		return true
 	}
 	return false
+}
+
+// mebibytes converts a memory size to whole MiB as the NodePool requirement on
+// karpenter.k8s.aws/instance-memory has it: rounded up for a lower bound, down for an
+// upper bound.
+func mebibytes(q resource.Quantity, roundUp bool) int64 {
+	const mib = int64(1) << 20
+	b := q.Value()
+	if roundUp {
+		return (b + mib - 1) / mib
+	}
+	return b / mib
 }
 
 func firstN(list []string, n int) []string {

@@ -27,7 +27,8 @@ type Input struct {
 	Source string
 	// Now is the reference time for maintenance windows: their UTC budgets use the
 	// offsets their time zones have at Now. It is required; Render never reads the
-	// clock itself.
+	// clock itself. A policy that validates without errors renders at any Now from
+	// maintenance.From to maintenance.To.
 	Now time.Time
 }
 

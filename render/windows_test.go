@@ -318,27 +318,6 @@ func TestCronDayList(t *testing.T) {
 	}
 }
 
-func TestComplement(t *testing.T) {
-	cases := []struct {
-		name  string
-		spans []span
-		want  []span
-	}{
-		{"nothing covered", nil, []span{{0, minutesPerWeek}}},
-		{"everything covered", []span{{0, minutesPerWeek}}, nil},
-		{"one span", []span{{60, 60}}, []span{{120, minutesPerWeek - 60}}},
-		{"wrapping span", []span{{minutesPerWeek - 30, 60}}, []span{{30, minutesPerWeek - 60}}},
-		{"gap wrapping the end of the week", []span{{100, 10}, {200, 10}}, []span{{110, 90}, {210, minutesPerWeek - 110}}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			if got := complement(c.spans); !slices.Equal(got, c.want) {
-				t.Errorf("complement(%v) = %v, want %v", c.spans, got, c.want)
-			}
-		})
-	}
-}
-
 // TestWindowBudgetsMatchLocalTime is the end-to-end check: for random windows in
 // zones with odd offsets and daylight saving, at reference times through the year, it
 // asks Karpenter's own budget code whether consolidation is allowed at instants over

@@ -75,6 +75,9 @@ const (
 // +kubebuilder:validation:Pattern=`^([0-9]+(s|m|h|d))+$`
 type Duration string
 
+// maxDuration is the longest time.Duration.
+const maxDuration = time.Duration(1<<63 - 1)
+
 var durationPattern = regexp.MustCompile(`^([0-9]+(s|m|h|d))+$`)
 var durationPart = regexp.MustCompile(`([0-9]+)(s|m|h|d)`)
 
@@ -87,10 +90,11 @@ func (d Duration) Parse() (time.Duration, error) {
 	var total time.Duration
 	for _, m := range durationPart.FindAllStringSubmatch(s, -1) {
 		n, err := strconv.ParseInt(m[1], 10, 64)
-		if err != nil || n > 1<<31 {
-			return 0, fmt.Errorf("%q is too long a duration", s)
-		}
 		unit := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[m[2]]
+		// time.Duration counts nanoseconds in an int64: about 292 years at most.
+		if err != nil || n > 1<<31 || n > int64(maxDuration/unit) || total > maxDuration-time.Duration(n)*unit {
+			return 0, fmt.Errorf("%q is too long a duration: write at most %dd", s, maxDuration/(24*time.Hour))
+		}
 		total += time.Duration(n) * unit
 	}
 	return total, nil
