@@ -40,6 +40,7 @@ const (
 	RuleSpotDisabled     = "spot-disabled"
 	RuleZoneNotInRegion  = "zone-not-in-region"
 	RuleInvalidVolume    = "invalid-block-device"
+	RuleFallbackTiming   = "fallback-timing"
 
 	// Commitments.
 	RuleEmptyCommitments        = "empty-commitments"
@@ -91,6 +92,7 @@ var Rules = []RuleInfo{
 	{RuleSpotDisabled, SeverityWarning, "Spot is disabled while distributions send replicas to Spot; they will run On-Demand."},
 	{RuleZoneNotInRegion, SeverityError, "An availability zone that is not in the cluster's region."},
 	{RuleInvalidVolume, SeverityError, "A block device setting EBS rejects, e.g. IOPS on a gp2 volume or an io2 volume without IOPS."},
+	{RuleFallbackTiming, SeverityError, "Fallback settings that cannot work as meant: a reverse interval shorter than the fallback delay, so returns to Spot are tried faster than a shortage is confirmed (a warning for a fallback delay under 30s, shorter than Karpenter needs to try other Spot offerings)."},
 	{RuleEmptyCommitments, SeverityError, "Commitments come from Git but none are listed."},
 	{RuleCommitmentOutsideSupply, SeverityWarning, "A Reserved Instance or Savings Plan for instance types the supply excludes."},
 	{RuleExpiredCommitment, SeverityWarning, "A Reserved Instance or Savings Plan that has expired."},

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -43,6 +44,40 @@ var (
 // in bytes stay exact in the int64 arithmetic of the NodePool requirements.
 var maxMemory = resource.MustParse("1Ei")
 
+// minFallbackAfter is how long Karpenter may need to try other Spot offerings (zones,
+// instance types) after one runs out; falling back sooner would fall back on the
+// shortage of a single pool.
+const minFallbackAfter = 30 * time.Second
+
+// fallbackTiming checks that the fallback delay and the reverse interval work
+// together: a return to Spot is tried no sooner than a shortage is confirmed.
+func (v *validator) fallbackTiming(d *Document, f v1alpha1.FallbackSpec) {
+	after, errA := cmpOr(f.After, v1alpha1.DefaultFallbackAfter).Parse()
+	reverse, errR := cmpOr(f.ReverseInterval, v1alpha1.DefaultReverseInterval).Parse()
+	if errA != nil || errR != nil || after < 0 || reverse <= 0 {
+		return // reported as invalid durations
+	}
+	switch {
+	case reverse < after:
+		field := "spec.spot.fallback.reverseInterval"
+		if f.ReverseInterval == "" {
+			field = "spec.spot.fallback.after"
+		}
+		v.errorf(d, field, RuleFallbackTiming, "the reverse interval (%s) is shorter than the fallback delay (%s): replicas would be sent back to Spot faster than a shortage is confirmed; make reverseInterval at least %s",
+			reverse, after, after)
+	case f.After != "" && after < minFallbackAfter:
+		v.warnf(d, "spec.spot.fallback.after", RuleFallbackTiming, "%s is shorter than Karpenter needs to try other Spot zones and instance types after one runs out (about %s): a shortage of one pool would make every Spot replica fall back",
+			after, minFallbackAfter)
+	}
+}
+
+func cmpOr(d, def v1alpha1.Duration) v1alpha1.Duration {
+	if d == "" {
+		return def
+	}
+	return d
+}
+
 func (v *validator) clusterPolicy(p *ClusterPolicyDoc) {
 	d, s := p.Document, &p.Policy.Spec
 	v.metadata(d, p.Policy.Name, p.Policy.Namespace, false)
@@ -57,6 +92,7 @@ func (v *validator) clusterPolicy(p *ClusterPolicyDoc) {
 	v.enum(d, "spec.spot.strategy", string(s.Spot.Strategy), string(v1alpha1.CostOptimized), string(v1alpha1.LeastInterrupted))
 	v.duration(d, "spec.spot.fallback.after", s.Spot.Fallback.After, false)
 	v.duration(d, "spec.spot.fallback.reverseInterval", s.Spot.Fallback.ReverseInterval, true)
+	v.fallbackTiming(d, s.Spot.Fallback)
 	v.distribution(d, "spec.distribution.", &s.Distribution)
 	v.commitments(d, s)
 	v.binPacking(d, &s.BinPacking)
