@@ -31,9 +31,11 @@ const FieldManager = "ballast-fallback"
 
 // Event reasons on pods.
 const (
-	ReplacedReason       = "FallbackReplaced"
-	ReturnEvictedReason  = "ReturnedToSpot"
-	ReturnBlockedReason  = "ReturnBlocked"
+	ReplacedReason      = "FallbackReplaced"
+	ReturnEvictedReason = "ReturnedToSpot"
+	ReturnBlockedReason = "ReturnBlocked"
+	// ReturnBatchReason on the ClusterPolicy reports each pass of a return.
+	ReturnBatchReason    = "ReturnBatch"
 	maxReplacementsPass  = 50
 	maxStatusWorkloads   = 100
 	defaultEvictionBatch = v1alpha1.DefaultMaxEvictions
@@ -358,13 +360,28 @@ func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPo
 		limit = max(*pe.MaxEvictionsPerPass, 1)
 	}
 	slices.SortFunc(pods, func(a, b corev1.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
-	evicted := int32(0)
+	evicted, blocked := int32(0), 0
+	defer func() {
+		if evicted > 0 || blocked > 0 {
+			r.event(policy, &Transition{Reason: ReturnBatchReason, Message: fmt.Sprintf(
+				"moved %d of %d fallback replicas back to Spot in this pass (at most %d per pass); %d kept by PodDisruptionBudgets", evicted, len(pods), limit, blocked)})
+		}
+	}()
+	// A PodDisruptionBudget that refuses one replica of a workload refuses the next
+	// too: try the workload again on the next pass.
+	refused := map[string]bool{}
+	ownerOf := func(p *corev1.Pod) string {
+		if o := metav1.GetControllerOf(p); o != nil {
+			return string(o.UID)
+		}
+		return string(p.UID)
+	}
 	for i := range pods {
 		if evicted >= limit {
 			return
 		}
 		p := &pods[i]
-		if p.Annotations["karpenter.sh/do-not-disrupt"] == "true" {
+		if p.Annotations["karpenter.sh/do-not-disrupt"] == "true" || refused[ownerOf(p)] {
 			continue
 		}
 		uid := p.UID
@@ -377,6 +394,8 @@ func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPo
 			evicted++
 			r.podEvent(p, corev1.EventTypeNormal, ReturnEvictedReason, "Spot capacity is back: evicted so that the replacement runs on Spot")
 		case apierrors.IsTooManyRequests(err):
+			blocked++
+			refused[ownerOf(p)] = true
 			r.podEvent(p, corev1.EventTypeWarning, ReturnBlockedReason, "a PodDisruptionBudget keeps this fallback replica On-Demand for now")
 		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
 		default:

@@ -174,7 +174,7 @@ func Step(prev *v1alpha1.FallbackStatus, obs Observation, cfg Config) Plan {
 			started = st.ReturnStartedAt.Time
 		}
 		switch {
-		case obs.Short > 0 && obs.LastCapacityFailure.After(started):
+		case obs.Short > 0 && !obs.LastCapacityFailure.Before(started):
 			st.FailedReturns++
 			wait := backoff(cfg, st.FailedReturns)
 			st.State = v1alpha1.FallbackFallenBack

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,10 @@ type GitReporter struct {
 	Statuses StatusSetterFactory
 	// Files pushes the status file.
 	Files gitsync.FileWriter
+	// Runtime, when set, reads the ClusterPolicy and rules (usually from a cache) for
+	// the runtime figures of the status file: the split of every workload and the
+	// fallback state.
+	Runtime client.Reader
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -101,8 +106,91 @@ type StatusFile struct {
 	AppliedAt       string                   `json:"appliedAt,omitempty"`
 	Objects         int                      `json:"objects"`
 	Findings        []v1alpha1.PolicyFinding `json:"findings,omitempty"`
-	// Runtime holds the runtime controllers' figures (split, fallback, savings) later.
-	Runtime map[string]any `json:"runtime,omitempty"`
+	// Runtime holds what the runtime controllers observed: the realised split of every
+	// workload and the fallback state (savings come later).
+	Runtime *RuntimeStatus `json:"runtime,omitempty"`
+}
+
+// RuntimeStatus is the runtime part of the status file. It leaves out what changes
+// on every pass (messages, timestamps of the last observation), so that the file
+// changes, and a commit is made, only when the split or the fallback state does.
+type RuntimeStatus struct {
+	// Fallback is where Spot capacity stands.
+	Fallback *RuntimeFallback `json:"fallback,omitempty"`
+	// Workloads is the desired and realised split of each workload, sorted.
+	Workloads []RuntimeWorkload `json:"workloads,omitempty"`
+}
+
+// RuntimeFallback is the fallback state in the status file.
+type RuntimeFallback struct {
+	State             v1alpha1.FallbackState      `json:"state"`
+	Since             string                      `json:"since,omitempty"`
+	NextReturnAttempt string                      `json:"nextReturnAttempt,omitempty"`
+	FailedReturns     int32                       `json:"failedReturns,omitempty"`
+	Replicas          int32                       `json:"replicas,omitempty"`
+	Workloads         []v1alpha1.FallbackWorkload `json:"workloads,omitempty"`
+}
+
+// RuntimeWorkload is one workload's split in the status file.
+type RuntimeWorkload struct {
+	Kind      string                   `json:"kind"`
+	Namespace string                   `json:"namespace"`
+	Name      string                   `json:"name"`
+	Replicas  int32                    `json:"replicas"`
+	Desired   v1alpha1.PlacementCounts `json:"desired"`
+	Observed  v1alpha1.PlacementCounts `json:"observed"`
+}
+
+// runtimeStatus gathers the runtime figures of the cluster from the ClusterPolicy and
+// the rules of the cluster; nil when there is nothing to say.
+func (g *GitReporter) runtimeStatus(ctx context.Context, cluster string) *RuntimeStatus {
+	if g.Runtime == nil {
+		return nil
+	}
+	var policies v1alpha1.ClusterPolicyList
+	if err := g.Runtime.List(ctx, &policies); err != nil {
+		return nil
+	}
+	out := &RuntimeStatus{}
+	var placements []v1alpha1.WorkloadPlacement
+	for _, p := range policies.Items {
+		if p.Spec.Cluster.Name != cluster {
+			continue
+		}
+		placements = append(placements, p.Status.Workloads...)
+		if f := p.Status.Fallback; f != nil {
+			rf := &RuntimeFallback{State: f.State, FailedReturns: f.FailedReturns, Replicas: f.Replicas, Workloads: f.Workloads}
+			switch {
+			case f.FallenBackSince != nil && f.State != v1alpha1.FallbackAvailable:
+				rf.Since = f.FallenBackSince.UTC().Format(time.RFC3339)
+			case f.ShortSince != nil && f.State == v1alpha1.FallbackShort:
+				rf.Since = f.ShortSince.UTC().Format(time.RFC3339)
+			}
+			if f.NextReturnAttempt != nil && f.State == v1alpha1.FallbackFallenBack {
+				rf.NextReturnAttempt = f.NextReturnAttempt.UTC().Format(time.RFC3339)
+			}
+			out.Fallback = rf
+		}
+	}
+	var rules v1alpha1.WorkloadDistributionRuleList
+	if err := g.Runtime.List(ctx, &rules); err == nil {
+		for _, r := range rules.Items {
+			if len(r.Spec.Clusters) == 0 || slices.Contains(r.Spec.Clusters, cluster) {
+				placements = append(placements, r.Status.Workloads...)
+			}
+		}
+	}
+	for _, w := range placements {
+		out.Workloads = append(out.Workloads, RuntimeWorkload{Kind: w.Kind, Namespace: w.Namespace, Name: w.Name,
+			Replicas: w.Replicas, Desired: w.Desired, Observed: w.Observed})
+	}
+	slices.SortFunc(out.Workloads, func(a, b RuntimeWorkload) int {
+		return strings.Compare(a.Namespace+"/"+a.Kind+"/"+a.Name, b.Namespace+"/"+b.Kind+"/"+b.Name)
+	})
+	if out.Fallback == nil && len(out.Workloads) == 0 {
+		return nil
+	}
+	return out
 }
 
 // writeFile pushes the status file. Its content only changes with the applied
@@ -112,6 +200,7 @@ func (g *GitReporter) writeFile(ctx context.Context, src *v1alpha1.PolicySource,
 	content, err := yaml.Marshal(StatusFile{
 		Cluster: src.Spec.Cluster, Source: src.Namespace + "/" + src.Name, AppliedRevision: r.Revision,
 		AppliedAt: appliedAt(src), Objects: r.Objects, Findings: r.Findings,
+		Runtime: g.runtimeStatus(ctx, src.Spec.Cluster),
 	})
 	if err != nil {
 		return err

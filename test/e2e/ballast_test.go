@@ -17,6 +17,12 @@ import (
 // e2eCluster is the ClusterPolicy cluster name the controller serves.
 const e2eCluster = "e2e"
 
+// The ClusterPolicy's fallback timing.
+const (
+	fallbackAfter   v1alpha1.Duration = "10s"
+	reverseInterval v1alpha1.Duration = "20s"
+)
+
 // Zones: Ballast's NodePools launch in zones a to c; the stable pool, which the scope
 // observers run on, in zone d only, so that no test's pods share its nodes.
 var (
@@ -61,6 +67,8 @@ func setupBallast(ctx context.Context) error {
 			Cluster:      v1alpha1.ClusterIdentity{Name: e2eCluster, Region: "eu-west-1"},
 			NodeClass:    v1alpha1.NodeClassSpec{Role: "test"},
 			Distribution: v1alpha1.DistributionSpec{BaseOnDemand: ptr.To[int32](1), OnDemandPercent: ptr.To[int32](0), Selector: v1alpha1.All},
+			// Short enough for the suite; the validator warns about a delay this short.
+			Spot: v1alpha1.SpotSpec{Fallback: v1alpha1.FallbackSpec{After: fallbackAfter, ReverseInterval: reverseInterval}},
 			BinPacking: v1alpha1.BinPackingSpec{PodEviction: &v1alpha1.PodEvictionSpec{
 				Enabled: true, MaxEvictionsPerPass: ptr.To[int32](3),
 			}},

@@ -312,3 +312,12 @@ func TestDistributionRespectsPodDisruptionBudget(t *testing.T) {
 		t.Fatalf("pods moved despite the PodDisruptionBudget: %s", c)
 	}
 }
+
+func scaleStatefulSet(t *testing.T, ns, name string, replicas int32) {
+	t.Helper()
+	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, replicas))
+	s := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	if err := kube.Client.Patch(context.Background(), s, patch); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -241,7 +241,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		},
 		Recorder: recorder,
 		Metrics:  metrics.MustMakeRecorder(),
-		Reporter: &source.GitReporter{Secrets: direct, Statuses: statusSetterFor, Files: gogit.NewFileWriter()},
+		Reporter: &source.GitReporter{Secrets: direct, Statuses: statusSetterFor, Files: gogit.NewFileWriter(), Runtime: mgr.GetClient()},
 		Cluster:  o.cluster,
 	}
 	if err := src.SetupWithManager(ctx, mgr, source.SetupOptions{

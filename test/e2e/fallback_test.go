@@ -1,0 +1,367 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/controllers/fallback"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	splitmodel "github.com/ballast-dev/ballast/split"
+	"github.com/ballast-dev/ballast/test/cluster"
+)
+
+// evictionCap is the e2e ClusterPolicy's binPacking.podEviction.maxEvictionsPerPass.
+const evictionCap = 3
+
+// fallbackStatus reads the ClusterPolicy's fallback status.
+func fallbackStatus(ctx context.Context) (*v1alpha1.FallbackStatus, error) {
+	var p v1alpha1.ClusterPolicy
+	if err := kube.Client.Get(ctx, client.ObjectKey{Name: e2eCluster}, &p); err != nil {
+		return nil, err
+	}
+	if p.Status.Fallback == nil {
+		return &v1alpha1.FallbackStatus{State: v1alpha1.FallbackAvailable}, nil
+	}
+	return p.Status.Fallback, nil
+}
+
+// spotOutage makes Spot unavailable in the pools given (everywhere when none) until the
+// returned function (also run at cleanup) makes it available again.
+func spotOutage(t *testing.T, pools ...cluster.Pool) (restore func()) {
+	t.Helper()
+	if len(pools) == 0 {
+		pools = []cluster.Pool{{CapacityType: karpv1.CapacityTypeSpot}}
+	}
+	if err := kube.SetUnavailable(pools...); err != nil {
+		t.Fatal(err)
+	}
+	restore = func() {
+		if err := kube.SetUnavailable(); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(restore)
+	return restore
+}
+
+// waitAvailable waits until nothing is on fallback (at the end of a test, so that the
+// next test starts from a cluster with Spot).
+func waitAvailable(t *testing.T) {
+	t.Helper()
+	err := kube.Eventually(context.Background(), "Spot to be available again", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+		st, err := fallbackStatus(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		return st.State == v1alpha1.FallbackAvailable, fmt.Sprintf("%s: %s", st.State, st.Message), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reasons counts the running pods of an app by placement reason and node capacity type.
+func reasons(ctx context.Context, t *testing.T, ns, app string) map[string]int {
+	t.Helper()
+	pods, err := kube.RunningPods(ctx, ns, appSelector(app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for i := range pods {
+		node, err := kube.NodeOf(ctx, &pods[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[pods[i].Annotations[distribution.ReasonAnnotation]+"@"+node.Labels[karpv1.CapacityTypeLabelKey]]++
+	}
+	return out
+}
+
+// policyEvents returns the ClusterPolicy's events with the reason.
+func policyEvents(ctx context.Context, t *testing.T, reason string) []corev1.Event {
+	t.Helper()
+	var list corev1.EventList
+	if err := kube.Client.List(ctx, &list); err != nil {
+		t.Fatal(err)
+	}
+	var out []corev1.Event
+	for _, e := range list.Items {
+		if e.Reason == reason && e.InvolvedObject.Kind == "ClusterPolicy" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestFallbackAndReturn: a Deployment at base 2 / 30% runs 5/5; Spot becomes
+// unavailable and it scales to 20: every replica runs, the Spot-meant ones On-Demand
+// with reason fallback, the ones that waited on Spot replaced; a StatefulSet's Spot
+// ordinals fall back under their own names. Spot comes back: after the reverse interval
+// the splits are exact on Spot nodes again, a few replicas per pass through the
+// Eviction API (a PodDisruptionBudget refuses some), and Karpenter removes the emptied
+// On-Demand nodes.
+func TestFallbackAndReturn(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	optIn(t, ns)
+	createRule(t, ns, 2, 30, v1alpha1.CostOptimized)
+	if err := kube.Client.Create(ctx, deployment(ns, "web", 10, "250m", nil)); err != nil {
+		t.Fatal(err)
+	}
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
+			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		},
+	}
+	if err := kube.Client.Create(ctx, pdb); err != nil {
+		t.Fatal(err)
+	}
+	waitSplit(t, ns, "web", splitmodel.Counts{OnDemand: 5, Spot: 5}, 3*time.Minute)
+	// base 2, 30%: ordinals 0 and 1 base, then 2 (OD), 3, 4 (Spot), 5 (OD), 6 (Spot)...
+	if err := kube.Client.Create(ctx, statefulSet(ns, "db", 3)); err != nil {
+		t.Fatal(err)
+	}
+	waitSplit(t, ns, "db", splitmodel.Counts{OnDemand: 3}, 3*time.Minute)
+
+	restore := spotOutage(t)
+	scale(t, ns, "web", 20)
+	scaleStatefulSet(t, ns, "db", 5) // db-3 and db-4 are Spot ordinals
+	// 20 replicas: 2 + ceil(18 * 0.3) = 8 On-Demand, 12 meant for Spot: 5 already on
+	// Spot, 7 on fallback.
+	err := kube.Eventually(ctx, "every replica Running, the Spot-meant ones on fallback", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+		got := reasons(ctx, t, ns, "web")
+		db := reasons(ctx, t, ns, "db")
+		ok := got["fallback@on-demand"] == 7 && got["split@spot"] == 5 && got["base@on-demand"]+got["split@on-demand"] == 8 &&
+			db["fallback@on-demand"] == 2
+		return ok, fmt.Sprintf("web %v, db %v", got, db), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := fallbackStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != v1alpha1.FallbackFallenBack || st.Replicas != 9 {
+		t.Fatalf("status %s with %d replicas on fallback, want FallenBack with 9: %s", st.State, st.Replicas, st.Message)
+	}
+	var events corev1.EventList
+	if err := kube.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	replaced := 0
+	for _, e := range events.Items {
+		if e.Reason == fallback.ReplacedReason {
+			replaced++
+		}
+	}
+	if replaced == 0 {
+		t.Error("no Pending Spot replica was replaced")
+	}
+	for _, ord := range []string{"db-3", "db-4"} {
+		var p corev1.Pod
+		if err := kube.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: ord}, &p); err != nil {
+			t.Fatal(err)
+		}
+		if !distribution.IsFallback(&p) {
+			t.Errorf("%s is not on fallback: %v", ord, p.Annotations)
+		}
+	}
+
+	restore()
+	waitSplit(t, ns, "web", splitmodel.Counts{OnDemand: 8, Spot: 12}, 4*time.Minute)
+	waitSplit(t, ns, "db", splitmodel.Counts{OnDemand: 3, Spot: 2}, 2*time.Minute)
+	waitAvailable(t)
+	if got := reasons(ctx, t, ns, "web"); got["fallback@on-demand"] != 0 {
+		t.Errorf("replicas still on fallback: %v", got)
+	}
+	for _, e := range policyEvents(ctx, t, fallback.ReturnBatchReason) {
+		var moved, cap int
+		if _, err := fmt.Sscanf(e.Message, "moved %d of", &moved); err != nil {
+			t.Fatalf("unreadable return event %q", e.Message)
+		}
+		if i := strings.Index(e.Message, "at most "); i >= 0 {
+			_, _ = fmt.Sscanf(e.Message[i:], "at most %d", &cap)
+		}
+		if moved > evictionCap || cap != evictionCap {
+			t.Errorf("a return pass moved %d replicas (cap %d): %s", moved, cap, e.Message)
+		}
+	}
+	blocked := 0
+	if err := kube.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events.Items {
+		if e.Reason == fallback.ReturnBlockedReason {
+			blocked++
+		}
+	}
+	if blocked == 0 {
+		t.Error("the PodDisruptionBudget (maxUnavailable 1) never held a fallback replica back, so the return did not go through it")
+	}
+	// Karpenter removes the On-Demand nodes the fallback replicas left.
+	err = kube.Eventually(ctx, "no empty On-Demand node left", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+		empty, err := emptyNodes(ctx, "ballast-e2e-on-demand")
+		return len(empty) == 0, fmt.Sprintf("empty: %v", empty), err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// emptyNodes returns the nodes of the pool that run no pod but DaemonSet pods.
+func emptyNodes(ctx context.Context, pool string) ([]string, error) {
+	var nodes corev1.NodeList
+	if err := kube.Client.List(ctx, &nodes, client.MatchingLabels{karpv1.NodePoolLabelKey: pool}); err != nil {
+		return nil, err
+	}
+	var pods corev1.PodList
+	if err := kube.Client.List(ctx, &pods); err != nil {
+		return nil, err
+	}
+	busy := map[string]bool{}
+	for _, p := range pods.Items {
+		if owner := metav1.GetControllerOf(&p); owner != nil && owner.Kind == "DaemonSet" {
+			continue
+		}
+		if p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			busy[p.Spec.NodeName] = true
+		}
+	}
+	var out []string
+	for _, n := range nodes.Items {
+		if !busy[n.Name] && n.DeletionTimestamp.IsZero() {
+			out = append(out, n.Name)
+		}
+	}
+	return out, nil
+}
+
+// TestFallbackIgnoresOneZoneShortage: Spot short in one zone only is Karpenter's to
+// route around; nothing falls back, and every replica runs on Spot elsewhere.
+func TestFallbackIgnoresOneZoneShortage(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	optIn(t, ns)
+	createRule(t, ns, 0, 0, v1alpha1.LeastInterrupted)
+	spotOutage(t, cluster.Pool{CapacityType: karpv1.CapacityTypeSpot, Zone: "test-zone-a"})
+	d := deployment(ns, "zonal", 6, "250m", nil)
+	// Prefer every zone, so that Karpenter tries the short one first for some replicas.
+	d.Spec.Template.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+		MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.ScheduleAnyway,
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "zonal"}},
+	}}
+	if err := kube.Client.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	pods := waitSplit(t, ns, "zonal", splitmodel.Counts{Spot: 6}, 3*time.Minute)
+	for i := range pods {
+		node, err := kube.NodeOf(ctx, &pods[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if z := node.Labels[corev1.LabelTopologyZone]; z == "test-zone-a" {
+			t.Errorf("pod %s runs on Spot in the short zone", pods[i].Name)
+		}
+	}
+	// Stay a while past fallback.after: still nothing on fallback.
+	after, _ := fallbackAfter.Parse()
+	time.Sleep(after + 5*time.Second)
+	st, err := fallbackStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State == v1alpha1.FallbackFallenBack || st.State == v1alpha1.FallbackReturning || st.Replicas != 0 {
+		t.Fatalf("a one-zone shortage made the cluster fall back: %s, %d replicas: %s", st.State, st.Replicas, st.Message)
+	}
+	if got := reasons(ctx, t, ns, "zonal"); got["fallback@on-demand"] != 0 {
+		t.Fatalf("replicas on fallback: %v", got)
+	}
+}
+
+// TestFallbackFlappingBacksOff: Spot comes back and goes away again during the return:
+// the cluster falls back at once, the next attempt waits twice the interval (visible in
+// status), and no more replicas are moved meanwhile.
+func TestFallbackFlappingBacksOff(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	optIn(t, ns)
+	createRule(t, ns, 0, 0, v1alpha1.CostOptimized)
+	if err := kube.Client.Create(ctx, deployment(ns, "flap", 1, "250m", nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitSplit(t, ns, "flap", splitmodel.Counts{Spot: 1}, 3*time.Minute)
+	restore := spotOutage(t)
+	scale(t, ns, "flap", 7)
+	err := kube.Eventually(ctx, "six replicas on fallback", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+		got := reasons(ctx, t, ns, "flap")
+		return got["fallback@on-demand"] == 6, fmt.Sprint(got), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore()
+	err = kube.Eventually(ctx, "the return to start", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+		st, err := fallbackStatus(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		return st.State == v1alpha1.FallbackReturning, string(st.State), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spotOutage(t) // Spot goes away again while the first replicas return
+	err = kube.Eventually(ctx, "the return to fail and back off", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+		st, err := fallbackStatus(ctx)
+		if err != nil {
+			return false, "", err
+		}
+		return st.State == v1alpha1.FallbackFallenBack && st.FailedReturns >= 1, fmt.Sprintf("%s, %d failed: %s", st.State, st.FailedReturns, st.Message), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := fallbackStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interval, _ := reverseInterval.Parse()
+	if wait := st.NextReturnAttempt.Sub(st.FallenBackSince.Time); wait < 2*interval-time.Second {
+		t.Errorf("the next return waits %s, want twice the interval (%s)", wait, 2*interval)
+	}
+	moved := len(policyEvents(ctx, t, fallback.ReturnBatchReason))
+	// While backing off, nothing else moves, and every replica runs.
+	time.Sleep(interval)
+	if again := len(policyEvents(ctx, t, fallback.ReturnBatchReason)); again != moved {
+		t.Errorf("%d more return passes while backing off", again-moved)
+	}
+	err = kube.Eventually(ctx, "every replica Running On-Demand", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+		got := reasons(ctx, t, ns, "flap")
+		return got["fallback@on-demand"]+got["split@spot"] == 7 && got["split@spot"] <= 1, fmt.Sprint(got), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Leave a cluster with Spot: the namespace goes, nothing is on fallback any more.
+	_ = kube.SetUnavailable()
+	if err := kube.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	waitAvailable(t)
+}
