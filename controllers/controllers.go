@@ -36,6 +36,9 @@ type Options struct {
 	BestSpotScore func(ctx context.Context, region string, instanceTypes []string, capacity int32) (int32, error)
 	// MinSpotScore is the placement score a return to Spot needs.
 	MinSpotScore int32
+	// UnavailableOfferingsTTL is how long Karpenter does not retry an offering that ran
+	// out of capacity (3m in the AWS provider).
+	UnavailableOfferingsTTL time.Duration
 	// API reads and writes without a cache (the placement ledgers).
 	API client.Client
 }
@@ -78,7 +81,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	fb := &fallback.Reconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-fallback"), Cluster: o.Cluster, Scope: inScope,
-		BestScore: o.BestSpotScore, MinScore: o.MinSpotScore,
+		BestScore: o.BestSpotScore, MinScore: o.MinSpotScore, CapacityMemory: o.UnavailableOfferingsTTL, API: o.API,
 	}
 	if err := fb.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the fallback controller: %w", err)

@@ -64,8 +64,20 @@ type Reconciler struct {
 	BestScore func(ctx context.Context, region string, instanceTypes []string, capacity int32) (int32, error)
 	// MinScore is the Spot placement score (1 to 10) a return needs; default 5.
 	MinScore int32
+	// API reads pods without a cache right before they are replaced.
+	API client.Reader
+	// CapacityMemory is how long Karpenter does not retry a Spot offering that ran out
+	// of capacity (the AWS provider's unavailable-offerings TTL); default 3m.
+	CapacityMemory time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+}
+
+func (r *Reconciler) memory() time.Duration {
+	if r.CapacityMemory > 0 {
+		return r.CapacityMemory
+	}
+	return 3 * time.Minute
 }
 
 func (r *Reconciler) now() time.Time {
@@ -85,7 +97,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		return reconcile.Result{}, nil
 	}
 	cfg := configOf(policy)
-	o, err := r.observe(ctx, policy)
+	cfg.Memory = r.memory()
+	cfg.BatchGap = 10 * time.Second
+	o, err := r.observe(ctx, policy, cfg.Memory)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -153,7 +167,7 @@ type observed struct {
 	Workloads   []v1alpha1.FallbackWorkload
 }
 
-func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy) (*observed, error) {
+func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy, memory time.Duration) (*observed, error) {
 	o := &observed{Observation: Observation{Now: r.now()}}
 	pools, err := spotPools(ctx, r.Client, r.Cluster)
 	if err != nil {
@@ -189,8 +203,9 @@ func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy
 			o.LastCapacityFailure = failed
 		}
 		// Waiting for Spot that Karpenter could not launch: reported on the pod, or a
-		// Spot NodeClaim failed while it was unschedulable.
-		if unschedulable && (podFailed || (!claims.IsZero() && !claims.Before(since))) {
+		// Spot NodeClaim failed while it waited or shortly before, while Karpenter
+		// remembers the failed offerings and does not try them (no new report comes).
+		if unschedulable && (podFailed || (!claims.IsZero() && !claims.Before(since.Add(-memory)))) {
 			o.Short++
 			if o.ShortSince.IsZero() || since.Before(o.ShortSince) {
 				o.ShortSince = since
@@ -336,7 +351,16 @@ func (r *Reconciler) replacePending(ctx context.Context, pods []corev1.Pod) {
 	slices.SortFunc(pods, func(a, b corev1.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
 	for i := range pods[:min(len(pods), maxReplacementsPass)] {
 		p := &pods[i]
-		if p.Spec.NodeName != "" {
+		// Read the pod afresh: the scheduler updates pending pods often, and a cached
+		// resourceVersion would make the delete's precondition fail.
+		if r.API != nil {
+			var fresh corev1.Pod
+			if err := r.API.Get(ctx, client.ObjectKeyFromObject(p), &fresh); err != nil {
+				continue
+			}
+			p = &fresh
+		}
+		if p.Spec.NodeName != "" || p.DeletionTimestamp != nil {
 			continue
 		}
 		uid, rv := p.UID, p.ResourceVersion

@@ -18,6 +18,14 @@ type Config struct {
 	After time.Duration
 	// ReverseInterval is how often a return to Spot is tried.
 	ReverseInterval time.Duration
+	// Memory is how long Karpenter remembers that a Spot offering ran out of capacity
+	// and does not try it again (the AWS provider's unavailable-offerings cache, 3
+	// minutes): a return starts only once that has passed since the last failure, or
+	// Karpenter would not even try Spot for the returning replicas.
+	Memory time.Duration
+	// BatchGap is the least time between two return passes, so that the replacements
+	// of one pass exist before the next is decided.
+	BatchGap time.Duration
 }
 
 // Observation is what the controller saw of the cluster on one pass.
@@ -136,18 +144,25 @@ func Step(prev *v1alpha1.FallbackStatus, obs Observation, cfg Config) Plan {
 
 	case v1alpha1.FallbackFallenBack:
 		p.ReplacePending = obs.PendingSpot > 0
+		if p.ReplacePending {
+			p.RequeueAfter = 5 * time.Second
+		}
 		next := now
 		if st.NextReturnAttempt != nil {
 			next = st.NextReturnAttempt.Time
 		}
-		quietUntil := obs.LastCapacityFailure.Add(cfg.After)
+		quietUntil := obs.LastCapacityFailure.Add(max(cfg.After, cfg.Memory))
 		switch {
 		case obs.Fallback == 0 && obs.PendingSpot == 0 && st.FallenBackSince != nil && now.Sub(st.FallenBackSince.Time) >= cfg.After:
 			st = available(st)
 			p.Transition = &Transition{Reason: ReturnedReason, Message: "no replica is on fallback any more"}
 		case now.Before(next):
 			st.Message = fmt.Sprintf("%d replicas on fallback; the next return to Spot is at %s", obs.Fallback, next.UTC().Format(time.RFC3339))
-			p.RequeueAfter = next.Sub(now)
+			p.RequeueAfter = min(p.RequeueAfter, next.Sub(now))
+		case obs.PendingSpot > 0:
+			// Replace the waiting replicas first: a return decided now would let their
+			// replacements be placed on Spot again.
+			st.Message = fmt.Sprintf("%d replicas on fallback; %d Spot replicas still wait and are being replaced", obs.Fallback, obs.PendingSpot)
 		case !obs.ReturnAllowed:
 			st.Message = fmt.Sprintf("%d replicas on fallback; waiting for a maintenance window that allows ReverseFallback", obs.Fallback)
 		case now.Before(quietUntil):
@@ -162,6 +177,7 @@ func Step(prev *v1alpha1.FallbackStatus, obs Observation, cfg Config) Plan {
 		default:
 			st.State = v1alpha1.FallbackReturning
 			st.ReturnStartedAt = timeOf(now)
+			st.LastReturnBatch = timeOf(now)
 			st.Message = fmt.Sprintf("returning %d replicas to Spot, a few at a time", obs.Fallback)
 			p.ReturnBatch = true
 			p.Transition = &Transition{Reason: ReturningReason, Message: fmt.Sprintf("trying Spot again for %d replicas on fallback", obs.Fallback)}
@@ -179,7 +195,7 @@ func Step(prev *v1alpha1.FallbackStatus, obs Observation, cfg Config) Plan {
 			wait := backoff(cfg, st.FailedReturns)
 			st.State = v1alpha1.FallbackFallenBack
 			st.FallenBackSince = timeOf(now)
-			st.ReturnStartedAt = nil
+			st.ReturnStartedAt, st.LastReturnBatch = nil, nil
 			st.NextReturnAttempt = timeOf(now.Add(wait))
 			st.Backoff = wait.String()
 			st.Message = fmt.Sprintf("Spot was short again during the return (%d failed in a row): replicas stay On-Demand until %s",
@@ -194,12 +210,16 @@ func Step(prev *v1alpha1.FallbackStatus, obs Observation, cfg Config) Plan {
 		case obs.PendingSpot > 0:
 			st.Message = fmt.Sprintf("returning to Spot: %d replicas wait for Spot nodes, %d still on fallback", obs.PendingSpot, obs.Fallback)
 			p.RequeueAfter = 5 * time.Second
+		case st.LastReturnBatch != nil && now.Sub(st.LastReturnBatch.Time) < cfg.BatchGap:
+			st.Message = fmt.Sprintf("returning to Spot: %d replicas still on fallback", obs.Fallback)
+			p.RequeueAfter = cfg.BatchGap - now.Sub(st.LastReturnBatch.Time)
 		case !obs.ReturnAllowed:
 			st.Message = fmt.Sprintf("returning to Spot paused: %d replicas on fallback wait for a maintenance window that allows ReverseFallback", obs.Fallback)
 		default:
 			st.Message = fmt.Sprintf("returning to Spot: %d replicas still on fallback", obs.Fallback)
+			st.LastReturnBatch = timeOf(now)
 			p.ReturnBatch = true
-			p.RequeueAfter = 5 * time.Second
+			p.RequeueAfter = max(cfg.BatchGap, time.Second)
 		}
 	}
 	p.Status = st
@@ -209,7 +229,7 @@ func Step(prev *v1alpha1.FallbackStatus, obs Observation, cfg Config) Plan {
 // available is the status once nothing is on fallback: the backoff resets.
 func available(st v1alpha1.FallbackStatus) v1alpha1.FallbackStatus {
 	st.State = v1alpha1.FallbackAvailable
-	st.ShortSince, st.FallenBackSince, st.ReturnStartedAt, st.NextReturnAttempt = nil, nil, nil, nil
+	st.ShortSince, st.FallenBackSince, st.ReturnStartedAt, st.NextReturnAttempt, st.LastReturnBatch = nil, nil, nil, nil, nil
 	st.FailedReturns, st.Backoff = 0, ""
 	st.Message = "Spot capacity is available"
 	return st

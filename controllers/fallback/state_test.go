@@ -11,7 +11,7 @@ import (
 
 var (
 	t0  = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	cfg = Config{After: 3 * time.Minute, ReverseInterval: 30 * time.Minute}
+	cfg = Config{After: 3 * time.Minute, ReverseInterval: 30 * time.Minute, Memory: 3 * time.Minute, BatchGap: 10 * time.Second}
 )
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
@@ -87,6 +87,17 @@ func TestStep(t *testing.T) {
 					t.Errorf("requeue after %s, want 2m", p.RequeueAfter)
 				}
 			}},
+		{name: "Karpenter still remembers the failure (its offerings cache): wait it out",
+			prev: fallenBack, obs: obs(33*time.Minute, func(o *Observation) { o.Fallback, o.LastCapacityFailure = 12, at(31*time.Minute) }),
+			state: v1alpha1.FallbackFallenBack,
+			check: func(t *testing.T, p Plan) {
+				if p.RequeueAfter != time.Minute {
+					t.Errorf("requeue after %s, want 1m (the failure plus the 3m memory)", p.RequeueAfter)
+				}
+			}},
+		{name: "returning: one pass per batch gap",
+			prev: &v1alpha1.FallbackStatus{State: v1alpha1.FallbackReturning, ReturnStartedAt: mt(40 * time.Minute), LastReturnBatch: mt(41 * time.Minute)},
+			obs:  obs(41*time.Minute+3*time.Second, func(o *Observation) { o.Fallback = 7 }), state: v1alpha1.FallbackReturning},
 		{name: "a low placement score: the next interval",
 			prev: fallenBack, obs: obs(33*time.Minute, func(o *Observation) { o.Fallback, o.SpotLikely = 12, false }),
 			state: v1alpha1.FallbackFallenBack,

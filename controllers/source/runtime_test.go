@@ -35,7 +35,7 @@ func TestRuntimeStatusInStatusFile(t *testing.T) {
 	other := &v1alpha1.WorkloadDistributionRule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "elsewhere"},
 		Spec:       v1alpha1.WorkloadDistributionRuleSpec{Clusters: []string{"staging"}},
-		Status: v1alpha1.WorkloadDistributionRuleStatus{Workloads: []v1alpha1.WorkloadPlacement{{Kind: "Deployment", Namespace: "shop", Name: "staging-only"}}},
+		Status:     v1alpha1.WorkloadDistributionRuleStatus{Workloads: []v1alpha1.WorkloadPlacement{{Kind: "Deployment", Namespace: "shop", Name: "staging-only"}}},
 	}
 	rule := &v1alpha1.WorkloadDistributionRule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "cart"},

@@ -507,6 +507,9 @@ type FallbackStatus struct {
 	// ReturnStartedAt is when the current return to Spot started.
 	// +optional
 	ReturnStartedAt *metav1.Time `json:"returnStartedAt,omitempty"`
+	// LastReturnBatch is when the last batch of fallback replicas was moved back.
+	// +optional
+	LastReturnBatch *metav1.Time `json:"lastReturnBatch,omitempty"`
 	// NextReturnAttempt is the earliest time fallback replicas try Spot again.
 	// +optional
 	NextReturnAttempt *metav1.Time `json:"nextReturnAttempt,omitempty"`

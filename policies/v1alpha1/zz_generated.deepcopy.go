@@ -353,6 +353,10 @@ func (in *FallbackStatus) DeepCopyInto(out *FallbackStatus) {
 		in, out := &in.ReturnStartedAt, &out.ReturnStartedAt
 		*out = (*in).DeepCopy()
 	}
+	if in.LastReturnBatch != nil {
+		in, out := &in.LastReturnBatch, &out.LastReturnBatch
+		*out = (*in).DeepCopy()
+	}
 	if in.NextReturnAttempt != nil {
 		in, out := &in.NextReturnAttempt, &out.NextReturnAttempt
 		*out = (*in).DeepCopy()

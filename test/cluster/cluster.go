@@ -211,12 +211,53 @@ func (c *Cluster) startControllers(assets map[string]string, kcmPort, schedPort,
 	}, nil)); err != nil {
 		return err
 	}
+	ready := filepath.Join(c.Dir, "kwok-pod-ready-again.yaml")
+	if err := os.WriteFile(ready, []byte(podReadyAgainStage), 0o600); err != nil {
+		return err
+	}
 	return c.add(startComponent(c.Dir, "kwok", assets["kwok"], []string{
-		"--kubeconfig=" + c.Kubeconfig, "--config=" + assets["kwok-stages"],
+		"--kubeconfig=" + c.Kubeconfig, "--config=" + assets["kwok-stages"], "--config=" + ready,
 		"--manage-all-nodes=false", "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
 		fmt.Sprintf("--server-address=127.0.0.1:%d", kwokPort), "--node-ip=127.0.0.1",
 	}, nil))
 }
+
+// podReadyAgainStage is the kubelet's part that kwok's shipped stages leave out: when a
+// node missed heartbeats (a loaded machine), the node lifecycle controller marks its
+// pods not ready, and a kubelet marks them ready again once the node is back; kwok's
+// pod-ready stage only handles Pending pods. Without it, PodDisruptionBudgets count
+// running pods as unhealthy for the rest of the suite.
+const podReadyAgainStage = `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: pod-ready-again
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'NotIn'
+      values:
+      - 'True'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady
+`
 
 // kubeconfig writes a kubeconfig with a client certificate for user in groups.
 func (c *Cluster) kubeconfig(user, server string, groups []string) (string, error) {

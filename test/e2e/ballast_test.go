@@ -20,7 +20,9 @@ const e2eCluster = "e2e"
 // The ClusterPolicy's fallback timing.
 const (
 	fallbackAfter   v1alpha1.Duration = "10s"
-	reverseInterval v1alpha1.Duration = "20s"
+	reverseInterval v1alpha1.Duration = "30s"
+	// unavailableTTL is how long Karpenter remembers a Spot offering that ran out.
+	unavailableTTL = "15s"
 )
 
 // Zones: Ballast's NodePools launch in zones a to c; the stable pool, which the scope
@@ -53,7 +55,7 @@ func ballastPool(capacityType string) *karpv1.NodePool {
 // cluster's NodePools and ClusterPolicy, and starts the scope observers.
 func setupBallast(ctx context.Context) error {
 	var err error
-	if ballast, err = kube.StartBallast(ctx, e2eCluster, "--limits-stall-after", "3s"); err != nil {
+	if ballast, err = kube.StartBallast(ctx, e2eCluster, "--limits-stall-after", "3s", "--unavailable-offerings-ttl", unavailableTTL); err != nil {
 		return err
 	}
 	stable := cluster.WithTaint(cluster.NodePool("e2e-stable", "Never", karpv1.CapacityTypeOnDemand), stableTaint)

@@ -24,7 +24,7 @@ import (
 )
 
 // optIn labels a test namespace so that Ballast distributes its workloads.
-func optIn(t *testing.T, ns string) {
+func optIn(t testing.TB, ns string) {
 	t.Helper()
 	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"labels":{%q:%q}}}`, v1alpha1.DistributionLabel, v1alpha1.DistributionEnabled))
 	if err := kube.Client.Patch(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, patch); err != nil {
@@ -34,7 +34,7 @@ func optIn(t *testing.T, ns string) {
 
 // restartBallast stops the controller (an outage: the API server calls a webhook that
 // is not there and admits pods unplaced) until the returned function starts it again.
-func stopBallast(t *testing.T) (restart func()) {
+func stopBallast(t testing.TB) (restart func()) {
 	t.Helper()
 	ballast.Stop()
 	restarted := false
@@ -53,7 +53,7 @@ func stopBallast(t *testing.T) (restart func()) {
 
 // split counts a workload's running pods by the capacity type of the node each runs
 // on, and fails the test when a pod's ballast.dev/capacity label disagrees with its node.
-func split(ctx context.Context, t *testing.T, ns, app string) (splitmodel.Counts, []corev1.Pod) {
+func split(ctx context.Context, t testing.TB, ns, app string) (splitmodel.Counts, []corev1.Pod) {
 	t.Helper()
 	pods, err := kube.RunningPods(ctx, ns, appSelector(app))
 	if err != nil {
@@ -80,7 +80,7 @@ func split(ctx context.Context, t *testing.T, ns, app string) (splitmodel.Counts
 
 // waitSplit waits until the workload has exactly want running replicas per class and
 // no other pods.
-func waitSplit(t *testing.T, ns, app string, want splitmodel.Counts, timeout time.Duration) []corev1.Pod {
+func waitSplit(t testing.TB, ns, app string, want splitmodel.Counts, timeout time.Duration) []corev1.Pod {
 	t.Helper()
 	ctx := context.Background()
 	var pods []corev1.Pod
@@ -99,7 +99,7 @@ func waitSplit(t *testing.T, ns, app string, want splitmodel.Counts, timeout tim
 	return pods
 }
 
-func createRule(t *testing.T, ns string, base, percent int32, strategy v1alpha1.Strategy) {
+func createRule(t testing.TB, ns string, base, percent int32, strategy v1alpha1.Strategy) {
 	t.Helper()
 	rule := &v1alpha1.WorkloadDistributionRule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "split"},
@@ -115,7 +115,7 @@ func createRule(t *testing.T, ns string, base, percent int32, strategy v1alpha1.
 	}
 }
 
-func scale(t *testing.T, ns, name string, replicas int32) {
+func scale(t testing.TB, ns, name string, replicas int32) {
 	t.Helper()
 	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, replicas))
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
@@ -313,7 +313,7 @@ func TestDistributionRespectsPodDisruptionBudget(t *testing.T) {
 	}
 }
 
-func scaleStatefulSet(t *testing.T, ns, name string, replicas int32) {
+func scaleStatefulSet(t testing.TB, ns, name string, replicas int32) {
 	t.Helper()
 	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, replicas))
 	s := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}

@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 	ctx := context.Background()
 	ctrllog.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	var err error
-	kube, err = cluster.Start(ctx, cluster.Options{})
+	// Karpenter retries a Spot offering that ran out of capacity after this long (3m in
+	// the AWS provider); Ballast is told the same.
+	kube, err = cluster.Start(ctx, cluster.Options{KarpenterEnv: []string{"BALLAST_UNAVAILABLE_TTL=" + unavailableTTL}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "failed to start the cluster:", err)
 		os.Exit(1)

@@ -64,7 +64,7 @@ func deployment(ns, name string, replicas int32, cpu string, nodeSelector map[st
 	}
 }
 
-func newNamespace(t *testing.T) string {
+func newNamespace(t testing.TB) string {
 	t.Helper()
 	ns, err := kube.NewNamespace(context.Background(), "e2e")
 	if err != nil {
@@ -78,7 +78,7 @@ func newNamespace(t *testing.T) string {
 
 // dedicatedPool creates a NodePool whose nodes carry the label ballast.dev/e2e-pool=ns,
 // so that pods selecting it need new nodes rather than reusing another test's.
-func dedicatedPool(t *testing.T, ns string, capacityTypes ...string) map[string]string {
+func dedicatedPool(t testing.TB, ns string, capacityTypes ...string) map[string]string {
 	t.Helper()
 	np := cluster.NodePool(ns, "10s", capacityTypes...)
 	np.Spec.Template.Labels = map[string]string{"ballast.dev/e2e-pool": ns}

@@ -57,6 +57,7 @@ type controllerOptions struct {
 	limitsStallAfter     time.Duration
 	spotScores           bool
 	minSpotScore         int32
+	offeringsTTL         time.Duration
 	sourceDir            string
 	concurrent           int
 	eventsAddr           string
@@ -110,6 +111,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.DurationVar(&o.decisionTimeout, "decision-timeout", 2*time.Second, "longest time the webhook spends placing one pod before admitting it unchanged")
 	f.BoolVar(&o.spotScores, "spot-placement-scores", false, "ask EC2 GetSpotPlacementScores (AWS credentials from the environment: IRSA, Pod Identity) before returning fallback replicas to Spot")
 	f.Int32Var(&o.minSpotScore, "min-spot-placement-score", 5, "the Spot placement score (1-10) a return to Spot needs, with --spot-placement-scores")
+	f.DurationVar(&o.offeringsTTL, "unavailable-offerings-ttl", 3*time.Minute, "how long Karpenter does not retry a Spot offering that ran out of capacity (its AWS provider's unavailable-offerings cache); a return to Spot waits at least this long after the last failure")
 	f.DurationVar(&o.limitsStallAfter, "limits-stall-after", 15*time.Second, "how long pods may wait with cluster limit left and no NodePool growing before the pool with the most demand gets all of it")
 	f.StringVar(&o.sourceDir, "source-dir", "/tmp/ballast/sources", "directory of the PolicySources' checkouts and artifacts")
 	f.IntVar(&o.concurrent, "concurrent", 2, "how many PolicySources sync at once")
@@ -225,6 +227,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	if err := controllers.SetupRuntime(ctx, mgr, controllers.Options{
 		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
 		LimitsStallAfter: o.limitsStallAfter, BestSpotScore: bestScore, MinSpotScore: o.minSpotScore,
+		UnavailableOfferingsTTL: o.offeringsTTL,
 	}); err != nil {
 		return err
 	}

@@ -43,12 +43,23 @@ type capacityState struct {
 
 func capacityFileFromEnv() string { return os.Getenv("BALLAST_CAPACITY_FILE") }
 
+// unavailableTTLFromEnv is how long a failed offering is reported unavailable, as the
+// AWS provider's unavailable-offerings cache does (3 minutes there); BALLAST_UNAVAILABLE_TTL
+// overrides it for tests.
+func unavailableTTLFromEnv() time.Duration {
+	if d, err := time.ParseDuration(os.Getenv("BALLAST_UNAVAILABLE_TTL")); err == nil && d > 0 {
+		return d
+	}
+	return 3 * time.Minute
+}
+
 // capacityProvider decorates the kwok cloud provider with EC2's insufficient-capacity
 // behaviour. Create picks the cheapest offering the NodeClaim allows that is not blocked
 // and launches exactly that one; when every allowed offering is blocked it fails with
 // InsufficientCapacityError, as CreateFleet does. Offerings that failed are reported
 // unavailable by GetInstanceTypes (as the AWS provider's unavailable-offerings cache
-// does) until the test unblocks them.
+// does) until the test unblocks them or for the cache's TTL, after which Karpenter
+// tries them again.
 type capacityProvider struct {
 	cloudprovider.CloudProvider
 	instanceTypes []*cloudprovider.InstanceType
@@ -57,11 +68,14 @@ type capacityProvider struct {
 	mu          sync.Mutex
 	modTime     time.Time
 	state       capacityState
-	unavailable map[string]bool // capacityType/zone/instanceType that failed
+	// unavailable holds when each capacityType/zone/instanceType failed; it is
+	// reported unavailable for ttl after, or until unblocked.
+	unavailable map[string]time.Time
+	ttl         time.Duration
 }
 
 func newCapacityProvider(inner cloudprovider.CloudProvider, its []*cloudprovider.InstanceType, file string) *capacityProvider {
-	return &capacityProvider{CloudProvider: inner, instanceTypes: its, file: file, unavailable: map[string]bool{}}
+	return &capacityProvider{CloudProvider: inner, instanceTypes: its, file: file, unavailable: map[string]time.Time{}, ttl: unavailableTTLFromEnv()}
 }
 
 func offeringKey(capacityType, zone, instanceType string) string {
@@ -86,8 +100,8 @@ func (p *capacityProvider) blocked() []Pool {
 			p.state, p.modTime = next, st.ModTime()
 		}
 	}
-	for key := range p.unavailable {
-		if !p.isBlockedLocked(key) {
+	for key, at := range p.unavailable {
+		if !p.isBlockedLocked(key) || time.Since(at) >= p.ttl {
 			delete(p.unavailable, key)
 		}
 	}
@@ -125,7 +139,7 @@ func (p *capacityProvider) GetInstanceTypes(ctx context.Context, np *v1.NodePool
 	for _, it := range its {
 		var cp *cloudprovider.InstanceType
 		for i, o := range it.Offerings {
-			if o.Available && p.unavailable[offeringKey(o.CapacityType(), o.Zone(), it.Name)] {
+			if _, failed := p.unavailable[offeringKey(o.CapacityType(), o.Zone(), it.Name)]; o.Available && failed {
 				if cp == nil {
 					cp = &cloudprovider.InstanceType{}
 					it.DeepCopyInto(cp)
@@ -169,7 +183,7 @@ func (p *capacityProvider) Create(ctx context.Context, nc *v1.NodeClaim) (*v1.No
 	}
 	p.mu.Lock()
 	for _, key := range failed {
-		p.unavailable[key] = true
+		p.unavailable[key] = time.Now()
 	}
 	p.mu.Unlock()
 	if best == nil {
