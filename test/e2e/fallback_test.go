@@ -346,7 +346,8 @@ func TestFallbackFlappingBacksOff(t *testing.T) {
 	scale(t, ns, "flap", 7)
 	err := kube.Eventually(ctx, "six replicas on fallback", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
 		got := reasons(ctx, t, ns, "flap")
-		return got["fallback@on-demand"] == 6, fmt.Sprint(got), nil
+		st, _ := fallbackStatus(ctx)
+		return got["fallback@on-demand"] == 6, fmt.Sprintf("%v, %+v", got, st), nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -382,8 +383,8 @@ func TestFallbackFlappingBacksOff(t *testing.T) {
 		t.Errorf("the next return waits %s, want twice the interval (%s)", wait, 2*interval)
 	}
 	moved := len(policyEvents(ctx, t, fallback.ReturnBatchReason))
-	// While backing off, nothing else moves, and every replica runs.
-	time.Sleep(interval)
+	// While backing off (twice the interval), nothing else moves, and every replica runs.
+	time.Sleep(interval / 2)
 	if again := len(policyEvents(ctx, t, fallback.ReturnBatchReason)); again != moved {
 		t.Errorf("%d more return passes while backing off", again-moved)
 	}
