@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"cmp"
 	"maps"
 	"math/big"
 	"slices"
@@ -23,12 +24,14 @@ type Pool struct {
 
 // Allocate divides total among the pools: each pool gets its usage plus a share of
 // the headroom (total minus the usage of all pools, never negative), shares weighted
-// by demand or even when no pool has demand. With greedy, the pool with the most
-// demand (the first on a tie) gets all of the headroom: when proportional shares are
-// each too small for a node, that breaks the stall. Only the resources total names
-// are limited. Integer division rounds down, so the limits never add up to more than
-// the total. The result is in the order of pools.
-func Allocate(total corev1.ResourceList, pools []Pool, greedy bool) []corev1.ResourceList {
+// by demand or even when no pool has demand. In stall round r >= 1, one pool with
+// demand gets all of the headroom: the one with the most demand in round 1, the next
+// in round 2, and so on (pools whose pending pods cannot use it, and there are such
+// pods, must not starve the others): when proportional shares are each too small for a
+// node, that breaks the stall. Only the resources total names are limited. Integer
+// division rounds down, so the limits never add up to more than the total. The result
+// is in the order of pools.
+func Allocate(total corev1.ResourceList, pools []Pool, round int) []corev1.ResourceList {
 	out := make([]corev1.ResourceList, len(pools))
 	for i := range out {
 		out[i] = corev1.ResourceList{}
@@ -37,20 +40,26 @@ func Allocate(total corev1.ResourceList, pools []Pool, greedy bool) []corev1.Res
 		return out
 	}
 	var demand int64
-	top := 0
+	var demanding []int
 	for i, p := range pools {
 		demand += max(p.DemandMilliCPU, 0)
-		if p.DemandMilliCPU > pools[top].DemandMilliCPU {
-			top = i
+		if p.DemandMilliCPU > 0 {
+			demanding = append(demanding, i)
 		}
+	}
+	// Most demand first; equal demand in the order of pools.
+	slices.SortStableFunc(demanding, func(a, b int) int { return cmp.Compare(pools[b].DemandMilliCPU, pools[a].DemandMilliCPU) })
+	chosen := -1
+	if round > 0 && len(demanding) > 0 {
+		chosen = demanding[(round-1)%len(demanding)]
 	}
 	weight := func(i int) (int64, int64) {
 		switch {
 		case demand == 0:
 			return 1, int64(len(pools))
-		case greedy && i == top:
+		case chosen == i:
 			return 1, 1
-		case greedy:
+		case chosen >= 0:
 			return 0, 1
 		}
 		return max(pools[i].DemandMilliCPU, 0), demand

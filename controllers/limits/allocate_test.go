@@ -24,51 +24,55 @@ func rl(cpu, memory string, nodes int64) corev1.ResourceList {
 
 func TestAllocate(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		total  corev1.ResourceList
-		pools  []Pool
-		greedy bool
-		want   []corev1.ResourceList
+		name  string
+		total corev1.ResourceList
+		pools []Pool
+		round int
+		want  []corev1.ResourceList
 	}{
 		{"empty cluster, nothing pending: even split",
 			rl("100", "", -1),
-			[]Pool{{Name: "od"}, {Name: "spot"}}, false,
+			[]Pool{{Name: "od"}, {Name: "spot"}}, 0,
 			[]corev1.ResourceList{rl("50", "", -1), rl("50", "", -1)}},
 		{"usage counts, the headroom is shared",
 			rl("100", "", 10),
-			[]Pool{{Name: "od", Usage: rl("40", "", 4)}, {Name: "spot", Usage: rl("20", "", 2)}}, false,
+			[]Pool{{Name: "od", Usage: rl("40", "", 4)}, {Name: "spot", Usage: rl("20", "", 2)}}, 0,
 			[]corev1.ResourceList{rl("60", "", 6), rl("40", "", 4)}},
 		{"demand takes the headroom",
 			rl("100", "", -1),
-			[]Pool{{Name: "od", Usage: rl("40", "", -1), DemandMilliCPU: 3000}, {Name: "spot", Usage: rl("20", "", -1)}}, false,
+			[]Pool{{Name: "od", Usage: rl("40", "", -1), DemandMilliCPU: 3000}, {Name: "spot", Usage: rl("20", "", -1)}}, 0,
 			[]corev1.ResourceList{rl("80", "", -1), rl("20", "", -1)}},
 		{"demand on both: by weight",
 			rl("10", "", -1),
-			[]Pool{{Name: "od", DemandMilliCPU: 1000}, {Name: "spot", DemandMilliCPU: 3000}}, false,
+			[]Pool{{Name: "od", DemandMilliCPU: 1000}, {Name: "spot", DemandMilliCPU: 3000}}, 0,
 			[]corev1.ResourceList{rl("2500m", "", -1), rl("7500m", "", -1)}},
 		{"greedy: the most demand takes it all",
 			rl("10", "", -1),
-			[]Pool{{Name: "od", Usage: rl("4", "", -1), DemandMilliCPU: 1000}, {Name: "spot", DemandMilliCPU: 3000}}, true,
+			[]Pool{{Name: "od", Usage: rl("4", "", -1), DemandMilliCPU: 1000}, {Name: "spot", DemandMilliCPU: 3000}}, 1,
 			[]corev1.ResourceList{rl("4", "", -1), rl("6", "", -1)}},
+		{"stall round 2: the pool with the next most demand takes it all",
+			rl("10", "", -1),
+			[]Pool{{Name: "od", Usage: rl("4", "", -1), DemandMilliCPU: 1000}, {Name: "spot", DemandMilliCPU: 3000}}, 2,
+			[]corev1.ResourceList{rl("10", "", -1), rl("0", "", -1)}},
 		{"greedy without demand is even",
 			rl("10", "", -1),
-			[]Pool{{Name: "od"}, {Name: "spot"}}, true,
+			[]Pool{{Name: "od"}, {Name: "spot"}}, 1,
 			[]corev1.ResourceList{rl("5", "", -1), rl("5", "", -1)}},
 		{"over the total: no headroom, limits at usage",
 			rl("10", "", -1),
-			[]Pool{{Name: "od", Usage: rl("8", "", -1)}, {Name: "spot", Usage: rl("6", "", -1)}}, false,
+			[]Pool{{Name: "od", Usage: rl("8", "", -1)}, {Name: "spot", Usage: rl("6", "", -1)}}, 0,
 			[]corev1.ResourceList{rl("8", "", -1), rl("6", "", -1)}},
 		{"memory in bytes, odd remainder rounds down",
 			rl("", "3", -1),
-			[]Pool{{Name: "od"}, {Name: "spot"}}, false,
+			[]Pool{{Name: "od"}, {Name: "spot"}}, 0,
 			[]corev1.ResourceList{rl("", "1", -1), rl("", "1", -1)}},
 		{"only the resources the total names",
 			rl("", "", 3),
-			[]Pool{{Name: "od", Usage: rl("4", "16Gi", 1)}}, false,
+			[]Pool{{Name: "od", Usage: rl("4", "16Gi", 1)}}, 0,
 			[]corev1.ResourceList{rl("", "", 3)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := Allocate(tc.total, tc.pools, tc.greedy)
+			got := Allocate(tc.total, tc.pools, tc.round)
 			for i := range tc.want {
 				if len(got[i]) != len(tc.want[i]) {
 					t.Fatalf("pool %s: got %v, want %v", tc.pools[i].Name, got[i], tc.want[i])
@@ -105,7 +109,7 @@ func TestAllocateNeverExceedsTheTotal(t *testing.T) {
 				pools[i].DemandMilliCPU = rng.Int64N(1_000_000)
 			}
 		}
-		got := Allocate(total, pools, rng.IntN(2) == 0)
+		got := Allocate(total, pools, rng.IntN(4))
 		for name, tq := range total {
 			var sum, used resource.Quantity
 			for i := range pools {

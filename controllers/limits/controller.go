@@ -76,8 +76,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	stalled, wait := r.stalled(in)
-	limits := Allocate(total, in, stalled)
+	round, wait := r.stalled(in)
+	limits := Allocate(total, in, round)
 	for i, np := range own {
 		want := limits[i]
 		if !settled {
@@ -91,9 +91,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	return reconcile.Result{RequeueAfter: wait}, nil
 }
 
-// stalled reports whether pods have waited for StallAfter while no pool's usage
-// changed; while pods wait and it is not yet so, wait says when to look again.
-func (r *Reconciler) stalled(pools []Pool) (stalled bool, wait time.Duration) {
+// stalled returns how many StallAfter periods pods have waited while no pool's usage
+// changed (the stall round, 0 when not stalled), and when to look again while pods
+// wait.
+func (r *Reconciler) stalled(pools []Pool) (round int, wait time.Duration) {
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now
@@ -115,12 +116,11 @@ func (r *Reconciler) stalled(pools []Pool) (stalled bool, wait time.Duration) {
 		r.usage, r.unchangedSince = digest.String(), t
 	}
 	if !demand {
-		return false, 0
+		return 0, 0
 	}
-	if waited := t.Sub(r.unchangedSince); waited < after {
-		return false, after - waited
-	}
-	return true, 0
+	waited := t.Sub(r.unchangedSince)
+	round = int(waited / after)
+	return round, after - waited%after
 }
 
 // totalOf returns the ClusterPolicy's limits as resources; nil without a policy or

@@ -17,6 +17,7 @@
 // pass it. While a NodeClaim of the cluster is still launching (its capacity unknown),
 // limits only go down. When pods have waited for StallAfter with headroom left and no
 // pool grew (each share too small for a node), the pool with the most demand gets the
-// whole headroom until something changes. Near the total, a remainder smaller than one
+// whole headroom, then after each further StallAfter the next pool with demand, until
+// something changes. Near the total, a remainder smaller than one
 // node may stay unused, as with a single NodePool at its limit.
 package limits

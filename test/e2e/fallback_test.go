@@ -87,7 +87,10 @@ func waitAvailable(t testing.TB) {
 
 // reasons counts the pods of an app by placement reason and the capacity type of their
 // node ("pending" when they have none); errors are counted under "error".
-func reasons(ctx context.Context, _ testing.TB, ns, app string) map[string]int {
+func reasons(_ context.Context, _ testing.TB, ns, app string) map[string]int {
+	// Not the polling context: its deadline would hide the last observation.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	out := map[string]int{}
 	var pods corev1.PodList
 	if err := kube.Client.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabels{"app": app}); err != nil {
@@ -165,16 +168,20 @@ func TestFallbackAndReturn(t *testing.T) {
 	}
 	waitSplit(t, ns, "db", splitmodel.Counts{OnDemand: 3}, 3*time.Minute)
 
+	waitNoEmptySpotNodes(t)
 	restore := spotOutage(t)
 	scale(t, ns, "web", 20)
 	scaleStatefulSet(t, ns, "db", 5) // db-3 and db-4 are Spot ordinals
 	// 20 replicas: 2 + ceil(18 * 0.3) = 8 On-Demand, 12 meant for Spot: 5 already on
-	// Spot, 7 on fallback.
+	// Spot, 7 new ones that need new Spot nodes (one Spot replica per node), so they
+	// fall back.
+	var fellBack int
 	err := kube.Eventually(ctx, "every replica Running, the Spot-meant ones on fallback", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
 		got := reasons(ctx, t, ns, "web")
 		db := reasons(ctx, t, ns, "db")
-		ok := got["fallback@on-demand"] == 7 && got["split@spot"] == 5 && got["base@on-demand"]+got["split@on-demand"] == 8 &&
-			db["fallback@on-demand"] == 2
+		fellBack = got["fallback@on-demand"] + db["fallback@on-demand"]
+		ok := got["fallback@on-demand"]+got["split@spot"] == 12 && got["fallback@on-demand"] >= 7 &&
+			got["base@on-demand"]+got["split@on-demand"] == 8 && db["fallback@on-demand"] == 2 && db["split@on-demand"]+db["base@on-demand"] == 3
 		return ok, fmt.Sprintf("web %v, db %v", got, db), nil
 	})
 	if err != nil {
@@ -184,8 +191,8 @@ func TestFallbackAndReturn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != v1alpha1.FallbackFallenBack || st.Replicas != 9 {
-		t.Fatalf("status %s with %d replicas on fallback, want FallenBack with 9: %s", st.State, st.Replicas, st.Message)
+	if st.State != v1alpha1.FallbackFallenBack || int(st.Replicas) != fellBack {
+		t.Fatalf("status %s with %d replicas on fallback, want FallenBack with %d: %s", st.State, st.Replicas, fellBack, st.Message)
 	}
 	var events corev1.EventList
 	if err := kube.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
@@ -244,6 +251,19 @@ func TestFallbackAndReturn(t *testing.T) {
 	// Karpenter removes the On-Demand nodes the fallback replicas left.
 	err = kube.Eventually(ctx, "no empty On-Demand node left", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
 		empty, err := emptyNodes(ctx, "ballast-e2e-on-demand")
+		return len(empty) == 0, fmt.Sprintf("empty: %v", empty), err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitNoEmptySpotNodes waits until Karpenter has removed the empty Spot nodes earlier
+// tests left, so that new Spot replicas need new Spot nodes.
+func waitNoEmptySpotNodes(t testing.TB) {
+	t.Helper()
+	err := kube.Eventually(context.Background(), "no empty Spot node left by earlier tests", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
+		empty, err := emptyNodes(ctx, "ballast-e2e-spot")
 		return len(empty) == 0, fmt.Sprintf("empty: %v", empty), err
 	})
 	if err != nil {
@@ -342,6 +362,7 @@ func TestFallbackFlappingBacksOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSplit(t, ns, "flap", splitmodel.Counts{Spot: 1}, 3*time.Minute)
+	waitNoEmptySpotNodes(t)
 	restore := spotOutage(t)
 	scale(t, ns, "flap", 7)
 	err := kube.Eventually(ctx, "six replicas on fallback", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
