@@ -53,6 +53,7 @@ type poolSettings struct {
 	labels      map[string]string
 	annotations map[string]string
 	windows     []karpv1.Budget
+	target      Target
 }
 
 // nodePool renders the NodePool of one capacity type. Every call builds fresh values,
@@ -95,6 +96,10 @@ func nodePool(s poolSettings, capacityType string) (*karpv1.NodePool, error) {
 			// No limits: the cluster's limits are a total across its NodePools, which
 			// the limits controller keeps by owning spec.limits (see controllers/limits).
 		},
+	}
+	if s.target == TargetKwok {
+		np.Spec.Template.Spec.NodeClassRef.Group, np.Spec.Template.Spec.NodeClassRef.Kind = kwokNodeClassGroup, kwokNodeClassKind
+		np.Spec.Template.Spec.Requirements = kwokRequirements(reqs, p.Spec.Cluster.Region)
 	}
 	switch capacityType {
 	case v1alpha1.CapacitySpot:

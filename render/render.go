@@ -30,6 +30,8 @@ type Input struct {
 	// clock itself. A policy that validates without errors renders at any Now from
 	// maintenance.From to maintenance.To.
 	Now time.Time
+	// Target is the cloud to render for: TargetAWS (the default) or TargetKwok.
+	Target Target
 }
 
 // trackingKeyPrefixes and trackingKeys are the labels and annotations GitOps tools
@@ -81,12 +83,20 @@ func Render(in Input) ([]client.Object, error) {
 		poolAnnotations = map[string]string{v1alpha1.WindowsValidUntilAnnotation: plan.ValidUntil.Format(time.RFC3339)}
 	}
 
-	nc, err := nodeClass(policy, cloneMap(owner))
-	if err != nil {
-		return fail("EC2NodeClass", err)
+	var objs []client.Object
+	switch in.Target {
+	case "", TargetAWS:
+		nc, err := nodeClass(policy, cloneMap(owner))
+		if err != nil {
+			return fail("EC2NodeClass", err)
+		}
+		objs = append(objs, nc)
+	case TargetKwok:
+		objs = append(objs, kwokNodeClass(policy, cloneMap(owner)))
+	default:
+		return fail("the node class", fmt.Errorf("unknown target %q: write aws or kwok", in.Target))
 	}
-	objs := []client.Object{nc}
-	settings := poolSettings{policy: policy, labels: owner, annotations: poolAnnotations, windows: plan.Budgets}
+	settings := poolSettings{policy: policy, labels: owner, annotations: poolAnnotations, windows: plan.Budgets, target: in.Target}
 	capacityTypes := []string{v1alpha1.CapacityOnDemand}
 	if policy.Spec.Spot.Enabled == nil || *policy.Spec.Spot.Enabled {
 		capacityTypes = append(capacityTypes, v1alpha1.CapacitySpot)

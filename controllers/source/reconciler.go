@@ -55,6 +55,9 @@ const defaultInterval = 10 * time.Minute
 // +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies;workloaddistributionrules,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=karpenter.sh,resources=nodepools,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=karpenter.k8s.aws,resources=ec2nodeclasses,verbs=get;list;watch;create;update;patch;delete
+// The node class of Karpenter's kwok provider, which `ballast dev` renders for (the
+// group does not exist in a real cluster).
+// +kubebuilder:rbac:groups=karpenter.kwok.sh,resources=kwoknodeclasses,verbs=get;list;watch;create;update;patch;delete
 // Flux sources, whose artifacts a PolicySource may consume, in any watched namespace.
 // +kubebuilder:rbac:groups=source.toolkit.fluxcd.io,resources=gitrepositories;ocirepositories,verbs=get;list;watch
 // Credentials are read only in Ballast's own namespace; a PolicySource in another
@@ -85,6 +88,9 @@ type Reconciler struct {
 	Cluster string
 	// Now is the clock; time.Now when nil. Rendering reads it for maintenance windows.
 	Now func() time.Time
+	// Target is the cloud the NodePools are rendered for (render.TargetKwok for
+	// `ballast dev`); AWS when empty.
+	Target render.Target
 }
 
 // step is one stage of a sync; it sets the condition it owns and returns a stepError
@@ -304,7 +310,7 @@ func (r *Reconciler) render(_ context.Context, s *syncState) error {
 		s.empty = err.Error()
 		return nil
 	}
-	objs, err := render.Render(render.Input{Policy: policy, Rules: rules, Source: s.obj.Name, Now: r.now()})
+	objs, err := render.Render(render.Input{Policy: policy, Rules: rules, Source: s.obj.Name, Now: r.now(), Target: r.Target})
 	if err == nil {
 		s.objects, err = toUnstructured(objs)
 	}

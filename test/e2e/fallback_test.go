@@ -150,7 +150,7 @@ func TestFallbackAndReturn(t *testing.T) {
 	pdb := &policyv1.PodDisruptionBudget{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "web"},
 		Spec: policyv1.PodDisruptionBudgetSpec{
-			MaxUnavailable: ptr.To(intstr.FromInt32(2)),
+			MaxUnavailable: ptr.To(intstr.FromInt32(1)),
 			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 		},
 	}
@@ -249,7 +249,7 @@ func TestFallbackAndReturn(t *testing.T) {
 		}
 	}
 	if blocked == 0 {
-		t.Error("the PodDisruptionBudget (maxUnavailable 2) never held a fallback replica back, so the return did not go through it")
+		t.Error("the PodDisruptionBudget (maxUnavailable 1) never held a fallback replica back, so the return did not go through it")
 	}
 	// Karpenter removes the On-Demand nodes the fallback replicas left.
 	err = kube.Eventually(ctx, "no empty On-Demand node left", 2*time.Minute, func(ctx context.Context) (bool, string, error) {

@@ -38,6 +38,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/source"
 	"github.com/ballast-dev/ballast/gitsync/gogit"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/render"
 )
 
 type controllerOptions struct {
@@ -58,6 +59,7 @@ type controllerOptions struct {
 	spotScores           bool
 	minSpotScore         int32
 	offeringsTTL         time.Duration
+	renderTarget         string
 	sourceDir            string
 	concurrent           int
 	eventsAddr           string
@@ -112,6 +114,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.BoolVar(&o.spotScores, "spot-placement-scores", false, "ask EC2 GetSpotPlacementScores (AWS credentials from the environment: IRSA, Pod Identity) before returning fallback replicas to Spot")
 	f.Int32Var(&o.minSpotScore, "min-spot-placement-score", 5, "the Spot placement score (1-10) a return to Spot needs, with --spot-placement-scores")
 	f.DurationVar(&o.offeringsTTL, "unavailable-offerings-ttl", 3*time.Minute, "how long Karpenter does not retry a Spot offering that ran out of capacity (its AWS provider's unavailable-offerings cache); a return to Spot waits at least this long after the last failure")
+	f.StringVar(&o.renderTarget, "render-target", "aws", "the cloud PolicySources render NodePools for: aws, or kwok (Karpenter's kwok provider, as `ballast dev` runs it)")
 	f.DurationVar(&o.limitsStallAfter, "limits-stall-after", 15*time.Second, "how long pods may wait with cluster limit left and no NodePool growing before the pool with the most demand gets all of it")
 	f.StringVar(&o.sourceDir, "source-dir", "/tmp/ballast/sources", "directory of the PolicySources' checkouts and artifacts")
 	f.IntVar(&o.concurrent, "concurrent", 2, "how many PolicySources sync at once")
@@ -181,6 +184,9 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.renderTarget != string(render.TargetAWS) && o.renderTarget != string(render.TargetKwok) {
+		return usageError(s, "--render-target %q: write aws or kwok", o.renderTarget)
+	}
 	if o.webhookURL != "" && !strings.HasPrefix(o.webhookURL, "https://") {
 		return usageError(s, "--webhook-url must be an https:// address")
 	}
@@ -246,6 +252,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		Metrics:  metrics.MustMakeRecorder(),
 		Reporter: &source.GitReporter{Secrets: direct, Statuses: statusSetterFor, Files: gogit.NewFileWriter(), Runtime: mgr.GetClient()},
 		Cluster:  o.cluster,
+		Target:   render.Target(o.renderTarget),
 	}
 	if err := src.SetupWithManager(ctx, mgr, source.SetupOptions{
 		MaxConcurrentReconciles: o.concurrent, WatchFluxSources: true, RateLimiter: runtimectrl.GetRateLimiter(o.rateLimiter),

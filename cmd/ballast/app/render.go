@@ -18,6 +18,7 @@ type renderOptions struct {
 	out     string
 	source  string
 	at      string
+	target  string
 }
 
 func newRenderCommand(s streams) *cobra.Command {
@@ -44,6 +45,7 @@ an error. Output is deterministic: the same tree and reference time give the sam
 	cmd.Flags().StringVar(&o.out, "out", "", "write one file per cluster, DIR/<cluster>.yaml, instead of stdout")
 	cmd.Flags().StringVar(&o.source, "source", "local", "value of the ballast.dev/source owner label")
 	cmd.Flags().StringVar(&o.at, "time", "", "reference time (RFC 3339) for maintenance windows; default now")
+	cmd.Flags().StringVar(&o.target, "target", "aws", "the cloud to render for: aws, or kwok (Karpenter's kwok provider, for `ballast dev` and tests)")
 	return cmd
 }
 
@@ -55,6 +57,9 @@ func (o renderOptions) run(s streams, path string) error {
 			return usageError(s, "--time %q is not an RFC 3339 time such as 2026-11-23T12:00:00Z", o.at)
 		}
 		now = t
+	}
+	if o.target != string(render.TargetAWS) && o.target != string(render.TargetKwok) {
+		return usageError(s, "--target %q: write aws or kwok", o.target)
 	}
 	repo, err := loadPath(path)
 	if err != nil {
@@ -87,7 +92,7 @@ func (o renderOptions) run(s streams, path string) error {
 		if err != nil {
 			return err
 		}
-		objs, err := render.Render(render.Input{Policy: policy, Rules: rules, Source: o.source, Now: now})
+		objs, err := render.Render(render.Input{Policy: policy, Rules: rules, Source: o.source, Now: now, Target: render.Target(o.target)})
 		if err != nil {
 			return fmt.Errorf("failed to render cluster %s: %w", cluster, err)
 		}
