@@ -5,7 +5,6 @@ import (
 	"os"
 	"testing"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -42,13 +41,6 @@ func testPolicy(mut func(*v1alpha1.ClusterPolicySpec)) *v1alpha1.ClusterPolicy {
 
 func dist(pct, base int32, sel v1alpha1.SpotSelector) v1alpha1.DistributionSpec {
 	return v1alpha1.DistributionSpec{OnDemandPercent: ptr.To(pct), BaseOnDemand: ptr.To(base), Selector: sel}
-}
-
-func rule(ns, name string, sel *metav1.LabelSelector, d v1alpha1.DistributionSpec) *v1alpha1.WorkloadDistributionRule {
-	return &v1alpha1.WorkloadDistributionRule{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       v1alpha1.WorkloadDistributionRuleSpec{WorkloadSelector: sel, DistributionSpec: d},
-	}
 }
 
 func app(ns, name string, replicas int, milliCPU, memory int64) App {

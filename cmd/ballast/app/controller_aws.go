@@ -22,7 +22,7 @@ func newSpotScores(ctx context.Context) (func(context.Context, string, []string,
 	cached := &cloud.CachedPlacementScores{Source: awscloud.NewPlacementScores(cfg)}
 	return func(ctx context.Context, region string, types []string, capacity int32) (int32, error) {
 		scores, err := cached.SpotPlacementScores(ctx, region, types, capacity, false)
-		if err != nil && !(cloud.IsStale(err) && len(scores) > 0) {
+		if err != nil && (!cloud.IsStale(err) || len(scores) == 0) {
 			return 0, err
 		}
 		best := int32(0)

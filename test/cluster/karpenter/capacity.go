@@ -65,9 +65,9 @@ type capacityProvider struct {
 	instanceTypes []*cloudprovider.InstanceType
 	file          string
 
-	mu          sync.Mutex
-	modTime     time.Time
-	state       capacityState
+	mu      sync.Mutex
+	modTime time.Time
+	state   capacityState
 	// unavailable holds when each capacityType/zone/instanceType failed; it is
 	// reported unavailable for ttl after, or until unblocked.
 	unavailable map[string]time.Time
