@@ -13,6 +13,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ballast-dev/ballast/cmd/ballast/app.version=$(VERSION)
 CACHE_DIR ?= $(or $(BALLAST_CACHE_DIR),$(XDG_CACHE_HOME),$(HOME)/.cache)/ballast
 TEST_FLAGS ?=
+DEV_FLAGS ?=
 # The end-to-end suites start a whole cluster; give go test room beyond its 10m default.
 TEST_TIMEOUT ?= 30m
 
@@ -29,6 +30,10 @@ help: ## Show the targets.
 .PHONY: build
 build: ## Build bin/ballast.
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ballast ./cmd/ballast
+
+.PHONY: dev
+dev: build ## Run the whole product on this machine (cluster, Karpenter, Git, the controller) and watch it; DEV_FLAGS="--scenario spot-outage".
+	$(BIN)/ballast dev $(DEV_FLAGS)
 
 .PHONY: demo
 demo: build ## Validate and render the example policy repository.

@@ -1,52 +1,24 @@
 package controlplane
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
-	"strings"
 	"sync"
 
 	awsapis "github.com/aws/karpenter-provider-aws/pkg/apis"
-	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
-	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/localcluster"
 )
 
-// Scheme knows the Kubernetes built-in kinds, Ballast's kinds and Karpenter's NodePool
-// and EC2NodeClass.
-var Scheme = newScheme()
-
-func newScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, v1alpha1.AddToScheme,
-	} {
-		if err := add(s); err != nil {
-			panic(err)
-		}
-	}
-	karpenter := schema.GroupVersion{Group: "karpenter.sh", Version: "v1"}
-	s.AddKnownTypes(karpenter, &karpv1.NodePool{}, &karpv1.NodePoolList{}, &karpv1.NodeClaim{}, &karpv1.NodeClaimList{})
-	metav1.AddToGroupVersion(s, karpenter)
-	aws := schema.GroupVersion{Group: "karpenter.k8s.aws", Version: "v1"}
-	s.AddKnownTypes(aws, &awsv1.EC2NodeClass{}, &awsv1.EC2NodeClassList{})
-	metav1.AddToGroupVersion(s, aws)
-	return s
-}
+// Scheme knows the Kubernetes built-in kinds, Ballast's kinds and Karpenter's.
+var Scheme = localcluster.Scheme
 
 // Env is a running control plane.
 type Env struct {
@@ -101,24 +73,13 @@ func KarpenterCRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	return out, nil
 }
 
-// HackScript runs one of the repository's build scripts (hack/<name>), which build and
-// cache what tests need, and returns what it printed on stdout, trimmed: the path of
-// what it built.
+// HackScript runs one of the repository's build scripts (localcluster.HackScript).
 func HackScript(name string, args ...string) (string, error) {
-	cmd := exec.Command(filepath.Join(RepoRoot(), "hack", name), args...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("hack/%s failed: %w\n%s", name, err, errOut.String())
-	}
-	return strings.TrimSpace(out.String()), nil
+	return localcluster.HackScript(nil, name, args...)
 }
 
 // RepoRoot returns the repository's root directory.
-func RepoRoot() string {
-	_, file, _, _ := goruntime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
+func RepoRoot() string { return localcluster.RepoRoot() }
 
 var (
 	assetsOnce sync.Once

@@ -10,8 +10,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/ballast-dev/ballast/localcluster"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
-	"github.com/ballast-dev/ballast/test/cluster"
 )
 
 // e2eCluster is the ClusterPolicy cluster name the controller serves.
@@ -38,14 +38,14 @@ var stableTaint = corev1.Taint{Key: "e2e.ballast.dev/stable", Value: "true", Eff
 // ballastPool is a NodePool as Ballast renders it for cluster e2e (owner labels, the
 // capacity label on its nodes, the Spot taint and weights), on the kwok node class.
 func ballastPool(capacityType string) *karpv1.NodePool {
-	np := cluster.NodePool("ballast-"+e2eCluster+"-"+capacityType, "10s", capacityType)
+	np := localcluster.NodePool("ballast-"+e2eCluster+"-"+capacityType, "10s", capacityType)
 	np.Labels = map[string]string{v1alpha1.SourceLabel: "e2e", v1alpha1.ClusterLabel: e2eCluster}
 	np.Spec.Template.Labels = map[string]string{v1alpha1.CapacityLabel: capacityType}
 	np.Spec.Template.Spec.Requirements = append(np.Spec.Template.Spec.Requirements, karpv1.NodeSelectorRequirementWithMinValues{
 		Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: ballastZones,
 	})
 	if capacityType == karpv1.CapacityTypeSpot {
-		return cluster.WithSpotTaint(np, 50)
+		return localcluster.WithSpotTaint(np, 50)
 	}
 	np.Spec.Weight = ptr.To[int32](10)
 	return np
@@ -58,7 +58,7 @@ func setupBallast(ctx context.Context) error {
 	if ballast, err = kube.StartBallast(ctx, e2eCluster, "--limits-stall-after", "3s", "--unavailable-offerings-ttl", unavailableTTL); err != nil {
 		return err
 	}
-	stable := cluster.WithTaint(cluster.NodePool("e2e-stable", "Never", karpv1.CapacityTypeOnDemand), stableTaint)
+	stable := localcluster.WithTaint(localcluster.NodePool("e2e-stable", "Never", karpv1.CapacityTypeOnDemand), stableTaint)
 	stable.Spec.Disruption.ConsolidationPolicy = karpv1.ConsolidationPolicyWhenEmpty
 	stable.Spec.Template.Spec.Requirements = append(stable.Spec.Template.Spec.Requirements, karpv1.NodeSelectorRequirementWithMinValues{
 		Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{stableZone},

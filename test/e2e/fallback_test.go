@@ -18,9 +18,9 @@ import (
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/fallback"
+	"github.com/ballast-dev/ballast/localcluster"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	splitmodel "github.com/ballast-dev/ballast/split"
-	"github.com/ballast-dev/ballast/test/cluster"
 )
 
 // evictionCap is the e2e ClusterPolicy's binPacking.podEviction.maxEvictionsPerPass.
@@ -40,10 +40,10 @@ func fallbackStatus(ctx context.Context) (*v1alpha1.FallbackStatus, error) {
 
 // spotOutage makes Spot unavailable in the pools given (everywhere when none) until the
 // returned function (also run at cleanup) makes it available again.
-func spotOutage(t testing.TB, pools ...cluster.Pool) (restore func()) {
+func spotOutage(t testing.TB, pools ...localcluster.Pool) (restore func()) {
 	t.Helper()
 	if len(pools) == 0 {
-		pools = []cluster.Pool{{CapacityType: karpv1.CapacityTypeSpot}}
+		pools = []localcluster.Pool{{CapacityType: karpv1.CapacityTypeSpot}}
 	}
 	if err := kube.SetUnavailable(pools...); err != nil {
 		t.Fatal(err)
@@ -310,7 +310,7 @@ func TestFallbackIgnoresOneZoneShortage(t *testing.T) {
 	leaveSpotAvailable(t, ns)
 	optIn(t, ns)
 	createRule(t, ns, 0, 0, v1alpha1.LeastInterrupted)
-	spotOutage(t, cluster.Pool{CapacityType: karpv1.CapacityTypeSpot, Zone: "test-zone-a"})
+	spotOutage(t, localcluster.Pool{CapacityType: karpv1.CapacityTypeSpot, Zone: "test-zone-a"})
 	// Larger than the nodes earlier tests may have left, so that they need new nodes.
 	d := deployment(ns, "zonal", 6, "1500m", nil)
 	// Prefer the short zone: Karpenter tries it first (a preference is a requirement

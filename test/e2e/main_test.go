@@ -15,13 +15,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/ballast-dev/ballast/test/cluster"
+	"github.com/ballast-dev/ballast/localcluster"
 )
 
 var (
-	kube *cluster.Cluster
+	kube *localcluster.Cluster
 	// ballast is the real controller binary, running as its own ServiceAccount.
-	ballast   *cluster.Ballast
+	ballast   *localcluster.Ballast
 	suiteTime = time.Now()
 )
 
@@ -31,14 +31,14 @@ func TestMain(m *testing.M) {
 	var err error
 	// Karpenter retries a Spot offering that ran out of capacity after this long (3m in
 	// the AWS provider); Ballast is told the same.
-	kube, err = cluster.Start(ctx, cluster.Options{KarpenterEnv: []string{"BALLAST_UNAVAILABLE_TTL=" + unavailableTTL}})
+	kube, err = localcluster.Start(ctx, localcluster.Options{KarpenterEnv: []string{"BALLAST_UNAVAILABLE_TTL=" + unavailableTTL}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "failed to start the cluster:", err)
 		os.Exit(1)
 	}
 	// The smoke tests' pool is tainted so that only their pods (which tolerate it) use
 	// it, and pods the distributor tests leave unplaced cannot.
-	if err := kube.Client.Create(ctx, cluster.WithTaint(cluster.NodePool("default", "10s"), smokeTaint)); err != nil {
+	if err := kube.Client.Create(ctx, localcluster.WithTaint(localcluster.NodePool("default", "10s"), smokeTaint)); err != nil {
 		fmt.Fprintln(os.Stderr, "failed to create the NodePool:", err)
 		kube.Stop()
 		os.Exit(1)

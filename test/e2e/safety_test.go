@@ -16,9 +16,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/ballast-dev/ballast/localcluster"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	splitmodel "github.com/ballast-dev/ballast/split"
-	"github.com/ballast-dev/ballast/test/cluster"
 )
 
 // TestPinnedSpotRunsOnBallastSpotPool: a workload that pins Spot itself (Karpenter's
@@ -79,17 +79,21 @@ func TestDaemonSetRunsOnEverySpotNode(t *testing.T) {
 	waitSplit(t, ns, "spot-app", splitmodel.Counts{Spot: 3}, 3*time.Minute)
 	err := kube.Eventually(ctx, "an agent pod Running on every Spot node", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
 		var nodes corev1.NodeList
-		if err := kube.Client.List(ctx, &nodes, client.MatchingLabels{karpv1.NodePoolLabelKey: "ballast-e2e-spot"}); err != nil {
+		if err := kube.Client.List(context.Background(), &nodes, client.MatchingLabels{karpv1.NodePoolLabelKey: "ballast-e2e-spot"}); err != nil {
 			return false, "", err
 		}
-		agents, err := kube.RunningPods(ctx, ns, appSelector("agent"))
+		agents, err := kube.RunningPods(context.Background(), ns, appSelector("agent"))
 		if err != nil {
 			return false, "", err
 		}
 		on := nodesOf(agents)
 		var missing []string
 		for _, n := range nodes.Items {
-			if n.DeletionTimestamp.IsZero() && !on[n.Name] {
+			// A node Karpenter is taking away (disrupted, cordoned) gets no new daemon pods.
+			leaving := !n.DeletionTimestamp.IsZero() || n.Spec.Unschedulable || slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool {
+				return t.Key == karpv1.DisruptedTaintKey
+			})
+			if !leaving && !on[n.Name] {
 				missing = append(missing, n.Name)
 			}
 		}
@@ -214,7 +218,7 @@ func TestLimitsHoldAcrossPools(t *testing.T) {
 func TestControllerEventsVisible(t *testing.T) {
 	ctx := context.Background()
 	ps := &v1alpha1.PolicySource{
-		ObjectMeta: metav1.ObjectMeta{Namespace: cluster.BallastNamespace, Name: "unreachable"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: localcluster.BallastNamespace, Name: "unreachable"},
 		Spec: v1alpha1.PolicySourceSpec{
 			Cluster: e2eCluster, Interval: metav1.Duration{Duration: time.Minute},
 			Git: &v1alpha1.GitSource{URL: "https://127.0.0.1:1/nowhere.git"},
@@ -226,7 +230,7 @@ func TestControllerEventsVisible(t *testing.T) {
 	t.Cleanup(func() { _ = kube.Client.Delete(context.Background(), ps) })
 	err := kube.Eventually(ctx, "a warning event on the PolicySource", time.Minute, func(ctx context.Context) (bool, string, error) {
 		var events corev1.EventList
-		if err := kube.Client.List(ctx, &events, client.InNamespace(cluster.BallastNamespace)); err != nil {
+		if err := kube.Client.List(ctx, &events, client.InNamespace(localcluster.BallastNamespace)); err != nil {
 			return false, "", err
 		}
 		for _, e := range events.Items {
@@ -234,7 +238,7 @@ func TestControllerEventsVisible(t *testing.T) {
 				return true, "", nil
 			}
 		}
-		return false, fmt.Sprintf("%d events in %s", len(events.Items), cluster.BallastNamespace), nil
+		return false, fmt.Sprintf("%d events in %s", len(events.Items), localcluster.BallastNamespace), nil
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -15,8 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/localcluster"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
-	"github.com/ballast-dev/ballast/test/cluster"
 )
 
 // The scope observers are workloads Ballast must never touch, created before the
@@ -70,7 +70,7 @@ func startObservers(ctx context.Context) ([]*observer, error) {
 	}
 	// Ballast's own namespace, labelled as if opted in.
 	own := &corev1.Namespace{}
-	if err := kube.Client.Get(ctx, client.ObjectKey{Name: cluster.BallastNamespace}, own); err != nil {
+	if err := kube.Client.Get(ctx, client.ObjectKey{Name: localcluster.BallastNamespace}, own); err != nil {
 		return nil, err
 	}
 	own.Labels[v1alpha1.DistributionLabel] = v1alpha1.DistributionEnabled
@@ -97,7 +97,7 @@ func startObservers(ctx context.Context) ([]*observer, error) {
 	}{
 		{karpenterLike, 0},
 		{stableDeployment(outsideNamespace, "plain", 3, nil), 3},
-		{stableDeployment(cluster.BallastNamespace, "ballast-like", 2, nil), 2},
+		{stableDeployment(localcluster.BallastNamespace, "ballast-like", 2, nil), 2},
 		{stableDeployment(pinnedNamespace, "pinned", 3, map[string]string{"karpenter.sh/capacity-type": "on-demand"}), 3},
 	}
 	var out []*observer

@@ -19,7 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
-	"github.com/ballast-dev/ballast/test/cluster"
+	"github.com/ballast-dev/ballast/localcluster"
 )
 
 // smokeTaint keeps other tests' pods off the smoke tests' NodePool.
@@ -80,7 +80,7 @@ func newNamespace(t testing.TB) string {
 // so that pods selecting it need new nodes rather than reusing another test's.
 func dedicatedPool(t testing.TB, ns string, capacityTypes ...string) map[string]string {
 	t.Helper()
-	np := cluster.NodePool(ns, "10s", capacityTypes...)
+	np := localcluster.NodePool(ns, "10s", capacityTypes...)
 	np.Spec.Template.Labels = map[string]string{"ballast.dev/e2e-pool": ns}
 	if err := kube.Client.Create(context.Background(), np); err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func TestSpotNodeSelector(t *testing.T) {
 func TestSpotCapacityUnavailable(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	if err := kube.SetUnavailable(cluster.Pool{CapacityType: karpv1.CapacityTypeSpot}); err != nil {
+	if err := kube.SetUnavailable(localcluster.Pool{CapacityType: karpv1.CapacityTypeSpot}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = kube.SetUnavailable() })

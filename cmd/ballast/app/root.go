@@ -76,6 +76,7 @@ NodePools and EC2NodeClasses and applies it.`,
 		newPlanCommand(s),
 		newEstimateCommand(s),
 		newControllerCommand(s),
+		newDevCommand(s),
 	)
 	return root
 }

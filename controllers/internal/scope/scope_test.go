@@ -10,8 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 
+	"github.com/ballast-dev/ballast/localcluster"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
-	"github.com/ballast-dev/ballast/test/manifests"
 )
 
 func TestIncludes(t *testing.T) {
@@ -73,11 +73,11 @@ func TestNamespaceSelectorAgreesWithIncludes(t *testing.T) {
 // (config/default) carries exactly the namespace selector of the scope the webhook and
 // the reconcilers check, for the namespace it installs into.
 func TestShippedWebhookConfiguration(t *testing.T) {
-	objs, err := manifests.Build("default")
+	objs, err := localcluster.BuildManifests("default")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := manifests.Find(objs, "MutatingWebhookConfiguration", "ballast-mutating-webhook-configuration")
+	cfg := localcluster.FindObject(objs, "MutatingWebhookConfiguration", "ballast-mutating-webhook-configuration")
 	if cfg == nil {
 		t.Fatal("config/default has no ballast-mutating-webhook-configuration")
 	}

@@ -1,6 +1,4 @@
-// Package manifests builds the kustomizations under config/ the way `kubectl apply -k`
-// does (with kustomize's own library), so tests install exactly what users install.
-package manifests
+package localcluster
 
 import (
 	"bytes"
@@ -11,13 +9,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-
-	"github.com/ballast-dev/ballast/test/controlplane"
 )
 
-// Build returns the objects of the kustomization in config/<dir> (e.g. "default").
-func Build(dir string) ([]*unstructured.Unstructured, error) {
-	path := filepath.Join(controlplane.RepoRoot(), "config", dir)
+// BuildManifests returns the objects of the kustomization in config/<dir> (e.g.
+// "default"), built the way `kubectl apply -k` does (with kustomize's own library), so
+// a local cluster runs exactly what users install.
+func BuildManifests(dir string) ([]*unstructured.Unstructured, error) {
+	path := filepath.Join(RepoRoot(), "config", dir)
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
 	res, err := k.Run(filesys.MakeFsOnDisk(), path)
 	if err != nil {
@@ -30,8 +28,8 @@ func Build(dir string) ([]*unstructured.Unstructured, error) {
 	return ssautils.ReadObjects(bytes.NewReader(data))
 }
 
-// Find returns the object of the kind and name, or nil.
-func Find(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+// FindObject returns the object of the kind and name, or nil.
+func FindObject(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
 	for _, o := range objs {
 		if o.GetKind() == kind && o.GetName() == name {
 			return o

@@ -1,4 +1,4 @@
-package cluster
+package localcluster
 
 import (
 	"context"
@@ -18,8 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	kwokapis "sigs.k8s.io/karpenter/kwok/apis"
 	karpenterapis "sigs.k8s.io/karpenter/pkg/apis"
-
-	"github.com/ballast-dev/ballast/test/controlplane"
 )
 
 // DefaultNodeClass is the KWOKNodeClass every test NodePool can reference.
@@ -35,7 +33,7 @@ var (
 // control-plane binaries and kwok through hack/controlplane.sh (cached by version), and
 // the wrapped Karpenter from this repository (go build caches it).
 func binaries(opts Options) (map[string]string, error) {
-	dir, err := controlplane.HackScript("controlplane.sh", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+	dir, err := HackScript(opts.Progress, "controlplane.sh", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 	if err != nil {
 		return nil, fmt.Errorf("failed to build the cluster binaries: %w", err)
 	}
@@ -53,11 +51,11 @@ func binaries(opts Options) (map[string]string, error) {
 	return bins, nil
 }
 
-// buildKarpenter builds test/cluster/karpenter next to the cached binaries.
+// buildKarpenter builds localcluster/karpenter next to the cached binaries.
 func buildKarpenter(dir string) (string, error) {
 	out := filepath.Join(dir, "ballast-karpenter-kwok")
-	cmd := exec.Command("go", "build", "-o", out, "./test/cluster/karpenter")
-	cmd.Dir = controlplane.RepoRoot()
+	cmd := exec.Command("go", "build", "-o", out, "./localcluster/karpenter")
+	cmd.Dir = RepoRoot()
 	// The module pins its toolchain; let go switch to it whatever the caller set.
 	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=auto", "GOFLAGS=-mod=mod")
 	if msg, err := cmd.CombinedOutput(); err != nil {

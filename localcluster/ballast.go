@@ -1,4 +1,4 @@
-package cluster
+package localcluster
 
 import (
 	"context"
@@ -25,9 +25,6 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/ballast-dev/ballast/test/controlplane"
-	"github.com/ballast-dev/ballast/test/manifests"
 )
 
 // BallastNamespace is where config/default installs Ballast.
@@ -46,9 +43,16 @@ var (
 	ballastBuildErr error
 )
 
-// BuildBallast builds the ballast binary from this repository once per test binary
-// (go build caches it) and returns its path.
+// BallastBinary, when set, is the ballast binary to run as the controller (`ballast
+// dev` runs itself); otherwise BuildBallast builds one.
+var BallastBinary string
+
+// BuildBallast builds the ballast binary from this repository once per process (go
+// build caches it) and returns its path, or returns BallastBinary when it is set.
 func BuildBallast() (string, error) {
+	if BallastBinary != "" {
+		return BallastBinary, nil
+	}
 	ballastBuild.Do(func() {
 		dir, err := os.MkdirTemp("", "ballast-bin-")
 		if err != nil {
@@ -57,7 +61,7 @@ func BuildBallast() (string, error) {
 		}
 		ballastBin = filepath.Join(dir, "ballast")
 		cmd := exec.Command("go", "build", "-o", ballastBin, "./cmd/ballast")
-		cmd.Dir = controlplane.RepoRoot()
+		cmd.Dir = RepoRoot()
 		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=auto", "GOFLAGS=-mod=mod")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			ballastBuildErr = fmt.Errorf("failed to build ballast: %w\n%s", err, msg)
@@ -89,7 +93,7 @@ type Ballast struct {
 // InstallBallast applies config/default as `kubectl apply -k` would, except the
 // objects that run the controller in a pod; it is idempotent.
 func (c *Cluster) InstallBallast(ctx context.Context) error {
-	objs, err := manifests.Build("default")
+	objs, err := BuildManifests("default")
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,7 @@
 // Command karpenter is Karpenter v1.15.0 with its kwok cloud provider, wrapped so that
 // tests can make capacity unavailable the way EC2 does: a launch into a blocked pool
 // fails with an insufficient-capacity error, and the pool is then reported unavailable
-// until the test makes it available again. The test harness in test/cluster builds and
+// until the test makes it available again. The local cluster (package localcluster) builds and
 // runs it; BALLAST_CAPACITY_FILE names the JSON file that lists the blocked pools.
 package main
 

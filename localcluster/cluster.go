@@ -1,4 +1,4 @@
-package cluster
+package localcluster
 
 import (
 	"context"
@@ -19,8 +19,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"github.com/ballast-dev/ballast/test/controlplane"
 )
 
 // Options configure a cluster.
@@ -32,6 +30,14 @@ type Options struct {
 	WithoutKarpenter bool
 	// KarpenterEnv adds environment variables to Karpenter, e.g. FEATURE_GATES.
 	KarpenterEnv []string
+	// Progress receives a line per start-up step and the build scripts' progress.
+	Progress func(string)
+}
+
+func (o Options) progress(format string, args ...any) {
+	if o.Progress != nil {
+		o.Progress(fmt.Sprintf(format, args...))
+	}
 }
 
 // Cluster is a running cluster.
@@ -42,7 +48,7 @@ type Cluster struct {
 	Kubeconfig string
 	// Config reaches the API server as an administrator.
 	Config *rest.Config
-	// Client is an administrator client using controlplane.Scheme.
+	// Client is an administrator client using Scheme.
 	Client client.Client
 	// Clientset is an administrator clientset.
 	Clientset kubernetes.Interface
@@ -66,6 +72,8 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			return nil, err
 		}
 		c.ownDir = true
+	} else if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -74,6 +82,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 			c = nil
 		}
 	}()
+	opts.progress("building (once) or finding etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and Karpenter")
 	assets, err := binaries(opts)
 	if err != nil {
 		return c, err
@@ -87,6 +96,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return c, err
 	}
 	etcdPort, peerPort, apiPort, kcmPort, schedPort, kwokPort := ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	opts.progress("starting etcd and kube-apiserver")
 	if err := c.startEtcd(assets, etcdPort, peerPort); err != nil {
 		return c, err
 	}
@@ -94,6 +104,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return c, err
 	}
 	c.Timings["apiserver-ready"] = time.Since(started)
+	opts.progress("starting kube-controller-manager, kube-scheduler and kwok")
 	if err := c.startControllers(assets, kcmPort, schedPort, kwokPort); err != nil {
 		return c, err
 	}
@@ -101,6 +112,7 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 		return c, err
 	}
 	if !opts.WithoutKarpenter {
+		opts.progress("starting Karpenter with its kwok provider")
 		if err := c.startKarpenter(ctx, assets, opts.KarpenterEnv); err != nil {
 			return c, err
 		}
@@ -176,7 +188,7 @@ func (c *Cluster) startAPIServer(ctx context.Context, assets map[string]string, 
 	if c.Clientset, err = kubernetes.NewForConfig(c.Config); err != nil {
 		return err
 	}
-	if c.Client, err = client.New(c.Config, client.Options{Scheme: controlplane.Scheme}); err != nil {
+	if c.Client, err = client.New(c.Config, client.Options{Scheme: Scheme}); err != nil {
 		return err
 	}
 	return c.poll(ctx, "kube-apiserver to be ready", 2*time.Minute, func(ctx context.Context) (bool, error) {
@@ -304,8 +316,14 @@ func (c *Cluster) NewNamespace(ctx context.Context, prefix string) (string, erro
 	if err := c.Client.Create(ctx, ns); err != nil {
 		return "", err
 	}
-	return ns.Name, c.poll(ctx, "the default service account of "+ns.Name, time.Minute, func(ctx context.Context) (bool, error) {
-		err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "default"}, &corev1.ServiceAccount{})
+	return ns.Name, c.WaitServiceAccount(ctx, ns.Name)
+}
+
+// WaitServiceAccount waits for the default ServiceAccount of a namespace: pods are
+// refused until it exists.
+func (c *Cluster) WaitServiceAccount(ctx context.Context, ns string) error {
+	return c.poll(ctx, "the default service account of "+ns, time.Minute, func(ctx context.Context) (bool, error) {
+		err := c.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "default"}, &corev1.ServiceAccount{})
 		if apierrors.IsNotFound(err) {
 			return false, nil
 		}

@@ -1,4 +1,4 @@
-package cluster
+package localcluster
 
 import (
 	corev1 "k8s.io/api/core/v1"
