@@ -70,7 +70,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	for _, kind := range []string{distribution.KindDeployment, distribution.KindStatefulSet} {
 		r := &distribution.Reconciler{
 			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-distribution"),
-			Kind: kind, Cluster: o.Cluster, Scope: inScope,
+			Kind: kind, Cluster: o.Cluster, Scope: inScope, API: o.API,
 		}
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("failed to set up the %s distribution controller: %w", kind, err)

@@ -90,8 +90,10 @@ func (e *Env) waitView(ctx context.Context, what string, timeout time.Duration, 
 	return nil
 }
 
-// spotOutage makes Spot unavailable, waits until every replica runs (the Spot-meant
-// ones On-Demand on fallback), makes Spot available again and waits for the return.
+// spotOutage is what a Spot outage looks like on EC2: new Spot launches fail with
+// InsufficientInstanceCapacity and the Spot nodes running are reclaimed. It waits until
+// every replica runs again (the Spot-meant ones On-Demand on fallback), makes Spot
+// available again and waits for the return.
 func (e *Env) spotOutage(ctx context.Context, t *Timeline) error {
 	t.log("waiting for the workloads to run their split")
 	if err := e.WaitSettled(ctx, 5*time.Minute); err != nil {
@@ -102,12 +104,11 @@ func (e *Env) spotOutage(ctx context.Context, t *Timeline) error {
 		return err
 	}
 	defer func() { _ = e.Kube.SetUnavailable() }()
-	t.log("scaling every workload up by half, so that new Spot replicas need new Spot nodes")
-	for _, w := range e.Workloads {
-		if err := e.setReplicas(ctx, w.Namespace, w.Name, w.Replicas+w.Replicas/2); err != nil {
-			return err
-		}
+	reclaimed, err := e.reclaimSpot(ctx)
+	if err != nil {
+		return err
 	}
+	t.log("EC2 reclaims the %d Spot nodes: Karpenter drains them, their replicas wait for Spot", reclaimed)
 	if err := e.waitView(ctx, "the fallback", 5*time.Minute, func(v *View) bool { return v.Fallback.State == string(v1alpha1.FallbackFallenBack) }); err != nil {
 		return err
 	}
@@ -128,7 +129,10 @@ func (e *Env) spotOutage(ctx context.Context, t *Timeline) error {
 	if err := e.Kube.SetUnavailable(); err != nil {
 		return err
 	}
-	if err := e.waitView(ctx, "the return to Spot", 10*time.Minute, func(v *View) bool { return v.Fallback.State == string(v1alpha1.FallbackReturning) }); err != nil {
+	// Returning, or straight to Available when nothing was left on fallback to move.
+	if err := e.waitView(ctx, "the return to Spot", 10*time.Minute, func(v *View) bool {
+		return v.Fallback.State == string(v1alpha1.FallbackReturning) || (v.Fallback.State == string(v1alpha1.FallbackAvailable) && v.Fallback.Replicas == 0)
+	}); err != nil {
 		return err
 	}
 	t.log("returning to Spot, a few replicas per pass")
@@ -137,12 +141,24 @@ func (e *Env) spotOutage(ctx context.Context, t *Timeline) error {
 	}
 	v, _ = e.Snapshot(ctx)
 	t.log("back on Spot: every split exact; $%.0f/month, saving $%.0f (%.0f%%)", v.Cost.ActualMonthly, v.Cost.SavingsMonthly, v.Cost.SavingsPercent)
-	for _, w := range e.Workloads {
-		if err := e.setReplicas(ctx, w.Namespace, w.Name, w.Replicas); err != nil {
-			return err
-		}
-	}
 	return nil
+}
+
+// reclaimSpot deletes the NodeClaims of every Spot node, as EC2 reclaiming them would
+// make Karpenter do, and returns how many.
+func (e *Env) reclaimSpot(ctx context.Context) (int, error) {
+	var claims karpv1.NodeClaimList
+	if err := e.Kube.Client.List(ctx, &claims, client.MatchingLabels{karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeSpot}); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range claims.Items {
+		if err := e.Kube.Client.Delete(ctx, &claims.Items[i]); client.IgnoreNotFound(err) != nil {
+			return n, fmt.Errorf("failed to reclaim %s: %w", claims.Items[i].Name, err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // scale doubles every workload, then scales it back.

@@ -126,7 +126,12 @@ func Decide(r Rule, replicas int32, current Counts) Decision {
 	case current.Spot < target.Spot:
 		return Decision{Capacity: v1alpha1.CapacitySpot, Reason: ReasonSplit}
 	}
-	// Surge: compare current/target shares without division.
+	// Surge (a rollout, or a replacement admitted before the cache saw the pod it
+	// replaces): a class the rule gives nothing never gets the extra pod; otherwise
+	// compare current/target shares without division, a tie going On-Demand.
+	if target.OnDemand == 0 {
+		return Decision{Capacity: v1alpha1.CapacitySpot, Reason: ReasonSplit}
+	}
 	if target.Spot > 0 && int64(current.Spot)*int64(target.OnDemand) < int64(current.OnDemand)*int64(target.Spot) {
 		return Decision{Capacity: v1alpha1.CapacitySpot, Reason: ReasonSplit}
 	}

@@ -69,6 +69,8 @@ func TestDecide(t *testing.T) {
 		{"last spot", rule, 10, Counts{5, 4}, Decision{spot, ReasonSplit}},
 		{"surge tie goes on-demand", rule, 10, Counts{5, 5}, Decision{od, ReasonSplit}},
 		{"surge with on-demand over its share goes spot", rule, 10, Counts{6, 5}, Decision{spot, ReasonSplit}},
+		{"surge of an all-spot rule stays spot", Rule{OnDemandPercent: 0, Selector: v1alpha1.All}, 7, Counts{0, 7}, Decision{spot, ReasonSplit}},
+		{"surge of an all-on-demand rule stays on-demand", Rule{OnDemandPercent: 100, Selector: v1alpha1.All}, 4, Counts{4, 0}, Decision{od, ReasonSplit}},
 		{"spot never", Rule{NoSpot: true, Selector: v1alpha1.All}, 10, Counts{}, Decision{od, ReasonOverride}},
 		{"SpotReady single replica", Rule{Selector: v1alpha1.SpotReady}, 1, Counts{}, Decision{od, ReasonOverride}},
 		{"all spot rule", Rule{Selector: v1alpha1.All}, 3, Counts{0, 2}, Decision{spot, ReasonSplit}},

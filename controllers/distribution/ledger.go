@@ -8,11 +8,12 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/split"
 )
 
@@ -33,6 +34,8 @@ const (
 	ReservationAnnotation = "ballast.dev/reservation"
 	// reservationsAnnotation on a Lease holds the pending reservations as JSON.
 	reservationsAnnotation = "ballast.dev/reservations"
+	// departuresAnnotation on a Lease holds the pods recorded as departing, as JSON.
+	departuresAnnotation = "ballast.dev/departures"
 	// leasePrefix names the Leases: ballast-placement-<workload UID>.
 	leasePrefix    = "ballast-placement-"
 	reservationTTL = 30 * time.Second
@@ -57,17 +60,113 @@ type ledger struct {
 	now func() time.Time
 }
 
+// observedPod is a pod of the workload as an admission sees it (from a cache).
+type observedPod struct {
+	UID         types.UID
+	Capacity    string
+	Reservation string
+}
+
+// departure is a pod about to go (evicted, or deleted so that its controller replaces
+// it), recorded before it goes: a cache that still shows it must not make its
+// replacement look like a surge beside it.
+type departure struct {
+	UID types.UID `json:"uid"`
+	// At is the Unix time in milliseconds of the record.
+	At int64 `json:"at"`
+}
+
 // reserve decides under the workload's Lease. decide receives the counts to decide
-// from (observed plus pending) and returns the capacity; reserve records it under id,
-// unless dryRun (a dry-run admission decides like a real one but writes nothing).
-func (l *ledger) reserve(ctx context.Context, w *Workload, observed split.Counts, observedIDs map[string]bool, id string, dryRun bool, decide func(split.Counts) string) (string, error) {
+// from (observed pods, less those recorded as departing, plus pending reservations)
+// and returns the capacity; reserve records it under id, unless dryRun (a dry-run
+// admission decides like a real one but writes nothing).
+func (l *ledger) reserve(ctx context.Context, w *Workload, observed []observedPod, id string, dryRun bool, decide func(split.Counts) string) (string, error) {
+	observedIDs := make(map[string]bool, len(observed))
+	present := make(map[types.UID]bool, len(observed))
+	for _, o := range observed {
+		if o.Reservation != "" {
+			observedIDs[o.Reservation] = true
+		}
+		present[o.UID] = true
+	}
+	var capacity string
+	err := l.update(ctx, w, func(lease *coordinationv1.Lease, now time.Time) (bool, error) {
+		pending := pendingReservations(lease.Annotations[reservationsAnnotation], observedIDs, now)
+		departing := departures(lease.Annotations[departuresAnnotation], present, now)
+		var current split.Counts
+		for _, o := range observed {
+			if !departing[o.UID] {
+				current.Add(o.Capacity)
+			}
+		}
+		for _, r := range pending {
+			current.Add(r.Capacity)
+		}
+		capacity = decide(current)
+		if dryRun {
+			return false, nil
+		}
+		pending = append(pending, reservation{ID: id, Capacity: capacity, At: now.UnixMilli()})
+		data, err := json.Marshal(pending)
+		if err != nil {
+			return false, err
+		}
+		lease.Annotations[reservationsAnnotation] = string(data)
+		return true, nil
+	})
+	return capacity, err
+}
+
+// Depart records that pod is about to leave its workload (an eviction, or a delete so
+// that its controller replaces it), so that admissions do not count it while their
+// cache still shows it; undo removes the record again (the eviction was refused).
+// Pods of StatefulSets, placed by ordinal, need no record.
+func Depart(ctx context.Context, api client.Client, w *Workload, pod *corev1.Pod, undo bool) error {
+	if w == nil || w.Kind == KindStatefulSet {
+		return nil
+	}
+	l := &ledger{api: api, now: time.Now}
+	return l.update(ctx, w, func(lease *coordinationv1.Lease, now time.Time) (bool, error) {
+		var all []departure
+		if raw := lease.Annotations[departuresAnnotation]; raw != "" {
+			_ = json.Unmarshal([]byte(raw), &all)
+		}
+		var keep []departure
+		for _, d := range all {
+			if d.UID != pod.UID && now.Sub(time.UnixMilli(d.At)) <= reservationTTL {
+				keep = append(keep, d)
+			}
+		}
+		if !undo {
+			keep = append(keep, departure{UID: pod.UID, At: now.UnixMilli()})
+		}
+		if len(keep) == 0 {
+			if _, ok := lease.Annotations[departuresAnnotation]; !ok {
+				return false, nil
+			}
+			delete(lease.Annotations, departuresAnnotation)
+			return true, nil
+		}
+		data, err := json.Marshal(keep)
+		if err != nil {
+			return false, err
+		}
+		lease.Annotations[departuresAnnotation] = string(data)
+		return true, nil
+	})
+}
+
+// update reads the workload's Lease (an empty one when there is none), lets change
+// modify its annotations, and writes it back when change says so, under optimistic
+// concurrency: when another writer came first, it reads and changes again.
+func (l *ledger) update(ctx context.Context, w *Workload, change func(lease *coordinationv1.Lease, now time.Time) (bool, error)) error {
 	key := client.ObjectKey{Namespace: w.Namespace, Name: leasePrefix + string(w.UID)}
 	for attempt := range maxAttempts {
 		if attempt > 0 {
 			backoff := time.Duration(1+rand.IntN(min(attempt, 10)*2)) * time.Millisecond
 			select {
 			case <-ctx.Done():
-				return "", fmt.Errorf("the placement ledger of %s stayed contended: %w", w.Key(), ctx.Err())
+				return fmt.Errorf("the placement ledger of %s stayed contended: %w", w.Key(), ctx.Err())
 			case <-time.After(backoff):
 			}
 		}
@@ -75,31 +174,15 @@ func (l *ledger) reserve(ctx context.Context, w *Workload, observed split.Counts
 		err := l.api.Get(ctx, key, &lease)
 		exists := err == nil
 		if err != nil && !apierrors.IsNotFound(err) {
-			return "", fmt.Errorf("failed to read the placement ledger of %s: %w", w.Key(), err)
-		}
-		now := l.now()
-		pending := pendingReservations(lease.Annotations[reservationsAnnotation], observedIDs, now)
-		current := observed
-		for _, r := range pending {
-			if r.Capacity == v1alpha1.CapacitySpot {
-				current.Spot++
-			} else {
-				current.OnDemand++
-			}
-		}
-		capacity := decide(current)
-		if dryRun {
-			return capacity, nil
-		}
-		pending = append(pending, reservation{ID: id, Capacity: capacity, At: now.UnixMilli()})
-		data, err := json.Marshal(pending)
-		if err != nil {
-			return "", err
+			return fmt.Errorf("failed to read the placement ledger of %s: %w", w.Key(), err)
 		}
 		if lease.Annotations == nil {
 			lease.Annotations = map[string]string{}
 		}
-		lease.Annotations[reservationsAnnotation] = string(data)
+		write, err := change(&lease, l.now())
+		if err != nil || !write {
+			return err
+		}
 		if exists {
 			err = l.api.Update(ctx, &lease)
 		} else {
@@ -112,14 +195,30 @@ func (l *ledger) reserve(ctx context.Context, w *Workload, observed split.Counts
 		}
 		switch {
 		case err == nil:
-			return capacity, nil
+			return nil
 		case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
-			continue // another admission of the same workload won; decide again.
+			continue // another writer of the same workload won; change again.
 		default:
-			return "", fmt.Errorf("failed to write the placement ledger of %s: %w", w.Key(), err)
+			return fmt.Errorf("failed to write the placement ledger of %s: %w", w.Key(), err)
 		}
 	}
-	return "", fmt.Errorf("the placement ledger of %s stayed contended for %d attempts", w.Key(), maxAttempts)
+	return fmt.Errorf("the placement ledger of %s stayed contended for %d attempts", w.Key(), maxAttempts)
+}
+
+// departures returns the UIDs recorded as departing that a cache may still show:
+// those still observed and not expired.
+func departures(raw string, present map[types.UID]bool, now time.Time) map[types.UID]bool {
+	var all []departure
+	if raw == "" || json.Unmarshal([]byte(raw), &all) != nil {
+		return nil
+	}
+	out := map[types.UID]bool{}
+	for _, d := range all {
+		if present[d.UID] && now.Sub(time.UnixMilli(d.At)) <= reservationTTL {
+			out[d.UID] = true
+		}
+	}
+	return out
 }
 
 // pendingReservations returns the reservations whose pods are not observed yet and

@@ -69,6 +69,9 @@ type Reconciler struct {
 	RequeueAfter time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// API writes the placement ledgers (uncached); when nil, evictions are not recorded
+	// in them.
+	API client.Client
 
 	guard guard
 }
@@ -281,10 +284,7 @@ func (r *Reconciler) evict(ctx context.Context, key string, w *Workload, policy 
 			blocked = append(blocked, pod.Name+" (karpenter.sh/do-not-disrupt)")
 			continue
 		}
-		err := r.Client.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
-			ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
-			DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}},
-		})
+		err := r.recordedEviction(ctx, w, pod)
 		switch {
 		case err == nil:
 			evicted++
@@ -311,6 +311,34 @@ func (r *Reconciler) evict(ctx context.Context, key string, w *Workload, policy 
 	default:
 		return fmt.Sprintf("evicted %d replicas to restore the split", evicted)
 	}
+}
+
+// recordedEviction evicts pod through the Eviction API, recorded first in its
+// workload's ledger as departing (the record is withdrawn when the eviction fails), so
+// that an admission whose cache still shows the pod places the replacement in its
+// place. Without the record, a replacement admitted before the cache sees the eviction
+// looks like a surge and may land in the class that already has its share.
+func (r *Reconciler) recordedEviction(ctx context.Context, w *Workload, pod *corev1.Pod) error {
+	if r.API != nil {
+		if err := Depart(ctx, r.API, w, pod, false); err != nil {
+			logf.FromContext(ctx).Error(err, "failed to record a departure in the placement ledger", "pod", client.ObjectKeyFromObject(pod))
+		}
+	}
+	err := Evict(ctx, r.Client, pod)
+	if err != nil && r.API != nil {
+		_ = Depart(ctx, r.API, w, pod, true)
+	}
+	return err
+}
+
+// Evict evicts pod (that very pod, by UID) through the Eviction API, so that
+// PodDisruptionBudgets apply.
+func Evict(ctx context.Context, c client.Client, pod *corev1.Pod) error {
+	uid := pod.UID
+	return c.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
+		ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}},
+	})
 }
 
 func join(items []string) string {

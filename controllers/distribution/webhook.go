@@ -168,7 +168,7 @@ func (p *Placer) decideWithLedger(ctx context.Context, w *Workload, rule split.R
 	if err != nil {
 		return split.Decision{}, err
 	}
-	observed, ids := p.observe(ctx, pods)
+	observed := p.observe(ctx, pods)
 	var decision split.Decision
 	now := p.Now
 	if now == nil {
@@ -180,25 +180,21 @@ func (p *Placer) decideWithLedger(ctx context.Context, w *Workload, rule split.R
 	mu.Lock()
 	defer mu.Unlock()
 	l := &ledger{api: p.API, now: now}
-	_, err = l.reserve(ctx, w, observed, ids, admissionID, dryRun, func(current split.Counts) string {
+	_, err = l.reserve(ctx, w, observed, admissionID, dryRun, func(current split.Counts) string {
 		decision = split.Decide(rule, w.Replicas, current)
 		return decision.Capacity
 	})
 	return decision, err
 }
 
-// observe counts the classes of pods and collects their reservation ids.
-func (p *Placer) observe(ctx context.Context, pods []corev1.Pod) (split.Counts, map[string]bool) {
-	var c split.Counts
-	ids := map[string]bool{}
+// observe returns the class and reservation id of each pod.
+func (p *Placer) observe(ctx context.Context, pods []corev1.Pod) []observedPod {
+	out := make([]observedPod, len(pods))
 	capacity := NodeCapacity(ctx, p.Client)
 	for i := range pods {
-		if id := pods[i].Annotations[ReservationAnnotation]; id != "" {
-			ids[id] = true
-		}
-		c.Add(IntendedCapacity(&pods[i], capacity))
+		out[i] = observedPod{UID: pods[i].UID, Capacity: IntendedCapacity(&pods[i], capacity), Reservation: pods[i].Annotations[ReservationAnnotation]}
 	}
-	return c, ids
+	return out
 }
 
 // NodeCapacity returns a lookup of a node's Karpenter capacity type.

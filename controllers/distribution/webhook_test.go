@@ -345,3 +345,58 @@ func TestDaemonSetTemplateTolerates(t *testing.T) {
 		t.Fatalf("a DaemonSet that tolerates every taint was changed: %v", resp.Patches)
 	}
 }
+
+// TestDepartingPodIsReplacedInItsClass: a Deployment at 50% runs 2 On-Demand and 2
+// Spot replicas; one Spot replica is recorded as departing (evicted, or deleted to be
+// replaced) but a cache still shows it. Its replacement takes its place on Spot rather
+// than surging beside it On-Demand; once the record is withdrawn (the eviction was
+// refused), the same admission is a surge again.
+func TestDepartingPodIsReplacedInItsClass(t *testing.T) {
+	ns, rs := fixture(t, "depart", 4, 0, 50)
+	p := newPlacer(t, "depart")
+	ctx := context.Background()
+	var spotPod *corev1.Pod
+	for i, capacity := range []string{"on-demand", "on-demand", "spot", "spot"} {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("web-1-%d", i), Labels: map[string]string{"app": "web", v1alpha1.CapacityLabel: capacity},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+		}
+		if err := env.Client.Create(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+		spotPod = pod
+	}
+	w, err := distribution.WorkloadOf(ctx, env.Client, spotPod)
+	if err != nil || w == nil {
+		t.Fatalf("no workload for the pod: %v", err)
+	}
+	if err := distribution.Depart(ctx, p.API, w, spotPod, false); err != nil {
+		t.Fatal(err)
+	}
+	dry := func() string {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "web-1-", Labels: map[string]string{"app": "web"},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+		}
+		raw, err := json.Marshal(pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := p.Handle(ctx, admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+			UID: uuid.NewUUID(), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, DryRun: ptr.To(true),
+			Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
+		}})
+		return capacityFromPatch(t, resp)
+	}
+	if got := dry(); got != "spot" {
+		t.Fatalf("the replacement of a departing Spot replica was placed %q, want spot", got)
+	}
+	if err := distribution.Depart(ctx, p.API, w, spotPod, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := dry(); got != "on-demand" {
+		t.Fatalf("with the departure withdrawn, a fifth pod of four (2/2) was placed %q, want on-demand (a surge tie)", got)
+	}
+}

@@ -10,7 +10,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,6 +20,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -64,8 +64,9 @@ type Reconciler struct {
 	BestScore func(ctx context.Context, region string, instanceTypes []string, capacity int32) (int32, error)
 	// MinScore is the Spot placement score (1 to 10) a return needs; default 5.
 	MinScore int32
-	// API reads pods without a cache right before they are replaced.
-	API client.Reader
+	// API reads pods without a cache right before they are replaced, and records
+	// departures in the placement ledgers.
+	API client.Client
 	// CapacityMemory is how long Karpenter does not retry a Spot offering that ran out
 	// of capacity (the AWS provider's unavailable-offerings TTL); default 3m.
 	CapacityMemory time.Duration
@@ -364,7 +365,11 @@ func (r *Reconciler) replacePending(ctx context.Context, pods []corev1.Pod) {
 			continue
 		}
 		uid, rv := p.UID, p.ResourceVersion
+		w := r.departing(ctx, p)
 		err := r.Client.Delete(ctx, p, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+		if err != nil {
+			r.stayed(ctx, w, p)
+		}
 		switch {
 		case err == nil:
 			r.podEvent(p, corev1.EventTypeNormal, ReplacedReason, "Spot capacity is short: replaced, so that the replacement runs On-Demand until Spot returns")
@@ -408,11 +413,11 @@ func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPo
 		if p.Annotations["karpenter.sh/do-not-disrupt"] == "true" || refused[ownerOf(p)] {
 			continue
 		}
-		uid := p.UID
-		err := r.Client.SubResource("eviction").Create(ctx, p, &policyv1.Eviction{
-			ObjectMeta:    metav1.ObjectMeta{Name: p.Name, Namespace: p.Namespace},
-			DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}},
-		})
+		w := r.departing(ctx, p)
+		err := distribution.Evict(ctx, r.Client, p)
+		if err != nil {
+			r.stayed(ctx, w, p)
+		}
 		switch {
 		case err == nil:
 			evicted++
@@ -425,6 +430,30 @@ func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPo
 		default:
 			logf.FromContext(ctx).Error(err, "failed to move a fallback replica back to Spot", "pod", client.ObjectKeyFromObject(p))
 		}
+	}
+}
+
+// departing records in the pod's placement ledger that it is about to go, so that an
+// admission whose cache still shows it does not count it beside its replacement; it
+// returns the pod's workload for stayed.
+func (r *Reconciler) departing(ctx context.Context, p *corev1.Pod) *distribution.Workload {
+	if r.API == nil {
+		return nil
+	}
+	w, err := distribution.WorkloadOf(ctx, r.Client, p)
+	if err == nil && w != nil {
+		err = distribution.Depart(ctx, r.API, w, p, false)
+	}
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "failed to record a departure in the placement ledger", "pod", client.ObjectKeyFromObject(p))
+	}
+	return w
+}
+
+// stayed withdraws the record of departing when the pod did not go after all.
+func (r *Reconciler) stayed(ctx context.Context, w *distribution.Workload, p *corev1.Pod) {
+	if r.API != nil && w != nil {
+		_ = distribution.Depart(ctx, r.API, w, p, true)
 	}
 }
 

@@ -35,7 +35,7 @@ func BenchmarkFallback(b *testing.B) {
 			b.Fatal(err)
 		}
 		waitSplit(b, ns, "bench", splitmodel.Counts{Spot: 4}, 3*time.Minute)
-		waitNoEmptySpotNodes(b)
+		waitSpotNodesOnlyFor(b, ns)
 		b.ResetTimer()
 		restore := spotOutage(b)
 		scale(b, ns, "bench", 8)

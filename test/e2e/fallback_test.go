@@ -168,7 +168,7 @@ func TestFallbackAndReturn(t *testing.T) {
 	}
 	waitSplit(t, ns, "db", splitmodel.Counts{OnDemand: 3}, 3*time.Minute)
 
-	waitNoEmptySpotNodes(t)
+	waitSpotNodesOnlyFor(t, ns)
 	restore := spotOutage(t)
 	scale(t, ns, "web", 20)
 	scaleStatefulSet(t, ns, "db", 5) // db-3 and db-4 are Spot ordinals
@@ -261,13 +261,34 @@ func TestFallbackAndReturn(t *testing.T) {
 	}
 }
 
-// waitNoEmptySpotNodes waits until Karpenter has removed the empty Spot nodes earlier
-// tests left, so that new Spot replicas need new Spot nodes.
-func waitNoEmptySpotNodes(t testing.TB) {
+// waitSpotNodesOnlyFor waits until every Spot node runs pods of namespace ns: the
+// nodes earlier tests used are drained (their namespaces deleted) and removed by
+// Karpenter, so that a new Spot replica of this test finds no spare room on them and
+// needs a new Spot node.
+func waitSpotNodesOnlyFor(t testing.TB, ns string) {
 	t.Helper()
-	err := kube.Eventually(context.Background(), "no empty Spot node left by earlier tests", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
-		empty, err := emptyNodes(ctx, "ballast-e2e-spot")
-		return len(empty) == 0, fmt.Sprintf("empty: %v", empty), err
+	err := kube.Eventually(context.Background(), "no Spot node without a pod of "+ns, 4*time.Minute, func(ctx context.Context) (bool, string, error) {
+		var nodes corev1.NodeList
+		if err := kube.Client.List(ctx, &nodes, client.MatchingLabels{karpv1.NodePoolLabelKey: "ballast-e2e-spot"}); err != nil {
+			return false, "", err
+		}
+		var pods corev1.PodList
+		if err := kube.Client.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+			return false, "", err
+		}
+		ours := map[string]bool{}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil && p.Spec.NodeName != "" {
+				ours[p.Spec.NodeName] = true
+			}
+		}
+		var others []string
+		for _, n := range nodes.Items {
+			if !ours[n.Name] && n.DeletionTimestamp.IsZero() {
+				others = append(others, n.Name)
+			}
+		}
+		return len(others) == 0, fmt.Sprintf("Spot nodes without a pod of %s: %v", ns, others), nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -367,13 +388,13 @@ func TestFallbackFlappingBacksOff(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSplit(t, ns, "flap", splitmodel.Counts{Spot: 1}, 3*time.Minute)
-	waitNoEmptySpotNodes(t)
+	waitSpotNodesOnlyFor(t, ns)
 	restore := spotOutage(t)
 	scale(t, ns, "flap", 7)
 	err := kube.Eventually(ctx, "six replicas on fallback", 3*time.Minute, func(ctx context.Context) (bool, string, error) {
 		got := reasons(ctx, t, ns, "flap")
 		st, _ := fallbackStatus(ctx)
-		return got["fallback@on-demand"] == 6, fmt.Sprintf("%v, %+v", got, st), nil
+		return got["fallback@on-demand"] == 6 && got["split@spot"] == 1, fmt.Sprintf("%v, %+v", got, st), nil
 	})
 	if err != nil {
 		t.Fatal(err)
