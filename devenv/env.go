@@ -53,6 +53,9 @@ type Options struct {
 	Policies string
 	// Cluster is the ClusterPolicy to run; the first in the tree when empty.
 	Cluster string
+	// Forge serves the repository: ForgeGit (the default, when empty) or ForgeGitea,
+	// whose commit statuses the controller also sets.
+	Forge string
 	// DemoTimings shortens the cluster's fallback and consolidation timings and drops
 	// its maintenance windows in the served copy, so that a demo happens now.
 	DemoTimings bool
@@ -64,10 +67,15 @@ type Options struct {
 type Env struct {
 	// Cluster is the ClusterPolicy cluster name.
 	Cluster string
-	// Kube is the local cluster; Ballast the controller; Git the policy repository.
+	// Kube is the local cluster; Ballast the controller.
 	Kube    *localcluster.Cluster
 	Ballast *localcluster.Ballast
-	Git     *localcluster.GitServer
+	// Repo is the policy repository, on the forge the options name.
+	Repo Repository
+	// Git is the local Git server serving it with ForgeGit, Gitea the Gitea with
+	// ForgeGitea; the other is nil.
+	Git   *localcluster.GitServer
+	Gitea *localcluster.Gitea
 	// PolicyFile is the ClusterPolicy's file in the repository (slash-separated).
 	PolicyFile string
 	// Workloads are the example workloads the environment deployed.
@@ -92,6 +100,9 @@ func (o Options) progress(format string, args ...any) {
 
 // Start brings the environment up; Stop tears it down (also after an error here).
 func Start(ctx context.Context, o Options) (env *Env, err error) {
+	if err := checkForge(o.Forge); err != nil {
+		return nil, err
+	}
 	e := &Env{opts: o, dir: o.Dir}
 	if e.dir == "" {
 		if e.dir, err = os.MkdirTemp("", "ballast-dev-"); err != nil {
@@ -117,8 +128,7 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	}); err != nil {
 		return e, err
 	}
-	o.progress("starting the policy repository")
-	if e.Git, err = localcluster.ServeGit(filepath.Join(e.dir, "git"), filepath.Join(e.dir, "tree"), policyPath); err != nil {
+	if err := e.startRepository(ctx); err != nil {
 		return e, err
 	}
 	o.progress("building and starting ballast controller --cluster %s (as its own ServiceAccount)", e.Cluster)
@@ -154,6 +164,9 @@ func (e *Env) Stop() {
 	}
 	if e.Git != nil {
 		e.Git.Stop()
+	}
+	if e.Gitea != nil {
+		e.Gitea.Stop()
 	}
 	if e.Kube != nil {
 		e.Kube.Stop()
@@ -257,11 +270,12 @@ func nested(m map[string]any, keys ...string) any {
 }
 
 // createSource creates the credentials Secret and the PolicySource of the repository,
-// with the status file written back to the ballast-status branch.
+// with the status file written back to the ballast-status branch and, on Gitea, a
+// commit status on every synced commit (the Secret's token).
 func (e *Env) createSource(ctx context.Context) error {
 	c := e.Kube.Client
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: localcluster.BallastNamespace, Name: "policies-git"},
-		StringData: map[string]string{"username": e.Git.Username, "password": e.Git.Password}}
+		StringData: e.credentials()}
 	if err := c.Create(ctx, secret); err != nil && !apierrors.IsAlreadyExists(err) {
 		return err
 	}
@@ -269,9 +283,10 @@ func (e *Env) createSource(ctx context.Context) error {
 		ObjectMeta: metav1.ObjectMeta{Namespace: localcluster.BallastNamespace, Name: sourceName},
 		Spec: v1alpha1.PolicySourceSpec{
 			Cluster: e.Cluster, Path: policyPath, Interval: metav1.Duration{Duration: time.Minute}, Prune: true,
-			Git: &v1alpha1.GitSource{URL: e.Git.URL, Ref: &v1alpha1.GitRef{Branch: "main"},
+			Git: &v1alpha1.GitSource{URL: e.Repo.URL, Ref: &v1alpha1.GitRef{Branch: "main"},
 				SecretRef: &v1alpha1.LocalObjectReference{Name: secret.Name}},
-			StatusWriteBack: &v1alpha1.StatusWriteBack{StatusFile: &v1alpha1.StatusFileSpec{}},
+			StatusWriteBack: &v1alpha1.StatusWriteBack{StatusFile: &v1alpha1.StatusFileSpec{},
+				CommitStatus: e.commitStatus(secret.Name)},
 		},
 	}
 	return c.Create(ctx, ps)

@@ -194,13 +194,14 @@ func (e *Env) scale(ctx context.Context, t *Timeline) error {
 var onDemandPercent = regexp.MustCompile(`(?m)^(  distribution:\n(?:    .*\n)*?    onDemandPercent: )([0-9]+)`)
 
 // policyChange raises the cluster default's onDemandPercent by 30 points in the
-// repository, pushes, and waits until the controller applied the commit, the splits
-// converged, and the status file on the status branch names the commit.
+// repository, pushes, and waits until the controller applied the commit (and, on
+// Gitea, set its commit status on it), the splits converged, and the status file on
+// the status branch names the commit.
 func (e *Env) policyChange(ctx context.Context, t *Timeline) error {
 	if err := e.WaitSettled(ctx, 5*time.Minute); err != nil {
 		return err
 	}
-	data, err := e.Git.File(e.PolicyFile)
+	data, err := e.Repo.File(e.PolicyFile)
 	if err != nil {
 		return err
 	}
@@ -214,7 +215,7 @@ func (e *Env) policyChange(ctx context.Context, t *Timeline) error {
 		after = max(before-30, 0)
 	}
 	changed := onDemandPercent.ReplaceAllString(data, "${1}"+strconv.Itoa(after))
-	commit, err := e.Git.Commit(fmt.Sprintf("%s: cluster default onDemandPercent %d -> %d", e.Cluster, before, after), map[string]string{e.PolicyFile: changed})
+	commit, err := e.Repo.Commit(fmt.Sprintf("%s: cluster default onDemandPercent %d -> %d", e.Cluster, before, after), map[string]string{e.PolicyFile: changed})
 	if err != nil {
 		return err
 	}
@@ -226,12 +227,19 @@ func (e *Env) policyChange(ctx context.Context, t *Timeline) error {
 		return err
 	}
 	t.log("ballast controller applied %s", commit[:12])
+	if e.Gitea != nil {
+		description, err := e.waitCommitStatus(ctx, commit, 2*time.Minute)
+		if err != nil {
+			return err
+		}
+		t.log("commit status %s: success on %s (%s)", e.statusContext(), commit[:12], description)
+	}
 	if err := e.WaitSettled(ctx, 5*time.Minute); err != nil {
 		return err
 	}
 	t.log("every split converged on the new percentage")
 	err = wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(context.Context) (bool, error) {
-		return strings.Contains(e.Git.Read("ballast-status", "status/"+e.Cluster+".yaml"), commit), nil
+		return strings.Contains(e.Repo.Read("ballast-status", "status/"+e.Cluster+".yaml"), commit), nil
 	})
 	if err != nil {
 		return fmt.Errorf("the status file on ballast-status does not name %s: %w", commit, err)

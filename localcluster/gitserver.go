@@ -15,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -29,9 +28,10 @@ type GitServer struct {
 	Username, Password string
 	// Bare is the served repository; Work its work tree.
 	Bare, Work string
+	// WorkTree commits in Work and pushes to Bare.
+	*WorkTree
 
 	srv *http.Server
-	mu  sync.Mutex
 }
 
 // ServeGit creates a repository under dir whose main branch holds the files of tree
@@ -59,18 +59,13 @@ func ServeGit(dir, tree, path string) (*GitServer, error) {
 		{dir, "init", "-q", "--bare", "-b", "main", g.Bare},
 		{g.Bare, "config", "http.receivepack", "true"},
 		{g.Bare, "config", "uploadpack.allowReachableSHA1InWant", "true"},
-		{dir, "init", "-q", "-b", "main", g.Work},
-		{g.Work, "remote", "add", "origin", g.Bare},
 	}
 	for _, s := range steps {
-		if _, err := g.git(s[0], s[1:]...); err != nil {
+		if _, err := runGit(s[0], nil, s[1:]...); err != nil {
 			return nil, err
 		}
 	}
-	if err := copyTree(tree, filepath.Join(g.Work, path)); err != nil {
-		return nil, err
-	}
-	if _, err := g.Commit("policy repository for ballast dev", nil); err != nil {
+	if g.WorkTree, err = PushTree(g.Work, g.Bare, "", tree, path); err != nil {
 		return nil, err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -105,62 +100,6 @@ func (g *GitServer) Stop() {
 		defer cancel()
 		_ = g.srv.Shutdown(ctx)
 	}
-}
-
-// Commit writes files (slash-separated paths relative to the work tree; empty content
-// deletes) on main, commits everything with message and pushes; it returns the commit.
-func (g *GitServer) Commit(message string, files map[string]string) (string, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for p, content := range files {
-		path := filepath.Join(g.Work, filepath.FromSlash(p))
-		if content == "" {
-			if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
-				return "", err
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return "", err
-		}
-		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-			return "", err
-		}
-	}
-	for _, args := range [][]string{{"add", "-A"}, {"commit", "-q", "--allow-empty", "-m", message}, {"push", "-q", "origin", "main"}} {
-		if _, err := g.git(g.Work, args...); err != nil {
-			return "", err
-		}
-	}
-	return g.git(g.Work, "rev-parse", "HEAD")
-}
-
-// Read returns a file of branch (e.g. the status file on ballast-status), or "".
-func (g *GitServer) Read(branch, path string) string {
-	out, err := g.git(g.Bare, "show", branch+":"+path)
-	if err != nil {
-		return ""
-	}
-	return out
-}
-
-// File returns a file of the work tree.
-func (g *GitServer) File(path string) (string, error) {
-	data, err := os.ReadFile(filepath.Join(g.Work, filepath.FromSlash(path))) //nolint:gosec // our work tree
-	return string(data), err
-}
-
-func (g *GitServer) git(dir string, args ...string) (string, error) {
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
-		"GIT_AUTHOR_NAME=ballast dev", "GIT_AUTHOR_EMAIL=dev@ballast.invalid",
-		"GIT_COMMITTER_NAME=ballast dev", "GIT_COMMITTER_EMAIL=dev@ballast.invalid")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("git %s: %w\n%s", strings.Join(args, " "), err, out)
-	}
-	return strings.TrimSpace(string(out)), nil
 }
 
 // copyTree copies the regular files of src (no links, nothing hidden) to dst.

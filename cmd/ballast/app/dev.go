@@ -21,9 +21,9 @@ import (
 )
 
 type devOptions struct {
-	policies, cluster, scenario, output, dir string
-	once, keep, demo                         bool
-	interval                                 time.Duration
+	policies, cluster, scenario, output, dir, forge string
+	once, keep, demo                                bool
+	interval                                        time.Duration
 }
 
 func newDevCommand(s streams) *cobra.Command {
@@ -44,17 +44,26 @@ later runs reuse them.
 fall back On-Demand, Spot returns, replicas move back), scale (every workload doubles
 and shrinks back) or policy-change (a commit to the repository changes the cluster's
 On-Demand percentage; the splits converge and the status file appears on the
-ballast-status branch).
+ballast-status branch; with --forge gitea, also the controller's commit status on the
+commit).
+
+--forge gitea serves the repository from a real Gitea (built once, about 13 minutes)
+instead of the local Git server, and the PolicySource also sets a commit status on
+every commit it syncs.
 
 Ctrl-C stops everything. --keep keeps it running after a scenario or --once and prints
 how to reach it with kubectl.`,
 		Example: `  make dev
   ballast dev --scenario spot-outage
+  ballast dev --forge gitea --scenario policy-change
   ballast dev --once -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.scenario != "" && !slices.Contains(devenv.Scenarios, o.scenario) {
 				return usageError(s, "--scenario %q: one of %s", o.scenario, strings.Join(devenv.Scenarios, ", "))
+			}
+			if !slices.Contains(devenv.Forges, o.forge) {
+				return usageError(s, "--forge %q: one of %s", o.forge, strings.Join(devenv.Forges, ", "))
 			}
 			if o.output != "" && o.output != "json" {
 				return usageError(s, "-o %q: only json", o.output)
@@ -67,6 +76,7 @@ how to reach it with kubectl.`,
 	f := cmd.Flags()
 	f.StringVar(&o.policies, "policies", "", "the policy tree to serve (default: examples/policies of this repository)")
 	f.StringVar(&o.cluster, "cluster", "", "the ClusterPolicy to run (default: the first in the tree)")
+	f.StringVar(&o.forge, "forge", devenv.ForgeGit, "what serves the policy repository: "+strings.Join(devenv.Forges, ", ")+" (a real Gitea: the controller also sets commit statuses)")
 	f.StringVar(&o.scenario, "scenario", "", "a story to run: "+strings.Join(devenv.Scenarios, ", "))
 	f.StringVarP(&o.output, "output", "o", "", "json: print snapshots as JSON lines for scripts")
 	f.StringVar(&o.dir, "dir", "", "keep the environment's state (logs, repository, kubeconfigs) in DIR (default: a temporary directory)")
@@ -87,7 +97,7 @@ func (o devOptions) run(ctx context.Context, s streams) error {
 		localcluster.BallastBinary = self
 	}
 	env, err := devenv.Start(ctx, devenv.Options{
-		Dir: o.dir, Policies: o.policies, Cluster: o.cluster, DemoTimings: o.demo, Progress: progress,
+		Dir: o.dir, Policies: o.policies, Cluster: o.cluster, Forge: o.forge, DemoTimings: o.demo, Progress: progress,
 	})
 	if err != nil {
 		if env != nil {
@@ -96,10 +106,15 @@ func (o devOptions) run(ctx context.Context, s streams) error {
 		return fmt.Errorf("ballast dev: %w", err)
 	}
 	defer env.Stop()
-	progress(fmt.Sprintf("ready in %s: cluster %s, repository %s", time.Since(started).Round(time.Second), env.Cluster, env.Git.URL))
+	progress(fmt.Sprintf("ready in %s: cluster %s, repository %s", time.Since(started).Round(time.Second), env.Cluster, env.Repo.URL))
 	if o.keep || o.dir != "" {
-		_, _ = fmt.Fprintf(s.err, "\n  export KUBECONFIG=%s\n  kubectl get clusterpolicy,nodepools,nodes\n  git clone %s  (user %s, password %s)\n\n",
-			env.Kube.Kubeconfig, env.Git.URL, env.Git.Username, env.Git.Password)
+		_, _ = fmt.Fprintf(s.err, "\n  export KUBECONFIG=%s\n  kubectl get clusterpolicy,nodepools,nodes\n  git clone %s  (user %s, password %s)\n",
+			env.Kube.Kubeconfig, env.Repo.URL, env.Repo.Username, env.Repo.Password)
+		if env.Gitea != nil {
+			_, _ = fmt.Fprintf(s.err, "  open %s  (sign in as %s, password %s: the commits and their statuses)\n",
+				env.Repo.WebURL, localcluster.GiteaAdmin, env.Gitea.AdminPassword)
+		}
+		_, _ = fmt.Fprintln(s.err)
 	}
 	var mu sync.Mutex
 	var timeline []string
