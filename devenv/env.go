@@ -53,8 +53,8 @@ type Options struct {
 	Policies string
 	// Cluster is the ClusterPolicy to run; the first in the tree when empty.
 	Cluster string
-	// Forge serves the repository: ForgeGit (the default, when empty) or ForgeGitea,
-	// whose commit statuses the controller also sets.
+	// Forge serves the repository: ForgeAuto (the default, when empty), ForgeGit or
+	// ForgeGitea, whose commit statuses the controller also sets.
 	Forge string
 	// DemoTimings shortens the cluster's fallback and consolidation timings and drops
 	// its maintenance windows in the served copy, so that a demo happens now.

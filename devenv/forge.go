@@ -16,8 +16,11 @@ import (
 
 // Forges `ballast dev --forge` serves the policy repository from.
 const (
+	// ForgeAuto is Gitea when it is built already (make test builds it), else the local
+	// Git server: a first `make dev` never waits for a Gitea build. The default.
+	ForgeAuto = "auto"
 	// ForgeGit is a local Git server (git http-backend with basic auth): Git only, no
-	// forge API, so no commit statuses. The default.
+	// forge API, so no commit statuses.
 	ForgeGit = "git"
 	// ForgeGitea is a real Gitea (built once by hack/gitea.sh): the controller also sets
 	// a commit status on every commit it syncs.
@@ -25,7 +28,7 @@ const (
 )
 
 // Forges lists them.
-var Forges = []string{ForgeGit, ForgeGitea}
+var Forges = []string{ForgeAuto, ForgeGit, ForgeGitea}
 
 const (
 	// giteaUser owns the policy repository on Gitea; the controller uses a token of
@@ -51,7 +54,7 @@ type Repository struct {
 
 func checkForge(forge string) error {
 	switch forge {
-	case "", ForgeGit, ForgeGitea:
+	case "", ForgeAuto, ForgeGit, ForgeGitea:
 		return nil
 	}
 	return fmt.Errorf("unknown forge %q: one of %s", forge, strings.Join(Forges, ", "))
@@ -61,7 +64,16 @@ func checkForge(forge string) error {
 // forge the options name.
 func (e *Env) startRepository(ctx context.Context) error {
 	tree := filepath.Join(e.dir, "tree")
-	if e.opts.Forge != ForgeGitea {
+	forge := e.opts.Forge
+	if forge == "" || forge == ForgeAuto {
+		forge = ForgeGit
+		if localcluster.GiteaBuilt() {
+			forge = ForgeGitea
+		} else {
+			e.opts.progress("no Gitea built: the repository is served without a forge API, so no commit statuses (--forge gitea builds Gitea once, about 13 minutes)")
+		}
+	}
+	if forge != ForgeGitea {
 		e.opts.progress("starting the policy repository")
 		g, err := localcluster.ServeGit(filepath.Join(e.dir, "git"), tree, policyPath)
 		if err != nil {

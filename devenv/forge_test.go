@@ -11,6 +11,7 @@ import (
 	"github.com/ballast-dev/ballast/gitsync"
 	"github.com/ballast-dev/ballast/gitsync/gitea"
 	"github.com/ballast-dev/ballast/gitsync/gogit"
+	"github.com/ballast-dev/ballast/localcluster"
 )
 
 // TestRepository: on each forge, the policy repository holds the staged tree on main
@@ -33,9 +34,18 @@ func TestRepository(t *testing.T) {
 			if err := e.startRepository(ctx); err != nil {
 				t.Fatal(err)
 			}
-			if e.Repo.Forge != forge || (e.Gitea != nil) != (forge == ForgeGitea) || (e.Git != nil) != (forge == ForgeGit) {
-				t.Fatalf("forge %s: repository on %s, Gitea %v, Git %v", forge, e.Repo.Forge, e.Gitea != nil, e.Git != nil)
+			want := forge
+			if forge == ForgeAuto {
+				// Auto takes Gitea when it is built (make test builds it first).
+				want = ForgeGit
+				if localcluster.GiteaBuilt() {
+					want = ForgeGitea
+				}
 			}
+			if e.Repo.Forge != want || (e.Gitea != nil) != (want == ForgeGitea) || (e.Git != nil) != (want == ForgeGit) {
+				t.Fatalf("forge %s: repository on %s (want %s), Gitea %v, Git %v", forge, e.Repo.Forge, want, e.Gitea != nil, e.Git != nil)
+			}
+			forge := want
 			if got, err := e.Repo.File("policies/prod.yaml"); err != nil || got != "a: 1\n" {
 				t.Fatalf("policies/prod.yaml: %q, %v", got, err)
 			}

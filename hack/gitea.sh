@@ -2,7 +2,8 @@
 # Builds the Gitea server Ballast's forge tests run against from the Go module proxy at a
 # pinned version, and caches it outside the repository keyed by version.
 #
-#   hack/gitea.sh        # prints the path of the gitea binary
+#   hack/gitea.sh            # prints the path of the gitea binary
+#   hack/gitea.sh --cached   # prints it only when it is built already, else exits 1
 #
 # A binary already in the cache is reused as is. The first build takes about 13 minutes on
 # two cores (about 4 with a warm module and build cache).
@@ -56,6 +57,11 @@ copy_assets() {
 }
 
 main() {
+  if [ "${1:-}" = "--cached" ]; then
+    [ -x "$OUT" ] && [ -f "$OUT_DIR/.assets" ] || exit 1
+    echo "$OUT"
+    return 0
+  fi
   mkdir -p "$OUT_DIR"
   # Run outside any module: the caller's go.mod may want another Go.
   cd "$CACHE"

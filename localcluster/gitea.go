@@ -45,6 +45,16 @@ func GiteaBinary(progress func(string)) (string, error) {
 	return giteaBin, giteaErr
 }
 
+// GiteaBuilt says whether a Gitea binary is at hand without building one:
+// BALLAST_GITEA_BIN is set, or hack/gitea.sh has built and cached it.
+func GiteaBuilt() bool {
+	if os.Getenv("BALLAST_GITEA_BIN") != "" {
+		return true
+	}
+	_, err := HackScript(nil, "gitea.sh", "--cached")
+	return err == nil
+}
+
 // Gitea is a running Gitea server on 127.0.0.1: sqlite, no SSH, no mail, no Actions,
 // with an administrator. Ballast's forge tests and `ballast dev --forge gitea` run it.
 type Gitea struct {

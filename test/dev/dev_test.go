@@ -18,13 +18,14 @@ import (
 )
 
 // TestDevEngine drives `ballast dev`'s engine as the command does, on a cluster of its
-// own: the example policy repository served from a local Git server, synced by the real
+// own: the example policy repository served from a real Gitea, synced by the real
 // controller under its shipped RBAC, rendered for Karpenter's kwok provider; then the
-// policy-change and spot-outage scenarios. After each, the figures the live view shows
+// policy-change scenario (the split converges, the status file and the commit status
+// appear) and the spot-outage scenario. After each, the figures the live view shows
 // equal what the cluster runs.
 func TestDevEngine(t *testing.T) {
 	ctx := context.Background()
-	env, err := devenv.Start(ctx, devenv.Options{Dir: t.TempDir(), DemoTimings: true, Progress: func(l string) { t.Log(l) }})
+	env, err := devenv.Start(ctx, devenv.Options{Dir: t.TempDir(), Forge: devenv.ForgeGitea, DemoTimings: true, Progress: func(l string) { t.Log(l) }})
 	if err != nil {
 		t.Fatal(err)
 	}

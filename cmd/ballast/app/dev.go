@@ -49,7 +49,8 @@ commit).
 
 --forge gitea serves the repository from a real Gitea (built once, about 13 minutes)
 instead of the local Git server, and the PolicySource also sets a commit status on
-every commit it syncs.
+every commit it syncs. The default, auto, uses Gitea when it is built already (make
+test builds it) and the local Git server otherwise.
 
 Ctrl-C stops everything. --keep keeps it running after a scenario or --once and prints
 how to reach it with kubectl.`,
@@ -76,7 +77,7 @@ how to reach it with kubectl.`,
 	f := cmd.Flags()
 	f.StringVar(&o.policies, "policies", "", "the policy tree to serve (default: examples/policies of this repository)")
 	f.StringVar(&o.cluster, "cluster", "", "the ClusterPolicy to run (default: the first in the tree)")
-	f.StringVar(&o.forge, "forge", devenv.ForgeGit, "what serves the policy repository: "+strings.Join(devenv.Forges, ", ")+" (a real Gitea: the controller also sets commit statuses)")
+	f.StringVar(&o.forge, "forge", devenv.ForgeAuto, "what serves the policy repository: "+strings.Join(devenv.Forges, ", ")+" (a real Gitea: the controller also sets commit statuses)")
 	f.StringVar(&o.scenario, "scenario", "", "a story to run: "+strings.Join(devenv.Scenarios, ", "))
 	f.StringVarP(&o.output, "output", "o", "", "json: print snapshots as JSON lines for scripts")
 	f.StringVar(&o.dir, "dir", "", "keep the environment's state (logs, repository, kubeconfigs) in DIR (default: a temporary directory)")

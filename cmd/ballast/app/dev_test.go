@@ -12,8 +12,8 @@ func TestDevFlags(t *testing.T) {
 		args   []string
 		stderr string
 	}{
-		{[]string{"dev", "--forge", "github"}, `Error: --forge "github": one of git, gitea`},
-		{[]string{"dev", "--forge", ""}, `Error: --forge "": one of git, gitea`},
+		{[]string{"dev", "--forge", "github"}, `Error: --forge "github": one of auto, git, gitea`},
+		{[]string{"dev", "--forge", ""}, `Error: --forge "": one of auto, git, gitea`},
 		{[]string{"dev", "--scenario", "outage"}, `Error: --scenario "outage": one of spot-outage, scale, policy-change`},
 		{[]string{"dev", "-o", "yaml"}, `Error: -o "yaml": only json`},
 	} {
