@@ -49,6 +49,7 @@ test: ## Run every test: envtest suites and the whole-cluster e2e suites (builds
 	@assets="$${KUBEBUILDER_ASSETS:-$$(hack/controlplane.sh etcd kube-apiserver)}" && \
 	hack/controlplane.sh etcd kube-apiserver kube-controller-manager kube-scheduler kwok >/dev/null && \
 	hack/gitea.sh >/dev/null && \
+	hack/helm.sh >/dev/null && \
 	echo "KUBEBUILDER_ASSETS=$$assets" && \
 	KUBEBUILDER_ASSETS="$$assets" $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
 
@@ -58,7 +59,7 @@ test-unit: ## Run the tests that need no control plane or Gitea.
 
 .PHONY: e2e
 e2e: ## Run only the whole-cluster end-to-end suites.
-	$(GO) test -timeout $(TEST_TIMEOUT) -v ./test/e2e/... ./test/dev/...
+	$(GO) test -timeout $(TEST_TIMEOUT) -v ./test/e2e/... ./test/dev/... ./test/charte2e/...
 
 .PHONY: bench
 bench: ## Run the benchmarks.
@@ -75,10 +76,15 @@ generate: ## Generate deepcopy functions.
 	$(TOOL) controller-gen object paths=./policies/...
 
 .PHONY: manifests
-manifests: ## Generate CRDs, RBAC and the webhook configuration into config/ and copy the CRDs to the chart.
+manifests: ## Generate CRDs, RBAC and the webhook configuration into config/ and copy them to the chart.
 	$(TOOL) controller-gen crd paths=./policies/... output:crd:artifacts:config=config/crd/bases
 	$(TOOL) controller-gen rbac:roleName=manager-role webhook paths=./controllers/... output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
-	mkdir -p charts/ballast/crds && cp config/crd/bases/*.yaml charts/ballast/crds/
+	@# The chart installs the CRDs from crds/ and templates its RBAC and webhooks from files/.
+	rm -rf charts/ballast/crds charts/ballast/files
+	mkdir -p charts/ballast/crds charts/ballast/files/rbac charts/ballast/files/webhook
+	cp config/crd/bases/*.yaml charts/ballast/crds/
+	cp config/rbac/role.yaml charts/ballast/files/rbac/
+	cp config/webhook/manifests.yaml charts/ballast/files/webhook/
 
 .PHONY: verify
 verify: generate manifests ## Regenerate everything and fail when the tree changes.

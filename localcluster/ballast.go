@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
@@ -90,13 +92,93 @@ type Ballast struct {
 	starts    int
 }
 
+// Installation is one way of installing Ballast that the harness can run: the objects
+// (config/default's, or a Helm chart's rendered manifests), the kinds it does not apply
+// because it runs the controller as a local process instead of a pod, and the
+// namespace, ServiceAccount and flags of that process.
+type Installation struct {
+	// Objects are applied in order, CRDs and namespaces first.
+	Objects []*unstructured.Unstructured
+	// Skip lists kinds that are not applied.
+	Skip []string
+	// Namespace and ServiceAccount are where and as whom the controller runs.
+	Namespace, ServiceAccount string
+	// Args are controller flags the installation needs, before the caller's.
+	Args []string
+}
+
+// DefaultInstallation is config/default, built as `kubectl apply -k` would, without
+// the objects that run the controller in a pod.
+func DefaultInstallation() (Installation, error) {
+	objs, err := BuildManifests("default")
+	if err != nil {
+		return Installation{}, err
+	}
+	return Installation{Objects: objs, Skip: inClusterOnly, Namespace: BallastNamespace, ServiceAccount: ballastServiceAccount}, nil
+}
+
+// harnessFlags are the controller flags the harness sets itself (ports, directories and
+// the namespace); ChartInstallation leaves them out of the chart's.
+var harnessFlags = []string{"--namespace", "--webhook-port", "--webhook-url", "--metrics-addr", "--health-addr", "--cert-dir", "--source-dir"}
+
+// ChartInstallation is a Helm chart's rendered manifests (`helm template --include-crds`):
+// everything but the Deployment, whose pod the harness replaces with a local process
+// running as the Deployment's ServiceAccount, in its namespace, with its container's
+// flags (except those in harnessFlags).
+func ChartInstallation(objs []*unstructured.Unstructured) (Installation, error) {
+	var deploy *appsv1.Deployment
+	for _, u := range objs {
+		if u.GetKind() != "Deployment" {
+			continue
+		}
+		if deploy != nil {
+			return Installation{}, fmt.Errorf("the manifests hold more than one Deployment")
+		}
+		deploy = &appsv1.Deployment{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, deploy); err != nil {
+			return Installation{}, fmt.Errorf("failed to decode Deployment %s: %w", u.GetName(), err)
+		}
+	}
+	if deploy == nil || len(deploy.Spec.Template.Spec.Containers) != 1 {
+		return Installation{}, fmt.Errorf("the manifests hold no Deployment with one container")
+	}
+	in := Installation{
+		Objects: objs, Skip: []string{"Deployment"},
+		Namespace: deploy.Namespace, ServiceAccount: deploy.Spec.Template.Spec.ServiceAccountName,
+	}
+	args := deploy.Spec.Template.Spec.Containers[0].Args
+	if len(args) == 0 || args[0] != "controller" {
+		return Installation{}, fmt.Errorf("the Deployment %s does not run `ballast controller`: %v", deploy.Name, args)
+	}
+	for i := 1; i < len(args); i++ {
+		name, _, withValue := strings.Cut(args[i], "=")
+		if !slices.Contains(harnessFlags, name) {
+			in.Args = append(in.Args, args[i])
+		} else if !withValue {
+			i++ // --flag value
+		}
+	}
+	return in, nil
+}
+
 // InstallBallast applies config/default as `kubectl apply -k` would, except the
 // objects that run the controller in a pod; it is idempotent.
 func (c *Cluster) InstallBallast(ctx context.Context) error {
-	objs, err := BuildManifests("default")
+	in, err := DefaultInstallation()
 	if err != nil {
 		return err
 	}
+	return c.Install(ctx, in)
+}
+
+// Install creates the installation's namespace and applies its objects (server-side,
+// CRDs and namespaces first) except the kinds it skips; it is idempotent.
+func (c *Cluster) Install(ctx context.Context, in Installation) error {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.Namespace}}
+	if err := c.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("failed to create namespace %s: %w", in.Namespace, err)
+	}
+	objs := slices.Clone(in.Objects)
 	// CRDs and the namespace first, so that what lives in them can be created.
 	rank := func(u *unstructured.Unstructured) int {
 		switch u.GetKind() {
@@ -107,7 +189,7 @@ func (c *Cluster) InstallBallast(ctx context.Context) error {
 	}
 	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int { return rank(a) - rank(b) })
 	for _, u := range objs {
-		if slices.Contains(inClusterOnly, u.GetKind()) {
+		if slices.Contains(in.Skip, u.GetKind()) {
 			continue
 		}
 		if err := c.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("e2e"), client.ForceOwnership); err != nil {
@@ -137,18 +219,29 @@ func crdGroupKind(u *unstructured.Unstructured) schema.GroupKind {
 // --cluster <cluster>` with extra flags; it returns once the webhook answers through
 // the API server.
 func (c *Cluster) StartBallast(ctx context.Context, cluster string, extraArgs ...string) (*Ballast, error) {
+	in, err := DefaultInstallation()
+	if err != nil {
+		return nil, err
+	}
+	return c.StartInstallation(ctx, in, cluster, extraArgs...)
+}
+
+// StartInstallation is StartBallast for any installation (see ChartInstallation): it
+// installs it and runs the controller as its ServiceAccount, in its namespace, with
+// its flags and then the extra ones.
+func (c *Cluster) StartInstallation(ctx context.Context, in Installation, cluster string, extraArgs ...string) (*Ballast, error) {
 	bin, err := BuildBallast()
 	if err != nil {
 		return nil, err
 	}
-	if err := c.InstallBallast(ctx); err != nil {
+	if err := c.Install(ctx, in); err != nil {
 		return nil, err
 	}
 	b := &Ballast{Cluster: cluster, c: c, bin: bin, dir: filepath.Join(c.Dir, "ballast")}
 	if err := os.MkdirAll(b.dir, 0o700); err != nil {
 		return nil, err
 	}
-	if b.Kubeconfig, err = c.serviceAccountKubeconfig(ctx, BallastNamespace, ballastServiceAccount); err != nil {
+	if b.Kubeconfig, err = c.serviceAccountKubeconfig(ctx, in.Namespace, in.ServiceAccount); err != nil {
 		return nil, err
 	}
 	ports, err := freePorts(3)
@@ -157,11 +250,12 @@ func (c *Cluster) StartBallast(ctx context.Context, cluster string, extraArgs ..
 	}
 	b.MetricsURL = fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1])
 	b.healthURL = fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[2])
-	b.args = append([]string{"controller", "--cluster", cluster, "--namespace", BallastNamespace,
+	b.args = append([]string{"controller", "--cluster", cluster, "--namespace", in.Namespace,
 		"--webhook-port", strconv.Itoa(ports[0]), "--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", ports[0]),
 		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		"--cert-dir", filepath.Join(b.dir, "certs"), "--source-dir", filepath.Join(b.dir, "sources"),
-	}, extraArgs...)
+	}, in.Args...)
+	b.args = append(b.args, extraArgs...)
 	if err := b.Start(ctx); err != nil {
 		return nil, err
 	}
