@@ -171,12 +171,15 @@ func (c *Cluster) InstallBallast(ctx context.Context) error {
 	return c.Install(ctx, in)
 }
 
-// Install creates the installation's namespace and applies its objects (server-side,
-// CRDs and namespaces first) except the kinds it skips; it is idempotent.
+// Install applies the installation's objects (server-side, CRDs and namespaces first)
+// except the kinds it skips, creating its namespace first when they do not hold it (as
+// `helm install --create-namespace`); it is idempotent.
 func (c *Cluster) Install(ctx context.Context, in Installation) error {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.Namespace}}
-	if err := c.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("failed to create namespace %s: %w", in.Namespace, err)
+	if FindObject(in.Objects, "Namespace", in.Namespace) == nil {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.Namespace}}
+		if err := c.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("failed to create namespace %s: %w", in.Namespace, err)
+		}
 	}
 	objs := slices.Clone(in.Objects)
 	// CRDs and the namespace first, so that what lives in them can be created.

@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	if err := installChart(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "failed to install Ballast from the chart:", err)
 		kube.Dump(os.Stderr)
+		if ballast != nil {
+			ballast.Stop()
+		}
 		kube.Stop()
 		os.Exit(1)
 	}

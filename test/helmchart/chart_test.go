@@ -484,6 +484,9 @@ func TestPolicySource(t *testing.T) {
 		t.Errorf("spec %+v", s)
 	case s.StatusWriteBack == nil || s.StatusWriteBack.CommitStatus == nil || s.StatusWriteBack.CommitStatus.Repository != "platform/policies":
 		t.Errorf("statusWriteBack %+v", s.StatusWriteBack)
+	case ps.Annotations["helm.sh/resource-policy"] != "keep":
+		// Deleted with the controller, it would prune every NodePool or hang on its finalizer.
+		t.Errorf("annotations %v: helm uninstall would delete the PolicySource", ps.Annotations)
 	}
 	flux := decode[v1alpha1.PolicySource](t, find(t, render(t, combinations()["policy-source-flux"]), "PolicySource", "policies"))
 	if flux.Spec.Git != nil || flux.Spec.SourceRef == nil || flux.Spec.SourceRef.Name != "platform" {
@@ -537,6 +540,11 @@ func TestValuesAct(t *testing.T) {
 	mwc := find(t, objs, "MutatingWebhookConfiguration", "cost-ballast-mutating-webhook-configuration")
 	if !strings.Contains(toYAML(t, mwc.Object["webhooks"]), "- batch") {
 		t.Error("the webhooks still see excluded namespace batch")
+	}
+
+	// One replica: no PodDisruptionBudget to block node drains.
+	if pdb := kinds(render(t, release(map[string]any{"replicaCount": 1})), "PodDisruptionBudget"); len(pdb) != 0 {
+		t.Error("a PodDisruptionBudget for a single replica")
 	}
 
 	// An existing ServiceAccount instead of the chart's.
