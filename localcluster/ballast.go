@@ -356,17 +356,29 @@ func (b *Ballast) waitPlacing(ctx context.Context) error {
 // serviceAccountKubeconfig writes a kubeconfig that authenticates with a token of the
 // ServiceAccount, valid for a day.
 func (c *Cluster) serviceAccountKubeconfig(ctx context.Context, namespace, name string) (string, error) {
-	tr, err := c.Clientset.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600)},
-	}, metav1.CreateOptions{})
+	token, err := serviceAccountToken(ctx, c.Client, namespace, name)
 	if err != nil {
-		return "", fmt.Errorf("failed to issue a token for ServiceAccount %s/%s: %w", namespace, name, err)
+		return "", err
 	}
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["test"] = &clientcmdapi.Cluster{Server: c.Config.Host, CertificateAuthority: c.pki.CAFile}
-	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	cfg.AuthInfos[name] = &clientcmdapi.AuthInfo{Token: token}
 	cfg.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: name, Namespace: namespace}
 	cfg.CurrentContext = "test"
 	path := filepath.Join(c.Dir, "sa-"+namespace+"-"+name+".kubeconfig")
 	return path, clientcmd.WriteToFile(*cfg, path)
+}
+
+// serviceAccountToken issues a token of the ServiceAccount, valid for a day. It asks
+// through the controller-runtime client (the token subresource), not a clientset: the
+// typed clients of every API group would add megabytes to the ballast binary.
+func serviceAccountToken(ctx context.Context, c client.Client, namespace, name string) (string, error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	tr := &authenticationv1.TokenRequest{
+		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](24 * 3600)},
+	}
+	if err := c.SubResource("token").Create(ctx, sa, tr); err != nil {
+		return "", fmt.Errorf("failed to issue a token for ServiceAccount %s/%s: %w", namespace, name, err)
+	}
+	return tr.Status.Token, nil
 }

@@ -14,7 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -50,8 +50,6 @@ type Cluster struct {
 	Config *rest.Config
 	// Client is an administrator client using Scheme.
 	Client client.Client
-	// Clientset is an administrator clientset.
-	Clientset kubernetes.Interface
 	// Timings records how long start-up steps took, for reports.
 	Timings map[string]time.Duration
 
@@ -185,14 +183,17 @@ func (c *Cluster) startAPIServer(ctx context.Context, assets map[string]string, 
 		return err
 	}
 	c.Config.QPS, c.Config.Burst = 200, 400
-	if c.Clientset, err = kubernetes.NewForConfig(c.Config); err != nil {
+	// A discovery client, not a clientset: the typed clients of every API group would
+	// add megabytes to the ballast binary, which runs this for `ballast dev`.
+	dc, err := discovery.NewDiscoveryClientForConfig(c.Config)
+	if err != nil {
 		return err
 	}
 	if c.Client, err = client.New(c.Config, client.Options{Scheme: Scheme}); err != nil {
 		return err
 	}
 	return c.poll(ctx, "kube-apiserver to be ready", 2*time.Minute, func(ctx context.Context) (bool, error) {
-		body, err := c.Clientset.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		body, err := dc.RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
 		return err == nil && string(body) == "ok", nil
 	})
 }

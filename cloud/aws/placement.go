@@ -52,7 +52,7 @@ var _ cloud.PlacementScoreSource = (*PlacementScores)(nil)
 // credentials.
 func NewPlacementScores(cfg awssdk.Config) *PlacementScores {
 	return NewPlacementScoresFromClients(func(region string) PlacementScoresAPI {
-		return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
+		return getSpotPlacementScores(ec2Client(cfg, region).GetSpotPlacementScores)
 	})
 }
 

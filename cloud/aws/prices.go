@@ -50,7 +50,7 @@ var _ cloud.PriceSource = (*Prices)(nil)
 func NewPrices(cfg awssdk.Config) *Prices {
 	pc := pricing.NewFromConfig(cfg, func(o *pricing.Options) { o.Region = PricingEndpointRegion })
 	return NewPricesFromClients(pc, func(region string) EC2API {
-		return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
+		return describeSpotPriceHistory(ec2Client(cfg, region).DescribeSpotPriceHistory)
 	}, time.Now)
 }
 

@@ -63,7 +63,9 @@ bin packing, maintenance windows) as YAML in Git, validates it, renders it into 
 NodePools and EC2NodeClasses and applies it.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       Build().String(),
 	}
+	root.SetVersionTemplate("ballast {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		_, _ = fmt.Fprintf(s.err, "Error: %v\n%s", err, c.UsageString())
 		return exitError{ExitError}
