@@ -95,3 +95,9 @@ lint: ## Run golangci-lint (pinned in hack/tools).
 .PHONY: clean
 clean: ## Remove build output (the control-plane cache stays).
 	rm -rf $(BIN)
+
+##@ Release
+
+.PHONY: release
+release: ## Build release VERSION=x.y.z into dist/release/x.y.z (install.yaml, chart, images, binaries, SHA256SUMS, notes).
+	LDFLAGS="$(LDFLAGS)" GO="$(GO)" MAKE="$(MAKE)" hack/release.sh "$(VERSION)"
