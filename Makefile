@@ -98,6 +98,9 @@ clean: ## Remove build output (the control-plane cache stays).
 
 ##@ Release
 
+# The version stamp reaches hack/release.sh through the environment, whatever its quoting.
+# (The script runs `make image` itself: a $(MAKE) here would run it even under make -n.)
 .PHONY: release
+release: export LDFLAGS := $(LDFLAGS)
 release: ## Build release VERSION=x.y.z into dist/release/x.y.z (install.yaml, chart, images, binaries, SHA256SUMS, notes).
-	LDFLAGS="$(LDFLAGS)" GO="$(GO)" MAKE="$(MAKE)" hack/release.sh "$(VERSION)"
+	GO="$(GO)" hack/release.sh "$(VERSION)"
