@@ -125,3 +125,12 @@ lint: ## Run golangci-lint (pinned in hack/tools).
 .PHONY: clean
 clean: ## Remove build output (the control-plane cache stays).
 	rm -rf $(BIN) $(DIST)
+
+##@ Release
+
+# The version stamp reaches hack/release.sh through the environment, whatever its quoting.
+# (The script runs `make image` itself: a $(MAKE) here would run it even under make -n.)
+.PHONY: release
+release: export LDFLAGS := $(LDFLAGS)
+release: ## Build release VERSION=x.y.z into dist/release/x.y.z (install.yaml, chart, images, binaries, SHA256SUMS, notes).
+	GO="$(GO)" hack/release.sh "$(VERSION)"

@@ -15,7 +15,13 @@ import (
 // "default"), built the way `kubectl apply -k` does (with kustomize's own library), so
 // a local cluster runs exactly what users install.
 func BuildManifests(dir string) ([]*unstructured.Unstructured, error) {
-	path := filepath.Join(RepoRoot(), "config", dir)
+	return BuildKustomization(filepath.Join("config", dir))
+}
+
+// BuildKustomization returns the objects of the kustomization in dir, relative to the
+// repository's root (e.g. "examples/install/overlay"), built as BuildManifests does.
+func BuildKustomization(dir string) ([]*unstructured.Unstructured, error) {
+	path := filepath.Join(RepoRoot(), dir)
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
 	res, err := k.Run(filesys.MakeFsOnDisk(), path)
 	if err != nil {

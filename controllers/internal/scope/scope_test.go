@@ -2,6 +2,7 @@ package scope
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -69,32 +70,49 @@ func TestNamespaceSelectorAgreesWithIncludes(t *testing.T) {
 	}
 }
 
-// TestShippedWebhookConfiguration: every webhook of the configuration Ballast ships
-// (config/default) carries exactly the namespace selector of the scope the webhook and
-// the reconcilers check, for the namespace it installs into.
+// TestShippedWebhookConfiguration: every webhook of each configuration Ballast ships
+// (config/default, config/certmanager, and the example overlay, which installs into
+// another namespace) carries exactly the namespace selector of the scope the webhook
+// and the reconcilers check, for the namespace it installs into.
 func TestShippedWebhookConfiguration(t *testing.T) {
-	objs, err := localcluster.BuildManifests("default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := localcluster.FindObject(objs, "MutatingWebhookConfiguration", "ballast-mutating-webhook-configuration")
-	if cfg == nil {
-		t.Fatal("config/default has no ballast-mutating-webhook-configuration")
-	}
-	var typed admissionregistrationv1.MutatingWebhookConfiguration
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(cfg.Object, &typed); err != nil {
-		t.Fatal(err)
-	}
-	want := Scope{Own: "ballast-system"}.NamespaceSelector()
-	if len(typed.Webhooks) < 2 {
-		t.Fatalf("want the pod and DaemonSet webhooks, got %d", len(typed.Webhooks))
-	}
-	for _, w := range typed.Webhooks {
-		if !reflect.DeepEqual(w.NamespaceSelector, want) {
-			t.Errorf("webhook %s: namespaceSelector %v, want %v", w.Name, w.NamespaceSelector, want)
-		}
-		if w.FailurePolicy == nil || *w.FailurePolicy != admissionregistrationv1.Ignore {
-			t.Errorf("webhook %s must fail open", w.Name)
-		}
+	for dir, namespace := range map[string]string{
+		"config/default":           "ballast-system",
+		"config/certmanager":       "ballast-system",
+		"examples/install/overlay": "platform-ballast",
+	} {
+		t.Run(dir, func(t *testing.T) {
+			objs, err := localcluster.BuildKustomization(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ns := localcluster.FindObject(objs, "Namespace", namespace); ns == nil {
+				t.Fatalf("%s does not install into namespace %s", dir, namespace)
+			}
+			cfg := localcluster.FindObject(objs, "MutatingWebhookConfiguration", "ballast-mutating-webhook-configuration")
+			if cfg == nil {
+				t.Fatalf("%s has no ballast-mutating-webhook-configuration", dir)
+			}
+			var typed admissionregistrationv1.MutatingWebhookConfiguration
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(cfg.Object, &typed); err != nil {
+				t.Fatal(err)
+			}
+			want := Scope{Own: namespace}.NamespaceSelector()
+			if len(typed.Webhooks) < 2 {
+				t.Fatalf("want the pod and DaemonSet webhooks, got %d", len(typed.Webhooks))
+			}
+			for _, w := range typed.Webhooks {
+				// The API server does not care about the order of the values; an overlay's
+				// replacement keeps the position of the namespace it replaces.
+				for _, e := range w.NamespaceSelector.MatchExpressions {
+					slices.Sort(e.Values)
+				}
+				if !reflect.DeepEqual(w.NamespaceSelector, want) {
+					t.Errorf("webhook %s: namespaceSelector %v, want %v", w.Name, w.NamespaceSelector, want)
+				}
+				if w.FailurePolicy == nil || *w.FailurePolicy != admissionregistrationv1.Ignore {
+					t.Errorf("webhook %s must fail open", w.Name)
+				}
+			}
+		})
 	}
 }
