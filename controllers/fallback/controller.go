@@ -179,6 +179,10 @@ func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy
 		return nil, err
 	}
 	o.LastCapacityFailure = claims
+	launched, err := lastSpotLaunch(ctx, r.Client, pools)
+	if err != nil {
+		return nil, err
+	}
 	inScope := map[string]bool{}
 	scoped := func(ns string) bool {
 		in, seen := inScope[ns]
@@ -206,6 +210,16 @@ func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy
 		// Waiting for Spot that Karpenter could not launch: reported on the pod, or a
 		// Spot NodeClaim failed while it waited or shortly before, while Karpenter
 		// remembers the failed offerings and does not try them (no new report comes).
+		// Karpenter launched Spot capacity after the last failure the pod saw: it routes
+		// around a shortage of one zone or instance type, so the wait starts again
+		// from that launch (a shortage of Spot as a whole launches nothing).
+		lastFailure := claims
+		if podFailed && failed.After(lastFailure) {
+			lastFailure = failed
+		}
+		if launched.After(lastFailure) && launched.After(since) {
+			since = launched
+		}
 		if unschedulable && (podFailed || (!claims.IsZero() && !claims.Before(since.Add(-memory)))) {
 			o.Short++
 			if o.ShortSince.IsZero() || since.Before(o.ShortSince) {

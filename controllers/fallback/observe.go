@@ -120,3 +120,27 @@ func capacityFailures(ctx context.Context, c client.Reader, pools []string) (map
 	}
 	return byPod, claims, nil
 }
+
+// lastSpotLaunch is when Karpenter last launched a Spot NodeClaim of one of the pools
+// (its Launched condition turned true), of those still there. A launch after a capacity
+// failure means Karpenter found another Spot offering (another zone or instance type):
+// the shortage was of one pool, which Karpenter routes around by itself.
+func lastSpotLaunch(ctx context.Context, c client.Reader, pools []string) (time.Time, error) {
+	var last time.Time
+	for _, pool := range pools {
+		var claims karpv1.NodeClaimList
+		if err := c.List(ctx, &claims, client.MatchingLabels{karpv1.NodePoolLabelKey: pool}); err != nil {
+			return time.Time{}, err
+		}
+		for i := range claims.Items {
+			nc := &claims.Items[i]
+			if nc.DeletionTimestamp != nil {
+				continue
+			}
+			if cond := nc.StatusConditions().Get(karpv1.ConditionTypeLaunched); cond != nil && cond.IsTrue() && cond.LastTransitionTime.After(last) {
+				last = cond.LastTransitionTime.Time
+			}
+		}
+	}
+	return last, nil
+}
