@@ -34,7 +34,7 @@ func startComponent(dir, name, bin string, args, env []string) (*component, erro
 	cmd := exec.Command(bin, args...) //nolint:gosec // binaries built by the harness
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = processGroup()
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("failed to start %s: %w", name, err)
