@@ -128,9 +128,8 @@ clean: ## Remove build output (the control-plane cache stays).
 
 ##@ Release
 
-# The version stamp reaches hack/release.sh through the environment, whatever its quoting.
-# (The script runs `make image` itself: a $(MAKE) here would run it even under make -n.)
+# hack/release.sh runs `make binaries` and `make image` itself (a $(MAKE) here would run
+# the release even under make -n).
 .PHONY: release
-release: export LDFLAGS := $(LDFLAGS)
 release: ## Build release VERSION=x.y.z into dist/release/x.y.z (install.yaml, chart, images, binaries, SHA256SUMS, notes).
-	GO="$(GO)" hack/release.sh "$(VERSION)"
+	GO="$(GO)" DIST="$(DIST)" IMAGE="$(IMAGE)" hack/release.sh "$(VERSION)"

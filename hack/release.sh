@@ -3,19 +3,20 @@
 #
 #   CHANGELOG.md                         CHANGELOG.md's [x.y.z] section, else its [Unreleased] one
 #   install.yaml                         config/default, image ghcr.io/ballast-dev/ballast:x.y.z
-#   ballast-{linux,darwin}-{amd64,arm64} the CLI and controller, static, -trimpath, stripped
+#   ballast-{linux,darwin}-{amd64,arm64} the CLI and controller (`make binaries`: static,
+#                                        -trimpath, stripped, version, commit and date stamped)
 #   ballast-x.y.z.tgz                    the Helm chart (charts/ballast), version and appVersion x.y.z
-#   ballast-x.y.z-linux-{amd64,arm64}.tar, ballast-x.y.z-oci.tar
-#                                        the images (`make image VERSION=x.y.z`: one archive per
-#                                        architecture, and the multi-arch OCI layout)
+#   ballast-x.y.z-linux-{amd64,arm64}.tar, .spdx.json, ballast-x.y.z-oci.tar
+#                                        the image (`make image VERSION=x.y.z`): per architecture,
+#                                        its SBOM, and the multi-arch OCI layout
 #   SHA256SUMS                           `sha256sum --check SHA256SUMS` over all of the above
 #
 #   hack/release.sh VERSION            # everything, into an emptied directory
 #   hack/release.sh VERSION PART...    # only these parts (notes manifests binaries chart
 #                                      # images checksums), the other files left as they are
 #
-# Environment: GO (go), MAKE (make), LDFLAGS (the Makefile's: the version stamp),
-# IMAGE_REPOSITORY (ghcr.io/ballast-dev/ballast), HELM (else hack/helm.sh builds one).
+# Environment: GO (go), MAKE (make), DIST (dist), IMAGE (ghcr.io/ballast-dev/ballast: the
+# image's repository), HELM (else hack/helm.sh builds one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,10 +31,10 @@ ALL=(notes manifests binaries chart images checksums)
 
 GO="${GO:-go}"
 MAKE="${MAKE:-make}"
-LDFLAGS="${LDFLAGS:--X github.com/ballast-dev/ballast/cmd/ballast/app.version=$VERSION}"
-IMAGE_REPOSITORY="${IMAGE_REPOSITORY:-ghcr.io/ballast-dev/ballast}"
+DIST="${DIST:-dist}"
+IMAGE="${IMAGE:-ghcr.io/ballast-dev/ballast}"
 PLATFORMS=(linux/amd64 linux/arm64 darwin/amd64 darwin/arm64)
-OUT="dist/release/$VERSION"
+OUT="$DIST/release/$VERSION"
 
 log() { printf 'release: %s\n' "$*" >&2; }
 
@@ -42,15 +43,15 @@ notes() {
 }
 
 manifests() {
-  "$GO" run ./hack/release manifests --image "$IMAGE_REPOSITORY:$VERSION" >"$OUT/install.yaml"
+  "$GO" run ./hack/release manifests --image "$IMAGE:$VERSION" >"$OUT/install.yaml"
 }
 
+# The Makefile's own build (one set of flags for `make build`, the image and the release).
 binaries() {
+  "$MAKE" --no-print-directory binaries VERSION="$VERSION" DIST="$DIST" PLATFORMS="${PLATFORMS[*]}" >&2
   local p
   for p in "${PLATFORMS[@]}"; do
-    log "building ballast for $p"
-    CGO_ENABLED=0 GOOS="${p%/*}" GOARCH="${p#*/}" "$GO" build -trimpath \
-      -ldflags "-s -w $LDFLAGS" -o "$OUT/ballast-${p%/*}-${p#*/}" ./cmd/ballast
+    cp "$DIST/bin/ballast-${p%/*}-${p#*/}" "$OUT/"
   done
 }
 
@@ -67,13 +68,13 @@ chart() {
 }
 
 images() {
-  "$MAKE" image VERSION="$VERSION" >&2
+  "$MAKE" --no-print-directory image VERSION="$VERSION" DIST="$DIST" IMAGE="$IMAGE" >&2
   local arch
   for arch in amd64 arm64; do
-    cp "dist/image/ballast-$VERSION-linux-$arch.tar" "$OUT/"
+    cp "$DIST/image/ballast-$VERSION-linux-$arch.tar" "$DIST/image/ballast-$VERSION-linux-$arch.spdx.json" "$OUT/"
   done
   # The OCI layout as one archive, byte for byte the same for the same layout.
-  tar -C dist/image --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+  tar -C "$DIST/image" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
     -cf "$OUT/ballast-$VERSION-oci.tar" oci
 }
 
@@ -93,5 +94,5 @@ for part in "${PARTS[@]}"; do
     *) log "unknown part '$part': write some of ${ALL[*]}"; exit 2 ;;
   esac
 done
-log "dist/release/$VERSION:"
+log "$OUT:"
 ls -l "$OUT" >&2
