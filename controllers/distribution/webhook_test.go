@@ -91,12 +91,31 @@ func isAlreadyExists(err error) bool { return err != nil && client.IgnoreAlready
 // was placed on ("" when the pod was left alone).
 func admit(t *testing.T, p *distribution.Placer, ns string, rs *appsv1.ReplicaSet) string {
 	t.Helper()
-	pod := &corev1.Pod{
+	resp := handle(t, p, replicaSetPod(ns, rs))
+	return capacityFromPatch(t, resp)
+}
+
+// replicaSetPod is a new, unplaced pod of the ReplicaSet.
+func replicaSetPod(ns string, rs *appsv1.ReplicaSet) *corev1.Pod {
+	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "web-1-", Labels: map[string]string{"app": "web"},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
 	}
-	resp := handle(t, p, pod)
+}
+
+// dryRun sends a new pod of the ReplicaSet through the webhook as a dry-run admission
+// and returns the capacity it was placed on.
+func dryRun(t *testing.T, p *distribution.Placer, ns string, rs *appsv1.ReplicaSet) string {
+	t.Helper()
+	raw, err := json.Marshal(replicaSetPod(ns, rs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := p.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID: uuid.NewUUID(), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, DryRun: ptr.To(true),
+		Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
+	}})
 	return capacityFromPatch(t, resp)
 }
 
@@ -282,22 +301,9 @@ func TestWebhookPlacesJobs(t *testing.T) {
 func TestDryRunWritesNoLedger(t *testing.T) {
 	ns, rs := fixture(t, "dry", 3, 1, 0)
 	p := newPlacer(t, "dry")
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "web-1-", Labels: map[string]string{"app": "web"},
-			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
-	}
-	raw, err := json.Marshal(pod)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for range 3 {
-		resp := p.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
-			UID: uuid.NewUUID(), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, DryRun: ptr.To(true),
-			Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
-		}})
 		// Nothing is reserved, so every dry run sees the empty workload: the base replica.
-		if got := capacityFromPatch(t, resp); got != "on-demand" {
+		if got := dryRun(t, p, ns, rs); got != "on-demand" {
 			t.Fatalf("dry run placed %q, want on-demand", got)
 		}
 	}
@@ -374,29 +380,13 @@ func TestDepartingPodIsReplacedInItsClass(t *testing.T) {
 	if err := distribution.Depart(ctx, p.API, w, spotPod, false); err != nil {
 		t.Fatal(err)
 	}
-	dry := func() string {
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: "web-1-", Labels: map[string]string{"app": "web"},
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
-		}
-		raw, err := json.Marshal(pod)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp := p.Handle(ctx, admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
-			UID: uuid.NewUUID(), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, DryRun: ptr.To(true),
-			Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
-		}})
-		return capacityFromPatch(t, resp)
-	}
-	if got := dry(); got != "spot" {
+	if got := dryRun(t, p, ns, rs); got != "spot" {
 		t.Fatalf("the replacement of a departing Spot replica was placed %q, want spot", got)
 	}
 	if err := distribution.Depart(ctx, p.API, w, spotPod, true); err != nil {
 		t.Fatal(err)
 	}
-	if got := dry(); got != "on-demand" {
+	if got := dryRun(t, p, ns, rs); got != "on-demand" {
 		t.Fatalf("with the departure withdrawn, a fifth pod of four (2/2) was placed %q, want on-demand (a surge tie)", got)
 	}
 }

@@ -43,9 +43,6 @@ var olderKarpenterVersions = []string{"v1.13.1", "v1.14.3"}
 // version, with that version's CRDs (downloaded through the module proxy, kept by the
 // module cache), and checks the API server accepts every object and keeps every field.
 func TestKarpenterVersions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts an API server per Karpenter version")
-	}
 	logf.SetLogger(logr.Discard())
 	tree := filepath.Join(controlplane.RepoRoot(), "examples", "policies")
 	repo, err := policies.Load(os.DirFS(tree), ".", tree)
