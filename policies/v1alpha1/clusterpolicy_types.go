@@ -470,6 +470,64 @@ type ClusterPolicyStatus struct {
 	// controller owns it, and the webhook reads it to place Spot-meant replicas.
 	// +optional
 	Fallback *FallbackStatus `json:"fallback,omitempty"`
+	// Cost is what the cluster's nodes cost now, against the same nodes all On-Demand;
+	// the cost controller owns it.
+	// +optional
+	Cost *CostStatus `json:"cost,omitempty"`
+}
+
+// CostStatus is the cluster's cost at the current rate, in USD per month of 730 hours,
+// written as decimal strings with two places (e.g. "1234.56").
+type CostStatus struct {
+	// ObservedTime is when the nodes were last priced.
+	ObservedTime metav1.Time `json:"observedTime"`
+	// Prices names the price source: "aws" (the Pricing and Spot price APIs, the
+	// catalogue for what they do not answer) or "catalogue" (Ballast's built-in list).
+	Prices string `json:"prices"`
+	// Nodes is how many nodes were priced, SpotNodes how many of them run on Spot.
+	Nodes     int32 `json:"nodes"`
+	SpotNodes int32 `json:"spotNodes"`
+	// Replicas is how many workload pods run on the nodes (DaemonSet pods not counted),
+	// SpotReplicas how many of them on Spot.
+	Replicas     int32 `json:"replicas"`
+	SpotReplicas int32 `json:"spotReplicas"`
+	// SpotPercent is SpotReplicas as a percentage of Replicas, rounded down.
+	SpotPercent int32 `json:"spotPercent"`
+	// MonthlyPotential is what the nodes would cost On-Demand: the baseline.
+	MonthlyPotential string `json:"monthlyPotential"`
+	// MonthlyActual is what the nodes cost: Spot nodes at Spot prices, On-Demand nodes
+	// at commitment prices as far as commitments cover them.
+	MonthlyActual string `json:"monthlyActual"`
+	// MonthlySavings is MonthlyPotential - MonthlyActual.
+	MonthlySavings string `json:"monthlySavings"`
+	// SpotSavings and CommitmentSavings break MonthlySavings down; they add up to it.
+	SpotSavings       string `json:"spotSavings"`
+	CommitmentSavings string `json:"commitmentSavings"`
+	// MonthlyUnusedCommitment is commitment paid for and left unused (not in MonthlyActual).
+	// +optional
+	MonthlyUnusedCommitment string `json:"monthlyUnusedCommitment,omitempty"`
+	// Namespaces are the most costly namespaces (at most 20), by the CPU and memory their
+	// pods request; "(idle)" is the capacity no pod requested.
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	Namespaces []CostShare `json:"namespaces,omitempty"`
+	// Workloads are the most costly workloads (at most 50).
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	Workloads []CostShare `json:"workloads,omitempty"`
+}
+
+// CostShare is the share of the cluster's cost of one namespace or workload.
+type CostShare struct {
+	// Namespace of the share.
+	Namespace string `json:"namespace"`
+	// Workload names the workload (workload shares only).
+	// +optional
+	Workload string `json:"workload,omitempty"`
+	// MonthlyCost is its share of MonthlyActual.
+	MonthlyCost string `json:"monthlyCost"`
+	// MonthlySavings is its share of MonthlySavings.
+	MonthlySavings string `json:"monthlySavings"`
 }
 
 // FallbackState is where Spot capacity stands for the cluster.
@@ -557,6 +615,9 @@ type FallbackWorkload struct {
 // +kubebuilder:printcolumn:name="Base",type=integer,JSONPath=`.spec.distribution.baseOnDemand`
 // +kubebuilder:printcolumn:name="Spot",type=string,JSONPath=`.status.fallback.state`
 // +kubebuilder:printcolumn:name="Fallback",type=integer,JSONPath=`.status.fallback.replicas`,priority=1
+// +kubebuilder:printcolumn:name="Spot Share",type=integer,JSONPath=`.status.cost.spotPercent`
+// +kubebuilder:printcolumn:name="Savings/mo",type=string,JSONPath=`.status.cost.monthlySavings`
+// +kubebuilder:printcolumn:name="Cost/mo",type=string,JSONPath=`.status.cost.monthlyActual`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ClusterPolicy struct {

@@ -171,6 +171,10 @@ type WorkloadPlacement struct {
 	Desired PlacementCounts `json:"desired"`
 	// Observed split of its current pods.
 	Observed PlacementCounts `json:"observed"`
+	// Reasons counts its current pods by the reason the distributor placed them for
+	// (base, split, fallback, override, ...); pods placed without Ballast count as "none".
+	// +optional
+	Reasons map[string]int32 `json:"reasons,omitempty"`
 	// Message says what the distributor is doing about a difference, or what blocks it.
 	// +optional
 	Message string `json:"message,omitempty"`

@@ -1,0 +1,159 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+// Bounds on the attribution series (see the package documentation).
+const (
+	// MaxWorkloadSeries is how many workloads get their own cost series.
+	MaxWorkloadSeries = 100
+	// MaxNamespaceSeries is how many namespaces get their own cost series.
+	MaxNamespaceSeries = 50
+	// Other names the series that sums the namespaces or workloads beyond the bounds.
+	Other = "(other)"
+)
+
+var (
+	// Placements counts the webhook's placement decisions by capacity type and reason.
+	Placements = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ballast_placements_total",
+		Help: "Pods placed by the distribution webhook, by capacity type (on-demand, spot) and reason (base, split, fallback, override, surge, pinned).",
+	}, []string{"capacity_type", "reason"})
+
+	// PlacementErrors counts admissions the webhook let through unplaced (it fails open).
+	PlacementErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ballast_placement_errors_total",
+		Help: "Pod admissions the distribution webhook let through without a placement, by cause (timeout, error).",
+	}, []string{"cause"})
+
+	// WorkloadReplicas is the desired and observed split of every workload in scope.
+	WorkloadReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_workload_replicas",
+		Help: "Replicas of a workload by capacity type (on-demand, spot), desired by its rule or observed on its pods (split: desired, observed).",
+	}, []string{"namespace", "kind", "workload", "capacity_type", "split"})
+
+	// WorkloadDrift is how many replicas a workload's observed split is away from the desired one.
+	WorkloadDrift = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_workload_drift_replicas",
+		Help: "Replicas a workload runs on the wrong capacity type (observed On-Demand minus desired On-Demand, absolute).",
+	}, []string{"namespace", "kind", "workload"})
+
+	// Evictions counts the pods Ballast evicted, by cause and result.
+	Evictions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ballast_evictions_total",
+		Help: "Pods evicted by Ballast, by cause (drift, fallback, return) and result (evicted, blocked, gone).",
+	}, []string{"cause", "result"})
+
+	// FallbackState is 1 for the cluster's current Spot state and 0 for the others.
+	FallbackState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_fallback_state",
+		Help: "Where Spot capacity stands: 1 for the current state (Available, Short, FallenBack, Returning), 0 for the others.",
+	}, []string{"cluster", "state"})
+
+	// FallbackReplicas is how many replicas meant for Spot run On-Demand.
+	FallbackReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_fallback_replicas",
+		Help: "Replicas meant for Spot that run On-Demand on fallback.",
+	}, []string{"cluster"})
+
+	// FallbackSince is when the current fallback started (0 when Spot is Available).
+	FallbackSince = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_fallback_since_timestamp_seconds",
+		Help: "Unix time the current shortage or fallback to On-Demand started; 0 while Spot is Available. time() minus it is the fallback's duration.",
+	}, []string{"cluster"})
+
+	// SpotShare is the share of the workload replicas that run on Spot.
+	SpotShare = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_spot_share_ratio",
+		Help: "Share (0-1) of the workload replicas running on Spot nodes (DaemonSet pods not counted).",
+	}, []string{"cluster"})
+
+	// Nodes is how many nodes were priced, by capacity type.
+	Nodes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_nodes",
+		Help: "Nodes of the cluster by capacity type (on-demand, spot).",
+	}, []string{"cluster", "capacity_type"})
+
+	// CostPotential is what the cluster's nodes would cost On-Demand, per month.
+	CostPotential = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_cost_potential_monthly_usd",
+		Help: "What the cluster's nodes would cost all On-Demand, in USD per month of 730 hours at the current rate.",
+	}, []string{"cluster"})
+
+	// CostActual is what the cluster's nodes cost, per month.
+	CostActual = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_cost_actual_monthly_usd",
+		Help: "What the cluster's nodes cost (Spot prices, commitment coverage), in USD per month of 730 hours at the current rate.",
+	}, []string{"cluster"})
+
+	// CostSavings is potential minus actual, by where the savings come from.
+	CostSavings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_cost_savings_monthly_usd",
+		Help: "Potential minus actual cost by source (spot, commitments); the sources add up to the cluster's savings. USD per month.",
+	}, []string{"cluster", "source"})
+
+	// UnusedCommitment is the commitment paid for and left unused.
+	UnusedCommitment = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_commitment_unused_monthly_usd",
+		Help: "Reserved Instance and Savings Plan commitment left unused at the current rate, in USD per month.",
+	}, []string{"cluster"})
+
+	// NamespaceCost is each namespace's share of the actual cost.
+	NamespaceCost = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_namespace_cost_monthly_usd",
+		Help: "A namespace's share of the actual cost by the CPU and memory its pods request, USD per month; (idle) is unrequested capacity.",
+	}, []string{"cluster", "namespace"})
+
+	// NamespaceSavings is each namespace's share of the savings.
+	NamespaceSavings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_namespace_savings_monthly_usd",
+		Help: "A namespace's share of the savings, USD per month.",
+	}, []string{"cluster", "namespace"})
+
+	// WorkloadCost is each workload's share of the actual cost.
+	WorkloadCost = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_workload_cost_monthly_usd",
+		Help: "A workload's share of the actual cost by the CPU and memory its pods request, USD per month.",
+	}, []string{"cluster", "namespace", "workload"})
+
+	// WorkloadSavings is each workload's share of the savings.
+	WorkloadSavings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_workload_savings_monthly_usd",
+		Help: "A workload's share of the savings, USD per month.",
+	}, []string{"cluster", "namespace", "workload"})
+
+	// CostErrors counts pricing passes that failed (a price missing, the API failing).
+	CostErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ballast_cost_errors_total",
+		Help: "Pricing passes of the cost controller that failed, by cause (prices, list).",
+	}, []string{"cluster", "cause"})
+
+	// SourceReady is 1 when a PolicySource's last sync applied its revision.
+	SourceReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_policysource_ready",
+		Help: "1 when the PolicySource's last sync succeeded (Ready=True), else 0.",
+	}, []string{"namespace", "name"})
+
+	// SourceLastApplied is when a PolicySource last applied a revision.
+	SourceLastApplied = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_policysource_last_success_timestamp_seconds",
+		Help: "Unix time of the PolicySource's last successful sync.",
+	}, []string{"namespace", "name"})
+)
+
+// All lists every collector of this package, in the order they are registered.
+func All() []prometheus.Collector {
+	return []prometheus.Collector{
+		Placements, PlacementErrors, WorkloadReplicas, WorkloadDrift, Evictions,
+		FallbackState, FallbackReplicas, FallbackSince, SpotShare, Nodes,
+		CostPotential, CostActual, CostSavings, UnusedCommitment,
+		NamespaceCost, NamespaceSavings, WorkloadCost, WorkloadSavings, CostErrors,
+		SourceReady, SourceLastApplied,
+	}
+}
+
+func init() {
+	crmetrics.Registry.MustRegister(All()...)
+}
