@@ -12,10 +12,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ballast-dev/ballast/controllers/cost"
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/fallback"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/limits"
+	"github.com/ballast-dev/ballast/controllers/readiness"
 )
 
 // Options configure the runtime controllers.
@@ -41,6 +43,10 @@ type Options struct {
 	UnavailableOfferingsTTL time.Duration
 	// API reads and writes without a cache (the placement ledgers).
 	API client.Client
+	// Prices is the cost controller's price book (the built-in catalogue when nil).
+	Prices *cost.Prices
+	// CostInterval is how often the cost controller prices the nodes.
+	CostInterval time.Duration
 }
 
 // CacheOptions are the cache restrictions the runtime controllers need from the
@@ -56,7 +62,8 @@ func (o Options) scope() scope.Scope {
 
 // SetupRuntime registers the distribution webhooks on the manager's webhook server
 // and the runtime controllers: drift correction for Deployments and StatefulSets, the
-// cluster's NodePool limits, and fallback to On-Demand with the return to Spot. The
+// cluster's NodePool limits, fallback to On-Demand with the return to Spot, the
+// cluster's cost, and the Ready summary of the policy and its rules. The
 // manager's cache must have been built with CacheOptions.
 func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	inScope := o.scope()
@@ -85,6 +92,12 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	if err := fb.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the fallback controller: %w", err)
+	}
+	if err := (&cost.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, Prices: o.Prices, Interval: o.CostInterval}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("failed to set up the cost controller: %w", err)
+	}
+	if err := (&readiness.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("failed to set up the readiness controller: %w", err)
 	}
 	return nil
 }

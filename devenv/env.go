@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/localcluster"
 	"github.com/ballast-dev/ballast/policies"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -132,8 +133,18 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 		return e, err
 	}
 	o.progress("building and starting ballast controller --cluster %s (as its own ServiceAccount)", e.Cluster)
+	// kwok's instance types are not in the price catalogue: the controller prices the
+	// nodes with kwok's own prices, in whatever region the policy names.
+	prices, err := localcluster.KwokPrices(cost.DefaultCatalogue().Regions()...)
+	if err != nil {
+		return e, err
+	}
+	pricesFile := filepath.Join(e.dir, "kwok-prices.yaml")
+	if err := os.WriteFile(pricesFile, prices, 0o600); err != nil {
+		return e, err
+	}
 	if e.Ballast, err = e.Kube.StartBallast(ctx, e.Cluster, "--render-target", string(render.TargetKwok),
-		"--unavailable-offerings-ttl", unavailableTTL); err != nil {
+		"--unavailable-offerings-ttl", unavailableTTL, "--prices", pricesFile, "--cost-interval", "10s"); err != nil {
 		return e, err
 	}
 	// The rules' namespaces must exist before the rules are applied; they are opted in.

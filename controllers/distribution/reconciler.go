@@ -1,6 +1,7 @@
 package distribution
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -80,11 +81,15 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	in, _, err := r.Scope.Check(ctx, r.Client, req.Namespace)
 	if err != nil || !in {
+		if err == nil {
+			forgetSplit(r.Kind, req.Namespace, req.Name)
+		}
 		return reconcile.Result{}, err
 	}
 	w, err := r.workload(ctx, req)
 	if apierrors.IsNotFound(err) {
 		r.guard.forget(req.String())
+		forgetSplit(r.Kind, req.Namespace, req.Name)
 		return reconcile.Result{}, nil
 	}
 	if err != nil {
@@ -106,7 +111,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	observed, intended := r.observe(ctx, pods)
+	observed, intended, reasons := r.observe(ctx, pods)
 	target := rule.Target(w.Replicas)
 	var message string
 	victims, stuck := r.surplus(w, rule, pods)
@@ -126,7 +131,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	case stuck > 0:
 		message = fmt.Sprintf("%d replicas are in the wrong class but choose their capacity type themselves; left alone", stuck)
 	}
-	if err := r.writeStatus(ctx, w, policy, rule, observed, target, message); err != nil {
+	r.recordSplit(w, observed, target)
+	if err := r.writeStatus(ctx, w, policy, rule, placement{observed: observed, target: target, reasons: reasons, message: message}); err != nil {
 		return reconcile.Result{}, err
 	}
 	if len(victims) > 0 {
@@ -158,9 +164,9 @@ func (r *Reconciler) workload(ctx context.Context, req reconcile.Request) (*Work
 }
 
 // observe counts the workload's pods: where they run (observed, with the fallback
-// replicas among the On-Demand ones), and what they count as in the split (intended:
-// fallback replicas as Spot).
-func (r *Reconciler) observe(ctx context.Context, pods []corev1.Pod) (observed v1alpha1.PlacementCounts, intended split.Counts) {
+// replicas among the On-Demand ones), what they count as in the split (intended:
+// fallback replicas as Spot), and why they were placed (reasons).
+func (r *Reconciler) observe(ctx context.Context, pods []corev1.Pod) (observed v1alpha1.PlacementCounts, intended split.Counts, reasons map[string]int32) {
 	capacity := NodeCapacity(ctx, r.Client)
 	for i := range pods {
 		switch CapacityOf(&pods[i], capacity) {
@@ -173,8 +179,12 @@ func (r *Reconciler) observe(ctx context.Context, pods []corev1.Pod) (observed v
 			observed.Fallback++
 		}
 		intended.Add(IntendedCapacity(&pods[i], capacity))
+		if reasons == nil {
+			reasons = map[string]int32{}
+		}
+		reasons[cmp.Or(pods[i].Annotations[ReasonAnnotation], NoReason)]++
 	}
-	return observed, intended
+	return observed, intended, reasons
 }
 
 // movable reports whether the reconciler may move a pod: Ballast placed it, or it was
@@ -324,21 +334,33 @@ func (r *Reconciler) recordedEviction(ctx context.Context, w *Workload, pod *cor
 			logf.FromContext(ctx).Error(err, "failed to record a departure in the placement ledger", "pod", client.ObjectKeyFromObject(pod))
 		}
 	}
-	err := Evict(ctx, r.Client, pod)
+	err := Evict(ctx, r.Client, pod, EvictionCauseDrift)
 	if err != nil && r.API != nil {
 		_ = Depart(ctx, r.API, w, pod, true)
 	}
 	return err
 }
 
+// Causes of an eviction, the cause label of ballast_evictions_total.
+const (
+	// EvictionCauseDrift: the drift reconciler moves a replica to restore the split.
+	EvictionCauseDrift = "drift"
+	// EvictionCauseFallback: a Spot replica waiting for capacity is replaced On-Demand.
+	EvictionCauseFallback = "fallback"
+	// EvictionCauseReturn: a fallback replica moves back to Spot.
+	EvictionCauseReturn = "return"
+)
+
 // Evict evicts pod (that very pod, by UID) through the Eviction API, so that
-// PodDisruptionBudgets apply.
-func Evict(ctx context.Context, c client.Client, pod *corev1.Pod) error {
+// PodDisruptionBudgets apply, and counts the attempt under cause.
+func Evict(ctx context.Context, c client.Client, pod *corev1.Pod, cause string) error {
 	uid := pod.UID
-	return c.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
+	err := c.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
 		ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
 		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}},
 	})
+	RecordEviction(cause, err)
+	return err
 }
 
 func join(items []string) string {

@@ -2,6 +2,7 @@ package distribution
 
 import (
 	"context"
+	"maps"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -14,15 +15,30 @@ import (
 // maxStatusWorkloads bounds the workloads listed in one object's status.
 const maxStatusWorkloads = 200
 
+// NoReason counts the pods of a workload that Ballast did not place (admitted while
+// the webhook was unreachable, or created before the namespace opted in).
+const NoReason = "none"
+
+// placement is what one pass observed of a workload.
+type placement struct {
+	observed v1alpha1.PlacementCounts
+	target   split.Counts
+	reasons  map[string]int32
+	message  string
+}
+
 // writeStatus records the workload's desired and observed split on the object that
 // governs it: the most specific WorkloadDistributionRule selecting it, else the
-// ClusterPolicy (its default distribution). It writes only when the entry changed.
-func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alpha1.ClusterPolicy, rule split.Rule, observed v1alpha1.PlacementCounts, target split.Counts, message string) error {
+// ClusterPolicy (its default distribution). It writes only when the entry changed,
+// and only status.workloads, by a merge patch that fails on a concurrent change (then
+// retried on the fresh object): the fields other controllers own are never rewritten.
+func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alpha1.ClusterPolicy, rule split.Rule, p placement) error {
 	entry := v1alpha1.WorkloadPlacement{
 		Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Replicas: w.Replicas,
-		Desired:  v1alpha1.PlacementCounts{OnDemand: target.OnDemand, Spot: target.Spot},
-		Observed: observed,
-		Message:  message,
+		Desired:  v1alpha1.PlacementCounts{OnDemand: p.target.OnDemand, Spot: p.target.Spot},
+		Observed: p.observed,
+		Reasons:  p.reasons,
+		Message:  p.message,
 	}
 	now := metav1.NewTime(r.now())
 	// The governing object: the most specific rule selecting the workload, else the policy.
@@ -46,8 +62,9 @@ func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alp
 		if !changed {
 			return nil
 		}
+		base := fresh.DeepCopyObject().(client.Object)
 		*workloads(fresh) = list
-		return r.Client.Status().Update(ctx, fresh)
+		return r.Client.Status().Patch(ctx, fresh, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
 	})
 }
 
@@ -82,5 +99,5 @@ func upsert(list []v1alpha1.WorkloadPlacement, entry v1alpha1.WorkloadPlacement,
 
 func equalPlacement(a, b v1alpha1.WorkloadPlacement) bool {
 	return a.Kind == b.Kind && a.Namespace == b.Namespace && a.Name == b.Name && a.Replicas == b.Replicas &&
-		a.Desired == b.Desired && a.Observed == b.Observed && a.Message == b.Message
+		a.Desired == b.Desired && a.Observed == b.Observed && a.Message == b.Message && maps.Equal(a.Reasons, b.Reasons)
 }

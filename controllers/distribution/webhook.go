@@ -3,6 +3,7 @@ package distribution
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
+	"github.com/ballast-dev/ballast/metrics"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/split"
 )
@@ -91,13 +93,22 @@ func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Re
 	if pod.Namespace == "" {
 		pod.Namespace = req.Namespace
 	}
-	mutated, reason, err := p.place(ctx, pod, string(req.UID), ptr.Deref(req.DryRun, false))
+	dryRun := ptr.Deref(req.DryRun, false)
+	mutated, reason, err := p.place(ctx, pod, string(req.UID), dryRun)
 	if err != nil {
 		log.Error(err, "pod admitted without placement")
+		cause := "error"
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			cause = "timeout"
+		}
+		metrics.PlacementErrors.WithLabelValues(cause).Inc()
 		return admission.Allowed("placement failed; admitted unchanged")
 	}
 	if mutated == nil {
 		return admission.Allowed(reason)
+	}
+	if why := mutated.Annotations[ReasonAnnotation]; why != "" && !dryRun {
+		metrics.Placements.WithLabelValues(mutated.Labels[v1alpha1.CapacityLabel], why).Inc()
 	}
 	patched, err := json.Marshal(mutated)
 	if err != nil {

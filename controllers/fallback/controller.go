@@ -12,8 +12,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -23,6 +21,8 @@ import (
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
+	"github.com/ballast-dev/ballast/controllers/internal/status"
+	"github.com/ballast-dev/ballast/metrics"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -323,24 +323,64 @@ func (r *Reconciler) spotInstanceTypes(ctx context.Context, policy *v1alpha1.Clu
 	return out
 }
 
-// writeStatus applies status.fallback when it changed, and reports whether it did.
+// SpotAvailableCondition on the ClusterPolicy says whether replicas meant for Spot
+// run on Spot; the fallback controller owns it.
+const SpotAvailableCondition = "SpotAvailable"
+
+// writeStatus applies status.fallback and the SpotAvailable condition when they
+// changed, and reports whether they did.
 func (r *Reconciler) writeStatus(ctx context.Context, policy *v1alpha1.ClusterPolicy, st v1alpha1.FallbackStatus) (bool, error) {
-	if policy.Status.Fallback != nil && sameStatus(*policy.Status.Fallback, st) {
+	recordFallback(r.Cluster, st, r.now())
+	cond := spotCondition(policy, st, r.now())
+	if policy.Status.Fallback != nil && sameStatus(*policy.Status.Fallback, st) && status.Same(policy.Status.Conditions, cond) {
 		return false, nil
 	}
-	fb, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&st)
+	fb, err := status.ToMap(&st)
 	if err != nil {
 		return false, err
 	}
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": v1alpha1.GroupVersion.String(), "kind": "ClusterPolicy",
-		"metadata": map[string]any{"name": policy.Name},
-		"status":   map[string]any{"fallback": fb},
-	}}
-	if err := r.Client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return false, fmt.Errorf("failed to write the fallback status of ClusterPolicy %s: %w", policy.Name, err)
+	key := client.ObjectKey{Name: policy.Name}
+	if err := status.Apply(ctx, r.Client, v1alpha1.GroupVersion.WithKind("ClusterPolicy"), key, FieldManager, map[string]any{"fallback": fb}, cond); err != nil {
+		return false, err
 	}
 	return true, nil
+}
+
+// spotCondition is SpotAvailable for the state: True while Available, False (with the
+// state as the reason) while Spot is short, replicas run On-Demand, or return.
+func spotCondition(policy *v1alpha1.ClusterPolicy, st v1alpha1.FallbackStatus, now time.Time) metav1.Condition {
+	s := metav1.ConditionFalse
+	if st.State == v1alpha1.FallbackAvailable {
+		s = metav1.ConditionTrue
+	}
+	msg := st.Message
+	if msg == "" {
+		msg = "Spot capacity is " + string(st.State)
+	}
+	return status.Condition(policy.Status.Conditions, SpotAvailableCondition, s, string(st.State), msg, policy.Generation, now)
+}
+
+// recordFallback sets the cluster's fallback series.
+func recordFallback(cluster string, st v1alpha1.FallbackStatus, now time.Time) {
+	for _, s := range []v1alpha1.FallbackState{v1alpha1.FallbackAvailable, v1alpha1.FallbackShort, v1alpha1.FallbackFallenBack, v1alpha1.FallbackReturning} {
+		v := 0.0
+		if s == st.State {
+			v = 1
+		}
+		metrics.FallbackState.WithLabelValues(cluster, string(s)).Set(v)
+	}
+	metrics.FallbackReplicas.WithLabelValues(cluster).Set(float64(st.Replicas))
+	since := 0.0
+	switch {
+	case st.State == v1alpha1.FallbackAvailable:
+	case st.FallenBackSince != nil:
+		since = float64(st.FallenBackSince.Unix())
+	case st.ShortSince != nil:
+		since = float64(st.ShortSince.Unix())
+	default:
+		since = float64(now.Unix())
+	}
+	metrics.FallbackSince.WithLabelValues(cluster).Set(since)
 }
 
 // sameStatus compares statuses as the API server stores them (times in seconds).
@@ -381,6 +421,7 @@ func (r *Reconciler) replacePending(ctx context.Context, pods []corev1.Pod) {
 		uid, rv := p.UID, p.ResourceVersion
 		w := r.departing(ctx, p)
 		err := r.Client.Delete(ctx, p, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+		distribution.RecordEviction(distribution.EvictionCauseFallback, err)
 		if err != nil {
 			r.stayed(ctx, w, p)
 		}
@@ -428,7 +469,7 @@ func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPo
 			continue
 		}
 		w := r.departing(ctx, p)
-		err := distribution.Evict(ctx, r.Client, p)
+		err := distribution.Evict(ctx, r.Client, p, distribution.EvictionCauseReturn)
 		if err != nil {
 			r.stayed(ctx, w, p)
 		}

@@ -202,6 +202,7 @@ func (r *Reconciler) finish(obj *v1alpha1.PolicySource, out outcome) {
 	w := wrap(obj)
 	sum := summarize(out)
 	conditions.Set(w, &sum.Ready)
+	recordSync(obj, sum.Ready.Status == metav1.ConditionTrue, r.now())
 	for typ, c := range map[string]*metav1.Condition{meta.ReconcilingCondition: sum.Reconciling, meta.StalledCondition: sum.Stalled} {
 		if c == nil {
 			conditions.Delete(w, typ)
@@ -396,6 +397,7 @@ func (r *Reconciler) finalize(ctx context.Context, obj *v1alpha1.PolicySource) (
 	if err := r.Fetcher.Forget(obj); err != nil {
 		logf.FromContext(ctx).Error(err, "failed to remove the fetched files")
 	}
+	forgetSync(obj)
 	base := obj.DeepCopy()
 	controllerutil.RemoveFinalizer(obj, Finalizer)
 	if err := r.Client.Patch(ctx, obj, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,8 +56,18 @@ func ballastPool(capacityType string) *karpv1.NodePool {
 // setupBallast starts the real controller under its shipped RBAC, creates the
 // cluster's NodePools and ClusterPolicy, and starts the scope observers.
 func setupBallast(ctx context.Context) error {
-	var err error
-	if ballast, err = kube.StartBallast(ctx, e2eCluster, "--limits-stall-after", "3s", "--unavailable-offerings-ttl", unavailableTTL); err != nil {
+	// The controller prices kwok's nodes with kwok's own prices (the catalogue has none
+	// of its instance types).
+	prices, err := localcluster.KwokPrices("eu-west-1")
+	if err != nil {
+		return err
+	}
+	pricesFile := filepath.Join(kube.Dir, "kwok-prices.yaml")
+	if err := os.WriteFile(pricesFile, prices, 0o600); err != nil {
+		return err
+	}
+	if ballast, err = kube.StartBallast(ctx, e2eCluster, "--limits-stall-after", "3s", "--unavailable-offerings-ttl", unavailableTTL,
+		"--prices", pricesFile, "--cost-interval", "5s"); err != nil {
 		return err
 	}
 	stable := localcluster.WithTaint(localcluster.NodePool("e2e-stable", "Never", karpv1.CapacityTypeOnDemand), stableTaint)

@@ -45,6 +45,9 @@ type controllerOptions struct {
 	cluster              string
 	namespace            string
 	metricsAddr          string
+	prices               string
+	livePrices           bool
+	costInterval         time.Duration
 	probeAddr            string
 	webhookPort          int
 	certDir              string
@@ -118,6 +121,9 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.DurationVar(&o.limitsStallAfter, "limits-stall-after", 15*time.Second, "how long pods may wait with cluster limit left and no NodePool growing before the pool with the most demand gets all of it")
 	f.StringVar(&o.sourceDir, "source-dir", "/tmp/ballast/sources", "directory of the PolicySources' checkouts and artifacts")
 	f.IntVar(&o.concurrent, "concurrent", 2, "how many PolicySources sync at once")
+	f.StringVar(&o.prices, "prices", "", "a price file laid over the built-in catalogue for the cost controller (same format as cost/prices.yaml), e.g. negotiated prices or instance types the catalogue lacks")
+	f.BoolVar(&o.livePrices, "live-prices", false, "price nodes with the AWS Pricing and EC2 Spot price APIs (AWS credentials from the environment: IRSA, Pod Identity), cached for an hour, the catalogue for what they do not answer")
+	f.DurationVar(&o.costInterval, "cost-interval", time.Minute, "how often the cost controller prices the nodes when none comes or goes")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
 	o.client.BindFlags(f)
 	o.logger.BindFlags(f)
@@ -230,7 +236,12 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 			return err
 		}
 	}
+	prices, err := o.priceBook(ctx, s)
+	if err != nil {
+		return err
+	}
 	if err := controllers.SetupRuntime(ctx, mgr, controllers.Options{
+		Prices: prices, CostInterval: o.costInterval,
 		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
 		LimitsStallAfter: o.limitsStallAfter, BestSpotScore: bestScore, MinSpotScore: o.minSpotScore,
 		UnavailableOfferingsTTL: o.offeringsTTL,

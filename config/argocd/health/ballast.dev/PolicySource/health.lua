@@ -4,8 +4,10 @@
 --   Progressing  no status or no Ready condition yet, or status.observedGeneration is
 --                behind metadata.generation
 --   Degraded     Stalled=True
---   Progressing  Ready=False and Reconciling=True (retrying)
---   Degraded     Ready=False
+--   Progressing  Ready=False and Reconciling=True while a sync is under way
+--   Degraded     Ready=False, also while a failed sync is retried (Reconciling=True
+--                with reason ProgressingWithRetry): the source is broken until a sync
+--                succeeds
 --   Healthy      Ready=True
 --   Progressing  Ready=Unknown
 -- The message is the Ready (or Stalled) condition's.
@@ -66,7 +68,7 @@ local function evaluate()
   end
   if ready.status == "False" then
     local reconciling = condition(status, "Reconciling")
-    if reconciling ~= nil and reconciling.status == "True" then
+    if reconciling ~= nil and reconciling.status == "True" and reconciling.reason ~= "ProgressingWithRetry" then
       return health("Progressing", text(ready))
     end
     return health("Degraded", text(ready))

@@ -1,0 +1,4 @@
+// Package status is how the runtime controllers write their part of an object's
+// status: each applies only the fields and conditions it owns, server-side, under its
+// own field manager, so that none rewrites another's.
+package status

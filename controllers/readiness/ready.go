@@ -1,0 +1,86 @@
+package readiness
+
+import (
+	"fmt"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ballast-dev/ballast/controllers/internal/status"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+// ReadyCondition is the kstatus summary condition.
+const ReadyCondition = "Ready"
+
+// Reasons of Ready.
+const (
+	// ServingReason: the runtime serves the object and no runtime step fails.
+	ServingReason = "Serving"
+	// PricingFailedReason: the cost controller cannot price the cluster.
+	PricingFailedReason = "PricingFailed"
+)
+
+// Conditions of the other controllers that Ready reads.
+const (
+	costReported  = "CostReported"
+	spotAvailable = "SpotAvailable"
+)
+
+// PolicyReady sums up a ClusterPolicy: Ready is False while a runtime step fails
+// (pricing), True otherwise; the message says where Spot, the split and the savings
+// stand. Falling back to On-Demand is Ballast working: Ready stays True and the
+// message says so.
+func PolicyReady(p *v1alpha1.ClusterPolicy) (metav1.ConditionStatus, string, string) {
+	if c := status.Find(p.Status.Conditions, costReported); c != nil && c.Status == metav1.ConditionFalse {
+		return metav1.ConditionFalse, PricingFailedReason, c.Message
+	}
+	var parts []string
+	if f := p.Status.Fallback; f != nil {
+		switch f.State {
+		case v1alpha1.FallbackAvailable:
+			parts = append(parts, "Spot available")
+		case v1alpha1.FallbackFallenBack:
+			parts = append(parts, fmt.Sprintf("Spot short: %d replicas fell back to On-Demand", f.Replicas))
+		default:
+			parts = append(parts, "Spot "+string(f.State))
+		}
+	}
+	if c := p.Status.Cost; c != nil {
+		if c.Replicas > 0 {
+			parts = append(parts, fmt.Sprintf("%d%% of %d replicas on Spot", c.SpotPercent, c.Replicas))
+		}
+		parts = append(parts, fmt.Sprintf("$%s/month, saving $%s/month against all On-Demand", c.MonthlyActual, c.MonthlySavings))
+	}
+	converged, total := convergence(p.Status.Workloads)
+	if total > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d workloads at their split", converged, total))
+	}
+	if len(parts) == 0 {
+		return metav1.ConditionTrue, ServingReason, "served by the Ballast runtime"
+	}
+	return metav1.ConditionTrue, ServingReason, strings.Join(parts, "; ")
+}
+
+// RuleReady sums up a WorkloadDistributionRule: True once the runtime serves it, with
+// how many of the workloads it governs are at their split.
+func RuleReady(r *v1alpha1.WorkloadDistributionRule) (metav1.ConditionStatus, string, string) {
+	converged, total := convergence(r.Status.Workloads)
+	if total == 0 {
+		return metav1.ConditionTrue, ServingReason, "governs no workload yet"
+	}
+	return metav1.ConditionTrue, ServingReason, fmt.Sprintf("%d of %d workloads at their split", converged, total)
+}
+
+// convergence counts the workloads whose observed split is their desired one
+// (fallback replicas counting as Spot).
+func convergence(list []v1alpha1.WorkloadPlacement) (converged, total int) {
+	for _, w := range list {
+		total++
+		o := w.Observed
+		if o.OnDemand-o.Fallback == w.Desired.OnDemand && o.Spot+o.Fallback == w.Desired.Spot {
+			converged++
+		}
+	}
+	return converged, total
+}
