@@ -7,20 +7,22 @@ import (
 	"strings"
 )
 
-// attribute shares each node's cost and savings out to its pods by the average of
-// their share of the node's allocatable CPU and memory; what no pod requested goes to
-// Idle. A node whose allocatable is unknown is shared by requests alone.
-func attribute(nodes []Node, costs []nodeCost, splits map[string][2]int) ([]Attribution, []Attribution) {
+// attribute shares each node's cost and savings out to its pods by weight (podWeights);
+// what no pod requested goes to Idle. The workloads' shares are apportioned to the
+// rounded totals (cost and savings, in cents), and a namespace's share is the sum of its
+// workloads', so both lists add up to the totals exactly.
+func attribute(nodes []Node, costs []nodeCost, splits map[string][2]int, totalCost, totalSavings int64) ([]Attribution, []Attribution) {
 	type key struct{ ns, wl string }
-	byWorkload := map[key]*Attribution{}
+	type share struct{ cost, savings float64 }
+	byWorkload := map[key]*share{}
 	add := func(k key, cost, savings float64) {
-		a := byWorkload[k]
-		if a == nil {
-			a = &Attribution{Namespace: k.ns, Workload: k.wl}
-			byWorkload[k] = a
+		s := byWorkload[k]
+		if s == nil {
+			s = &share{}
+			byWorkload[k] = s
 		}
-		a.MonthlyCost += cost
-		a.MonthlySavings += savings
+		s.cost += cost
+		s.savings += savings
 	}
 	for i, n := range nodes {
 		weights := podWeights(n)
@@ -28,7 +30,7 @@ func attribute(nodes []Node, costs []nodeCost, splits map[string][2]int) ([]Attr
 		for _, w := range weights {
 			sum += w
 		}
-		saving := costs[i].onDemand - costs[i].actual
+		saving := costs[i].savings()
 		for j, p := range n.Pods {
 			add(key{p.Namespace, p.Workload}, costs[i].actual*weights[j], saving*weights[j])
 		}
@@ -36,34 +38,38 @@ func attribute(nodes []Node, costs []nodeCost, splits map[string][2]int) ([]Attr
 			add(key{Idle, Idle}, costs[i].actual*rest, saving*rest)
 		}
 	}
-	for k, a := range byWorkload {
-		s := splits[k.ns+"/"+k.wl]
-		a.OnDemandReplicas, a.SpotReplicas = s[0], s[1]
-	}
 	for k, s := range splits {
 		ns, wl, _ := strings.Cut(k, "/")
 		if byWorkload[key{ns, wl}] == nil && s[0]+s[1] > 0 {
-			byWorkload[key{ns, wl}] = &Attribution{Namespace: ns, Workload: wl, OnDemandReplicas: s[0], SpotReplicas: s[1]}
+			byWorkload[key{ns, wl}] = &share{}
 		}
 	}
-	byNamespace := map[string]*Attribution{}
-	var workloads []Attribution
-	for _, k := range slices.SortedFunc(maps.Keys(byWorkload), func(a, b key) int { return cmp.Or(strings.Compare(a.ns, b.ns), strings.Compare(a.wl, b.wl)) }) {
-		a := byWorkload[k]
+	keys := slices.SortedFunc(maps.Keys(byWorkload), func(a, b key) int {
+		return cmp.Or(strings.Compare(a.ns, b.ns), strings.Compare(a.wl, b.wl))
+	})
+	exactCost := make([]float64, len(keys))
+	exactSavings := make([]float64, len(keys))
+	for i, k := range keys {
+		exactCost[i], exactSavings[i] = byWorkload[k].cost, byWorkload[k].savings
+	}
+	wlCost, wlSavings := apportion(exactCost, totalCost), apportion(exactSavings, totalSavings)
+	byNamespace := map[string]*[2]int64{}
+	workloads := make([]Attribution, 0, len(keys))
+	for i, k := range keys {
+		s := splits[k.ns+"/"+k.wl]
+		workloads = append(workloads, Attribution{Namespace: k.ns, Workload: k.wl, MonthlyCost: dollars(wlCost[i]), MonthlySavings: dollars(wlSavings[i]),
+			OnDemandReplicas: s[0], SpotReplicas: s[1]})
 		ns := byNamespace[k.ns]
 		if ns == nil {
-			ns = &Attribution{Namespace: k.ns}
+			ns = &[2]int64{}
 			byNamespace[k.ns] = ns
 		}
-		ns.MonthlyCost += a.MonthlyCost
-		ns.MonthlySavings += a.MonthlySavings
-		a.MonthlyCost, a.MonthlySavings = cents(a.MonthlyCost), cents(a.MonthlySavings)
-		workloads = append(workloads, *a)
+		ns[0] += wlCost[i]
+		ns[1] += wlSavings[i]
 	}
-	var namespaces []Attribution
-	for _, a := range byNamespace {
-		a.MonthlyCost, a.MonthlySavings = cents(a.MonthlyCost), cents(a.MonthlySavings)
-		namespaces = append(namespaces, *a)
+	namespaces := make([]Attribution, 0, len(byNamespace))
+	for name, ns := range byNamespace {
+		namespaces = append(namespaces, Attribution{Namespace: name, MonthlyCost: dollars(ns[0]), MonthlySavings: dollars(ns[1])})
 	}
 	order := func(a, b Attribution) int {
 		return cmp.Or(cmp.Compare(b.MonthlyCost, a.MonthlyCost), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Workload, b.Workload))
@@ -73,26 +79,32 @@ func attribute(nodes []Node, costs []nodeCost, splits map[string][2]int) ([]Attr
 	return namespaces, workloads
 }
 
-// podWeights returns each pod's share of the node: the average of its share of the
-// node's allocatable CPU and memory, scaled down if the pods together claim more
-// than the node.
+// podWeights returns each pod's share of the node: the average of its shares of the
+// node's allocatable CPU and memory (and GPUs, on a node that has any), scaled down if
+// the pods together claim more than the node. A node whose allocatable CPU or memory is
+// unknown is shared by the pods' requests alone.
 func podWeights(n Node) []float64 {
 	w := make([]float64, len(n.Pods))
 	alloc := n.Allocatable
 	if alloc.MilliCPU <= 0 || alloc.Memory <= 0 {
+		alloc = Resources{}
 		for _, p := range n.Pods {
 			alloc = alloc.Add(p.Requests)
 		}
-		if alloc.MilliCPU <= 0 && alloc.Memory <= 0 {
+		if alloc.MilliCPU <= 0 && alloc.Memory <= 0 && alloc.GPU <= 0 {
 			for i := range w {
 				w[i] = 1 / float64(len(w))
 			}
 			return w
 		}
 	}
+	dims := 2.0
+	if alloc.GPU > 0 {
+		dims = 3
+	}
 	sum := 0.0
 	for i, p := range n.Pods {
-		w[i] = (share(p.Requests.MilliCPU, alloc.MilliCPU) + share(p.Requests.Memory, alloc.Memory)) / 2
+		w[i] = (share(p.Requests.MilliCPU, alloc.MilliCPU) + share(p.Requests.Memory, alloc.Memory) + share(p.Requests.GPU, alloc.GPU)) / dims
 		sum += w[i]
 	}
 	if sum > 1 {

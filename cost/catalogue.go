@@ -2,12 +2,15 @@ package cost
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 
 	"go.yaml.in/yaml/v3"
@@ -28,7 +31,8 @@ const (
 
 // PriceBook answers what an instance type costs per hour in a region, by capacity
 // type (OnDemand, Spot, Reserved or SavingsPlan). ok is false when the book does not
-// know the price.
+// know the price. A PriceBook that is also a fmt.Stringer (a Catalogue is) names its
+// prices in reports (Report.Prices).
 type PriceBook interface {
 	Price(region, instanceType, capacityType string) (usdPerHour float64, ok bool)
 }
@@ -52,13 +56,21 @@ type Shape struct {
 	Arch string `yaml:"arch" json:"arch"`
 	// MaxPods is how many pods the node runs (ENI-limited with the AWS VPC CNI).
 	MaxPods int `yaml:"maxPods" json:"maxPods"`
+	// GPU is the number of NVIDIA GPUs (GPUResource) the node offers.
+	GPU int `yaml:"gpu,omitempty" json:"gpu,omitempty"`
 }
 
 // Catalogue is a table of instance shapes and prices: the embedded default, a file
-// in the same format, or live prices laid over either. It implements PriceBook and
-// ShapeBook. A Catalogue is not safe for concurrent modification.
+// in the same format, or live prices laid over either. It implements PriceBook,
+// ShapeBook and fmt.Stringer (which names the prices it holds and where they came
+// from). A Catalogue is not safe for concurrent modification.
 type Catalogue struct {
-	// Source and AsOf say where the prices come from and when they were taken.
+	// Name names the catalogue in reports: BuiltIn for the embedded one,
+	// the file's name for one LoadCatalogue read.
+	Name string
+	// Source and AsOf say where the catalogue's own prices come from and when they
+	// were taken (the file's source and asOf); what was laid over it since is in
+	// String.
 	Source string
 	AsOf   string
 	// ReservedDiscount and SavingsPlanDiscount derive commitment prices from the
@@ -68,6 +80,9 @@ type Catalogue struct {
 
 	shapes map[string]Shape
 	prices map[string]map[string]priceEntry
+	// overlays describes what Merge and NoteOverlay laid over the catalogue, oldest
+	// first.
+	overlays []string
 }
 
 // priceEntry is the hourly prices of one type in one region; 0 means unknown.
@@ -87,6 +102,9 @@ var (
 // prices.yaml for its source and date).
 func DefaultPriceBook() PriceBook { return DefaultCatalogue() }
 
+// BuiltIn is the Name of the embedded catalogue.
+const BuiltIn = "the built-in catalogue"
+
 // DefaultCatalogue returns a copy of the embedded catalogue, which the caller may
 // change.
 func DefaultCatalogue() *Catalogue {
@@ -95,9 +113,25 @@ func DefaultCatalogue() *Catalogue {
 		if err != nil {
 			panic(fmt.Sprintf("the embedded price catalogue is broken: %v", err))
 		}
+		c.Name = BuiltIn
 		defaultCat = c
 	})
 	return defaultCat.Clone()
+}
+
+// LoadCatalogue reads a catalogue file (see ParseCatalogue) and names it after the
+// file.
+func LoadCatalogue(path string) (*Catalogue, error) {
+	data, err := os.ReadFile(path) //nolint:gosec // the user names the file to read
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the price file %s: %w", path, err)
+	}
+	c, err := ParseCatalogue(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c.Name = path
+	return c, nil
 }
 
 // catalogueFile is the YAML form of a Catalogue.
@@ -139,6 +173,9 @@ func ParseCatalogue(data []byte) (*Catalogue, error) {
 		if s.VCPU <= 0 || s.MemoryGiB <= 0 || s.MaxPods <= 0 || (s.Arch != "amd64" && s.Arch != "arm64") {
 			return nil, fmt.Errorf("invalid price catalogue: instance type %s needs vcpu, memory and maxPods above 0 and arch amd64 or arm64", name)
 		}
+		if s.GPU < 0 {
+			return nil, fmt.Errorf("invalid price catalogue: instance type %s has a negative gpu count", name)
+		}
 		c.shapes[name] = s
 	}
 	for region, types := range f.Prices {
@@ -172,6 +209,7 @@ func (c *Catalogue) setEntry(region, instanceType string, e priceEntry) {
 func (c *Catalogue) Clone() *Catalogue {
 	out := *c
 	out.shapes = maps.Clone(c.shapes)
+	out.overlays = slices.Clone(c.overlays)
 	out.prices = make(map[string]map[string]priceEntry, len(c.prices))
 	for r, m := range c.prices {
 		out.prices[r] = maps.Clone(m)
@@ -180,15 +218,10 @@ func (c *Catalogue) Clone() *Catalogue {
 }
 
 // Merge lays o over c: o's shapes and prices replace c's, type by type, and o's
-// source, date and discounts replace c's where o sets them. Prices o leaves at 0 keep
-// c's value.
+// discounts replace c's where o sets them. Prices o leaves at 0 keep c's value. c's
+// String names o (its name, source and date) laid over c.
 func (c *Catalogue) Merge(o *Catalogue) {
-	if o.Source != "" {
-		c.Source = o.Source
-	}
-	if o.AsOf != "" {
-		c.AsOf = o.AsOf
-	}
+	c.overlays = append(c.overlays, o.String())
 	if o.ReservedDiscount != 0 {
 		c.ReservedDiscount = o.ReservedDiscount
 	}
@@ -214,6 +247,34 @@ func (c *Catalogue) Merge(o *Catalogue) {
 			c.setEntry(r, t, e)
 		}
 	}
+}
+
+// NoteOverlay records, for String, that prices described by description (e.g. live
+// prices from the AWS APIs, and when) were set over the catalogue with SetPrice.
+func (c *Catalogue) NoteOverlay(description string) {
+	c.overlays = append(c.overlays, description)
+}
+
+// String names the prices the catalogue holds for reports, newest layer first, e.g.
+// "prices.yaml (negotiated, as of 2026-01) over the built-in catalogue (AWS public
+// price lists ..., as of 2025-06)".
+func (c *Catalogue) String() string {
+	name := cmp.Or(c.Name, "a price catalogue")
+	var about []string
+	if c.Source != "" {
+		about = append(about, c.Source)
+	}
+	if c.AsOf != "" {
+		about = append(about, "as of "+c.AsOf)
+	}
+	s := name
+	if len(about) > 0 {
+		s += " (" + strings.Join(about, ", ") + ")"
+	}
+	for _, o := range c.overlays {
+		s = o + " over " + s
+	}
+	return s
 }
 
 // SetPrice sets one hourly price, e.g. a live Spot price; capacityType is OnDemand,

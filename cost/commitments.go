@@ -39,17 +39,19 @@ type SavingsPlanSpend struct {
 }
 
 // CommitmentsFor returns the commitments a policy lists in Git that have not expired
-// by date (all of them when date is zero), and notes on what it left out: commitments
-// discovered through the AWS API are not known offline.
+// by date (all of them when date is zero), and notes on what it left out. With
+// commitments discovered through the AWS API (unknown offline), it returns none but
+// the share the cluster may use (Utilization), so that a caller that discovered them
+// can add them, and a note for estimates that cannot.
 func CommitmentsFor(policy *v1alpha1.ClusterPolicy, date time.Time) (Commitments, []string, error) {
 	c := policy.Spec.Commitments
 	if c == nil || !c.Enabled {
 		return Commitments{}, nil, nil
 	}
-	if c.Source != v1alpha1.CommitmentsFromGit {
-		return Commitments{}, []string{"commitments are discovered through the AWS API at run time; this estimate leaves them out"}, nil
-	}
 	out := Commitments{Utilization: float64(deref(c.MaxUtilizationPercent, v1alpha1.DefaultMaxUtilization)) / 100}
+	if c.Source != v1alpha1.CommitmentsFromGit {
+		return out, []string{"commitments are discovered through the AWS API at run time; this estimate leaves them out"}, nil
+	}
 	var notes []string
 	expired := func(s string) (bool, error) {
 		if s == "" || date.IsZero() {

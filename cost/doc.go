@@ -1,14 +1,29 @@
 // Package cost estimates what a cluster costs per month and what its Spot /
-// On-Demand split and commitments save, and attributes the cost to namespaces and
-// workloads. It is pure: prices come from a PriceBook (the embedded catalogue, a file,
-// or live prices the caller fetched), and it reads no clock and calls no API.
+// On-Demand split, commitments and scheduled scale-down save, and attributes the cost
+// to namespaces and workloads. It is pure: prices come from a PriceBook (the embedded
+// catalogue, a file, or live prices the caller fetched), and it reads no clock and
+// calls no API. `ballast estimate`, `ballast plan` and the runtime cost controller all
+// price through it, so that they agree on the same cluster.
 //
 // # Model
 //
-// A node costs its hourly price for every hour it runs: Spot nodes the Spot price,
-// On-Demand nodes the On-Demand price except for the share of the hour a commitment
-// covers. A month is 730 hours. The potential cost prices the same node-hours
-// On-Demand; savings = potential - actual.
+// A month is 730 hours. A node costs its hourly price for every hour it runs: Spot
+// nodes the Spot price, On-Demand nodes the On-Demand price except for the share of
+// the hour a commitment covers, which costs the commitment's price.
+//
+//   - Potential (MonthlyPotential): every node priced On-Demand, running all month,
+//     with no commitment and no scale-down. The baseline, as vendors define it.
+//   - Cost (MonthlyCost): what the nodes actually cost.
+//   - Savings (MonthlySavings) = potential - cost, broken down (SavingsBreakdown) into
+//     Spot ((On-Demand - Spot price) x the hours Spot nodes run), Commitments
+//     ((On-Demand - the covered share's commitment price) x the hours On-Demand nodes
+//     run) and ScaleDown (On-Demand price x the node-hours the scheduled scale-down
+//     does not run).
+//
+// For every node, potential = cost + Spot + Commitments + ScaleDown. Reports round
+// money to cents once per total and apportion the parts to the rounded totals (largest
+// remainder), so that the breakdown adds up to the savings, and the namespaces, the
+// workloads and the pools to the cost and savings, exactly to the cent.
 //
 // Commitments (ClusterPolicy spec.commitments with source Git; those discovered
 // through the AWS API are unknown offline and left out) cover On-Demand node-hours,
@@ -24,13 +39,23 @@
 // of the month: On-Demand nodes first (they hold the base On-Demand replicas, which
 // stay), then Spot nodes, in node order.
 //
+// # From a cluster
+//
+// FromCluster turns a cluster's Nodes and Pods (and, optionally, ReplicaSets,
+// Deployments and StatefulSets) into a Workload: nodes with their capacity type
+// (Karpenter's, EKS managed node groups' or Ballast's label), zone, allocatable CPU,
+// memory and GPUs, and the pods bound to them; and the workloads and DaemonSets.
+// ParseSnapshot decodes a `kubectl get -o yaml` snapshot and calls it; the cost
+// controller calls it with the objects of its cache, then Estimate.
+//
 // # Attribution
 //
 // Each node's monthly cost (and savings) is shared out to its pods by weight = the
-// average of the pod's share of the node's allocatable CPU and of its allocatable
-// memory. What no pod requested, 1 - the sum of the weights, goes to the Idle entry,
-// so that namespaces add up to the total and unused capacity is visible. DaemonSet
-// pods are attributed like any pod but are not replicas in the Spot share.
+// average of the pod's shares of the node's allocatable CPU and memory, and of its
+// GPUs on a node that has GPUs. What no pod requested, 1 - the sum of the weights,
+// goes to the Idle entry, so that namespaces add up to the total and unused capacity is
+// visible. DaemonSet and static pods are attributed like any pod but are not replicas
+// in the Spot share.
 //
 // # Placement (EstimateForPolicy)
 //
@@ -38,8 +63,13 @@
 // most specific rule > cluster default; base On-Demand first, then the On-Demand
 // percentage of the rest rounded up; SpotReady keeps single replicas On-Demand; Spot
 // disabled sends all On-Demand). On-Demand replicas fill nodes of the policy's
-// Reserved Instance types first (up to the count it may use), the rest go
-// first-fit-decreasing onto the one allowed instance type per capacity type whose
-// packing costs least. Nodes offer what Karpenter's AWS provider computes as
-// allocatable (see Allocatable), less the DaemonSet pods.
+// Reserved Instance types first (up to the count it may use; GPU replicas only on GPU
+// types and the others only on types without GPUs). The other replicas without GPUs
+// go first-fit-decreasing onto the one allowed instance type without GPUs per capacity
+// type whose packing costs least; replicas requesting NVIDIA GPUs (nvidia.com/gpu),
+// workload by workload, onto the allowed type with enough GPUs whose packing costs
+// least. GPU replicas no allowed, priced type has room for are left out of the
+// estimate with a note, as are workloads requesting accelerators the model does not
+// know (amd.com/gpu, AWS Neuron, NVIDIA MIG slices). Nodes offer what Karpenter's AWS
+// provider computes as allocatable (see Allocatable), less the DaemonSet pods.
 package cost

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 
@@ -20,22 +19,30 @@ const (
 )
 
 // Report is the monthly cost of a cluster. Money is in USD per month of 730 hours,
-// rounded to cents.
+// rounded to cents so that the figures add up exactly: MonthlyPotential -
+// MonthlyCost = MonthlySavings = the sum of Savings, and the namespaces' (and the
+// workloads') costs and savings add up to MonthlyCost and MonthlySavings.
 type Report struct {
 	Cluster string `json:"cluster,omitempty"`
 	Region  string `json:"region"`
 	// Mode is ModePlanned or ModeNodes.
 	Mode string `json:"mode"`
+	// Prices names the prices the estimate used: the built-in catalogue and its
+	// date, a file laid over it, live AWS prices (when the PriceBook is a
+	// fmt.Stringer, as a Catalogue is).
+	Prices string `json:"prices,omitempty"`
 	// MonthlyCost is what the nodes cost: Spot nodes at Spot prices, On-Demand nodes
-	// at commitment prices as far as commitments cover them, else On-Demand.
+	// at commitment prices as far as commitments cover them, else On-Demand, each for
+	// the hours it runs.
 	MonthlyCost float64 `json:"monthlyCost"`
-	// MonthlyOnDemandCost is what the same node-hours would cost On-Demand.
-	MonthlyOnDemandCost float64 `json:"monthlyOnDemandCost"`
-	// MonthlySavings is MonthlyOnDemandCost - MonthlyCost.
+	// MonthlyPotential is what the same nodes would cost at On-Demand prices, every
+	// one running all month (730 hours), with no commitment and no scale-down: the
+	// baseline savings are measured against.
+	MonthlyPotential float64 `json:"monthlyPotential"`
+	// MonthlySavings is MonthlyPotential - MonthlyCost.
 	MonthlySavings float64 `json:"monthlySavings"`
-	// MonthlyScaleDownSavings is what the scheduled scale-down saves against running
-	// every node all month.
-	MonthlyScaleDownSavings float64 `json:"monthlyScaleDownSavings"`
+	// Savings breaks MonthlySavings down by cause; its parts add up to it.
+	Savings SavingsBreakdown `json:"savingsBreakdown"`
 	// MonthlyUnusedCommitment is commitment the cluster may use but leaves unused;
 	// it is paid anyway and is not part of MonthlyCost.
 	MonthlyUnusedCommitment float64 `json:"monthlyUnusedCommitment"`
@@ -49,7 +56,8 @@ type Report struct {
 	Nodes     int `json:"nodes"`
 	SpotNodes int `json:"spotNodes"`
 	IdleNodes int `json:"idleNodes"`
-	// Pools are the nodes by instance type and capacity type.
+	// Pools are the nodes by instance type and capacity type; their costs add up to
+	// MonthlyCost.
 	Pools []Pool `json:"pools"`
 	// Namespaces and Workloads share MonthlyCost and MonthlySavings out, sorted by
 	// cost (descending), then name; Idle is the capacity no pod requested.
@@ -57,6 +65,18 @@ type Report struct {
 	Workloads  []Attribution `json:"workloads"`
 	// Notes say what the estimate left out or assumed.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// SavingsBreakdown is MonthlySavings by cause. For each node:
+//   - Spot: (On-Demand price - Spot price) x the hours a Spot node runs;
+//   - Commitments: (On-Demand price - what the covered share of the hour costs at
+//     Reserved or Savings Plan prices) x the hours an On-Demand node runs;
+//   - ScaleDown: On-Demand price x the hours a node does not run because of the
+//     scheduled scale-down.
+type SavingsBreakdown struct {
+	Spot        float64 `json:"spot"`
+	Commitments float64 `json:"commitments"`
+	ScaleDown   float64 `json:"scaleDown"`
 }
 
 // Pool is the nodes of one instance type and capacity type.
@@ -68,13 +88,14 @@ type Pool struct {
 }
 
 // Attribution is the share of the cost of one namespace, or one workload, by the
-// CPU and memory its pods request (see the package documentation).
+// CPU, memory and GPUs its pods request (see the package documentation).
 type Attribution struct {
 	Namespace      string  `json:"namespace"`
 	Workload       string  `json:"workload,omitempty"`
 	MonthlyCost    float64 `json:"monthlyCost"`
 	MonthlySavings float64 `json:"monthlySavings"`
-	// OnDemandReplicas and SpotReplicas are the workload's split (workloads only).
+	// OnDemandReplicas and SpotReplicas are the workload's split (workloads only): as
+	// planned (ModePlanned), or where its pods run (ModeNodes).
 	OnDemandReplicas int `json:"onDemandReplicas,omitempty"`
 	SpotReplicas     int `json:"spotReplicas,omitempty"`
 }
@@ -87,8 +108,11 @@ type Options struct {
 	Notes       []string
 }
 
-// Estimate prices the workload's nodes as they run (a snapshot, or the nodes of a
-// scenario); nodes without a capacity type are On-Demand.
+// Estimate prices the workload's nodes as they run (a snapshot, FromCluster's view of
+// a live cluster, or the nodes of a scenario); nodes without a capacity type are
+// On-Demand. The workloads' splits in the report are where their pods run. Commitments
+// in opts cover On-Demand node-hours (CommitmentsFor gives those a policy lists, and
+// the share of discovered ones the cluster may use).
 func Estimate(w *Workload, prices PriceBook, opts Options) (*Report, error) {
 	if w == nil || prices == nil {
 		return nil, errors.New("estimate needs a workload and prices")
@@ -114,7 +138,9 @@ func Estimate(w *Workload, prices PriceBook, opts Options) (*Report, error) {
 // split.Rule.Target) and placed on nodes the policy's supply allows: On-Demand
 // replicas first on nodes of the types its Reserved Instances reserve (up to the
 // count the policy may use), the rest first-fit-decreasing on the one instance type
-// per capacity type that costs least; LeastInterrupted Spot replicas one per node.
+// without GPUs per capacity type that costs least, GPU replicas on the type with
+// enough GPUs that costs least (left out, with a note, when the supply allows none);
+// LeastInterrupted Spot replicas one per node.
 // Without Apps, the workload's nodes are priced, and those without a capacity type
 // are split by the cluster default as if they were the replicas of one workload.
 // Commitments listed in the policy (Git) cover On-Demand node-hours first; during the
@@ -180,6 +206,13 @@ func estimatePlanned(policy *v1alpha1.ClusterPolicy, rules []*v1alpha1.WorkloadD
 	splits := map[string][2]int{}
 	for i := range w.Apps {
 		a := &w.Apps[i]
+		if a.Accelerator != "" {
+			if a.Replicas > 0 {
+				notes = append(notes, fmt.Sprintf("%s/%s requests %s, which the estimate does not model (only %s): %s",
+					a.Namespace, a.Name, a.Accelerator, GPUResource, leftOut(a.Replicas, "")))
+			}
+			continue
+		}
 		d, err := EffectiveDistribution(policy, rules, a)
 		if err != nil {
 			return nil, err
@@ -194,20 +227,38 @@ func estimatePlanned(policy *v1alpha1.ClusterPolicy, rules []*v1alpha1.WorkloadD
 			spot = append(spot, group{namespace: a.Namespace, workload: a.Name, req: a.Requests, count: sp, spread: d.Strategy == v1alpha1.LeastInterrupted})
 		}
 	}
-	nodes, err := p.plan(onDemand, spot, commitments.ReservedInstances, commitments.Utilization)
+	nodes, missed, err := p.plan(onDemand, spot, commitments.ReservedInstances, commitments.Utilization)
 	if err != nil {
 		return nil, err
+	}
+	for _, m := range missed {
+		notes = append(notes, m.note)
+		key := m.namespace + "/" + m.workload
+		s := splits[key]
+		if m.capacity == Spot {
+			s[1] -= m.count
+		} else {
+			s[0] -= m.count
+		}
+		splits[key] = s
 	}
 	return price(ModePlanned, region, nodes, prices, commitments, w.Schedule, notes, splits)
 }
 
-// nodeCost is what one node costs over the month.
+// nodeCost is what one node costs and saves over the month (USD, not rounded).
 type nodeCost struct {
-	actual, onDemand float64
+	// actual is what it costs; potential its On-Demand price for the whole month.
+	actual, potential float64
+	// spot, commitments and scaleDown are what it saves, by cause (SavingsBreakdown):
+	// potential = actual + spot + commitments + scaleDown.
+	spot, commitments, scaleDown float64
 }
 
+func (c nodeCost) savings() float64 { return c.spot + c.commitments + c.scaleDown }
+
 // price prices nodes over the month: every node during the active hours, the first
-// MinNodes (On-Demand first) during the idle ones.
+// MinNodes (On-Demand first) during the idle ones. splits are the workloads' planned
+// On-Demand and Spot replicas; nil takes them from the nodes the pods run on.
 func price(mode, region string, nodes []Node, prices PriceBook, c Commitments, s Schedule, notes []string, splits map[string][2]int) (*Report, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
@@ -217,20 +268,30 @@ func price(mode, region string, nodes []Node, prices PriceBook, c Commitments, s
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{Region: region, Mode: mode, Nodes: len(nodes), IdleNodes: idleNodes, Notes: notes}
-	pools := map[[2]string]*Pool{}
+	r := &Report{Region: region, Mode: mode, Prices: describePrices(prices), Nodes: len(nodes), IdleNodes: idleNodes, Notes: notes}
+	var actual, potential float64
+	var byCause [3]float64
+	poolIndex := map[[2]string]int{}
+	var poolCosts []float64
 	for i, n := range nodes {
-		r.MonthlyCost += costs[i].actual
-		r.MonthlyOnDemandCost += costs[i].onDemand
+		actual += costs[i].actual
+		potential += costs[i].potential
+		byCause[0] += costs[i].spot
+		byCause[1] += costs[i].commitments
+		byCause[2] += costs[i].scaleDown
 		if n.CapacityType == Spot {
 			r.SpotNodes++
 		}
 		key := [2]string{n.InstanceType, n.CapacityType}
-		if pools[key] == nil {
-			pools[key] = &Pool{InstanceType: n.InstanceType, CapacityType: n.CapacityType}
+		k, ok := poolIndex[key]
+		if !ok {
+			k = len(r.Pools)
+			poolIndex[key] = k
+			r.Pools = append(r.Pools, Pool{InstanceType: n.InstanceType, CapacityType: n.CapacityType})
+			poolCosts = append(poolCosts, 0)
 		}
-		pools[key].Nodes++
-		pools[key].MonthlyCost += costs[i].actual
+		r.Pools[k].Nodes++
+		poolCosts[k] += costs[i].actual
 		for _, p := range n.Pods {
 			if p.DaemonSet {
 				continue
@@ -247,29 +308,54 @@ func price(mode, region string, nodes []Node, prices PriceBook, c Commitments, s
 	case r.Nodes > 0:
 		r.SpotShare = float64(r.SpotNodes) / float64(r.Nodes)
 	}
-	if s.IdleFraction > 0 {
-		always, _, _, err := monthly(region, nodes, prices, c, Schedule{})
-		if err != nil {
-			return nil, err
-		}
-		for i := range always {
-			r.MonthlyScaleDownSavings += always[i].actual - costs[i].actual
-		}
-	}
-	r.MonthlySavings = r.MonthlyOnDemandCost - r.MonthlyCost
-	r.MonthlyUnusedCommitment = unused
-	for _, p := range pools {
-		p.MonthlyCost = cents(p.MonthlyCost)
-		r.Pools = append(r.Pools, *p)
+	// Totals are rounded once; savings are their difference, and every part is
+	// apportioned to the rounded total it belongs to.
+	cost, pot := toCents(actual), toCents(potential)
+	saved := pot - cost
+	r.MonthlyCost, r.MonthlyPotential, r.MonthlySavings = dollars(cost), dollars(pot), dollars(saved)
+	parts := apportion(byCause[:], saved)
+	r.Savings = SavingsBreakdown{Spot: dollars(parts[0]), Commitments: dollars(parts[1]), ScaleDown: dollars(parts[2])}
+	r.MonthlyUnusedCommitment = cents(unused)
+	for k, c := range apportion(poolCosts, cost) {
+		r.Pools[k].MonthlyCost = dollars(c)
 	}
 	slices.SortFunc(r.Pools, func(a, b Pool) int {
 		return cmp.Or(cmp.Compare(b.MonthlyCost, a.MonthlyCost), strings.Compare(a.InstanceType, b.InstanceType), strings.Compare(a.CapacityType, b.CapacityType))
 	})
-	r.Namespaces, r.Workloads = attribute(nodes, costs, splits)
-	for _, f := range []*float64{&r.MonthlyCost, &r.MonthlyOnDemandCost, &r.MonthlySavings, &r.MonthlyScaleDownSavings, &r.MonthlyUnusedCommitment} {
-		*f = cents(*f)
+	if splits == nil {
+		splits = runningSplits(nodes)
 	}
+	r.Namespaces, r.Workloads = attribute(nodes, costs, splits, cost, saved)
 	return r, nil
+}
+
+// describePrices names the prices of the book for Report.Prices.
+func describePrices(prices PriceBook) string {
+	if s, ok := prices.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return ""
+}
+
+// runningSplits counts each workload's replicas on On-Demand and on Spot nodes.
+func runningSplits(nodes []Node) map[string][2]int {
+	splits := map[string][2]int{}
+	for _, n := range nodes {
+		for _, p := range n.Pods {
+			if p.DaemonSet {
+				continue
+			}
+			key := p.Namespace + "/" + p.Workload
+			s := splits[key]
+			if n.CapacityType == Spot {
+				s[1]++
+			} else {
+				s[0]++
+			}
+			splits[key] = s
+		}
+	}
+	return splits
 }
 
 // withAllocatable fills in the allocatable of nodes that do not say it, from their
@@ -299,13 +385,11 @@ func withAllocatable(nodes []Node, prices PriceBook) []Node {
 	return out
 }
 
-func cents(x float64) float64 { return math.Round(x*100) / 100 }
-
-// monthly returns each node's monthly cost, the unused commitment over the month
-// and how many nodes run during the scale-down.
+// monthly returns what each node costs and saves over the month, the unused
+// commitment over the month and how many nodes run during the scale-down.
 func monthly(region string, nodes []Node, prices PriceBook, c Commitments, s Schedule) ([]nodeCost, float64, int, error) {
 	onDemand := make([]float64, len(nodes))
-	hourly := make([]float64, len(nodes))
+	spot := make([]float64, len(nodes))
 	var keep []int // On-Demand nodes first, then Spot, each in node order
 	for i, n := range nodes {
 		od, ok := prices.Price(region, n.InstanceType, OnDemand)
@@ -318,7 +402,7 @@ func monthly(region string, nodes []Node, prices PriceBook, c Commitments, s Sch
 			if !ok {
 				return nil, 0, 0, fmt.Errorf("no Spot price for %s in %s: add it with --prices", n.InstanceType, region)
 			}
-			hourly[i] = sp
+			spot[i] = sp
 		} else {
 			keep = append(keep, i)
 		}
@@ -339,21 +423,31 @@ func monthly(region string, nodes []Node, prices PriceBook, c Commitments, s Sch
 		running []int
 	}{{HoursPerMonth * (1 - s.IdleFraction), all}, {HoursPerMonth * s.IdleFraction, kept}}
 	costs := make([]nodeCost, len(nodes))
+	for i := range costs {
+		costs[i].potential = HoursPerMonth * onDemand[i]
+	}
 	unused := 0.0
 	for _, ph := range phases {
 		if ph.hours == 0 {
 			continue
 		}
+		running := make([]bool, len(nodes))
 		var hn []*hourNode
 		var idx []int
 		for _, i := range ph.running {
-			costs[i].onDemand += ph.hours * onDemand[i]
+			running[i] = true
 			if nodes[i].CapacityType == Spot {
-				costs[i].actual += ph.hours * hourly[i]
+				costs[i].actual += ph.hours * spot[i]
+				costs[i].spot += ph.hours * (onDemand[i] - spot[i])
 				continue
 			}
 			hn = append(hn, &hourNode{instanceType: nodes[i].InstanceType, zone: nodes[i].Zone, onDemand: onDemand[i]})
 			idx = append(idx, i)
+		}
+		for i, run := range running {
+			if !run {
+				costs[i].scaleDown += ph.hours * onDemand[i]
+			}
 		}
 		u, err := cover(hn, c, region, prices)
 		if err != nil {
@@ -361,7 +455,9 @@ func monthly(region string, nodes []Node, prices PriceBook, c Commitments, s Sch
 		}
 		unused += ph.hours * u
 		for k, n := range hn {
-			costs[idx[k]].actual += ph.hours * n.hourly()
+			hourly := n.hourly()
+			costs[idx[k]].actual += ph.hours * hourly
+			costs[idx[k]].commitments += ph.hours * (n.onDemand - hourly)
 		}
 	}
 	idle := len(nodes)

@@ -63,3 +63,53 @@ func find(as []Attribution, ns, wl string) (Attribution, bool) {
 	}
 	return Attribution{}, false
 }
+
+// checkSums asserts, to the cent, that the report's money adds up: potential - cost =
+// savings = the sum of the breakdown, the pools add up to the cost, and the namespaces
+// and the workloads add up to the cost and the savings (a namespace to its workloads).
+func checkSums(t *testing.T, r *Report) {
+	t.Helper()
+	c := func(x float64) int64 { return int64(math.Round(x * 100)) }
+	for what, x := range map[string]float64{"cost": r.MonthlyCost, "potential": r.MonthlyPotential, "savings": r.MonthlySavings,
+		"spot": r.Savings.Spot, "commitments": r.Savings.Commitments, "scale-down": r.Savings.ScaleDown} {
+		if math.Abs(x*100-float64(c(x))) > 1e-6 {
+			t.Errorf("%s %v is not in whole cents", what, x)
+		}
+	}
+	cost, savings := c(r.MonthlyCost), c(r.MonthlySavings)
+	if c(r.MonthlyPotential)-cost != savings {
+		t.Errorf("potential %.2f - cost %.2f != savings %.2f", r.MonthlyPotential, r.MonthlyCost, r.MonthlySavings)
+	}
+	if b := r.Savings; c(b.Spot)+c(b.Commitments)+c(b.ScaleDown) != savings {
+		t.Errorf("breakdown %+v does not add up to savings %.2f", b, r.MonthlySavings)
+	}
+	var pools int64
+	for _, p := range r.Pools {
+		pools += c(p.MonthlyCost)
+	}
+	if pools != cost {
+		t.Errorf("pools add up to %d cents, cost is %d", pools, cost)
+	}
+	byNamespace := map[string][2]int64{}
+	var wlCost, wlSavings int64
+	for _, a := range r.Workloads {
+		wlCost += c(a.MonthlyCost)
+		wlSavings += c(a.MonthlySavings)
+		s := byNamespace[a.Namespace]
+		byNamespace[a.Namespace] = [2]int64{s[0] + c(a.MonthlyCost), s[1] + c(a.MonthlySavings)}
+	}
+	if wlCost != cost || wlSavings != savings {
+		t.Errorf("workloads add up to %d/%d cents, want cost %d, savings %d", wlCost, wlSavings, cost, savings)
+	}
+	var nsCost, nsSavings int64
+	for _, a := range r.Namespaces {
+		nsCost += c(a.MonthlyCost)
+		nsSavings += c(a.MonthlySavings)
+		if w := byNamespace[a.Namespace]; w != [2]int64{c(a.MonthlyCost), c(a.MonthlySavings)} {
+			t.Errorf("namespace %s is %.2f/%.2f, its workloads %d/%d cents", a.Namespace, a.MonthlyCost, a.MonthlySavings, w[0], w[1])
+		}
+	}
+	if nsCost != cost || nsSavings != savings {
+		t.Errorf("namespaces add up to %d/%d cents, want cost %d, savings %d", nsCost, nsSavings, cost, savings)
+	}
+}

@@ -213,8 +213,29 @@ func TestScenario(t *testing.T) {
 			t.Errorf("apps %+v, types %v", w.Apps, w.InstanceTypes)
 		}
 	})
+	t.Run("GPUs", func(t *testing.T) {
+		w, err := ParseWorkload([]byte(head + `spec:
+  workloads: [{namespace: ml, name: infer, replicas: 2, cpu: "1", memory: 4Gi, gpu: 1}]
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w.Apps) != 1 || w.Apps[0].Requests != (Resources{MilliCPU: 1000, Memory: 4 * gi, GPU: 1}) {
+			t.Errorf("apps %+v", w.Apps)
+		}
+		w, err = ParseWorkload([]byte(head + `spec:
+  nodes: [{count: 2, instanceType: g5.12xlarge, pods: [{workload: train, count: 2, cpu: "8", memory: 32Gi, gpu: 2}]}]
+`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(w.Apps) != 1 || w.Apps[0].Replicas != 4 || w.Apps[0].Requests.GPU != 2 || w.Nodes[0].Pods[0].Requests.GPU != 2 {
+			t.Errorf("apps %+v, nodes %+v", w.Apps, w.Nodes)
+		}
+	})
 	for _, tc := range []struct{ name, spec, err string }{
 		{"unknown field", "spec:\n  nodez: []\n", "field nodez not found"},
+		{"negative GPUs", "spec:\n  workloads: [{name: a, replicas: 1, cpu: 1, memory: 1Gi, gpu: -1}]\n", "spec.workloads[0]: requests must not be negative"},
 		{"nothing", "spec: {}\n", "neither spec.nodes nor spec.workloads"},
 		{"both", "spec:\n  nodes: [{count: 1, instanceType: m6i.large, spotShare: 0}]\n  workloads: [{name: a, replicas: 1, cpu: 1, memory: 1Gi}]\n", "exclusive"},
 		{"share on some groups", "spec:\n  nodes: [{count: 1, instanceType: m6i.large, spotShare: 0}, {count: 1, instanceType: m6i.large}]\n", "on every node group"},

@@ -76,7 +76,11 @@ func (p *planner) candidate(t, capacity string) (candidate, bool) {
 		return candidate{}, false
 	}
 	full, pods := Allocatable(s)
-	c := candidate{name: t, full: full, alloc: full.Sub(p.daemon), pods: pods - len(p.daemonPods), price: price}
+	// DaemonSet pods take CPU and memory from every node; a DaemonSet asking for GPUs
+	// runs only on GPU nodes, which the planner does not model, so their GPUs are not
+	// taken.
+	daemon := Resources{MilliCPU: p.daemon.MilliCPU, Memory: p.daemon.Memory}
+	c := candidate{name: t, full: full, alloc: full.Sub(daemon), pods: pods - len(p.daemonPods), price: price}
 	return c, c.alloc.MilliCPU > 0 && c.alloc.Memory > 0 && c.pods > 0
 }
 
@@ -102,6 +106,9 @@ func (c candidate) lowerBound(groups []group) int {
 		}
 	}
 	n := max(int(ceilDiv(total.MilliCPU, c.alloc.MilliCPU)), int(ceilDiv(total.Memory, c.alloc.Memory)), (pods+c.pods-1)/c.pods, spread)
+	if total.GPU > 0 {
+		n = max(n, int(ceilDiv(total.GPU, c.alloc.GPU)))
+	}
 	return max(n, 1)
 }
 
@@ -109,9 +116,9 @@ func (c candidate) lowerBound(groups []group) int {
 // when limit < 0) and returns the nodes and what did not fit.
 func (c candidate) pack(groups []group, limit int) ([]*plannedNode, []group) {
 	sorted := slices.Clone(groups)
-	// Largest first, by the larger of the CPU and memory share of the node.
+	// Largest first, by the largest of the CPU, memory and GPU share of the node.
 	key := func(g group) float64 {
-		return max(float64(g.req.MilliCPU)/float64(c.alloc.MilliCPU), float64(g.req.Memory)/float64(c.alloc.Memory))
+		return max(float64(g.req.MilliCPU)/float64(c.alloc.MilliCPU), float64(g.req.Memory)/float64(c.alloc.Memory), share(g.req.GPU, c.alloc.GPU))
 	}
 	slices.SortStableFunc(sorted, func(a, b group) int {
 		return cmp.Or(cmp.Compare(key(b), key(a)), strings.Compare(a.namespace, b.namespace), strings.Compare(a.workload, b.workload))
@@ -164,6 +171,9 @@ func room(n *plannedNode, c candidate, g group, gi int) int {
 	}
 	if g.req.Memory > 0 {
 		k = min(k, int(free.Memory/g.req.Memory))
+	}
+	if g.req.GPU > 0 {
+		k = min(k, int(free.GPU/g.req.GPU))
 	}
 	if g.spread {
 		k = min(k, 1)
@@ -228,10 +238,23 @@ func (p *planner) nodes(c candidate, capacity, prefix string, packed []*plannedN
 	return out
 }
 
+// unplaced is replicas the planner could not place: GPU replicas no allowed, priced
+// instance type has room for.
+type unplaced struct {
+	namespace, workload, capacity string
+	count                         int
+	note                          string
+}
+
 // plan places the On-Demand and Spot groups and returns the nodes: committed
-// On-Demand nodes first, then other On-Demand nodes, then Spot nodes.
-func (p *planner) plan(onDemand, spot []group, ris []ReservedInstance, utilization float64) ([]Node, error) {
+// On-Demand nodes first, then other On-Demand nodes, then Spot nodes. Replicas without
+// GPUs go on the one instance type without GPUs whose packing costs least (any type
+// when none without GPUs fits them); GPU replicas, workload by workload, on the
+// instance type with enough GPUs whose packing costs least. GPU replicas no allowed
+// type has room for are returned as unplaced.
+func (p *planner) plan(onDemand, spot []group, ris []ReservedInstance, utilization float64) ([]Node, []unplaced, error) {
 	var out []Node
+	var missed []unplaced
 	left := onDemand
 	for _, ri := range ris {
 		n := int(math.Floor(float64(ri.Count)*utilization + 1e-9))
@@ -242,9 +265,10 @@ func (p *planner) plan(onDemand, spot []group, ris []ReservedInstance, utilizati
 		if !ok {
 			continue
 		}
+		// A committed node takes the replicas of its kind: GPU replicas on GPU types.
 		var fit, rest []group
 		for _, g := range left {
-			if g.req.Fits(c.alloc) {
+			if g.req.Fits(c.alloc) && (g.req.GPU > 0) == (c.alloc.GPU > 0) {
 				fit = append(fit, g)
 			} else {
 				rest = append(rest, g)
@@ -254,21 +278,73 @@ func (p *planner) plan(onDemand, spot []group, ris []ReservedInstance, utilizati
 		out = append(out, p.nodes(c, OnDemand, "committed", packed, countType(out, ri.InstanceType))...)
 		left = append(rest, notPlaced...)
 	}
-	if len(left) > 0 {
-		c, packed, err := packBest(p.candidates(OnDemand), left, "On-Demand")
-		if err != nil {
-			return nil, err
+	for _, capacity := range []struct {
+		name, what string
+		groups     []group
+	}{{OnDemand, "On-Demand", left}, {Spot, "Spot", spot}} {
+		var plain, gpu []group
+		for _, g := range capacity.groups {
+			if g.req.GPU > 0 {
+				gpu = append(gpu, g)
+			} else {
+				plain = append(plain, g)
+			}
 		}
-		out = append(out, p.nodes(c, OnDemand, OnDemand, packed, 0)...)
-	}
-	if len(spot) > 0 {
-		c, packed, err := packBest(p.candidates(Spot), spot, "Spot")
-		if err != nil {
-			return nil, err
+		cands := p.candidates(capacity.name)
+		if len(plain) > 0 {
+			var noGPU []candidate
+			for _, c := range cands {
+				if c.alloc.GPU <= 0 {
+					noGPU = append(noGPU, c)
+				}
+			}
+			c, packed, err := packBest(noGPU, plain, capacity.what)
+			if err != nil {
+				c, packed, err = packBest(cands, plain, capacity.what)
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, p.nodes(c, capacity.name, capacity.name, packed, countType(out, c.name))...)
 		}
-		out = append(out, p.nodes(c, Spot, Spot, packed, 0)...)
+		slices.SortStableFunc(gpu, func(a, b group) int {
+			return cmp.Or(strings.Compare(a.namespace, b.namespace), strings.Compare(a.workload, b.workload))
+		})
+		for _, g := range gpu {
+			c, packed, err := packBest(cands, []group{g}, capacity.what)
+			if err != nil {
+				missed = append(missed, unplaced{namespace: g.namespace, workload: g.workload, capacity: capacity.name, count: g.count,
+					note: p.noRoom(cands, g, capacity.what)})
+				continue
+			}
+			out = append(out, p.nodes(c, capacity.name, capacity.name, packed, countType(out, c.name))...)
+		}
 	}
-	return out, nil
+	return out, missed, nil
+}
+
+// noRoom says why no candidate takes a replica of the GPU group g.
+func (p *planner) noRoom(cands []candidate, g group, what string) string {
+	withGPUs := 0
+	for _, c := range cands {
+		if c.alloc.GPU > 0 {
+			withGPUs++
+		}
+	}
+	if withGPUs == 0 {
+		return fmt.Sprintf("%s/%s requests %d GPU (%s) per replica, but the policy's instances allow no GPU instance type with %s prices in %s: %s",
+			g.namespace, g.workload, g.req.GPU, GPUResource, what, p.region, leftOut(g.count, what+" "))
+	}
+	return fmt.Sprintf("%s/%s: no GPU instance type the policy's instances allow has %s prices in %s and room for one replica (%s): %s",
+		g.namespace, g.workload, what, p.region, g.req, leftOut(g.count, what+" "))
+}
+
+// leftOut says that a workload's n replicas (of a kind, e.g. "Spot ") are left out.
+func leftOut(n int, kind string) string {
+	if n == 1 {
+		return fmt.Sprintf("its 1 %sreplica is left out of the estimate", kind)
+	}
+	return fmt.Sprintf("its %d %sreplicas are left out of the estimate", n, kind)
 }
 
 func countType(nodes []Node, t string) int {

@@ -37,6 +37,7 @@ func TestEstimateForPolicyPlans(t *testing.T) {
 	prices := testPrices(t)
 	type spec = v1alpha1.ClusterPolicySpec
 	web := app("shop", "web", 10, 1000, 2*gi)
+	infer := App{Namespace: "ml", Name: "infer", Replicas: 3, Requests: Resources{MilliCPU: 1000, Memory: 4 * gi, GPU: 1}}
 	allSpot := dist(0, 0, v1alpha1.All)
 	for _, tc := range []struct {
 		name         string
@@ -47,6 +48,7 @@ func TestEstimateForPolicyPlans(t *testing.T) {
 		spotShare    float64
 		nodes, spot  int
 		pools        string
+		notes        []string
 		err          string
 		checkReplica func(t *testing.T, r *Report)
 	}{{
@@ -148,6 +150,76 @@ func TestEstimateForPolicyPlans(t *testing.T) {
 		w:      Workload{Nodes: nodesOf(10, "m6i.xlarge", "")},
 		cost:   846.80, od: 1460, spotShare: 0.7, nodes: 10, spot: 7, pools: "m6i.xlarge/on-demand:3,m6i.xlarge/spot:7",
 	}, {
+		// GPU replicas go on GPU types, the others on types without GPUs. Spot: the 4
+		// web replicas on one c6i.xlarge (0.05); the 3 infer replicas of 1 GPU on 3
+		// g4dn.xlarge (3 * 0.20 = 0.60) rather than 3 g5.xlarge (1.20) or one
+		// g5.12xlarge with 4 GPUs (2.00). 730 * 0.65 = 474.50; potential
+		// 730 * (0.17 + 3 * 0.50) = 1219.10.
+		name:   "GPU replicas on the cheapest GPU type",
+		policy: func(s *spec) { s.Distribution = allSpot },
+		w:      Workload{Apps: []App{app("shop", "web", 4, 500, gi), infer}},
+		cost:   474.50, od: 1219.10, spotShare: 1, nodes: 4, spot: 4, pools: "g4dn.xlarge/spot:3,c6i.xlarge/spot:1",
+		checkReplica: func(t *testing.T, r *Report) {
+			if a, _ := find(r.Workloads, "ml", "infer"); a.SpotReplicas != 3 || a.MonthlyCost <= 0 {
+				t.Errorf("infer = %+v", a)
+			}
+		},
+	}, {
+		// Replicas of 4 GPUs fit only g5.12xlarge (4 GPUs): one per node, 2 * 2.00.
+		// 730 * 4 = 2920; potential 730 * 2 * 5.00 = 7300.
+		name:   "replicas of four GPUs",
+		policy: func(s *spec) { s.Distribution = allSpot },
+		w:      Workload{Apps: []App{{Namespace: "ml", Name: "train", Replicas: 2, Requests: Resources{MilliCPU: 8000, Memory: 32 * gi, GPU: 4}}}},
+		cost:   2920, od: 7300, spotShare: 1, nodes: 2, spot: 2, pools: "g5.12xlarge/spot:2",
+	}, {
+		// A supply without GPU types: the GPU replicas are left out, with a note, and
+		// not planned on CPU nodes. The web replicas: one c6i.xlarge Spot, 36.50.
+		name:   "no GPU type in the supply",
+		policy: func(s *spec) { s.Distribution = allSpot; s.Instances.Categories = []string{"c", "m"} },
+		w:      Workload{Apps: []App{app("shop", "web", 4, 500, gi), infer}},
+		cost:   36.50, od: 730 * 0.17, spotShare: 1, nodes: 1, spot: 1, pools: "c6i.xlarge/spot:1",
+		notes: []string{"ml/infer requests 1 GPU (nvidia.com/gpu) per replica, but the policy's instances allow no GPU instance type with Spot prices in eu-west-1: its 3 Spot replicas are left out of the estimate"},
+		checkReplica: func(t *testing.T, r *Report) {
+			if r.Replicas != 4 {
+				t.Errorf("replicas = %d, want the 4 web replicas", r.Replicas)
+			}
+			if a, ok := find(r.Workloads, "ml", "infer"); ok {
+				t.Errorf("the left-out workload is listed: %+v", a)
+			}
+		},
+	}, {
+		// A GPU replica no GPU type has room for: left out with a note; nothing to plan.
+		name:   "a GPU replica larger than any GPU type",
+		policy: func(s *spec) { s.Distribution = allSpot },
+		w:      Workload{Apps: []App{{Namespace: "ml", Name: "big", Replicas: 1, Requests: Resources{MilliCPU: 64000, Memory: 8 * gi, GPU: 1}}}},
+		pools:  "",
+		notes: []string{"ml/big: no GPU instance type the policy's instances allow has Spot prices in eu-west-1 and room for one replica " +
+			"(64000m CPU / 8192Mi memory / 1 GPU): its 1 Spot replica is left out of the estimate"},
+	}, {
+		// Reserved g5.xlarge (Reserved 1.00 * 0.6 = 0.60) take GPU replicas only: 2 of
+		// the 3 infer replicas; the third on a g4dn.xlarge (0.50), the web replicas on a
+		// c6i.xlarge (0.17). 730 * (1.20 + 0.50 + 0.17) = 1365.10; potential
+		// 730 * (2.00 + 0.50 + 0.17) = 1949.10, all of the savings from commitments.
+		name: "reserved GPU instances take GPU replicas",
+		policy: func(s *spec) {
+			s.Spot.Enabled = ptr.To(false)
+			s.Commitments = &v1alpha1.CommitmentsSpec{Enabled: true, Source: v1alpha1.CommitmentsFromGit,
+				ReservedInstances: []v1alpha1.ReservedInstance{{InstanceType: "g5.xlarge", Count: 2}}}
+		},
+		w:    Workload{Apps: []App{app("shop", "web", 4, 500, gi), infer}},
+		cost: 1365.10, od: 1949.10, nodes: 4, pools: "g5.xlarge/on-demand:2,g4dn.xlarge/on-demand:1,c6i.xlarge/on-demand:1",
+		checkReplica: func(t *testing.T, r *Report) {
+			near(t, "commitment savings", r.Savings.Commitments, 584)
+		},
+	}, {
+		// A workload asking for an accelerator the estimate does not model is left out.
+		name:   "an accelerator the estimate does not model",
+		policy: func(s *spec) { s.Distribution = allSpot },
+		w: Workload{Apps: []App{app("shop", "web", 4, 500, gi),
+			{Namespace: "ml", Name: "neuron", Replicas: 2, Requests: Resources{MilliCPU: 1000, Memory: gi}, Accelerator: "aws.amazon.com/neuroncore"}}},
+		cost: 36.50, od: 730 * 0.17, spotShare: 1, nodes: 1, spot: 1, pools: "c6i.xlarge/spot:1",
+		notes: []string{"ml/neuron requests aws.amazon.com/neuroncore, which the estimate does not model (only nvidia.com/gpu): its 2 replicas are left out of the estimate"},
+	}, {
 		name:   "a replica larger than any node",
 		policy: func(s *spec) { s.Distribution = allSpot },
 		w:      Workload{Apps: []App{app("ml", "trainer", 2, 64000, 8*gi)}},
@@ -170,7 +242,7 @@ func TestEstimateForPolicyPlans(t *testing.T) {
 				t.Fatal(err)
 			}
 			near(t, "MonthlyCost", r.MonthlyCost, tc.cost)
-			near(t, "MonthlyOnDemandCost", r.MonthlyOnDemandCost, tc.od)
+			near(t, "MonthlyPotential", r.MonthlyPotential, tc.od)
 			near(t, "MonthlySavings", r.MonthlySavings, tc.od-tc.cost)
 			near(t, "MonthlyUnusedCommitment", r.MonthlyUnusedCommitment, tc.unused)
 			near(t, "SpotShare", r.SpotShare, tc.spotShare)
@@ -187,6 +259,10 @@ func TestEstimateForPolicyPlans(t *testing.T) {
 			if r.Cluster != "test" || r.Region != "eu-west-1" {
 				t.Errorf("cluster, region = %s, %s", r.Cluster, r.Region)
 			}
+			if strings.Join(r.Notes, "\n") != strings.Join(tc.notes, "\n") {
+				t.Errorf("notes = %q, want %q", r.Notes, tc.notes)
+			}
+			checkSums(t, r)
 			if tc.checkReplica != nil {
 				tc.checkReplica(t, r)
 			}
@@ -210,6 +286,16 @@ func TestInstanceTypesFor(t *testing.T) {
 	w.Apps = nil
 	if got := strings.Join(InstanceTypesFor(policy, w, prices), ","); got != "c6i.xlarge,r5.large" {
 		t.Errorf("types for nodes only = %s", got)
+	}
+	// GPU types only when a workload asks for GPUs.
+	open := testPolicy(nil)
+	cpuOnly := &Workload{Apps: []App{app("a", "b", 1, 100, gi)}}
+	if got := strings.Join(InstanceTypesFor(open, cpuOnly, prices), ","); got != "c6i.xlarge,m6i.2xlarge,m6i.xlarge" {
+		t.Errorf("types without GPU workloads = %s", got)
+	}
+	withGPU := &Workload{Apps: []App{{Namespace: "a", Name: "b", Replicas: 1, Requests: Resources{MilliCPU: 100, GPU: 1}}}}
+	if got := strings.Join(InstanceTypesFor(open, withGPU, prices), ","); got != "c6i.xlarge,g4dn.xlarge,g5.12xlarge,g5.xlarge,m6i.2xlarge,m6i.xlarge" {
+		t.Errorf("types with a GPU workload = %s", got)
 	}
 	// A workload from another region than the policy's is priced there, with a note.
 	policy.Spec.Cluster.Region = "eu-central-1"

@@ -85,6 +85,8 @@ type PodGroup struct {
 	Count     int    `yaml:"count,omitempty" json:"count,omitempty"`
 	CPU       string `yaml:"cpu" json:"cpu"`
 	Memory    string `yaml:"memory" json:"memory"`
+	// GPU is the number of NVIDIA GPUs (nvidia.com/gpu) each pod requests.
+	GPU int64 `yaml:"gpu,omitempty" json:"gpu,omitempty"`
 }
 
 // ScenarioWorkload is a workload with replicas.
@@ -97,6 +99,8 @@ type ScenarioWorkload struct {
 	Memory      string            `yaml:"memory" json:"memory"`
 	Labels      map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
 	Annotations map[string]string `yaml:"annotations,omitempty" json:"annotations,omitempty"`
+	// GPU is the number of NVIDIA GPUs (nvidia.com/gpu) each replica requests.
+	GPU int64 `yaml:"gpu,omitempty" json:"gpu,omitempty"`
 }
 
 // ScenarioDaemonSet is a DaemonSet: one pod on every node.
@@ -157,7 +161,7 @@ func (s *Scenario) Workload() (*Workload, error) {
 	}
 	var daemonPods []Pod
 	for i, d := range sp.DaemonSets {
-		r, err := requests(fmt.Sprintf("spec.daemonSets[%d]", i), d.CPU, d.Memory)
+		r, err := requests(fmt.Sprintf("spec.daemonSets[%d]", i), d.CPU, d.Memory, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -186,7 +190,7 @@ func namespaceOr(ns string) string {
 	return ns
 }
 
-func requests(field, cpu, memory string) (Resources, error) {
+func requests(field, cpu, memory string, gpu int64) (Resources, error) {
 	c, err := resource.ParseQuantity(cpu)
 	if err != nil {
 		return Resources{}, fmt.Errorf("%s.cpu %q is not a quantity such as 500m or 2", field, cpu)
@@ -195,10 +199,10 @@ func requests(field, cpu, memory string) (Resources, error) {
 	if err != nil {
 		return Resources{}, fmt.Errorf("%s.memory %q is not a quantity such as 512Mi or 4Gi", field, memory)
 	}
-	if c.Sign() < 0 || m.Sign() < 0 {
+	if c.Sign() < 0 || m.Sign() < 0 || gpu < 0 {
 		return Resources{}, fmt.Errorf("%s: requests must not be negative", field)
 	}
-	return Resources{MilliCPU: c.MilliValue(), Memory: m.Value()}, nil
+	return Resources{MilliCPU: c.MilliValue(), Memory: m.Value(), GPU: gpu}, nil
 }
 
 func (s *Scenario) addNodes(w *Workload, daemonPods []Pod) error {
@@ -242,7 +246,7 @@ func (s *Scenario) addNodes(w *Workload, daemonPods []Pod) error {
 		var pods []Pod
 		for pi, pg := range g.Pods {
 			pf := fmt.Sprintf("%s.pods[%d]", field, pi)
-			r, err := requests(pf, pg.CPU, pg.Memory)
+			r, err := requests(pf, pg.CPU, pg.Memory, pg.GPU)
 			if err != nil {
 				return err
 			}
@@ -296,7 +300,7 @@ func (s *Scenario) addWorkloads(w *Workload) error {
 	seen := map[string]bool{}
 	for i, sw := range s.Spec.Workloads {
 		field := fmt.Sprintf("spec.workloads[%d]", i)
-		r, err := requests(field, sw.CPU, sw.Memory)
+		r, err := requests(field, sw.CPU, sw.Memory, sw.GPU)
 		if err != nil {
 			return err
 		}

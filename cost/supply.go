@@ -69,15 +69,15 @@ const (
 	evictionThreshold = 100 << 20
 )
 
-// Allocatable returns what pods may request on a node of the shape, and how many pods
-// it runs.
+// Allocatable returns what pods may request on a node of the shape (all of its
+// GPUs), and how many pods it runs.
 func Allocatable(s Shape) (Resources, int) {
 	cores := float64(s.VCPU)
 	reserved := 60*min(cores, 1) + 10*min(max(cores-1, 0), 1) + 5*min(max(cores-2, 0), 2) + 2.5*max(cores-4, 0)
 	cpu := int64(s.VCPU)*1000 - int64(math.Ceil(reserved))
 	memory := int64(math.Floor(s.MemoryGiB*(1<<30)*(1-vmMemoryOverhead))) -
 		kubeReservedBase - kubeReservedPod*int64(s.MaxPods) - evictionThreshold
-	return Resources{MilliCPU: cpu, Memory: memory}, s.MaxPods
+	return Resources{MilliCPU: cpu, Memory: memory, GPU: int64(s.GPU)}, s.MaxPods
 }
 
 // normalizationFactor is the size of an instance in the units that make regional
@@ -113,8 +113,9 @@ func familyOf(instanceType string) string {
 // InstanceTypesFor lists, sorted, the instance types an estimate of w under the
 // policy may need prices for: the types of its nodes and, when it has workloads to
 // place, every type the book has a shape for that the policy's supply (and
-// w.InstanceTypes) allows, and the types of the policy's Reserved Instances. A caller
-// fetching live prices asks for these.
+// w.InstanceTypes) allows (GPU types only when a workload requests GPUs), and the
+// types of the policy's Reserved Instances. A caller fetching live prices asks for
+// these.
 func InstanceTypesFor(policy *v1alpha1.ClusterPolicy, w *Workload, prices PriceBook) []string {
 	shapes, ok := prices.(ShapeBook)
 	if !ok {
@@ -125,9 +126,10 @@ func InstanceTypesFor(policy *v1alpha1.ClusterPolicy, w *Workload, prices PriceB
 		out = append(out, n.InstanceType)
 	}
 	if len(w.Apps) > 0 {
+		gpus := slices.ContainsFunc(w.Apps, func(a App) bool { return a.Requests.GPU > 0 && a.Accelerator == "" })
 		for _, t := range shapes.InstanceTypes() {
 			s, _ := shapes.Shape(t)
-			if (len(w.InstanceTypes) == 0 || slices.Contains(w.InstanceTypes, t)) && allowedBy(&policy.Spec.Instances, t, s) {
+			if (s.GPU == 0 || gpus) && (len(w.InstanceTypes) == 0 || slices.Contains(w.InstanceTypes, t)) && allowedBy(&policy.Spec.Instances, t, s) {
 				out = append(out, t)
 			}
 		}

@@ -55,39 +55,53 @@ type App struct {
 	Replicas int `json:"replicas"`
 	// Requests are the requests of one replica.
 	Requests Resources `json:"requests"`
+	// Accelerator names an accelerator resource other than nvidia.com/gpu that the
+	// replicas request (amd.com/gpu, aws.amazon.com/neuron, ...). The estimate does not
+	// model those: EstimateForPolicy leaves such a workload out, with a note.
+	Accelerator string `json:"accelerator,omitempty"`
 }
 
-// Resources are CPU and memory, in integers so that packing is exact.
+// GPUResource is the extended resource Resources.GPU counts: NVIDIA GPUs, as the
+// NVIDIA device plugin advertises them.
+const GPUResource = "nvidia.com/gpu"
+
+// Resources are CPU, memory and GPUs, in integers so that packing is exact.
 type Resources struct {
 	// MilliCPU is CPU in thousandths of a vCPU.
 	MilliCPU int64 `json:"milliCPU"`
 	// Memory is memory in bytes.
 	Memory int64 `json:"memory"`
+	// GPU is the number of NVIDIA GPUs (GPUResource).
+	GPU int64 `json:"gpu,omitempty"`
 }
 
 // Add returns r + o.
 func (r Resources) Add(o Resources) Resources {
-	return Resources{MilliCPU: r.MilliCPU + o.MilliCPU, Memory: r.Memory + o.Memory}
+	return Resources{MilliCPU: r.MilliCPU + o.MilliCPU, Memory: r.Memory + o.Memory, GPU: r.GPU + o.GPU}
 }
 
 // Sub returns r - o.
 func (r Resources) Sub(o Resources) Resources {
-	return Resources{MilliCPU: r.MilliCPU - o.MilliCPU, Memory: r.Memory - o.Memory}
+	return Resources{MilliCPU: r.MilliCPU - o.MilliCPU, Memory: r.Memory - o.Memory, GPU: r.GPU - o.GPU}
 }
 
 // Fits reports whether r fits in capacity.
 func (r Resources) Fits(capacity Resources) bool {
-	return r.MilliCPU <= capacity.MilliCPU && r.Memory <= capacity.Memory
+	return r.MilliCPU <= capacity.MilliCPU && r.Memory <= capacity.Memory && r.GPU <= capacity.GPU
 }
 
 // Times returns r scaled by n.
 func (r Resources) Times(n int) Resources {
-	return Resources{MilliCPU: r.MilliCPU * int64(n), Memory: r.Memory * int64(n)}
+	return Resources{MilliCPU: r.MilliCPU * int64(n), Memory: r.Memory * int64(n), GPU: r.GPU * int64(n)}
 }
 
-// String formats r the way requests are written, e.g. 500m/1024Mi.
+// String formats r for people, e.g. 500m CPU / 1024Mi memory / 1 GPU.
 func (r Resources) String() string {
-	return fmt.Sprintf("%dm CPU / %dMi memory", r.MilliCPU, r.Memory>>20)
+	s := fmt.Sprintf("%dm CPU / %dMi memory", r.MilliCPU, r.Memory>>20)
+	if r.GPU != 0 {
+		s += fmt.Sprintf(" / %d GPU", r.GPU)
+	}
+	return s
 }
 
 // Node is one node as it runs.
@@ -99,8 +113,8 @@ type Node struct {
 	CapacityType string `json:"capacityType,omitempty"`
 	// Zone is the availability zone, when known; zonal Reserved Instances need it.
 	Zone string `json:"zone,omitempty"`
-	// Allocatable is what pods may request on the node; zero means the instance type's
-	// allocatable as Karpenter computes it.
+	// Allocatable is what pods may request on the node; zero CPU or memory means the
+	// instance type's allocatable as Karpenter computes it, GPUs included.
 	Allocatable Resources `json:"allocatable,omitzero"`
 	// Pods are the pods bound to the node.
 	Pods []Pod `json:"pods,omitempty"`

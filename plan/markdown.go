@@ -311,7 +311,7 @@ func costDetails(p Plan) string {
 			line += ": workload from " + code(c.CostSource)
 		}
 		if c.After != nil {
-			line += fmt.Sprintf("; at the head %s nodes, %s/month against %s On-Demand", fmt.Sprint(c.After.Nodes), money(c.After.Monthly), money(c.After.OnDemand))
+			line += fmt.Sprintf("; at the head %s nodes, %s/month against %s all On-Demand", fmt.Sprint(c.After.Nodes), money(c.After.Monthly), money(c.After.Potential))
 		}
 		if c.CostNote != "" {
 			sep := ". "
@@ -325,8 +325,13 @@ func costDetails(p Plan) string {
 	if !listed {
 		return ""
 	}
+	prices := ""
+	if p.Prices != "" {
+		prices = " Prices: " + escapeText(p.Prices) + "."
+	}
 	return "<details><summary>How the cost was estimated</summary>\n\n" + b.String() +
-		"\nMonthly figures use 730 hours. Savings are what the same nodes would cost On-Demand minus what they cost.\n\n</details>\n"
+		"\nMonthly figures use 730 hours. Savings are what the same nodes would cost On-Demand, every one running all month " +
+		"without commitments or scale-down, minus what they cost." + prices + "\n\n</details>\n"
 }
 
 // code is s as a Markdown code span, with a fence longer than any backtick run in s.

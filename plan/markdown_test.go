@@ -70,10 +70,11 @@ func TestMarkdown(t *testing.T) {
 	}{
 		{name: "single-cluster", plan: Plan{
 			Base: "main (1a2b3c4)", Head: "5d6e7f8", Changes: prodOnly, Footer: footer,
+			Prices:   "prices/negotiated.yaml (our contract, as of 2026-01) over the built-in catalogue (AWS public price lists, as of 2025-06)",
 			Findings: policies.Findings{warning},
 			Clusters: []Cluster{{Name: "prod-eu", InBase: true, InHead: true,
-				Before:     &Cost{Monthly: 12340, OnDemand: 20000, Savings: 7660, SpotShare: 0.45, Nodes: 40},
-				After:      &Cost{Monthly: 10120.4, OnDemand: 20000, Savings: 9879.6, SpotShare: 0.62, Nodes: 38},
+				Before:     &Cost{Monthly: 12340, Potential: 20000, Savings: 7660, SpotShare: 0.45, Nodes: 40},
+				After:      &Cost{Monthly: 10120.4, Potential: 20000, Savings: 9879.6, SpotShare: 0.62, Nodes: 38},
 				CostSource: "scenarios/prod-eu.yaml"}},
 		}},
 		{name: "multi-cluster", plan: Plan{
@@ -81,14 +82,14 @@ func TestMarkdown(t *testing.T) {
 			Findings: policies.Findings{bad, warning},
 			Notes:    []string{"The head has validation errors: Ballast would not apply it."},
 			Clusters: []Cluster{
-				{Name: "new", InHead: true, After: &Cost{Monthly: 1000, OnDemand: 1500, Savings: 500, SpotShare: 0.5, Nodes: 3}, CostSource: "scenarios/new.yaml"},
+				{Name: "new", InHead: true, After: &Cost{Monthly: 1000, Potential: 1500, Savings: 500, SpotShare: 0.5, Nodes: 3}, CostSource: "scenarios/new.yaml"},
 				{Name: "old", InBase: true, CostNote: "no workload to estimate: set the ballast.dev/cost-scenario annotation"},
 				{Name: "prod-eu", InBase: true, InHead: true,
-					Before: &Cost{Monthly: 12340, OnDemand: 20000, Savings: 7660, SpotShare: 0.45, Nodes: 40},
-					After:  &Cost{Monthly: 10120, OnDemand: 20000, Savings: 9880, SpotShare: 0.62, Nodes: 38}, CostSource: "scenarios/prod-eu.yaml"},
+					Before: &Cost{Monthly: 12340, Potential: 20000, Savings: 7660, SpotShare: 0.45, Nodes: 40},
+					After:  &Cost{Monthly: 10120, Potential: 20000, Savings: 9880, SpotShare: 0.62, Nodes: 38}, CostSource: "scenarios/prod-eu.yaml"},
 				{Name: "steady", InBase: true, InHead: true,
-					Before: &Cost{Monthly: 5000, OnDemand: 6000, Savings: 1000, SpotShare: 0.3, Nodes: 10},
-					After:  &Cost{Monthly: 5000, OnDemand: 6000, Savings: 1000, SpotShare: 0.3, Nodes: 10}, CostSource: "snapshot.yaml"},
+					Before: &Cost{Monthly: 5000, Potential: 6000, Savings: 1000, SpotShare: 0.3, Nodes: 10},
+					After:  &Cost{Monthly: 5000, Potential: 6000, Savings: 1000, SpotShare: 0.3, Nodes: 10}, CostSource: "snapshot.yaml"},
 			},
 		}},
 		{name: "no-change", plan: Plan{
@@ -99,7 +100,7 @@ func TestMarkdown(t *testing.T) {
 			Head: "working tree", Footer: footer,
 			Notes: []string{"No base revision: showing the head alone."},
 			Clusters: []Cluster{{Name: "prod-eu", InHead: true,
-				After: &Cost{Monthly: 10120, OnDemand: 20000, Savings: 9880, SpotShare: 0.62, Nodes: 38}, CostSource: "scenarios/prod-eu.yaml"}},
+				After: &Cost{Monthly: 10120, Potential: 20000, Savings: 9880, SpotShare: 0.62, Nodes: 38}, CostSource: "scenarios/prod-eu.yaml"}},
 		}},
 		{name: "truncated", maxLen: 1500, plan: Plan{
 			Base: "main (1a2b3c4)", Head: "5d6e7f8", Changes: changes, Footer: footer,

@@ -26,6 +26,8 @@ type Plan struct {
 	Notes []string
 	// Footer ends the plan in small print, e.g. the Ballast version.
 	Footer string
+	// Prices names the prices the cost estimates used (cost.Report.Prices).
+	Prices string
 }
 
 // Cluster is one cluster's part of the plan.
@@ -46,9 +48,10 @@ type Cluster struct {
 type Cost struct {
 	// Monthly is what the nodes cost per month, in US dollars.
 	Monthly float64
-	// OnDemand is what the same nodes would cost On-Demand.
-	OnDemand float64
-	// Savings is OnDemand - Monthly.
+	// Potential is what the same nodes would cost On-Demand, every one running all
+	// month, without commitments or scale-down.
+	Potential float64
+	// Savings is Potential - Monthly.
 	Savings float64
 	// SpotShare is the fraction (0-1) of the workload's replicas on Spot (of the nodes,
 	// for a workload of bare nodes).

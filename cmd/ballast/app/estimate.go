@@ -48,8 +48,11 @@ func newEstimateCommand(s streams) *cobra.Command {
 		Use:   "estimate [PATH]",
 		Short: "Estimate the monthly cost, savings and Spot share of a cluster under its policy",
 		Long: `Estimate prices a cluster under the ClusterPolicy of --cluster in the policy tree at PATH
-(default "."): what its nodes cost per month (730 hours), what the same nodes would
-cost On-Demand, the savings, the share of replicas on Spot, and the cost by namespace.
+(default "."): what its nodes cost per month (730 hours), the potential (every node
+On-Demand all month, without commitments or scale-down), the savings and what they come
+from (Spot, commitments, scale-down), the share of replicas on Spot, and the cost by
+namespace. Workloads requesting NVIDIA GPUs (nvidia.com/gpu) are planned on GPU
+instance types.
 
 The cluster is described by one of:
   --snapshot FILE   kubectl get nodes,pods -A -o yaml (Deployments and StatefulSets
@@ -66,8 +69,9 @@ month only N nodes run.
 
 Prices come from the catalogue built into ballast (approximate list prices; see
 cost/prices.yaml for source and date), a file laid over it (--prices, same format),
-or the AWS Pricing and EC2 Spot price APIs (--live-prices, with the usual AWS
-credentials; needs pricing:GetProducts and ec2:DescribeSpotPriceHistory).
+and the AWS Pricing and EC2 Spot price APIs laid over either (--live-prices, with the
+usual AWS credentials; needs pricing:GetProducts and ec2:DescribeSpotPriceHistory).
+The report names the prices it used.
 
 Exit status: 0 on success, 1 when the policy tree has errors, 2 on a usage error.`,
 		Example: `  ballast estimate examples/policies --cluster prod-us --scenario examples/estimate/prod-us-nodes.yaml
@@ -169,7 +173,7 @@ func (o *estimateOptions) run(ctx context.Context, s streams, path string, now t
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	return writeEstimate(s.out, r, source, prices, o.top)
+	return writeEstimate(s.out, r, source, o.top)
 }
 
 // workload reads the scenario, the snapshot or the quick-scenario flags.
@@ -286,13 +290,9 @@ func (o *estimateOptions) priceBook(s streams) (*cost.Catalogue, error) {
 	if o.prices == "" {
 		return c, nil
 	}
-	data, err := os.ReadFile(o.prices)
+	override, err := cost.LoadCatalogue(o.prices)
 	if err != nil {
-		return nil, usageError(s, "cannot read %s: %v", o.prices, err)
-	}
-	override, err := cost.ParseCatalogue(data)
-	if err != nil {
-		return nil, usageError(s, "%s: %v", o.prices, err)
+		return nil, usageError(s, "%v", err)
 	}
 	c.Merge(override)
 	return c, nil

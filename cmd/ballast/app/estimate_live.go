@@ -44,7 +44,10 @@ func overlayLivePrices(ctx context.Context, src cloud.PriceSource, c *cost.Catal
 	case err != nil:
 		return fmt.Errorf("failed to fetch live prices: %w", err)
 	}
-	c.Source = fmt.Sprintf("AWS Price List API and EC2 Spot price history (%d instance types in %s), over the built-in catalogue", len(instanceTypes), region)
-	c.AsOf = now.UTC().Format(time.RFC3339)
+	types := fmt.Sprintf("%d instance types", len(instanceTypes))
+	if len(instanceTypes) == 1 {
+		types = "1 instance type"
+	}
+	c.NoteOverlay(fmt.Sprintf("live AWS prices (Price List API and EC2 Spot price history, %s in %s, %s)", types, region, now.UTC().Format(time.RFC3339)))
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 
 // writeEstimate prints a report as a short table: the figures, the node pools and the
 // top namespaces.
-func writeEstimate(out io.Writer, r *cost.Report, source string, prices *cost.Catalogue, top int) error {
+func writeEstimate(out io.Writer, r *cost.Report, source string, top int) error {
 	how := "planned under the policy"
 	if r.Mode == cost.ModeNodes {
 		how = "nodes priced as they run"
@@ -21,14 +21,19 @@ func writeEstimate(out io.Writer, r *cost.Report, source string, prices *cost.Ca
 	fmt.Fprintf(&b, "Cluster %s (%s), %s, %s\n\n", r.Cluster, r.Region, source, how)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Monthly cost\t%s\n", usd(r.MonthlyCost))
-	fmt.Fprintf(tw, "On-Demand only\t%s\n", usd(r.MonthlyOnDemandCost))
+	fmt.Fprintf(tw, "On-Demand potential\t%s\n", usd(r.MonthlyPotential))
 	saving := ""
-	if r.MonthlyOnDemandCost > 0 {
-		saving = fmt.Sprintf(" (%.1f%%)", 100*r.MonthlySavings/r.MonthlyOnDemandCost)
+	if r.MonthlyPotential > 0 {
+		saving = fmt.Sprintf(" (%.1f%%)", 100*r.MonthlySavings/r.MonthlyPotential)
 	}
 	fmt.Fprintf(tw, "Savings\t%s%s\n", usd(r.MonthlySavings), saving)
-	if r.MonthlyScaleDownSavings != 0 {
-		fmt.Fprintf(tw, "Scale-down savings\t%s\n", usd(r.MonthlyScaleDownSavings))
+	for _, part := range []struct {
+		what   string
+		amount float64
+	}{{"from Spot", r.Savings.Spot}, {"from commitments", r.Savings.Commitments}, {"from scale-down", r.Savings.ScaleDown}} {
+		if part.amount != 0 {
+			fmt.Fprintf(tw, "  %s\t%s\n", part.what, usd(part.amount))
+		}
 	}
 	if r.MonthlyUnusedCommitment != 0 {
 		fmt.Fprintf(tw, "Unused commitment\t%s (paid, not in the cost)\n", usd(r.MonthlyUnusedCommitment))
@@ -68,7 +73,8 @@ func writeEstimate(out io.Writer, r *cost.Report, source string, prices *cost.Ca
 			fmt.Fprintf(&b, "  - %s\n", n)
 		}
 	}
-	fmt.Fprintf(&b, "\nPrices: %s, as of %s. A month is %g hours.\n", prices.Source, prices.AsOf, cost.HoursPerMonth)
+	fmt.Fprintf(&b, "\nPrices: %s.\nA month is %g hours. The potential prices every node On-Demand for the whole month, without commitments or scale-down.\n",
+		r.Prices, cost.HoursPerMonth)
 	_, err := io.WriteString(out, b.String())
 	return err
 }

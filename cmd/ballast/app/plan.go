@@ -185,6 +185,9 @@ func buildPlan(ctx context.Context, s streams, ws *workspace, o planOptions, at 
 			sides[1] = head
 		}
 		est.estimate(&c, sides[0], sides[1])
+		if c.Before != nil || c.After != nil {
+			p.Prices = est.prices.String()
+		}
 		p.Clusters = append(p.Clusters, c)
 	}
 	return p, head, nil

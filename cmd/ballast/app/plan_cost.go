@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"strings"
 
@@ -16,25 +15,19 @@ import (
 type estimator struct {
 	// file is --scenario or --snapshot; it describes the one cluster planned.
 	file   string
-	prices cost.PriceBook
+	prices *cost.Catalogue
 }
 
 func newEstimator(o planOptions) (*estimator, error) {
-	e := &estimator{file: o.scenario + o.snapshot, prices: cost.DefaultPriceBook()}
+	book := cost.DefaultCatalogue()
 	if o.prices != "" {
-		data, err := os.ReadFile(o.prices)
+		extra, err := cost.LoadCatalogue(o.prices)
 		if err != nil {
-			return nil, fmt.Errorf("failed to read --prices: %w", err)
+			return nil, err
 		}
-		extra, err := cost.ParseCatalogue(data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.prices, err)
-		}
-		book := cost.DefaultCatalogue().Clone()
 		book.Merge(extra)
-		e.prices = book
 	}
-	return e, nil
+	return &estimator{file: o.scenario + o.snapshot, prices: book}, nil
 }
 
 // estimate fills c's cost from the workload of the cluster: --scenario/--snapshot, else
@@ -66,7 +59,7 @@ func (e *estimator) estimate(c *plan.Cluster, base, head *side) {
 			notes = append(notes, fmt.Sprintf("no estimate at %s: %v", sd.label, err))
 			continue
 		}
-		est := &plan.Cost{Monthly: r.MonthlyCost, OnDemand: r.MonthlyOnDemandCost, Savings: r.MonthlySavings, SpotShare: r.SpotShare, Nodes: r.Nodes}
+		est := &plan.Cost{Monthly: r.MonthlyCost, Potential: r.MonthlyPotential, Savings: r.MonthlySavings, SpotShare: r.SpotShare, Nodes: r.Nodes}
 		if sd == head {
 			c.After = est
 			notes = append(notes, r.Notes...)

@@ -100,6 +100,7 @@ func TestPlanCostSources(t *testing.T) {
 		"(unchanged) for the 1 cluster estimated",
 		`- **dev**: policies/clusters/all.yaml: the ballast.dev/cost-scenario annotation "/etc/passwd" must name a file inside the repository`,
 		"- **prod**: workload from `scenarios/prod.yaml`",
+		"Prices: the built-in catalogue (AWS public price lists",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)

@@ -1,0 +1,353 @@
+package cost
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+)
+
+// Node labels FromCluster reads.
+const (
+	instanceTypeLabel     = "node.kubernetes.io/instance-type"
+	betaInstanceTypeLabel = "beta.kubernetes.io/instance-type"
+	karpenterCapacity     = "karpenter.sh/capacity-type"
+	eksCapacity           = "eks.amazonaws.com/capacityType"
+	zoneLabel             = "topology.kubernetes.io/zone"
+	regionLabel           = "topology.kubernetes.io/region"
+)
+
+// otherAccelerators are accelerator resources the estimate does not model (it models
+// GPUResource only); NVIDIA MIG slices (nvidia.com/mig-*) are treated the same way.
+var otherAccelerators = []corev1.ResourceName{
+	"amd.com/gpu", "aws.amazon.com/neuron", "aws.amazon.com/neuroncore", "aws.amazon.com/neurondevice", "habana.ai/gaudi",
+}
+
+// podSpecificLabels are set by controllers on each pod; a workload's labels are its
+// pods' labels without them.
+var podSpecificLabels = []string{
+	"pod-template-hash", "controller-revision-hash", "statefulset.kubernetes.io/pod-name",
+	"apps.kubernetes.io/pod-index", "pod-template-generation", "batch.kubernetes.io/controller-uid",
+	"batch.kubernetes.io/job-name", "controller-uid", "job-name", v1alpha1.CapacityLabel,
+}
+
+// Cluster is the objects of a cluster FromCluster reads, as the API server (or a
+// snapshot of it) holds them. Nodes and Pods are what is priced; the workload objects
+// are optional and make the workloads more exact.
+type Cluster struct {
+	Nodes []corev1.Node
+	Pods  []corev1.Pod
+	// ReplicaSets name the owner of their pods exactly (a Deployment, or whatever
+	// controls the ReplicaSet); without them a ReplicaSet's pods belong to the
+	// Deployment named like the ReplicaSet less its pod-template-hash.
+	ReplicaSets []appsv1.ReplicaSet
+	// Deployments and StatefulSets give their workloads' labels, annotations,
+	// replica counts and requests; without them these come from the pods.
+	Deployments  []appsv1.Deployment
+	StatefulSets []appsv1.StatefulSet
+}
+
+// FromCluster turns cluster objects into the workload they run: the nodes (instance
+// type, capacity type from Karpenter's, EKS managed node groups' or Ballast's label,
+// zone, allocatable CPU, memory and GPUs) with the pods bound to them, the region (of
+// the first node that has the label), and the workloads (Apps) and DaemonSets, which
+// EstimateForPolicy plans for. Succeeded and failed pods are left out; pending pods
+// and pods bound to a node not in Nodes count as replicas but run on no node. Pods of
+// DaemonSets and static pods are node agents (Pod.DaemonSet), not replicas. A node
+// without an instance-type label is an error, since it cannot be priced.
+func FromCluster(c Cluster) (*Workload, error) {
+	w := &Workload{}
+	byName := map[string]int{}
+	for i := range c.Nodes {
+		n := &c.Nodes[i]
+		node := Node{
+			Name:         n.Name,
+			InstanceType: cmp.Or(n.Labels[instanceTypeLabel], n.Labels[betaInstanceTypeLabel]),
+			CapacityType: nodeCapacity(n.Labels),
+			Zone:         n.Labels[zoneLabel],
+			Allocatable:  resourcesOf(n.Status.Allocatable),
+		}
+		if node.InstanceType == "" {
+			return nil, fmt.Errorf("node %s has no %s label, so its price is unknown", n.Name, instanceTypeLabel)
+		}
+		if w.Region == "" {
+			w.Region = n.Labels[regionLabel]
+		}
+		byName[n.Name] = len(w.Nodes)
+		w.Nodes = append(w.Nodes, node)
+	}
+	owners := replicaSetOwners(c.ReplicaSets)
+	declared := declaredWorkloads(c)
+	apps, daemons := map[string]*appAcc{}, map[string]*appAcc{}
+	for i := range c.Pods {
+		p := &c.Pods[i]
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		kind, name := owner(p, owners)
+		req := podRequests(&p.Spec)
+		pod := Pod{Namespace: p.Namespace, Workload: name, Requests: req, DaemonSet: kind == "DaemonSet" || kind == "Node"}
+		if ni, ok := byName[p.Spec.NodeName]; ok {
+			w.Nodes[ni].Pods = append(w.Nodes[ni].Pods, pod)
+		}
+		group := apps
+		if pod.DaemonSet {
+			group = daemons
+		}
+		key := p.Namespace + "/" + name
+		acc := group[key]
+		if acc == nil {
+			acc = &appAcc{app: App{Namespace: p.Namespace, Name: name, Kind: kind, Labels: workloadLabels(p.Labels), Annotations: ballastAnnotations(p.Annotations)}}
+			group[key] = acc
+		}
+		acc.pods++
+		if acc.app.Accelerator == "" {
+			acc.app.Accelerator = accelerator(&p.Spec)
+		}
+		if pod.DaemonSet {
+			acc.total = maxResources(acc.total, req) // one pod per node: the largest
+		} else {
+			acc.total = acc.total.Add(req)
+		}
+	}
+	for key, o := range declared {
+		ns, name, _ := strings.Cut(key, "/")
+		acc := apps[key]
+		if acc == nil {
+			acc = &appAcc{app: App{Namespace: ns, Name: name}}
+			apps[key] = acc
+		}
+		acc.app.Kind, acc.app.Labels, acc.app.Annotations = o.kind, o.labels, o.annotations
+		acc.app.Replicas, acc.app.Requests, acc.app.Accelerator = o.replicas, o.requests, o.accelerator
+	}
+	for _, key := range slices.Sorted(maps.Keys(apps)) {
+		acc := apps[key]
+		if _, ok := declared[key]; !ok {
+			acc.app.Replicas = acc.pods
+			acc.app.Requests = Resources{MilliCPU: ceilDiv(acc.total.MilliCPU, int64(acc.pods)), Memory: ceilDiv(acc.total.Memory, int64(acc.pods)),
+				GPU: ceilDiv(acc.total.GPU, int64(acc.pods))}
+		}
+		if acc.app.Replicas > 0 {
+			w.Apps = append(w.Apps, acc.app)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(daemons)) {
+		acc := daemons[key]
+		acc.app.Replicas, acc.app.Requests = acc.pods, acc.total
+		w.DaemonSets = append(w.DaemonSets, acc.app)
+	}
+	return w, nil
+}
+
+// appAcc accumulates the pods of one workload.
+type appAcc struct {
+	app   App
+	total Resources
+	pods  int
+}
+
+// workloadObject is what a Deployment or StatefulSet says about its workload.
+type workloadObject struct {
+	kind        string
+	labels      map[string]string
+	annotations map[string]string
+	replicas    int
+	requests    Resources
+	accelerator string
+}
+
+// declaredWorkloads are the Deployments and StatefulSets by namespace/name.
+func declaredWorkloads(c Cluster) map[string]workloadObject {
+	out := map[string]workloadObject{}
+	for i := range c.Deployments {
+		d := &c.Deployments[i]
+		out[d.Namespace+"/"+d.Name] = workloadObject{kind: "Deployment", labels: d.Labels, annotations: d.Annotations,
+			replicas: int(deref(d.Spec.Replicas, 1)), requests: podRequests(&d.Spec.Template.Spec), accelerator: accelerator(&d.Spec.Template.Spec)}
+	}
+	for i := range c.StatefulSets {
+		d := &c.StatefulSets[i]
+		out[d.Namespace+"/"+d.Name] = workloadObject{kind: "StatefulSet", labels: d.Labels, annotations: d.Annotations,
+			replicas: int(deref(d.Spec.Replicas, 1)), requests: podRequests(&d.Spec.Template.Spec), accelerator: accelerator(&d.Spec.Template.Spec)}
+	}
+	return out
+}
+
+// replicaSetOwners maps namespace/name of each ReplicaSet to its controller's kind and
+// name (the ReplicaSet itself when nothing controls it).
+func replicaSetOwners(rss []appsv1.ReplicaSet) map[string][2]string {
+	out := make(map[string][2]string, len(rss))
+	for i := range rss {
+		rs := &rss[i]
+		kind, name := "ReplicaSet", rs.Name
+		if ref := controllerOf(rs.OwnerReferences); ref != nil {
+			kind, name = ref.Kind, ref.Name
+		}
+		out[rs.Namespace+"/"+rs.Name] = [2]string{kind, name}
+	}
+	return out
+}
+
+func controllerOf(refs []metav1.OwnerReference) *metav1.OwnerReference {
+	for i := range refs {
+		if refs[i].Controller != nil && *refs[i].Controller {
+			return &refs[i]
+		}
+	}
+	return nil
+}
+
+func deref[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
+
+func maxResources(a, b Resources) Resources {
+	return Resources{MilliCPU: max(a.MilliCPU, b.MilliCPU), Memory: max(a.Memory, b.Memory), GPU: max(a.GPU, b.GPU)}
+}
+
+// nodeCapacity reads a node's capacity type from Karpenter's, EKS managed node
+// groups' or Ballast's label; a node with none of them is On-Demand.
+func nodeCapacity(labels map[string]string) string {
+	switch {
+	case labels[karpenterCapacity] == Spot, labels[eksCapacity] == "SPOT", labels[v1alpha1.CapacityLabel] == Spot:
+		return Spot
+	}
+	return OnDemand
+}
+
+// owner names the workload a pod belongs to: the controller of its ReplicaSet (from
+// owners, else the Deployment named like the ReplicaSet less the pod's
+// pod-template-hash), or its controller, or, for a static pod (controlled by its
+// Node), its name less the node's, or the pod itself.
+func owner(p *corev1.Pod, owners map[string][2]string) (kind, name string) {
+	ref := controllerOf(p.OwnerReferences)
+	switch {
+	case ref == nil:
+		return "Pod", p.Name
+	case ref.Kind == "ReplicaSet":
+		if o, ok := owners[p.Namespace+"/"+ref.Name]; ok {
+			return o[0], o[1]
+		}
+		if hash := p.Labels["pod-template-hash"]; hash != "" && strings.HasSuffix(ref.Name, "-"+hash) {
+			return "Deployment", strings.TrimSuffix(ref.Name, "-"+hash)
+		}
+	case ref.Kind == "Node":
+		return "Node", strings.TrimSuffix(p.Name, "-"+ref.Name)
+	}
+	return ref.Kind, ref.Name
+}
+
+func workloadLabels(labels map[string]string) map[string]string {
+	out := maps.Clone(labels)
+	for _, k := range podSpecificLabels {
+		delete(out, k)
+	}
+	return out
+}
+
+// ballastAnnotations keeps a pod's ballast.dev annotations: pods alone carry no
+// workload annotations, but a pod template may carry them.
+func ballastAnnotations(a map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range a {
+		if strings.HasPrefix(k, "ballast.dev/") {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// resourcesOf reads CPU, memory and GPUs from a resource list.
+func resourcesOf(l corev1.ResourceList) Resources {
+	var r Resources
+	if q, ok := l[corev1.ResourceCPU]; ok {
+		r.MilliCPU = q.MilliValue()
+	}
+	if q, ok := l[corev1.ResourceMemory]; ok {
+		r.Memory = q.Value()
+	}
+	if q, ok := l[GPUResource]; ok {
+		r.GPU = q.Value()
+	}
+	return r
+}
+
+// podRequests is what a pod requests from its node: the larger of its containers'
+// (with restartable init containers, i.e. sidecars) sum and its largest init
+// container, plus the pod overhead.
+func podRequests(spec *corev1.PodSpec) Resources {
+	var sum, initMax Resources
+	for i := range spec.Containers {
+		sum = sum.Add(containerRequests(&spec.Containers[i]))
+	}
+	for i := range spec.InitContainers {
+		c := &spec.InitContainers[i]
+		r := containerRequests(c)
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			sum = sum.Add(r)
+			continue
+		}
+		initMax = maxResources(initMax, r)
+	}
+	total := maxResources(sum, initMax)
+	overhead := resourcesOf(spec.Overhead)
+	total.MilliCPU += overhead.MilliCPU
+	total.Memory += overhead.Memory
+	return total
+}
+
+// containerRequests are a container's requests; as in Kubernetes, a container with a
+// limit and no request requests its limit (extended resources such as GPUs are
+// usually given as limits only).
+func containerRequests(c *corev1.Container) Resources {
+	req, lim := resourcesOf(c.Resources.Requests), resourcesOf(c.Resources.Limits)
+	r := req
+	if _, ok := c.Resources.Requests[corev1.ResourceCPU]; !ok {
+		r.MilliCPU = lim.MilliCPU
+	}
+	if _, ok := c.Resources.Requests[corev1.ResourceMemory]; !ok {
+		r.Memory = lim.Memory
+	}
+	if _, ok := c.Resources.Requests[GPUResource]; !ok {
+		r.GPU = lim.GPU
+	}
+	return r
+}
+
+// accelerator names the first accelerator resource other than GPUResource that a
+// container of the pod requests, or "".
+func accelerator(spec *corev1.PodSpec) string {
+	var names []string
+	for _, cs := range [][]corev1.Container{spec.InitContainers, spec.Containers} {
+		for i := range cs {
+			for _, l := range []corev1.ResourceList{cs[i].Resources.Requests, cs[i].Resources.Limits} {
+				for name, q := range l {
+					if q.IsZero() {
+						continue
+					}
+					if slices.Contains(otherAccelerators, name) || strings.HasPrefix(string(name), "nvidia.com/mig-") {
+						names = append(names, string(name))
+					}
+				}
+			}
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return slices.Min(names)
+}
