@@ -121,6 +121,14 @@ func (r *Reconciler) cluster(ctx context.Context) (cost.Cluster, error) {
 // for (counted in unpriced): one unknown instance type must not hide the figures of
 // every other node.
 func (r *Reconciler) price(ctx context.Context, policy *v1alpha1.ClusterPolicy, in cost.Cluster, now time.Time) (report *cost.Report, prices string, unpriced int, liveErr, err error) {
+	// Nodes without an instance type (Fargate, virtual kubelets) cannot be priced.
+	in.Nodes = slices.DeleteFunc(slices.Clone(in.Nodes), func(n corev1.Node) bool {
+		if n.Labels[corev1.LabelInstanceTypeStable] == "" && n.Labels[corev1.LabelInstanceType] == "" {
+			unpriced++
+			return true
+		}
+		return false
+	})
 	w, err := cost.FromCluster(in)
 	if err != nil {
 		return nil, PricesCatalogue, 0, nil, err
