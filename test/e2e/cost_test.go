@@ -32,17 +32,23 @@ import (
 // handCost prices the cluster's nodes by hand from kwok's price table, the way a
 // user checks a bill: every node 730 hours at On-Demand (potential), and at the price
 // of its capacity type (actual).
-func handCost(ctx context.Context, table map[string]localcluster.KwokPrice) (potential, actual float64, nodes, spot int, err error) {
+func handCost(ctx context.Context, table map[string]localcluster.KwokPrice) (potential, actual float64, nodes, spot, replicas, spotReplicas int, err error) {
 	var list corev1.NodeList
 	if err := kube.Client.List(ctx, &list); err != nil {
-		return 0, 0, 0, 0, err
+		return 0, 0, 0, 0, 0, 0, err
 	}
+	var pods corev1.PodList
+	if err := kube.Client.List(ctx, &pods); err != nil {
+		return 0, 0, 0, 0, 0, 0, err
+	}
+	onSpot := map[string]bool{}
 	for _, n := range list.Items {
 		p, ok := table[n.Labels[corev1.LabelInstanceTypeStable]]
 		if !ok {
 			continue // not a kwok node: the controller cannot price it either
 		}
 		nodes++
+		onSpot[n.Name] = n.Labels[karpv1.CapacityTypeLabelKey] == karpv1.CapacityTypeSpot
 		potential += 730 * p.OnDemand
 		if n.Labels[karpv1.CapacityTypeLabelKey] == karpv1.CapacityTypeSpot {
 			spot++
@@ -51,7 +57,19 @@ func handCost(ctx context.Context, table map[string]localcluster.KwokPrice) (pot
 			actual += 730 * p.OnDemand
 		}
 	}
-	return potential, actual, nodes, spot, nil
+	// Workload replicas: pods running on the priced nodes, DaemonSet pods not counted.
+	for _, p := range pods.Items {
+		spotNode, priced := onSpot[p.Spec.NodeName]
+		owner := metav1.GetControllerOf(&p)
+		if !priced || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || (owner != nil && (owner.Kind == "DaemonSet" || owner.Kind == "Node")) {
+			continue
+		}
+		replicas++
+		if spotNode {
+			spotReplicas++
+		}
+	}
+	return potential, actual, nodes, spot, replicas, spotReplicas, nil
 }
 
 // scrape reads the controller's metrics endpoint.
@@ -70,12 +88,14 @@ func scrape(ctx context.Context) (map[string]*dto.MetricFamily, error) {
 	return families, err
 }
 
-// gauge returns the value of the series of family whose labels include want.
+// gauge returns the sum of the series of family (a gauge or a counter) whose labels
+// include want.
 func gauge(families map[string]*dto.MetricFamily, family string, want map[string]string) (float64, bool) {
 	f := families[family]
 	if f == nil {
 		return 0, false
 	}
+	sum, found := 0.0, false
 	for _, m := range f.GetMetric() {
 		match := true
 		for k, v := range want {
@@ -88,10 +108,11 @@ func gauge(families map[string]*dto.MetricFamily, family string, want map[string
 			match = match && found
 		}
 		if match {
-			return m.GetGauge().GetValue(), true
+			found = true
+			sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
-	return 0, false
+	return sum, found
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 0.015 }
@@ -117,7 +138,7 @@ func TestRuntimeCostAndStatus(t *testing.T) {
 	var policy v1alpha1.ClusterPolicy
 	var families map[string]*dto.MetricFamily
 	err = kube.Eventually(ctx, "the reported cost to equal the hand computation", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
-		potential, actual, nodes, spot, err := handCost(ctx, table)
+		potential, actual, nodes, spot, replicas, spotReplicas, err := handCost(ctx, table)
 		if err != nil {
 			return false, "", err
 		}
@@ -136,15 +157,16 @@ func TestRuntimeCostAndStatus(t *testing.T) {
 		mSpot, _ := gauge(families, "ballast_cost_savings_monthly_usd", map[string]string{"cluster": e2eCluster, "source": "spot"})
 		ok := c.MonthlyPotential == fmt.Sprintf("%.2f", potential) && c.MonthlyActual == fmt.Sprintf("%.2f", actual) &&
 			c.MonthlySavings == fmt.Sprintf("%.2f", potential-actual) && int(c.Nodes) == nodes && int(c.SpotNodes) == spot &&
+			int(c.Replicas) == replicas && int(c.SpotReplicas) == spotReplicas &&
 			near(mPotential, potential) && near(mActual, actual) && near(mSpot, potential-actual)
-		return ok, fmt.Sprintf("by hand %d nodes (%d Spot) potential %.2f actual %.2f; status %d nodes potential %s actual %s savings %s; metrics potential %.2f actual %.2f spot savings %.2f",
-			nodes, spot, potential, actual, c.Nodes, c.MonthlyPotential, c.MonthlyActual, c.MonthlySavings, mPotential, mActual, mSpot), nil
+		return ok, fmt.Sprintf("by hand %d nodes (%d Spot) %d replicas (%d Spot) potential %.2f actual %.2f; status %d nodes (%d Spot) %d replicas (%d Spot) potential %s actual %s savings %s; metrics potential %.2f actual %.2f spot savings %.2f",
+			nodes, spot, replicas, spotReplicas, potential, actual, c.Nodes, c.SpotNodes, c.Replicas, c.SpotReplicas, c.MonthlyPotential, c.MonthlyActual, c.MonthlySavings, mPotential, mActual, mSpot), nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := policy.Status.Cost
-	t.Logf("cost: %d nodes, potential %s, actual %s, savings %s, %d%% Spot", c.Nodes, c.MonthlyPotential, c.MonthlyActual, c.MonthlySavings, c.SpotPercent)
+	t.Logf("cost: %d nodes, potential %s, actual %s, savings %s, %d of %d replicas on Spot (%d%%)", c.Nodes, c.MonthlyPotential, c.MonthlyActual, c.MonthlySavings, c.SpotReplicas, c.Replicas, c.SpotPercent)
 
 	// The workload's split is in the metrics as it is in the rule's status.
 	for capacity, want := range map[string]float64{v1alpha1.CapacityOnDemand: 1, v1alpha1.CapacitySpot: 3} {
