@@ -56,7 +56,7 @@ What a controller has not written yet shows as "-" (-o json leaves it out).
 
 The cluster is found like kubectl finds it: --kubeconfig, else $KUBECONFIG, else
 ~/.kube/config (or the in-cluster service account), with --context choosing a context.
-It needs get and list on clusterpolicies and workloaddistributionrules (ballast.dev).
+It needs list on clusterpolicies and workloaddistributionrules (ballast.dev).
 
 Exit status: 0 on success, 2 on a usage error or when the cluster cannot be read.`,
 		Example: `  ballast status
@@ -176,7 +176,7 @@ func readError(what, where string, err error) error {
 	case meta.IsNoMatchError(err) || apierrors.IsNotFound(err):
 		return fmt.Errorf("the API server at %s does not serve %s (ballast.dev/v1alpha1): is Ballast installed?", where, what)
 	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
-		return fmt.Errorf("may not list %s at %s (ballast status needs get and list on them): %w", what, where, err)
+		return fmt.Errorf("may not list %s at %s (ballast status needs list on them): %w", what, where, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("the API server at %s did not answer in time: %w", where, err)
 	}
