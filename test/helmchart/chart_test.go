@@ -55,7 +55,7 @@ func combinations() map[string]helmchart.Release {
 			"prometheusRule": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
 			"dashboard":      map[string]any{"enabled": true, "namespace": "ballast-system"},
 		}}),
-		"policy-source-git":   release(map[string]any{"policySource": gitPolicySource()}),
+		"policy-source-git": release(map[string]any{"policySource": gitPolicySource()}),
 		"policy-source-flux": release(map[string]any{"policySource": map[string]any{
 			"enabled": true, "git": map[string]any{"url": ""},
 			"sourceRef": map[string]any{"kind": "GitRepository", "name": "platform", "namespace": "flux-system"},
