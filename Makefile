@@ -103,12 +103,14 @@ generate: ## Generate deepcopy functions.
 manifests: ## Generate CRDs, RBAC and the webhook configuration into config/ and copy them to the chart.
 	$(TOOL) controller-gen crd paths=./policies/... output:crd:artifacts:config=config/crd/bases
 	$(TOOL) controller-gen rbac:roleName=manager-role webhook paths=./controllers/... output:rbac:artifacts:config=config/rbac output:webhook:artifacts:config=config/webhook
-	@# The chart installs the CRDs from crds/ and templates its RBAC and webhooks from files/.
+	@# The chart installs the CRDs from crds/ and templates its RBAC, webhooks, alerts and
+	@# dashboard from files/.
 	rm -rf charts/ballast/crds charts/ballast/files
-	mkdir -p charts/ballast/crds charts/ballast/files/rbac charts/ballast/files/webhook
+	mkdir -p charts/ballast/crds charts/ballast/files/rbac charts/ballast/files/webhook charts/ballast/files/monitoring
 	cp config/crd/bases/*.yaml charts/ballast/crds/
 	cp config/rbac/role.yaml charts/ballast/files/rbac/
 	cp config/webhook/manifests.yaml charts/ballast/files/webhook/
+	cp config/monitoring/grafana-dashboard.json config/monitoring/prometheusrule.yaml charts/ballast/files/monitoring/
 
 .PHONY: verify
 verify: generate manifests ## Regenerate everything and fail when the tree changes.

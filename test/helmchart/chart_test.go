@@ -51,7 +51,11 @@ func combinations() map[string]helmchart.Release {
 		"cert-manager":        release(map[string]any{"certManager": map[string]any{"enabled": true}}),
 		"cert-manager-issuer": release(map[string]any{"certManager": map[string]any{"enabled": true, "issuerRef": map[string]any{"kind": "ClusterIssuer", "name": "corp-ca"}}}),
 		"service-monitor":     release(map[string]any{"metrics": map[string]any{"serviceMonitor": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}}}}),
-		"policy-source-git":   release(map[string]any{"policySource": gitPolicySource()}),
+		"monitoring": release(map[string]any{"metrics": map[string]any{
+			"prometheusRule": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
+			"dashboard":      map[string]any{"enabled": true, "namespace": "ballast-system"},
+		}}),
+		"policy-source-git": release(map[string]any{"policySource": gitPolicySource()}),
 		"policy-source-flux": release(map[string]any{"policySource": map[string]any{
 			"enabled": true, "git": map[string]any{"url": ""},
 			"sourceRef": map[string]any{"kind": "GitRepository", "name": "platform", "namespace": "flux-system"},
@@ -464,6 +468,46 @@ func TestServiceMonitor(t *testing.T) {
 	endpoints, _, _ := unstructured.NestedSlice(sm.Object, "spec", "endpoints")
 	if len(endpoints) != 1 || endpoints[0].(map[string]any)["port"] != svc.Spec.Ports[0].Name {
 		t.Errorf("endpoints %v, want the Service's port %s", endpoints, svc.Spec.Ports[0].Name)
+	}
+}
+
+// TestMonitoring: no PrometheusRule or dashboard by default; on, the PrometheusRule has
+// config/monitoring's rules and the selecting labels, and the dashboard ConfigMap holds
+// config/monitoring's dashboard with the sidecar's label, in the namespace asked for.
+func TestMonitoring(t *testing.T) {
+	objs := render(t, release(nil))
+	if len(kinds(objs, "PrometheusRule")) != 0 || localcluster.FindObject(objs, "ConfigMap", "ballast-dashboard") != nil {
+		t.Error("a PrometheusRule or dashboard by default")
+	}
+	objs = render(t, otherRelease(map[string]any{"metrics": map[string]any{
+		"prometheusRule": map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
+		"dashboard":      map[string]any{"enabled": true, "namespace": "grafana"},
+	}}))
+	rule := find(t, objs, "PrometheusRule", "cost-ballast")
+	if rule.GetLabels()["release"] != "prometheus" || rule.GetNamespace() != "platform" {
+		t.Errorf("PrometheusRule in %q with labels %v, want namespace platform and metrics.prometheusRule.labels", rule.GetNamespace(), rule.GetLabels())
+	}
+	data, err := os.ReadFile(filepath.Join(localcluster.RepoRoot(), "config", "monitoring", "prometheusrule.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	if err := yaml.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rule.Object["spec"], want["spec"]) {
+		t.Errorf("the chart's rules differ from config/monitoring/prometheusrule.yaml's (run make manifests):\n%s", toYAML(t, rule.Object["spec"]))
+	}
+	dashboard, err := os.ReadFile(filepath.Join(localcluster.RepoRoot(), "config", "monitoring", "grafana-dashboard.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := decode[corev1.ConfigMap](t, find(t, objs, "ConfigMap", "cost-ballast-dashboard"))
+	if cm.Namespace != "grafana" || cm.Labels["grafana_dashboard"] != "1" {
+		t.Errorf("dashboard ConfigMap in %q with labels %v, want namespace grafana and grafana_dashboard=1", cm.Namespace, cm.Labels)
+	}
+	if cm.Data["ballast.json"] != string(dashboard) {
+		t.Error("the chart's dashboard differs from config/monitoring/grafana-dashboard.json (run make manifests)")
 	}
 }
 

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) { os.Exit(controlplane.RunTests(m, &env)) }
 // from the modules that ship them (downloaded through the module proxy).
 var thirdPartyCRDs = map[string][]string{
 	"github.com/cert-manager/cert-manager@v1.21.2":               {"deploy/crds/cert-manager.io_issuers.yaml", "deploy/crds/cert-manager.io_certificates.yaml"},
-	"github.com/prometheus-operator/prometheus-operator@v0.85.0": {"example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml"},
+	"github.com/prometheus-operator/prometheus-operator@v0.85.0": {"example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml", "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"},
 }
 
 func installThirdPartyCRDs(t *testing.T) {

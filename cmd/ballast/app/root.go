@@ -77,6 +77,7 @@ NodePools and EC2NodeClasses and applies it.`,
 		newDiffCommand(s),
 		newPlanCommand(s),
 		newEstimateCommand(s),
+		newStatusCommand(s),
 		newControllerCommand(s),
 		newDevCommand(s),
 	)
