@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -210,6 +211,60 @@ func TestRuntimeCostAndStatus(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// `ballast status` prints the same numbers.
+	if err := kube.Client.Get(ctx, client.ObjectKey{Name: e2eCluster}, &policy); err != nil {
+		t.Fatal(err)
+	}
+	c = policy.Status.Cost
+	bin, err := localcluster.BuildBallast()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "status", "--kubeconfig", kube.Kubeconfig, "--cluster", e2eCluster, "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("ballast status: %v", err)
+	}
+	var rep struct {
+		Cost struct {
+			MonthlyPotential, MonthlyActual, MonthlySavings *float64
+			SpotPercent                                     int32
+		}
+		Workloads []struct {
+			Namespace, Name   string
+			Desired, Observed struct{ OnDemand, Spot int32 }
+			Reasons           map[string]int32
+		}
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("ballast status -o json: %v\n%s", err, out)
+	}
+	money := func(p *float64) string {
+		if p == nil {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", *p)
+	}
+	if money(rep.Cost.MonthlyPotential) != c.MonthlyPotential || money(rep.Cost.MonthlyActual) != c.MonthlyActual ||
+		money(rep.Cost.MonthlySavings) != c.MonthlySavings || rep.Cost.SpotPercent != c.SpotPercent {
+		t.Fatalf("ballast status cost %s/%s/%s %d%%, status %s/%s/%s %d%%", money(rep.Cost.MonthlyPotential), money(rep.Cost.MonthlyActual),
+			money(rep.Cost.MonthlySavings), rep.Cost.SpotPercent, c.MonthlyPotential, c.MonthlyActual, c.MonthlySavings, c.SpotPercent)
+	}
+	found := false
+	for _, w := range rep.Workloads {
+		if w.Namespace == ns && w.Name == "shop" {
+			found = true
+			if w.Desired.OnDemand != 1 || w.Desired.Spot != 3 || w.Observed.OnDemand != 1 || w.Observed.Spot != 3 || w.Reasons["base"] != 1 || w.Reasons["split"] != 3 {
+				t.Fatalf("ballast status of shop: %+v", w)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("ballast status lists no %s/shop:\n%s", ns, out)
+	}
+	text, err := exec.Command(bin, "status", "--kubeconfig", kube.Kubeconfig, "--cluster", e2eCluster).Output()
+	if err != nil || !strings.Contains(string(text), c.MonthlySavings) {
+		t.Fatalf("ballast status (table) does not show the savings %s (%v):\n%s", c.MonthlySavings, err, text)
 	}
 }
 
