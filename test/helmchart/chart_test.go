@@ -61,10 +61,12 @@ func combinations() map[string]helmchart.Release {
 			"sourceRef": map[string]any{"kind": "GitRepository", "name": "platform", "namespace": "flux-system"},
 		}}),
 		"everything-set": otherRelease(map[string]any{
-			"image":               map[string]any{"digest": "sha256:" + strings.Repeat("ab", 32)},
-			"serviceAccount":      map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/ballast"}},
-			"aws":                 map[string]any{"region": "eu-west-1"},
-			"controller":          map[string]any{"spotPlacementScores": true, "minSpotPlacementScore": 7, "excludeNamespaces": []string{"batch"}, "eventsAddr": "http://notification-controller.flux-system.svc.cluster.local./"},
+			"image":          map[string]any{"digest": "sha256:" + strings.Repeat("ab", 32)},
+			"serviceAccount": map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/ballast"}},
+			"aws":            map[string]any{"region": "eu-west-1"},
+			"controller": map[string]any{"spotPlacementScores": true, "minSpotPlacementScore": 7, "excludeNamespaces": []string{"batch"},
+				"eventsAddr": "http://notification-controller.flux-system.svc.cluster.local./", "livePrices": true, "costInterval": "30s"},
+			"prices":              "prices:\n  eu-west-1:\n    m5.large: [0.1, 0.04]\n",
 			"extraArgs":           []string{"--log-encoding=console"},
 			"extraEnv":            []any{map[string]any{"name": "GOMEMLIMIT", "value": "400MiB"}},
 			"podDisruptionBudget": map[string]any{"enabled": false},
@@ -550,10 +552,22 @@ func TestValuesAct(t *testing.T) {
 		t.Errorf("image %s, want %s", c.Image, want)
 	}
 	for _, arg := range []string{"--spot-placement-scores=true", "--min-spot-placement-score=7", "--exclude-namespaces=batch",
-		"--events-addr=http://notification-controller.flux-system.svc.cluster.local./"} {
+		"--events-addr=http://notification-controller.flux-system.svc.cluster.local./", "--live-prices=true", "--cost-interval=30s",
+		"--prices=/etc/ballast/prices/prices.yaml"} {
 		if !has(c.Args, arg) {
 			t.Errorf("args %v lack %s", c.Args, arg)
 		}
+	}
+	prices := decode[corev1.ConfigMap](t, find(t, objs, "ConfigMap", "cost-ballast-prices"))
+	if !strings.Contains(prices.Data["prices.yaml"], "m5.large: [0.1, 0.04]") {
+		t.Errorf("prices ConfigMap %v", prices.Data)
+	}
+	mounted := false
+	for _, m := range c.VolumeMounts {
+		mounted = mounted || m.MountPath == "/etc/ballast/prices"
+	}
+	if !mounted {
+		t.Errorf("the prices are not mounted: %v", c.VolumeMounts)
 	}
 	if c.Args[len(c.Args)-1] != "--log-encoding=console" {
 		t.Errorf("extraArgs do not come last: %v", c.Args)
