@@ -39,6 +39,8 @@ const Finalizer = "ballast.dev/finalizer"
 const (
 	// AppliedReason: a new revision was applied.
 	AppliedReason = "ReconciliationSucceeded"
+	// ReportFailedReason: a commit status or the status file could not be written.
+	ReportFailedReason = "ReportFailed"
 )
 
 // defaultTimeout bounds one sync when spec.timeout is not set.
@@ -192,7 +194,7 @@ func (r *Reconciler) report(ctx context.Context, obj *v1alpha1.PolicySource, out
 	}
 	if err := r.Reporter.Report(ctx, obj, rep); err != nil {
 		logf.FromContext(ctx).Error(err, "failed to report the sync to Git", "revision", out.Revision)
-		r.event(obj, corev1.EventTypeWarning, "ReportFailed", err.Error())
+		r.event(obj, corev1.EventTypeWarning, ReportFailedReason, err.Error())
 	}
 }
 

@@ -65,17 +65,9 @@ type written struct {
 
 // Reconcile writes one PolicySource's status file when it is due.
 func (r *StatusFileReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	src := &v1alpha1.PolicySource{}
-	if err := r.Client.Get(ctx, req.NamespacedName, src); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.forget(req.NamespacedName)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	sf := statusFileSpec(src)
-	if sf == nil || !src.DeletionTimestamp.IsZero() || src.Spec.Suspend || (r.Cluster != "" && src.Spec.Cluster != r.Cluster) {
-		r.forget(req.NamespacedName)
-		return ctrl.Result{}, nil
+	src, err := r.source(ctx, req.NamespacedName)
+	if src == nil || err != nil {
+		return ctrl.Result{}, err
 	}
 	next := statusFileOf(src)
 	if next == nil {
@@ -91,29 +83,11 @@ func (r *StatusFileReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		return ctrl.Result{}, nil
 	}
 	next.Runtime = runtimeStatus(ctx, r.Client, src.Spec.Cluster)
-
-	var auth *gitsync.Auth
-	credentials := func() (gitsync.Auth, error) {
-		if auth == nil {
-			a := gitsync.Auth{}
-			if t.Secret != nil {
-				data, err := readSecret(ctx, r.Secrets, *t.Secret)
-				if err != nil {
-					return a, err
-				}
-				a = gitsync.AuthFromSecret(data)
-			}
-			auth = &a
-		}
-		return *auth, nil
-	}
-	last, ok := r.remembered(req.NamespacedName, t)
-	if !ok {
-		if last, err = r.readBack(ctx, t, credentials); err != nil {
-			r.event(src, corev1.EventTypeWarning, "ReportFailed", err.Error())
-			return ctrl.Result{}, err
-		}
-		r.remember(req.NamespacedName, last)
+	auth := &lazyAuth{secrets: r.Secrets, key: t.Secret}
+	last, err := r.lastWritten(ctx, req.NamespacedName, t, auth)
+	if err != nil {
+		r.event(src, corev1.EventTypeWarning, ReportFailedReason, err.Error())
+		return ctrl.Result{}, err
 	}
 
 	now := r.now()
@@ -123,17 +97,16 @@ func (r *StatusFileReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		next.AppliedAt = now.UTC().Format(time.RFC3339)
 	}
 	c, why := compare(last.file, next)
-	write, after := due(c, last.at, now, minInterval(sf))
+	write, after := due(c, last.at, now, minInterval(statusFileSpec(src)))
 	if !write {
 		if after > 0 {
 			log.V(1).Info("status file change held back", "change", why, "after", after)
 		}
 		return ctrl.Result{RequeueAfter: after}, nil
 	}
-
 	next.UpdatedAt = now.UTC().Format(time.RFC3339)
-	if err := r.write(ctx, src, sf, t, next, why, credentials); err != nil {
-		r.event(src, corev1.EventTypeWarning, "ReportFailed", err.Error())
+	if err := r.write(ctx, src, t, next, why, auth); err != nil {
+		r.event(src, corev1.EventTypeWarning, ReportFailedReason, err.Error())
 		return ctrl.Result{}, err
 	}
 	r.remember(req.NamespacedName, written{target: t.key(), file: next, at: now})
@@ -141,16 +114,69 @@ func (r *StatusFileReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return ctrl.Result{}, nil
 }
 
+// source reads the PolicySource; nil when it has no status file to write: gone,
+// deleted, suspended, without statusWriteBack.statusFile, or of another cluster.
+func (r *StatusFileReconciler) source(ctx context.Context, key types.NamespacedName) (*v1alpha1.PolicySource, error) {
+	src := &v1alpha1.PolicySource{}
+	if err := r.Client.Get(ctx, key, src); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forget(key)
+		}
+		return nil, client.IgnoreNotFound(err)
+	}
+	if statusFileSpec(src) == nil || !src.DeletionTimestamp.IsZero() || src.Spec.Suspend || (r.Cluster != "" && src.Spec.Cluster != r.Cluster) {
+		r.forget(key)
+		return nil, nil
+	}
+	return src, nil
+}
+
+// lazyAuth reads the credentials Secret once, when Git is first reached: a status file
+// that needs no commit reads no Secret.
+type lazyAuth struct {
+	secrets client.Reader
+	key     *client.ObjectKey
+	auth    *gitsync.Auth
+}
+
+func (a *lazyAuth) get(ctx context.Context) (gitsync.Auth, error) {
+	if a.auth == nil {
+		auth := gitsync.Auth{}
+		if a.key != nil {
+			data, err := readSecret(ctx, a.secrets, *a.key)
+			if err != nil {
+				return auth, err
+			}
+			auth = gitsync.AuthFromSecret(data)
+		}
+		a.auth = &auth
+	}
+	return *a.auth, nil
+}
+
+// lastWritten is what this controller last wrote to the file or, when it remembers
+// nothing of it (a restart, a new target), what the branch holds.
+func (r *StatusFileReconciler) lastWritten(ctx context.Context, key types.NamespacedName, t *statusTarget, auth *lazyAuth) (written, error) {
+	if w, ok := r.remembered(key, t); ok {
+		return w, nil
+	}
+	w, err := r.readBack(ctx, t, auth)
+	if err == nil {
+		r.remember(key, w)
+	}
+	return w, err
+}
+
 // readBack reads what the branch holds: no file, a file Ballast wrote (its updatedAt
 // is the time of the last status commit), or one it cannot read as a status file,
 // which the next write replaces.
-func (r *StatusFileReconciler) readBack(ctx context.Context, t *statusTarget, credentials func() (gitsync.Auth, error)) (written, error) {
+func (r *StatusFileReconciler) readBack(ctx context.Context, t *statusTarget, auth *lazyAuth) (written, error) {
 	w := written{target: t.key()}
-	auth, err := credentials()
+	a, err := auth.get(ctx)
 	if err != nil {
 		return w, err
 	}
-	content, err := r.Files.ReadFile(ctx, gitsync.FileReadOptions{URL: t.URL, Auth: auth, Branch: t.Branch, Path: t.Path})
+	content, err := r.Files.ReadFile(ctx, gitsync.FileReadOptions{URL: t.URL, Auth: a, Branch: t.Branch, Path: t.Path})
 	if gitsync.IsNotFound(err) {
 		return w, nil
 	}
@@ -169,16 +195,16 @@ func (r *StatusFileReconciler) readBack(ctx context.Context, t *statusTarget, cr
 }
 
 // write pushes the status file.
-func (r *StatusFileReconciler) write(ctx context.Context, src *v1alpha1.PolicySource, sf *v1alpha1.StatusFileSpec, t *statusTarget,
-	f *StatusFile, why string, credentials func() (gitsync.Auth, error)) error {
+func (r *StatusFileReconciler) write(ctx context.Context, src *v1alpha1.PolicySource, t *statusTarget, f *StatusFile, why string, a *lazyAuth) error {
 	content, err := yaml.Marshal(f)
 	if err != nil {
 		return err
 	}
-	auth, err := credentials()
+	auth, err := a.get(ctx)
 	if err != nil {
 		return err
 	}
+	sf := statusFileSpec(src)
 	opts := gitsync.FileWriteOptions{
 		URL: t.URL, Auth: auth, Branch: t.Branch, Path: t.Path, Content: content,
 		AuthorName: "Ballast", AuthorEmail: "ballast@users.noreply.ballast.dev",
