@@ -42,7 +42,7 @@ func newStatusBench(t *testing.T) *statusBench {
 	src := &v1alpha1.PolicySource{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ballast-system", Name: "policies"},
 		Spec: v1alpha1.PolicySourceSpec{Cluster: "prod", Interval: metav1.Duration{Duration: time.Hour},
-			Git: &v1alpha1.GitSource{URL: srv.RepoURL("policies"), SecretRef: &v1alpha1.LocalObjectReference{Name: "git"}},
+			Git:             &v1alpha1.GitSource{URL: srv.RepoURL("policies"), SecretRef: &v1alpha1.LocalObjectReference{Name: "git"}},
 			StatusWriteBack: &v1alpha1.StatusWriteBack{StatusFile: &v1alpha1.StatusFileSpec{}}},
 		Status: v1alpha1.PolicySourceStatus{LastAppliedRevision: "main@sha1:aaaa", LastAttemptedRevision: "main@sha1:aaaa",
 			Inventory:  &v1alpha1.ResourceInventory{Entries: []v1alpha1.ResourceRef{v1alpha1ResourceRef("a"), v1alpha1ResourceRef("b")}},
@@ -159,14 +159,18 @@ func TestStatusFileCommits(t *testing.T) {
 	if res := b.reconcile(time.Minute); res.RequeueAfter != 0 {
 		t.Errorf("unchanged: requeue after %s", res.RequeueAfter)
 	}
-	b.policy(func(s *v1alpha1.ClusterPolicyStatus) { s.Cost.MonthlySavings, s.Cost.MonthlyActual = "408.00", "592.00" })
+	b.policy(func(s *v1alpha1.ClusterPolicyStatus) {
+		s.Cost.MonthlySavings, s.Cost.MonthlyActual = "408.00", "592.00"
+	})
 	if res := b.reconcile(time.Minute); res.RequeueAfter != 0 {
 		t.Errorf("small savings move: requeue after %s", res.RequeueAfter)
 	}
 	b.expect(1, "savings moved by $8")
 
 	// A workload's split changed 3 minutes after the last commit: held back for 2.
-	b.policy(func(s *v1alpha1.ClusterPolicyStatus) { s.Workloads[0].Observed = v1alpha1.PlacementCounts{OnDemand: 3, Spot: 1, Fallback: 2} })
+	b.policy(func(s *v1alpha1.ClusterPolicyStatus) {
+		s.Workloads[0].Observed = v1alpha1.PlacementCounts{OnDemand: 3, Spot: 1, Fallback: 2}
+	})
 	if res := b.reconcile(time.Minute); res.RequeueAfter != 2*time.Minute {
 		t.Errorf("held-back split: requeue after %s, want 2m", res.RequeueAfter)
 	}
