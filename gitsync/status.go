@@ -104,3 +104,20 @@ type FileWriter interface {
 	// the branch's head commit afterwards and whether it pushed a new commit.
 	WriteFile(ctx context.Context, opts FileWriteOptions) (commit string, changed bool, err error)
 }
+
+// FileReadOptions say which file of which branch of which repository to read.
+type FileReadOptions struct {
+	// URL is the remote; Auth authenticates to it (see Auth).
+	URL  string
+	Auth Auth
+	// Branch and Path name the file, as in FileWriteOptions.
+	Branch, Path string
+}
+
+// FileReader reads files from branches of remote repositories.
+type FileReader interface {
+	// ReadFile returns Path's content at the head of Branch, fetched now. A branch or
+	// a file that does not exist is a NotFoundError; a refused credential is an
+	// AuthError; no error contains a credential.
+	ReadFile(ctx context.Context, opts FileReadOptions) ([]byte, error)
+}

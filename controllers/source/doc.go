@@ -5,4 +5,9 @@
 //
 // A revision that fails to fetch, validate or render applies nothing: the objects of the
 // last good revision stay as they are.
+//
+// It reports back to Git: a commit status on every attempted commit (GitReporter,
+// called by each sync), and the status file with the applied revision and the runtime
+// figures of the cluster (StatusFileReconciler, a controller of its own that commits
+// only changes worth a commit, no more often than statusFile.minInterval).
 package source

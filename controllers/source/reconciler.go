@@ -39,6 +39,8 @@ const Finalizer = "ballast.dev/finalizer"
 const (
 	// AppliedReason: a new revision was applied.
 	AppliedReason = "ReconciliationSucceeded"
+	// ReportFailedReason: a commit status or the status file could not be written.
+	ReportFailedReason = "ReportFailed"
 )
 
 // defaultTimeout bounds one sync when spec.timeout is not set.
@@ -80,8 +82,8 @@ type Reconciler struct {
 	// Metrics records the Flux reconcile metrics (gotk_reconcile_condition,
 	// gotk_suspend_status, gotk_reconcile_duration_seconds); none when nil.
 	Metrics *metrics.Recorder
-	// Reporter writes results back to Git (commit statuses, the status file); none
-	// when nil.
+	// Reporter sets commit statuses; none when nil. (The status file is the
+	// StatusFileReconciler's.)
 	Reporter Reporter
 	// Cluster is the cluster this controller serves; a PolicySource for another
 	// cluster is refused. Any cluster when empty.
@@ -162,7 +164,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	stepCtx, cancel := context.WithTimeout(ctx, timeout(obj))
 	defer cancel()
 	s := &syncState{obj: obj}
-	for _, st := range []step{r.checkCluster, r.fetch, r.validate, r.render, r.guard, r.apply, r.prune} {
+	for _, st := range []step{r.checkCluster, r.checkStatusFile, r.fetch, r.validate, r.render, r.guard, r.apply, r.prune} {
 		if err := st(stepCtx, s); err != nil {
 			var se *stepError
 			if !errors.As(err, &se) {
@@ -186,13 +188,13 @@ func (r *Reconciler) report(ctx context.Context, obj *v1alpha1.PolicySource, out
 	if r.Reporter == nil || out.Revision == "" || obj.Spec.StatusWriteBack == nil {
 		return
 	}
-	rep := Report{Revision: out.Revision, Succeeded: out.Failure == nil, Objects: out.Objects, Findings: obj.Status.Findings}
+	rep := Report{Revision: out.Revision, Succeeded: out.Failure == nil, Objects: out.Objects}
 	if f := out.Failure; f != nil {
 		rep.Reason, rep.Message = f.Reason, f.Err.Error()
 	}
 	if err := r.Reporter.Report(ctx, obj, rep); err != nil {
 		logf.FromContext(ctx).Error(err, "failed to report the sync to Git", "revision", out.Revision)
-		r.event(obj, corev1.EventTypeWarning, "ReportFailed", err.Error())
+		r.event(obj, corev1.EventTypeWarning, ReportFailedReason, err.Error())
 	}
 }
 
@@ -249,6 +251,31 @@ func (r *Reconciler) checkCluster(_ context.Context, s *syncState) error {
 		err := fmt.Errorf("spec.cluster is %q but this controller serves cluster %q", s.obj.Spec.Cluster, r.Cluster)
 		conditions.MarkFalse(wrap(s.obj), SourceReadyCondition, WrongClusterReason, "%s", err)
 		return &stepError{Condition: SourceReadyCondition, Reason: WrongClusterReason, Err: err, Stalled: true}
+	}
+	return nil
+}
+
+// checkStatusFile says in the StatusWriteBack condition where the status file goes, or
+// why it cannot be written (the StatusFileReconciler then writes nothing). It never
+// stops the sync: the policies apply whether or not the status file can be written.
+func (r *Reconciler) checkStatusFile(ctx context.Context, s *syncState) error {
+	w := wrap(s.obj)
+	if statusFileSpec(s.obj) == nil {
+		conditions.Delete(w, StatusWriteBackCondition)
+		return nil
+	}
+	t, err := resolveStatusTarget(ctx, r.Client, s.obj)
+	var refused *writeBackError
+	switch {
+	case errors.As(err, &refused):
+		if !conditions.IsFalse(w, StatusWriteBackCondition) || conditions.GetReason(w, StatusWriteBackCondition) != refused.Reason {
+			r.event(s.obj, corev1.EventTypeWarning, refused.Reason, refused.Message)
+		}
+		conditions.MarkFalse(w, StatusWriteBackCondition, refused.Reason, "%s", refused.Message)
+	case err != nil:
+		conditions.MarkUnknown(w, StatusWriteBackCondition, ArtifactFailedReason, "cannot tell where the status file goes: %s", err)
+	default:
+		conditions.MarkTrue(w, StatusWriteBackCondition, SucceededReason, "The status file goes to %s on branch %s", t.Path, t.Branch)
 	}
 	return nil
 }

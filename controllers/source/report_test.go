@@ -2,6 +2,7 @@ package source
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	gosync "sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/yaml"
 
 	"github.com/ballast-dev/ballast/gitsync"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -46,6 +48,31 @@ func (f *recordingForge) WriteFile(_ context.Context, o gitsync.FileWriteOptions
 	return "feed", true, nil
 }
 
+// ReadFile returns the content last written to the file.
+func (f *recordingForge) ReadFile(_ context.Context, o gitsync.FileReadOptions) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := len(f.files) - 1; i >= 0; i-- {
+		if w := f.files[i]; w.URL == o.URL && w.Branch == o.Branch && w.Path == o.Path {
+			return w.Content, nil
+		}
+	}
+	return nil, &gitsync.NotFoundError{What: o.Path}
+}
+
+// filesTo returns the status files written to url.
+func (f *recordingForge) filesTo(url string) []gitsync.FileWriteOptions {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []gitsync.FileWriteOptions
+	for _, o := range f.files {
+		if o.URL == url {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // statusFor returns the last status reported on a commit.
 func (f *recordingForge) statusFor(commit string) (gitsync.CommitStatus, bool) {
 	f.mu.Lock()
@@ -70,8 +97,10 @@ func (f *recordingForge) fileFor(revision string) (gitsync.FileWriteOptions, boo
 }
 
 // TestStatusWriteBack: a sync sets a success status on the applied commit and writes
-// status/<cluster>.yaml on the status branch; a bad commit gets a failure status with
-// the reason, and no status file.
+// status/<cluster>.yaml on the status branch at once; a bad commit gets a failure
+// status with the reason at once, while the status file shows the failure only after
+// statusFile.minInterval (the last good revision staying the applied one); the fix is
+// written at once.
 func TestStatusWriteBack(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -95,10 +124,12 @@ func TestStatusWriteBack(t *testing.T) {
 	if file.Branch != "ballast-status" || file.Path != "status/"+f.cluster+".yaml" || file.URL != f.url {
 		t.Errorf("status file written to %s %s:%s", file.URL, file.Branch, file.Path)
 	}
-	for _, want := range []string{"cluster: " + f.cluster, "appliedRevision: main@sha1:aaaa", "objects: 5"} {
-		if !strings.Contains(string(file.Content), want) {
-			t.Errorf("status file lacks %q:\n%s", want, file.Content)
-		}
+	if sf := parseStatusFile(t, file.Content); sf.Cluster != f.cluster || sf.AppliedRevision != "main@sha1:aaaa" || sf.Objects != 5 ||
+		sf.Source != f.ns+"/"+f.name || sf.AppliedAt == "" || sf.UpdatedAt == "" || sf.Failure != nil {
+		t.Errorf("status file:\n%s", file.Content)
+	}
+	if ps := f.waitCondition(StatusWriteBackCondition, metav1.ConditionTrue, SucceededReason); !hasMessage(ps, StatusWriteBackCondition, "ballast-status") {
+		t.Errorf("StatusWriteBack = %+v", ps.Status.Conditions)
 	}
 
 	bad := policyFiles(f.cluster, f.ns, 60, true)
@@ -110,9 +141,26 @@ func TestStatusWriteBack(t *testing.T) {
 	if st.State != gitsync.CommitStateFailure || !strings.Contains(st.Description, ValidationFailedReason) {
 		t.Errorf("status on the bad commit = %+v", st)
 	}
-	if _, ok := forge.fileFor("main@sha1:bbbb"); ok {
-		t.Error("a status file was written for a revision that was not applied")
-	}
+	f.stays("the failure waits for the minimum interval (5m) after the last status commit", func() (bool, string) {
+		sf := parseStatusFile(t, lastFile(t, f.url).Content)
+		return sf.Failure == nil && sf.AppliedRevision == "main@sha1:aaaa", fmt.Sprintf("%+v", sf)
+	})
+	f.update(func(ps *v1alpha1.PolicySource) {
+		ps.Spec.StatusWriteBack.StatusFile.MinInterval = &metav1.Duration{Duration: time.Second}
+	})
+	f.eventually("the failure in the status file", func() (bool, string) {
+		sf := parseStatusFile(t, lastFile(t, f.url).Content)
+		return sf.Failure != nil && sf.Failure.Revision == "main@sha1:bbbb" && sf.Failure.Reason == ValidationFailedReason &&
+			len(sf.Failure.Findings) > 0 && sf.AppliedRevision == "main@sha1:aaaa", fmt.Sprintf("%+v", sf)
+	})
+
+	git.set(f.url, "main@sha1:cccc", policyFiles(f.cluster, f.ns, 30, true))
+	f.requestReconcile()
+	f.waitApplied("main@sha1:cccc")
+	f.eventually("the fix in the status file", func() (bool, string) {
+		sf := parseStatusFile(t, lastFile(t, f.url).Content)
+		return sf.Failure == nil && sf.AppliedRevision == "main@sha1:cccc", fmt.Sprintf("%+v", sf)
+	})
 	forge.mu.Lock()
 	defer forge.mu.Unlock()
 	for _, tok := range forge.tokens {
@@ -120,6 +168,25 @@ func TestStatusWriteBack(t *testing.T) {
 			t.Errorf("the forge client got token %q", tok)
 		}
 	}
+}
+
+// lastFile is the status file last written to url.
+func lastFile(t *testing.T, url string) gitsync.FileWriteOptions {
+	t.Helper()
+	files := forge.filesTo(url)
+	if len(files) == 0 {
+		t.Fatalf("no status file written to %s", url)
+	}
+	return files[len(files)-1]
+}
+
+func parseStatusFile(t *testing.T, content []byte) *StatusFile {
+	t.Helper()
+	sf := &StatusFile{}
+	if err := yaml.Unmarshal(content, sf); err != nil {
+		t.Fatalf("status file: %v\n%s", err, content)
+	}
+	return sf
 }
 
 func waitFor[T any](t *testing.T, get func() (T, bool)) T {

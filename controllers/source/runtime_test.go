@@ -15,8 +15,9 @@ import (
 )
 
 // TestRuntimeStatusInStatusFile: the status file carries each workload's desired and
-// realised split (from the policy and the cluster's rules) and the fallback state,
-// without what changes on every pass, so that it is committed only on a real change.
+// realised split (from the policy and the cluster's rules), the fallback state, the
+// savings and the unused commitment with the strings the status holds, without what
+// changes on every pass (messages, observation times, the cost of each namespace).
 func TestRuntimeStatusInStatusFile(t *testing.T) {
 	now := metav1.NewTime(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	later := metav1.NewTime(now.Add(30 * time.Minute))
@@ -30,6 +31,10 @@ func TestRuntimeStatusInStatusFile(t *testing.T) {
 			Fallback: &v1alpha1.FallbackStatus{State: v1alpha1.FallbackFallenBack, FallenBackSince: &now, NextReturnAttempt: &later,
 				LastCapacityFailure: &now, Replicas: 2, Message: "changes every pass",
 				Workloads: []v1alpha1.FallbackWorkload{{Kind: "Deployment", Namespace: "web", Name: "front", Replicas: 2}}},
+			Cost: &v1alpha1.CostStatus{ObservedTime: later, Prices: "aws", Nodes: 5, SpotNodes: 3, Replicas: 6, SpotReplicas: 4, SpotPercent: 66,
+				MonthlyPotential: "1000.00", MonthlyActual: "640.50", MonthlySavings: "359.50", SpotSavings: "300.00", CommitmentSavings: "59.50",
+				MonthlyUnusedCommitment: "12.25",
+				Namespaces:              []v1alpha1.CostShare{{Namespace: "web", MonthlyCost: "400.00", MonthlySavings: "200.00"}}},
 		},
 	}
 	other := &v1alpha1.WorkloadDistributionRule{
@@ -43,12 +48,13 @@ func TestRuntimeStatusInStatusFile(t *testing.T) {
 			Desired: v1alpha1.PlacementCounts{OnDemand: 2}, Observed: v1alpha1.PlacementCounts{OnDemand: 2}}}},
 	}
 	c := fake.NewClientBuilder().WithScheme(controlplane.Scheme).WithObjects(policy, rule, other).Build()
-	g := &GitReporter{Runtime: c}
-	out, err := yaml.Marshal(g.runtimeStatus(context.Background(), "prod"))
+	out, err := yaml.Marshal(runtimeStatus(context.Background(), c, "prod"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `fallback:
+	want := `commitments:
+  monthlyUnused: "12.25"
+fallback:
   nextReturnAttempt: "2026-03-01T12:30:00Z"
   replicas: 2
   since: "2026-03-01T12:00:00Z"
@@ -58,6 +64,18 @@ func TestRuntimeStatusInStatusFile(t *testing.T) {
     name: front
     namespace: web
     replicas: 2
+savings:
+  commitmentSavings: "59.50"
+  monthlyActual: "640.50"
+  monthlyPotential: "1000.00"
+  monthlySavings: "359.50"
+  nodes: 5
+  prices: aws
+  replicas: 6
+  spotNodes: 3
+  spotPercent: 66
+  spotReplicas: 4
+  spotSavings: "300.00"
 workloads:
 - desired:
     onDemand: 2

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/fluxcd/pkg/runtime/predicates"
 	sourcev1 "github.com/fluxcd/source-controller/api/v1"
@@ -130,4 +131,46 @@ func artifactOf(o client.Object) string {
 		return ""
 	}
 	return rev + "|" + digest
+}
+
+// SetupWithManager registers the status-file controller: it watches PolicySources
+// (every change of their status, which a sync patches) and the ClusterPolicies and
+// rules whose status holds the runtime figures of a PolicySource's cluster.
+func (r *StatusFileReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("policysource-statusfile").
+		For(&v1alpha1.PolicySource{}).
+		Watches(&v1alpha1.ClusterPolicy{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			p, ok := o.(*v1alpha1.ClusterPolicy)
+			if !ok {
+				return nil
+			}
+			return r.withStatusFile(ctx, func(cluster string) bool { return cluster == p.Spec.Cluster.Name })
+		})).
+		Watches(&v1alpha1.WorkloadDistributionRule{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			rule, ok := o.(*v1alpha1.WorkloadDistributionRule)
+			if !ok {
+				return nil
+			}
+			return r.withStatusFile(ctx, func(cluster string) bool {
+				return len(rule.Spec.Clusters) == 0 || slices.Contains(rule.Spec.Clusters, cluster)
+			})
+		})).
+		Complete(r)
+}
+
+// withStatusFile lists the PolicySources with a status file whose cluster matches.
+func (r *StatusFileReconciler) withStatusFile(ctx context.Context, cluster func(string) bool) []reconcile.Request {
+	var list v1alpha1.PolicySourceList
+	if err := r.Client.List(ctx, &list); err != nil {
+		logf.FromContext(ctx).Error(err, "failed to list the PolicySources")
+		return nil
+	}
+	var out []reconcile.Request
+	for _, ps := range list.Items {
+		if statusFileSpec(&ps) != nil && cluster(ps.Spec.Cluster) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ps.Namespace, Name: ps.Name}})
+		}
+	}
+	return out
 }

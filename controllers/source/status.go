@@ -21,6 +21,9 @@ const (
 	ValidatedCondition = "Validated"
 	// AppliedCondition says whether its objects were rendered, applied and pruned.
 	AppliedCondition = "Applied"
+	// StatusWriteBackCondition says whether the status file can be written where
+	// spec.statusWriteBack.statusFile says; absent without a status file.
+	StatusWriteBackCondition = "StatusWriteBack"
 )
 
 // Condition reasons.
@@ -46,6 +49,15 @@ const (
 	PruneFailedReason = meta.PruneFailedReason
 	// WrongClusterReason: spec.cluster is not the cluster this controller serves.
 	WrongClusterReason = "WrongCluster"
+	// SyncedBranchReason: the status file would go to the branch the source syncs.
+	SyncedBranchReason = "SyncedBranch"
+	// UnsupportedSourceReason: the source has no Git repository the status file can go
+	// to (an OCIRepository), or none Ballast can push to (a GitRepository
+	// authenticating through a cloud provider).
+	UnsupportedSourceReason = "UnsupportedSource"
+	// CrossNamespaceSourceReason: the Flux GitRepository, whose credentials would push
+	// the status file, is in another namespace.
+	CrossNamespaceSourceReason = "CrossNamespaceSource"
 	// ProgressingWithRetryReason: a step failed in a way retrying may fix.
 	ProgressingWithRetryReason = meta.ProgressingWithRetryReason
 	// ReconciliationSucceededReason: the revision is applied.

@@ -90,11 +90,17 @@ func (r runWithManager) Run() int {
 		},
 		Recorder: mgr.GetEventRecorder("ballast-source"),
 		Metrics:  metrics.NewRecorder(),
-		Reporter: &GitReporter{Secrets: env.Client, Statuses: forge.factory, Files: routedFiles{fake: forge, real: gogit.NewFileWriter()}},
+		Reporter: &GitReporter{Secrets: env.Client, Statuses: forge.factory},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := rec.SetupWithManager(ctx, mgr, SetupOptions{WatchFluxSources: true, MaxConcurrentReconciles: 2}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	statusFiles := &StatusFileReconciler{Client: mgr.GetClient(), Secrets: env.Client, Files: routedFiles{fake: forge, real: gogit.NewFileWriter()},
+		Recorder: mgr.GetEventRecorder("ballast-source")}
+	if err := statusFiles.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -111,8 +117,9 @@ func (r runWithManager) Run() int {
 
 // fakeGit is a Fetcher for spec.git that serves file trees the tests set per URL.
 type fakeGit struct {
-	mu    gosync.Mutex
-	repos map[string]fakeRepo
+	mu      gosync.Mutex
+	repos   map[string]fakeRepo
+	fetches map[string]int
 }
 
 type fakeRepo struct {
@@ -138,6 +145,10 @@ func (g *fakeGit) fail(url string, err error) {
 func (g *fakeGit) Fetch(_ context.Context, src *v1alpha1.PolicySource, last string) (*Snapshot, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.fetches == nil {
+		g.fetches = map[string]int{}
+	}
+	g.fetches[src.Spec.Git.URL]++
 	r, ok := g.repos[src.Spec.Git.URL]
 	switch {
 	case !ok:
@@ -146,6 +157,13 @@ func (g *fakeGit) Fetch(_ context.Context, src *v1alpha1.PolicySource, last stri
 		return nil, r.err
 	}
 	return &Snapshot{Revision: r.revision, Files: r.files, Unchanged: r.revision == last}, nil
+}
+
+// fetched is how often url was fetched.
+func (g *fakeGit) fetched(url string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.fetches[url]
 }
 
 func (g *fakeGit) Forget(*v1alpha1.PolicySource) error { return nil }
@@ -369,7 +387,14 @@ func (g routedGit) Forget(src *v1alpha1.PolicySource) error {
 // otherwise.
 type routedFiles struct {
 	fake *recordingForge
-	real gitsync.FileWriter
+	real StatusFiles
+}
+
+func (w routedFiles) ReadFile(ctx context.Context, o gitsync.FileReadOptions) ([]byte, error) {
+	if isLocalServer(o.URL) {
+		return w.real.ReadFile(ctx, o)
+	}
+	return w.fake.ReadFile(ctx, o)
 }
 
 func (w routedFiles) WriteFile(ctx context.Context, o gitsync.FileWriteOptions) (string, bool, error) {

@@ -22,9 +22,9 @@ import (
 	"github.com/ballast-dev/ballast/gitsync"
 )
 
-// FileWriter writes files to branches of remote repositories with go-git. Each write
-// clones the branch afresh, in memory and one commit deep, so nothing is kept between
-// writes.
+// FileWriter writes files to branches of remote repositories with go-git, and reads
+// them again. Each write or read clones the branch afresh, in memory and one commit
+// deep, so nothing is kept between calls.
 type FileWriter struct {
 	// Attempts bounds how often a write is tried when pushes are rejected because the
 	// branch moved; default 8.

@@ -157,6 +157,19 @@ func TestPolicySourceValidation(t *testing.T) {
 statusWriteBack:
   commitStatus: {provider: gitea, repository: platform/policies, secretRef: {name: forge-token}}
   statusFile: {branch: ballast-status, author: {name: Ballast, email: ballast@example.com}}`), ""},
+		{"status file min interval", source("mininterval", "git: {url: https://h/r.git}\nstatusWriteBack: {statusFile: {minInterval: 10m}}"), ""},
+		{"bad status file min interval", source("badinterval", "git: {url: https://h/r.git}\nstatusWriteBack: {statusFile: {minInterval: often}}"), "spec.statusWriteBack.statusFile.minInterval"},
+		// A status commit on the synced branch would be a new revision to sync, which
+		// writes the status file again.
+		{"status file on the synced branch", source("samebranch", "git: {url: https://h/r.git, ref: {branch: prod}}\nstatusWriteBack: {statusFile: {branch: prod}}"), "is the branch this source syncs"},
+		{"status file on the default branch", source("defaultbranch", "git: {url: https://h/r.git}\nstatusWriteBack: {statusFile: {branch: main}}"), "is the branch this source syncs"},
+		{"status file on the default branch, empty ref", source("emptyref", "git: {url: https://h/r.git, ref: {branch: \"\"}}\nstatusWriteBack: {statusFile: {branch: main, path: elsewhere/prod.yaml}}"), "is the branch this source syncs"},
+		{"status file branch synced by name", source("statusbranch", "git: {url: https://h/r.git, ref: {branch: ballast-status}}\nstatusWriteBack: {statusFile: {}}"), "is the branch this source syncs"},
+		{"status file beside a synced branch", source("otherbranch", "git: {url: https://h/r.git, ref: {branch: prod}}\nstatusWriteBack: {statusFile: {branch: main}}"), ""},
+		{"status file on the branch of a synced tag", source("tag", "git: {url: https://h/r.git, ref: {tag: v1}}\nstatusWriteBack: {statusFile: {branch: main}}"), ""},
+		{"status file of a flux git repository", source("fluxgit", "sourceRef: {kind: GitRepository, name: p}\nstatusWriteBack: {statusFile: {}, commitStatus: {provider: github, repository: o/r, secretRef: {name: t}}}"), ""},
+		{"status file of an OCI repository", source("oci", "sourceRef: {kind: OCIRepository, name: p}\nstatusWriteBack: {statusFile: {}}"), "an OCIRepository source has none"},
+		{"commit status of an OCI repository", source("ocistatus", "sourceRef: {kind: OCIRepository, name: p}\nstatusWriteBack: {commitStatus: {provider: github, repository: o/r, secretRef: {name: t}}}"), "an OCIRepository artifact has none"},
 	})
 }
 

@@ -7,6 +7,9 @@ import (
 // PolicySourceSpec tells the controller where the policy repository is, which cluster
 // it serves, how often to sync and where to report back.
 // +kubebuilder:validation:XValidation:rule="has(self.git) != has(self.sourceRef)",message="set exactly one of git and sourceRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.statusWriteBack) || !has(self.statusWriteBack.statusFile) || !has(self.sourceRef) || self.sourceRef.kind != 'OCIRepository'",message="statusWriteBack.statusFile needs a Git repository to commit to, and an OCIRepository source has none: use a GitRepository or spec.git"
+// +kubebuilder:validation:XValidation:rule="!has(self.statusWriteBack) || !has(self.statusWriteBack.commitStatus) || !has(self.sourceRef) || self.sourceRef.kind != 'OCIRepository'",message="statusWriteBack.commitStatus needs a Git commit, and an OCIRepository artifact has none: use a GitRepository or spec.git"
+// +kubebuilder:validation:XValidation:rule="!has(self.statusWriteBack) || !has(self.statusWriteBack.statusFile) || !has(self.git) || (has(self.git.ref) && ((has(self.git.ref.tag) && size(self.git.ref.tag) > 0) || (has(self.git.ref.commit) && size(self.git.ref.commit) > 0))) || ((has(self.statusWriteBack.statusFile.branch) && size(self.statusWriteBack.statusFile.branch) > 0) ? self.statusWriteBack.statusFile.branch : 'ballast-status') != ((has(self.git.ref) && has(self.git.ref.branch) && size(self.git.ref.branch) > 0) ? self.git.ref.branch : 'main')",message="statusWriteBack.statusFile.branch is the branch this source syncs: every status commit would be a new revision to sync, which writes the status file again; use another branch (the default is ballast-status)"
 type PolicySourceSpec struct {
 	// Cluster is the ClusterPolicy cluster name this controller serves; the policies of
 	// other clusters in the repository are validated but not applied.
@@ -123,10 +126,12 @@ type ForgeProvider string
 
 // StatusWriteBack configures what the controller reports to Git after each sync.
 type StatusWriteBack struct {
-	// CommitStatus sets a status on every attempted commit.
+	// CommitStatus sets a status on every attempted commit. Not for OCIRepository
+	// sources, whose artifacts are no Git commits.
 	// +optional
 	CommitStatus *CommitStatusSpec `json:"commitStatus,omitempty"`
-	// StatusFile commits status/<cluster>.yaml to a branch the sync ignores.
+	// StatusFile commits status/<cluster>.yaml to a branch the sync ignores. Not for
+	// OCIRepository sources, which have no Git repository.
 	// +optional
 	StatusFile *StatusFileSpec `json:"statusFile,omitempty"`
 }
@@ -147,14 +152,33 @@ type CommitStatusSpec struct {
 	SecretRef LocalObjectReference `json:"secretRef"`
 }
 
-// StatusFileSpec configures the status file committed back to Git.
+// StatusFileSpec configures the status file committed back to Git: the applied
+// revision, the last failure, and the runtime figures (the split of every workload,
+// the fallback state, savings, commitments). It goes to the repository the source
+// syncs (spec.git.url, or the url of the Flux GitRepository with its secretRef), on a
+// branch the source does not sync.
+//
+// A commit is made only when something worth a commit changed: a new applied revision
+// or a failure gone writes at once; a new failure, a workload's split, the fallback
+// state, or a money figure moved by more than both $10/month and 5% writes no sooner
+// than minInterval after the last status commit. Smaller changes ride along with the
+// next such commit.
 type StatusFileSpec struct {
-	// Branch the status file is pushed to. Defaults to ballast-status.
+	// Branch the status file is pushed to. Defaults to ballast-status. It must not be
+	// the branch the source syncs (spec.git.ref.branch, main when unset; for a Flux
+	// GitRepository its spec.ref), or every status commit would be synced again.
 	// +optional
 	Branch string `json:"branch,omitempty"`
 	// Path of the file. Defaults to status/<cluster>.yaml.
 	// +optional
 	Path string `json:"path,omitempty"`
+	// MinInterval is the least time between two status commits for changes of the
+	// failure and the runtime figures; a new applied revision and a failure gone are
+	// written at once. Defaults to 5m.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +optional
+	MinInterval *metav1.Duration `json:"minInterval,omitempty"`
 	// Author of the status commits.
 	// +optional
 	Author *CommitAuthor `json:"author,omitempty"`

@@ -261,7 +261,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		},
 		Recorder: recorder,
 		Metrics:  metrics.MustMakeRecorder(),
-		Reporter: &source.GitReporter{Secrets: direct, Statuses: statusSetterFor, Files: gogit.NewFileWriter(), Runtime: mgr.GetClient()},
+		Reporter: &source.GitReporter{Secrets: direct, Statuses: statusSetterFor},
 		Cluster:  o.cluster,
 		Target:   render.Target(o.renderTarget),
 	}
@@ -269,6 +269,12 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		MaxConcurrentReconciles: o.concurrent, WatchFluxSources: true, RateLimiter: runtimectrl.GetRateLimiter(o.rateLimiter),
 	}); err != nil {
 		return fmt.Errorf("failed to set up the PolicySource controller: %w", err)
+	}
+	statusFiles := &source.StatusFileReconciler{
+		Client: mgr.GetClient(), Secrets: direct, Files: gogit.NewFileWriter(), Recorder: recorder, Cluster: o.cluster,
+	}
+	if err := statusFiles.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("failed to set up the status-file controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
