@@ -25,9 +25,9 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/localcluster"
-	"github.com/ballast-dev/ballast/test/argocd"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	splitmodel "github.com/ballast-dev/ballast/split"
+	"github.com/ballast-dev/ballast/test/argocd"
 )
 
 // handCost prices the cluster's nodes by hand from kwok's price table, the way a
