@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/ballast-dev/ballast/localcluster"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -245,7 +246,81 @@ func (e *Env) policyChange(ctx context.Context, t *Timeline) error {
 		return fmt.Errorf("the status file on ballast-status does not name %s: %w", commit, err)
 	}
 	t.log("status/%s.yaml on branch ballast-status names the commit, with each workload's split", e.Cluster)
+	savings, err := e.statusFileSavings(ctx)
+	if err != nil {
+		return err
+	}
+	t.log("the status file holds the cluster's cost: $%s/month potential, $%s actual, $%s saved (%d%% of replicas on Spot)",
+		savings.MonthlyPotential, savings.MonthlyActual, savings.MonthlySavings, savings.SpotPercent)
 	return nil
+}
+
+// fileSavings is the savings part of the status file.
+type fileSavings struct {
+	MonthlyPotential, MonthlyActual, MonthlySavings, SpotSavings, CommitmentSavings string
+	SpotPercent                                                                     int32
+}
+
+// statusFileSavings reads the savings from the status file and checks them: they add
+// up, and they are those of the ClusterPolicy's status.cost, or within what the status
+// file holds back as immaterial (5% and $10 a month).
+func (e *Env) statusFileSavings(ctx context.Context) (*fileSavings, error) {
+	var file struct {
+		Runtime struct {
+			Savings *fileSavings `json:"savings"`
+		} `json:"runtime"`
+	}
+	var last string
+	err := wait.PollUntilContextTimeout(ctx, time.Second, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		data := e.Repo.Read("ballast-status", "status/"+e.Cluster+".yaml")
+		if err := yaml.Unmarshal([]byte(data), &file); err != nil || file.Runtime.Savings == nil {
+			last = "no runtime.savings in the status file"
+			return false, nil
+		}
+		var policies v1alpha1.ClusterPolicyList
+		if err := e.Kube.Client.List(ctx, &policies); err != nil {
+			return false, err
+		}
+		for _, p := range policies.Items {
+			if p.Spec.Cluster.Name != e.Cluster || p.Status.Cost == nil {
+				continue
+			}
+			s, c := file.Runtime.Savings, p.Status.Cost
+			if msg := savingsAgree(s, c); msg != "" {
+				last = msg
+				return false, nil
+			}
+			return true, nil
+		}
+		last = "no status.cost on the ClusterPolicy"
+		return false, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the status file's savings: %s: %w", last, err)
+	}
+	return file.Runtime.Savings, nil
+}
+
+// savingsAgree says how the status file's savings disagree with status.cost, or "".
+func savingsAgree(s *fileSavings, c *v1alpha1.CostStatus) string {
+	cents := func(v string) int64 {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return -1 << 40
+		}
+		return int64(f*100 + 0.5)
+	}
+	if cents(s.MonthlyPotential)-cents(s.MonthlyActual) != cents(s.MonthlySavings) || cents(s.SpotSavings)+cents(s.CommitmentSavings) != cents(s.MonthlySavings) {
+		return fmt.Sprintf("the file's figures do not add up: %+v", *s)
+	}
+	for _, pair := range [][2]string{{s.MonthlyPotential, c.MonthlyPotential}, {s.MonthlyActual, c.MonthlyActual}, {s.MonthlySavings, c.MonthlySavings}} {
+		a, b := cents(pair[0]), cents(pair[1])
+		diff := max(a-b, b-a)
+		if diff > 1000 && diff*20 > max(a, b) {
+			return fmt.Sprintf("the file says %s, status.cost %s", pair[0], pair[1])
+		}
+	}
+	return ""
 }
 
 // RequestSync asks the PolicySource to sync now (reconcile.fluxcd.io/requestedAt).

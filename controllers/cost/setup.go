@@ -44,7 +44,9 @@ func (r *Reconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("cost").
-		Watches(&v1alpha1.ClusterPolicy{}, one, builder.WithPredicates(ours)).
+		// The spec only: the status is written by this and other controllers, and
+		// reacting to every write would run a pass per write.
+		Watches(&v1alpha1.ClusterPolicy{}, one, builder.WithPredicates(ours, predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Node{}, one, builder.WithPredicates(nodeChanged)).
 		Complete(r)
 }

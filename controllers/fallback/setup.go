@@ -61,7 +61,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("fallback").
-		Watches(&v1alpha1.ClusterPolicy{}, one, builder.WithPredicates(ours)).
+		// The spec only: the status is written by this and other controllers, and
+		// reacting to every write would run a pass per write.
+		Watches(&v1alpha1.ClusterPolicy{}, one, builder.WithPredicates(ours, predicate.GenerationChangedPredicate{})).
 		Watches(&corev1.Event{}, one, builder.WithPredicates(capacity)).
 		Watches(&corev1.Pod{}, one, builder.WithPredicates(roleChanged)).
 		Complete(r)
