@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -28,12 +29,33 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("distribution-"+r.Kind).
 		For(obj).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.podToWorkload)).
-		Watches(&v1alpha1.WorkloadDistributionRule{}, handler.EnqueueRequestsFromMapFunc(r.namespaceWorkloads)).
+		// Rules and policies by what decides a split: their spec, and the policy's
+		// fallback state. Their status is written often (by this reconciler among
+		// others); a write must not make every workload be looked at again.
+		Watches(&v1alpha1.WorkloadDistributionRule{}, handler.EnqueueRequestsFromMapFunc(r.namespaceWorkloads),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// A namespace that opts in (or out) has its workloads looked at again.
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.namespaceOwnWorkloads),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
-		Watches(&v1alpha1.ClusterPolicy{}, handler.EnqueueRequestsFromMapFunc(r.allWorkloads)).
+		Watches(&v1alpha1.ClusterPolicy{}, handler.EnqueueRequestsFromMapFunc(r.allWorkloads),
+			builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, fallbackStateChanged))).
 		Complete(r)
+}
+
+// fallbackStateChanged passes a ClusterPolicy update that changes the fallback state,
+// which decides whether replicas beyond the split move back (see Reconcile).
+var fallbackStateChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		state := func(o client.Object) v1alpha1.FallbackState {
+			if p, ok := o.(*v1alpha1.ClusterPolicy); ok && p.Status.Fallback != nil {
+				return p.Status.Fallback.State
+			}
+			return ""
+		}
+		return state(e.ObjectOld) != state(e.ObjectNew)
+	},
+	CreateFunc: func(event.CreateEvent) bool { return true },
+	DeleteFunc: func(event.DeleteEvent) bool { return true },
 }
 
 // podToWorkload maps a pod to its Deployment (through its ReplicaSet) or StatefulSet.

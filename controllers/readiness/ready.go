@@ -28,9 +28,10 @@ const (
 )
 
 // PolicyReady sums up a ClusterPolicy: Ready is False while a runtime step fails
-// (pricing), True otherwise; the message says where Spot, the split and the savings
-// stand. Falling back to On-Demand is Ballast working: Ready stays True and the
-// message says so.
+// (pricing), True otherwise; the message says where Spot and the savings stand.
+// Falling back to On-Demand is Ballast working: Ready stays True and the message says
+// so. The message leaves out what moves with every pod (each workload's split is in
+// status.workloads), so that Ready is not rewritten at each placement.
 func PolicyReady(p *v1alpha1.ClusterPolicy) (metav1.ConditionStatus, string, string) {
 	if c := status.Find(p.Status.Conditions, costReported); c != nil && c.Status == metav1.ConditionFalse {
 		return metav1.ConditionFalse, PricingFailedReason, c.Message
@@ -52,10 +53,6 @@ func PolicyReady(p *v1alpha1.ClusterPolicy) (metav1.ConditionStatus, string, str
 		}
 		parts = append(parts, fmt.Sprintf("$%s/month, saving $%s/month against all On-Demand", c.MonthlyActual, c.MonthlySavings))
 	}
-	converged, total := convergence(p.Status.Workloads)
-	if total > 0 {
-		parts = append(parts, fmt.Sprintf("%d of %d workloads at their split", converged, total))
-	}
 	if len(parts) == 0 {
 		return metav1.ConditionTrue, ServingReason, "served by the Ballast runtime"
 	}
@@ -63,24 +60,10 @@ func PolicyReady(p *v1alpha1.ClusterPolicy) (metav1.ConditionStatus, string, str
 }
 
 // RuleReady sums up a WorkloadDistributionRule: True once the runtime serves it, with
-// how many of the workloads it governs are at their split.
+// how many workloads it governs (their splits are in status.workloads).
 func RuleReady(r *v1alpha1.WorkloadDistributionRule) (metav1.ConditionStatus, string, string) {
-	converged, total := convergence(r.Status.Workloads)
-	if total == 0 {
-		return metav1.ConditionTrue, ServingReason, "governs no workload yet"
+	if n := len(r.Status.Workloads); n > 0 {
+		return metav1.ConditionTrue, ServingReason, fmt.Sprintf("governs %d workload(s)", n)
 	}
-	return metav1.ConditionTrue, ServingReason, fmt.Sprintf("%d of %d workloads at their split", converged, total)
-}
-
-// convergence counts the workloads whose observed split is their desired one
-// (fallback replicas counting as Spot).
-func convergence(list []v1alpha1.WorkloadPlacement) (converged, total int) {
-	for _, w := range list {
-		total++
-		o := w.Observed
-		if o.OnDemand-o.Fallback == w.Desired.OnDemand && o.Spot+o.Fallback == w.Desired.Spot {
-			converged++
-		}
-	}
-	return converged, total
+	return metav1.ConditionTrue, ServingReason, "governs no workload yet"
 }

@@ -35,7 +35,7 @@ func TestPolicyReady(t *testing.T) {
 				},
 			},
 			want: metav1.ConditionTrue, reason: ServingReason,
-			msgContain: []string{"4 replicas fell back", "40% of 10 replicas on Spot", "saving $50.00/month", "1 of 2 workloads at their split"},
+			msgContain: []string{"4 replicas fell back", "40% of 10 replicas on Spot", "saving $50.00/month"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,7 +60,7 @@ func TestRuleReady(t *testing.T) {
 	r := &v1alpha1.WorkloadDistributionRule{Status: v1alpha1.WorkloadDistributionRuleStatus{Workloads: []v1alpha1.WorkloadPlacement{
 		{Desired: v1alpha1.PlacementCounts{OnDemand: 2, Spot: 2}, Observed: v1alpha1.PlacementCounts{OnDemand: 2, Spot: 2}},
 	}}}
-	if _, _, msg := RuleReady(r); msg != "1 of 1 workloads at their split" {
+	if _, _, msg := RuleReady(r); msg != "governs 1 workload(s)" {
 		t.Fatalf("message %q", msg)
 	}
 }

@@ -67,7 +67,7 @@ func setupBallast(ctx context.Context) error {
 		return err
 	}
 	if ballast, err = kube.StartBallast(ctx, e2eCluster, "--limits-stall-after", "3s", "--unavailable-offerings-ttl", unavailableTTL,
-		"--prices", pricesFile, "--cost-interval", "5s"); err != nil {
+		"--prices", pricesFile, "--cost-interval", "15s"); err != nil {
 		return err
 	}
 	stable := localcluster.WithTaint(localcluster.NodePool("e2e-stable", "Never", karpv1.CapacityTypeOnDemand), stableTaint)
