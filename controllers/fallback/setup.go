@@ -61,9 +61,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("fallback").
-		// The spec only: the status is written by this and other controllers, and
-		// reacting to every write would run a pass per write.
-		Watches(&v1alpha1.ClusterPolicy{}, one, builder.WithPredicates(ours, predicate.GenerationChangedPredicate{})).
+		Watches(&v1alpha1.ClusterPolicy{}, one, builder.WithPredicates(ours)).
 		Watches(&corev1.Event{}, one, builder.WithPredicates(capacity)).
 		Watches(&corev1.Pod{}, one, builder.WithPredicates(roleChanged)).
 		Complete(r)
