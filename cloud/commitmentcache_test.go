@@ -68,10 +68,10 @@ func TestCachedCommitments(t *testing.T) {
 	}, {
 		name: "the retry period is capped by the interval",
 		steps: []step{
-			{fail: errBoom, asked: true, err: isErrBoom},          // 1m
-			{at: 1 * m, fail: errBoom, asked: true, err: isErrBoom}, // 2m
-			{at: 3 * m, fail: errBoom, asked: true, err: isErrBoom}, // 4m
-			{at: 7 * m, fail: errBoom, asked: true, err: isErrBoom}, // 8m
+			{fail: errBoom, asked: true, err: isErrBoom},             // 1m
+			{at: 1 * m, fail: errBoom, asked: true, err: isErrBoom},  // 2m
+			{at: 3 * m, fail: errBoom, asked: true, err: isErrBoom},  // 4m
+			{at: 7 * m, fail: errBoom, asked: true, err: isErrBoom},  // 8m
 			{at: 15 * m, fail: errBoom, asked: true, err: isErrBoom}, // 16m
 			{at: 31 * m, fail: errBoom, asked: true, err: isErrBoom}, // 32m
 			{at: 63 * m, fail: errBoom, asked: true, err: isErrBoom}, // 60m, not 64m
