@@ -36,3 +36,12 @@ type getSpotPlacementScores func(ctx context.Context, in *ec2.GetSpotPlacementSc
 func (f getSpotPlacementScores) GetSpotPlacementScores(ctx context.Context, in *ec2.GetSpotPlacementScoresInput, opts ...func(*ec2.Options)) (*ec2.GetSpotPlacementScoresOutput, error) {
 	return f(ctx, in, opts...)
 }
+
+// describeReservedInstances is ReservedInstancesAPI as one function, e.g. a client's
+// method value.
+type describeReservedInstances func(ctx context.Context, in *ec2.DescribeReservedInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeReservedInstancesOutput, error)
+
+// DescribeReservedInstances implements ReservedInstancesAPI.
+func (f describeReservedInstances) DescribeReservedInstances(ctx context.Context, in *ec2.DescribeReservedInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeReservedInstancesOutput, error) {
+	return f(ctx, in, opts...)
+}

@@ -23,11 +23,13 @@ const (
 	testSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 )
 
-// awsServer answers the Pricing and EC2 APIs in their wire formats, from the shapes
-// in the AWS API reference: Pricing is JSON 1.1 (POST /, X-Amz-Target
-// AWSPriceListService.GetProducts, PriceList as JSON strings); EC2 is the query
-// protocol (form POST Action=DescribeSpotPriceHistory or GetSpotPlacementScores, XML
-// reply).
+// awsServer answers the Pricing, EC2 and Savings Plans APIs in their wire formats,
+// from the shapes in the AWS API reference and the SDK's deserializers: Pricing is
+// JSON 1.1 (POST /, X-Amz-Target AWSPriceListService.GetProducts, PriceList as JSON
+// strings); EC2 is the query protocol (form POST Action=DescribeSpotPriceHistory,
+// GetSpotPlacementScores or DescribeReservedInstances, XML reply); Savings Plans is
+// REST-JSON (POST /DescribeSavingsPlans, JSON body and reply, errors named by the
+// X-Amzn-ErrorType header).
 type awsServer struct {
 	t *testing.T
 	*httptest.Server
@@ -46,6 +48,10 @@ type awsServer struct {
 	placement [][]string
 	// ec2Message, when set, replaces the message of EC2 errors.
 	ec2Message string
+	// reserved are the reservedInstancesSet items (XML) of DescribeReservedInstances.
+	reserved []string
+	// savingsPlans are DescribeSavingsPlans pages (JSON objects), chained with nextToken.
+	savingsPlans [][]string
 }
 
 type recorded struct {
@@ -65,6 +71,10 @@ func (s *awsServer) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		s.servePricing(w, r, target, body)
+		return
+	}
+	if r.URL.Path == "/DescribeSavingsPlans" {
+		s.serveSavingsPlans(w, r, body)
 		return
 	}
 	s.serveEC2(w, r, string(body))
@@ -175,6 +185,12 @@ func (s *awsServer) serveEC2(w http.ResponseWriter, r *http.Request, body string
   <requestId>4f2a3b1c-7d8e-4f90-a1b2-example</requestId>
   <spotPlacementScoreSet>%s</spotPlacementScoreSet>%s
 </GetSpotPlacementScoresResponse>`, items, next)
+	case "DescribeReservedInstances":
+		_, _ = fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+<DescribeReservedInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+  <requestId>7a62c49f-347e-4fc4-9331-example</requestId>
+  <reservedInstancesSet>%s</reservedInstancesSet>
+</DescribeReservedInstancesResponse>`, strings.Join(s.reserved, ""))
 	default:
 		s.t.Errorf("unexpected EC2 call %v", params)
 		http.Error(w, "unexpected action "+action, http.StatusBadRequest)
@@ -245,4 +261,90 @@ func (s *awsServer) config() awssdk.Config {
 			})
 		},
 	}
+}
+
+// serveSavingsPlans answers DescribeSavingsPlans: the page its nextToken asks for, or
+// the next failure with the REST-JSON error shape (the code in X-Amzn-ErrorType, the
+// message in the body).
+func (s *awsServer) serveSavingsPlans(w http.ResponseWriter, r *http.Request, body []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var in struct {
+		NextToken  string   `json:"nextToken"`
+		States     []string `json:"states"`
+		MaxResults int      `json:"maxResults"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil || r.Method != http.MethodPost ||
+		r.Header.Get("Content-Type") != "application/json" {
+		s.t.Errorf("not a DescribeSavingsPlans request: %s %s %q", r.Method, r.Header.Get("Content-Type"), body)
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	s.requests = append(s.requests, recorded{op: "DescribeSavingsPlans", authorization: r.Header.Get("Authorization"),
+		params: map[string]string{"nextToken": in.NextToken, "states": strings.Join(in.States, ",")}})
+	w.Header().Set("Content-Type", "application/json")
+	if code, ok := s.nextFailure(); ok {
+		status, msg := http.StatusBadRequest, "Rate exceeded"
+		switch code {
+		case "AccessDeniedException":
+			status = http.StatusForbidden
+			msg = "User: arn:aws:sts::123456789012:assumed-role/ballast/" + testKeyID +
+				" is not authorized to perform: savingsplans:DescribeSavingsPlans"
+		case "ThrottlingException":
+			status = http.StatusTooManyRequests
+		}
+		w.Header().Set("X-Amzn-ErrorType", code+":http://internal.amazon.com/coral/com.amazon.coral.service/")
+		w.WriteHeader(status)
+		_, _ = fmt.Fprintf(w, `{"message":%q}`, msg)
+		return
+	}
+	n := 0
+	if in.NextToken != "" {
+		_, _ = fmt.Sscanf(in.NextToken, "page-%d", &n)
+	}
+	items := "[]"
+	if n < len(s.savingsPlans) {
+		items = "[" + strings.Join(s.savingsPlans[n], ",") + "]"
+	}
+	next := ""
+	if n+1 < len(s.savingsPlans) {
+		next = fmt.Sprintf(`,"nextToken":"page-%d"`, n+1)
+	}
+	_, _ = fmt.Fprintf(w, `{"savingsPlans":%s%s}`, items, next)
+}
+
+// reservedItem is one reservedInstancesSet item; zone is empty for a regional
+// reservation (scope Region), which has no availabilityZone element.
+func reservedItem(id, typ, zone string, count int, state, product, tenancy, end string) string {
+	scope, az := "Region", ""
+	if zone != "" {
+		scope, az = "Availability Zone", "<availabilityZone>"+zone+"</availabilityZone>"
+	}
+	return fmt.Sprintf(`<item><reservedInstancesId>%s</reservedInstancesId><instanceType>%s</instanceType>%s`+
+		`<start>2025-01-01T00:00:00.000Z</start><end>%s</end><duration>31536000</duration><usagePrice>0.0</usagePrice>`+
+		`<fixedPrice>0.0</fixedPrice><instanceCount>%d</instanceCount><productDescription>%s</productDescription>`+
+		`<state>%s</state><instanceTenancy>%s</instanceTenancy><currencyCode>USD</currencyCode>`+
+		`<offeringType>No Upfront</offeringType><recurringCharges><item><frequency>Hourly</frequency><amount>0.06</amount></item></recurringCharges>`+
+		`<offeringClass>standard</offeringClass><scope>%s</scope></item>`, id, typ, az, end, count, product, state, tenancy, scope)
+}
+
+// savingsPlanJSON is one savingsPlans item; family and region are empty for a Compute
+// plan, whose reply has neither.
+func savingsPlanJSON(id, typ, state, commitment, family, region, end string) string {
+	item := map[string]any{
+		"savingsPlanId": id, "savingsPlanArn": "arn:aws:savingsplans::123456789012:savingsplan/" + id,
+		"savingsPlanType": typ, "state": state, "commitment": commitment, "currency": "USD",
+		"start": "2025-01-01T00:00:00.000Z", "end": end, "paymentOption": "No Upfront",
+		"productTypes": []string{"EC2", "Fargate", "Lambda"}, "termDurationInSeconds": 31536000,
+		"upfrontPaymentAmount": "0.0", "recurringPaymentAmount": commitment, "offeringId": "off-" + id,
+		"description": "1 year No Upfront " + typ,
+	}
+	if family != "" {
+		item["ec2InstanceFamily"], item["productTypes"] = family, []string{"EC2"}
+	}
+	if region != "" {
+		item["region"] = region
+	}
+	b, _ := json.Marshal(item)
+	return string(b)
 }
