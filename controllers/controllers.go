@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ballast-dev/ballast/controllers/commitments"
 	"github.com/ballast-dev/ballast/controllers/cost"
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/fallback"
@@ -63,7 +64,7 @@ func (o Options) scope() scope.Scope {
 // SetupRuntime registers the distribution webhooks on the manager's webhook server
 // and the runtime controllers: drift correction for Deployments and StatefulSets, the
 // cluster's NodePool limits, fallback to On-Demand with the return to Spot, the
-// cluster's cost, and the Ready summary of the policy and its rules. The
+// cluster's cost, the committed NodePool, and the Ready summary of the policy and its rules. The
 // manager's cache must have been built with CacheOptions.
 func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	inScope := o.scope()
@@ -95,6 +96,11 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	if err := (&cost.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, Prices: o.Prices, Interval: o.CostInterval}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the cost controller: %w", err)
+	}
+	// Discover stays nil until commitments are wired to the AWS API: policies with
+	// source Discover get CommitmentsReady False (DiscoveryNotConfigured).
+	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster}).SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("failed to set up the commitments controller: %w", err)
 	}
 	if err := (&readiness.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("failed to set up the readiness controller: %w", err)

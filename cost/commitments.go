@@ -3,6 +3,7 @@ package cost
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -104,13 +105,15 @@ type hourNode struct {
 // order: Reserved Instances first, then EC2 Instance Savings Plans, then Compute
 // Savings Plans, each Savings Plan to the nodes with the largest discount first (as
 // AWS applies them). It sets each node's covered share and its cost, and returns the
-// USD of commitment left unused in the hour.
-func cover(nodes []*hourNode, c Commitments, region string, prices PriceBook) (float64, error) {
+// USD of commitment left unused in the hour and what is left of each commitment
+// (Unused turns it into instances).
+func cover(nodes []*hourNode, c Commitments, region string, prices PriceBook) (float64, leftover, error) {
 	unused := 0.0
-	for _, ri := range c.ReservedInstances {
+	left := leftover{units: make([]float64, len(c.ReservedInstances)), budget: make([]float64, len(c.SavingsPlans))}
+	for i, ri := range c.ReservedInstances {
 		rate, ok := prices.Price(region, ri.InstanceType, Reserved)
 		if !ok {
-			return 0, fmt.Errorf("no Reserved price for %s in %s", ri.InstanceType, region)
+			return 0, left, fmt.Errorf("no Reserved price for %s in %s", ri.InstanceType, region)
 		}
 		nf := normalizationFactor(ri.InstanceType)
 		flexible := ri.Zone == "" && nf > 0
@@ -139,12 +142,17 @@ func cover(nodes []*hourNode, c Commitments, region string, prices PriceBook) (f
 			n.cost += share * rate / nf * nodeNF
 		}
 		unused += units * rate / nf
+		left.units[i] = units
 	}
-	plans := slices.Clone(c.SavingsPlans)
-	slices.SortStableFunc(plans, func(a, b SavingsPlanSpend) int {
-		return cmp.Compare(planOrder(a), planOrder(b))
+	order := make([]int, len(c.SavingsPlans))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(planOrder(c.SavingsPlans[a]), planOrder(c.SavingsPlans[b]))
 	})
-	for _, sp := range plans {
+	for _, pi := range order {
+		sp := c.SavingsPlans[pi]
 		budget := sp.PerHour * c.Utilization
 		capacity := SavingsPlan
 		if sp.Type == "EC2Instance" {
@@ -177,8 +185,17 @@ func cover(nodes []*hourNode, c Commitments, region string, prices PriceBook) (f
 			e.n.cost += share * e.rate
 		}
 		unused += budget
+		left.budget[pi] = budget
 	}
-	return unused, nil
+	return unused, left, nil
+}
+
+// leftover is what cover leaves of each commitment in the hour: of each Reserved
+// Instance (in Commitments order) its normalized units, of each Savings Plan (in
+// Commitments order) its USD.
+type leftover struct {
+	units  []float64
+	budget []float64
 }
 
 func planOrder(sp SavingsPlanSpend) int {
@@ -193,3 +210,126 @@ func planOrder(sp SavingsPlanSpend) int {
 func (n *hourNode) hourly() float64 {
 	return n.cost + (1-min(n.covered, 1))*n.onDemand
 }
+
+// UnusedCommitment is how many more On-Demand instances the commitments would cover
+// beyond the On-Demand nodes running now.
+type UnusedCommitment struct {
+	// Reserved is one entry per instance type and zone ("" for regional reservations)
+	// of the Reserved Instances, sorted.
+	Reserved []ReservedUnused `json:"reserved,omitempty"`
+	// SavingsPlans is one entry per Savings Plan, in Commitments order.
+	SavingsPlans []SavingsPlanUnused `json:"savingsPlans,omitempty"`
+}
+
+// ReservedUnused is what the Reserved Instances of one type (and zone) leave unused.
+type ReservedUnused struct {
+	InstanceType string `json:"instanceType"`
+	Zone         string `json:"zone,omitempty"`
+	// Count is how many are reserved.
+	Count int `json:"count"`
+	// Usable is Count × Utilization: how many the cluster may use.
+	Usable float64 `json:"usable"`
+	// Used is how many instances of InstanceType the running On-Demand nodes they
+	// cover amount to (a regional reservation also covers other sizes of its family,
+	// by normalization factor).
+	Used float64 `json:"used"`
+	// Unused is how many more instances of InstanceType they would cover: Usable -
+	// Used, rounded down.
+	Unused int `json:"unused"`
+}
+
+// SavingsPlanUnused is what one Savings Plan leaves unused.
+type SavingsPlanUnused struct {
+	SavingsPlanSpend
+	// Usable is PerHour × Utilization, Used the USD per hour the running On-Demand
+	// nodes spend of it.
+	Usable float64 `json:"usable"`
+	Used   float64 `json:"used"`
+	// Instances are, for each candidate instance type the plan applies to (an EC2
+	// Instance plan: its family) and has a rate for, how many instances of that type
+	// alone the rest of the budget buys at the plan's rate, rounded down; sorted by
+	// type. They are alternatives, not a sum.
+	Instances []InstanceCount `json:"instances,omitempty"`
+}
+
+// InstanceCount is a number of instances of one type.
+type InstanceCount struct {
+	InstanceType string `json:"instanceType"`
+	Count        int    `json:"count"`
+}
+
+// Unused computes what the commitments leave unused with the nodes running now, with
+// the same coverage as the estimate (cover): Reserved Instances first, then EC2
+// Instance Savings Plans, then Compute Savings Plans, each as far as Utilization lets
+// the cluster use it. Spot nodes are covered by nothing; a node without a capacity
+// type counts as On-Demand. candidates are the instance types the caller could launch
+// with a Savings Plan's rest (e.g. those the policy's supply allows).
+func Unused(c Commitments, nodes []Node, region string, prices PriceBook, candidates []string) (UnusedCommitment, error) {
+	var hn []*hourNode
+	for _, n := range nodes {
+		if n.CapacityType == Spot {
+			continue
+		}
+		od, _ := prices.Price(region, n.InstanceType, OnDemand)
+		hn = append(hn, &hourNode{instanceType: n.InstanceType, zone: n.Zone, onDemand: od})
+	}
+	_, left, err := cover(hn, c, region, prices)
+	if err != nil {
+		return UnusedCommitment{}, err
+	}
+	var out UnusedCommitment
+	index := map[[2]string]int{}
+	for i, ri := range c.ReservedInstances {
+		nf := normalizationFactor(ri.InstanceType)
+		if nf == 0 {
+			nf = 1
+		}
+		usable := float64(ri.Count) * c.Utilization
+		k := [2]string{ri.InstanceType, ri.Zone}
+		j, ok := index[k]
+		if !ok {
+			j = len(out.Reserved)
+			index[k] = j
+			out.Reserved = append(out.Reserved, ReservedUnused{InstanceType: ri.InstanceType, Zone: ri.Zone})
+		}
+		r := &out.Reserved[j]
+		r.Count += ri.Count
+		r.Usable += usable
+		r.Used += usable - left.units[i]/nf
+	}
+	for i := range out.Reserved {
+		r := &out.Reserved[i]
+		r.Used = roundCount(r.Used)
+		r.Unused = int(math.Floor(r.Usable - r.Used + 1e-9))
+	}
+	slices.SortFunc(out.Reserved, func(a, b ReservedUnused) int {
+		return cmp.Or(cmp.Compare(a.InstanceType, b.InstanceType), cmp.Compare(a.Zone, b.Zone))
+	})
+	types := slices.Sorted(slices.Values(candidates))
+	types = slices.Compact(types)
+	for i, sp := range c.SavingsPlans {
+		u := SavingsPlanUnused{SavingsPlanSpend: sp, Usable: sp.PerHour * c.Utilization}
+		u.Used = u.Usable - left.budget[i]
+		capacity := SavingsPlan
+		if sp.Type == "EC2Instance" {
+			capacity = Reserved
+		}
+		for _, t := range types {
+			if sp.Type == "EC2Instance" && familyOf(t) != sp.Family {
+				continue
+			}
+			rate, ok := prices.Price(region, t, capacity)
+			if !ok || rate <= 0 {
+				continue
+			}
+			if n := int(math.Floor(left.budget[i]/rate + 1e-9)); n > 0 {
+				u.Instances = append(u.Instances, InstanceCount{InstanceType: t, Count: n})
+			}
+		}
+		out.SavingsPlans = append(out.SavingsPlans, u)
+	}
+	return out, nil
+}
+
+// roundCount removes floating-point noise from a number of instances.
+func roundCount(x float64) float64 { return math.Round(x*1e6) / 1e6 }

@@ -34,6 +34,9 @@
 // commitment on the nodes with the largest discount first. The cluster may use
 // maxUtilizationPercent of each commitment; what it leaves unused is reported as
 // MonthlyUnusedCommitment and not added to its cost (it is paid whoever uses it).
+// Unused applies the same coverage to the nodes running now and says how many more
+// On-Demand instances each commitment would cover (the commitments controller sizes
+// the committed NodePool with it).
 //
 // A scheduled scale-down runs only Schedule.MinNodes nodes for Schedule.IdleFraction
 // of the month: On-Demand nodes first (they hold the base On-Demand replicas, which

@@ -449,7 +449,7 @@ func monthly(region string, nodes []Node, prices PriceBook, c Commitments, s Sch
 				costs[i].scaleDown += ph.hours * onDemand[i]
 			}
 		}
-		u, err := cover(hn, c, region, prices)
+		u, _, err := cover(hn, c, region, prices)
 		if err != nil {
 			return nil, 0, 0, err
 		}

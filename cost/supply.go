@@ -142,3 +142,20 @@ func InstanceTypesFor(policy *v1alpha1.ClusterPolicy, w *Workload, prices PriceB
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// SupplyTypes lists, sorted, the instance types without GPUs that the book has a shape
+// for (the default catalogue's when it is not a ShapeBook) and the policy's supply
+// allows: what a Savings Plan's unused budget could buy (Unused's candidates).
+func SupplyTypes(policy *v1alpha1.ClusterPolicy, prices PriceBook) []string {
+	shapes, ok := prices.(ShapeBook)
+	if !ok {
+		shapes = DefaultCatalogue()
+	}
+	var out []string
+	for _, t := range shapes.InstanceTypes() {
+		if s, _ := shapes.Shape(t); s.GPU == 0 && allowedBy(&policy.Spec.Instances, t, s) {
+			out = append(out, t)
+		}
+	}
+	return out
+}

@@ -474,6 +474,54 @@ type ClusterPolicyStatus struct {
 	// the cost controller owns it.
 	// +optional
 	Cost *CostStatus `json:"cost,omitempty"`
+	// Commitments is what the Reserved Instances and Savings Plans cover and leave
+	// unused; the commitments controller owns it.
+	// +optional
+	Commitments *CommitmentsStatus `json:"commitments,omitempty"`
+}
+
+// CommitmentsStatus is the commitments the cluster may use, against the On-Demand
+// nodes running now.
+type CommitmentsStatus struct {
+	// ObservedTime is when the commitments and the nodes were last read.
+	ObservedTime metav1.Time `json:"observedTime"`
+	// ReservedInstances is one entry per instance type and zone (at most 50).
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	ReservedInstances []ReservedInstanceUsage `json:"reservedInstances,omitempty"`
+	// SavingsPlans is one entry per Savings Plan (at most 50).
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	SavingsPlans []SavingsPlanUsage `json:"savingsPlans,omitempty"`
+}
+
+// ReservedInstanceUsage is the Reserved Instances of one type and zone.
+type ReservedInstanceUsage struct {
+	InstanceType string `json:"instanceType"`
+	// Zone is the zone of zonal reservations; empty for regional ones.
+	// +optional
+	Zone string `json:"zone,omitempty"`
+	// Committed is how many are reserved.
+	Committed int32 `json:"committed"`
+	// Used is how many of them the running On-Demand nodes use (in instances of this
+	// type, rounded up).
+	Used int32 `json:"used"`
+	// Unused is how many more instances of this type they would cover, within
+	// maxUtilizationPercent.
+	Unused int32 `json:"unused"`
+}
+
+// SavingsPlanUsage is one Savings Plan, in USD per hour written as decimal strings
+// with four places.
+type SavingsPlanUsage struct {
+	Type SavingsPlanType `json:"type"`
+	// +optional
+	Family string `json:"family,omitempty"`
+	// CommittedPerHour is the plan's commitment the cluster may use
+	// (maxUtilizationPercent of it).
+	CommittedPerHour string `json:"committedPerHour"`
+	// UsedPerHour is what the running On-Demand nodes spend of it.
+	UsedPerHour string `json:"usedPerHour"`
 }
 
 // CostStatus is the cluster's cost at the current rate, in USD per month of 730 hours,

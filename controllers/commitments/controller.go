@@ -1,0 +1,203 @@
+package commitments
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
+	"github.com/ballast-dev/ballast/controllers/internal/status"
+	"github.com/ballast-dev/ballast/cost"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/render"
+)
+
+// FieldManager owns the committed NodePool, status.commitments and the
+// CommitmentsReady condition.
+const FieldManager = "ballast-commitments"
+
+// DefaultInterval is how often the commitments are read again when nothing changes.
+const DefaultInterval = 5 * time.Minute
+
+// Reconciler keeps the committed NodePool of one cluster.
+type Reconciler struct {
+	// Client reads nodes, NodePools and the ClusterPolicy (usually from a cache) and
+	// applies the NodePool and the status.
+	Client client.Client
+	// Cluster is the ClusterPolicy cluster name the controller serves.
+	Cluster string
+	// Discover returns the Reserved Instances and Savings Plans of the account in a
+	// region, for commitments with source Discover; nil until wired to AWS, and then
+	// the CommitmentsReady condition says discovery is not configured.
+	Discover func(ctx context.Context, region string) (cost.Commitments, error)
+	// Prices is the price book (rates and instance shapes); the built-in catalogue
+	// when nil.
+	Prices cost.PriceBook
+	// Interval between passes; DefaultInterval when zero.
+	Interval time.Duration
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies,verbs=get;list;watch
+// +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies/status,verbs=get;patch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
+// +kubebuilder:rbac:groups=karpenter.sh,resources=nodepools,verbs=get;list;watch;create;patch;delete
+
+// Reconcile runs one pass: commitments, nodes, the committed pool, the status.
+func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	policy, err := clusterpolicy.For(ctx, r.Client, r.Cluster)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	name := PoolName(r.Cluster)
+	if policy == nil || policy.Spec.Commitments == nil || !policy.Spec.Commitments.Enabled {
+		return reconcile.Result{}, r.deletePool(ctx, name)
+	}
+	now := r.now()
+	obs, err := r.observe(ctx, policy, now)
+	var cond metav1.Condition
+	switch {
+	case err != nil:
+		// The pool and status.commitments keep the last good answer.
+		s, reason, msg := failed(err)
+		cond = status.Condition(policy.Status.Conditions, ReadyCondition, s, reason, msg, policy.Generation, now)
+	default:
+		if err := r.applyPool(ctx, name, obs); err != nil {
+			s, reason, msg := failed(err)
+			cond = status.Condition(policy.Status.Conditions, ReadyCondition, s, reason, msg, policy.Generation, now)
+			break
+		}
+		cond = status.Condition(policy.Status.Conditions, ReadyCondition, metav1.ConditionTrue, AppliedReason, obs.message(), policy.Generation, now)
+	}
+	fields := map[string]any{}
+	if err == nil {
+		st := statusOf(obs.unused, now)
+		if !sameStatus(policy.Status.Commitments, st) {
+			m, err := status.ToMap(st)
+			if err != nil {
+				return reconcile.Result{}, err
+			}
+			fields["commitments"] = m
+		}
+	}
+	if len(fields) > 0 || !status.Same(policy.Status.Conditions, cond) {
+		if policy.Status.Commitments != nil && fields["commitments"] == nil {
+			// Keep the field this manager owns: an apply without it would remove it.
+			m, err := status.ToMap(policy.Status.Commitments)
+			if err != nil {
+				return reconcile.Result{}, err
+			}
+			fields["commitments"] = m
+		}
+		if err := status.Apply(ctx, r.Client, v1alpha1.GroupVersion.WithKind("ClusterPolicy"), client.ObjectKey{Name: policy.Name}, FieldManager, fields, cond); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	return reconcile.Result{RequeueAfter: r.interval()}, nil
+}
+
+// observation is what one pass read and computed.
+type observation struct {
+	unused   cost.UnusedCommitment
+	onDemand *karpv1.NodePool
+	pool     poolSpec
+}
+
+// observe reads the commitments, the nodes and the On-Demand NodePool and computes
+// the committed pool.
+func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy, now time.Time) (*observation, error) {
+	c, _, err := cost.CommitmentsFor(policy, now)
+	if err != nil {
+		return nil, fmt.Errorf("invalid commitments: %w", err)
+	}
+	region := policy.Spec.Cluster.Region
+	if policy.Spec.Commitments.Source != v1alpha1.CommitmentsFromGit {
+		if r.Discover == nil {
+			return nil, errNotConfigured
+		}
+		found, err := r.Discover(ctx, region)
+		if err != nil {
+			return nil, discoveryError{err}
+		}
+		found.Utilization = c.Utilization
+		c = found
+	}
+	var nodes corev1.NodeList
+	if err := r.Client.List(ctx, &nodes); err != nil {
+		return nil, err
+	}
+	in := cost.Cluster{}
+	for _, n := range nodes.Items {
+		if n.Labels[corev1.LabelInstanceTypeStable] != "" || n.Labels[corev1.LabelInstanceType] != "" {
+			in.Nodes = append(in.Nodes, n)
+		}
+	}
+	w, err := cost.FromCluster(in)
+	if err != nil {
+		return nil, err
+	}
+	book := r.book()
+	unused, err := cost.Unused(c, w.Nodes, region, book, cost.SupplyTypes(policy, book))
+	if err != nil {
+		return nil, err
+	}
+	var od karpv1.NodePool
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: render.NodePoolName(r.Cluster, v1alpha1.CapacityOnDemand)}, &od); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, errNoOnDemandPool
+		}
+		return nil, err
+	}
+	pool, err := plan(unused, own(nodes.Items, PoolName(r.Cluster)), shapes(book))
+	if err != nil {
+		return nil, err
+	}
+	return &observation{unused: unused, onDemand: &od, pool: pool}, nil
+}
+
+func (r *Reconciler) book() cost.PriceBook {
+	if r.Prices != nil {
+		return r.Prices
+	}
+	return cost.DefaultCatalogue()
+}
+
+func shapes(book cost.PriceBook) cost.ShapeBook {
+	if s, ok := book.(cost.ShapeBook); ok {
+		return s
+	}
+	return cost.DefaultCatalogue()
+}
+
+var (
+	errNotConfigured  = errors.New("commitments have source Discover, but discovery through the AWS API is not configured in this controller")
+	errNoOnDemandPool = errors.New("the rendered On-Demand NodePool does not exist yet; the committed pool copies its template")
+)
+
+type discoveryError struct{ err error }
+
+func (e discoveryError) Error() string { return "cannot discover the commitments: " + e.err.Error() }
+func (e discoveryError) Unwrap() error { return e.err }
+
+func (r *Reconciler) interval() time.Duration {
+	if r.Interval > 0 {
+		return r.Interval
+	}
+	return DefaultInterval
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,201 @@
+package commitments_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	ssautils "github.com/fluxcd/pkg/ssa/utils"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	"github.com/ballast-dev/ballast/controllers/commitments"
+	"github.com/ballast-dev/ballast/controllers/internal/status"
+	"github.com/ballast-dev/ballast/controllers/limits"
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/render"
+	"github.com/ballast-dev/ballast/test/controlplane"
+)
+
+var env *controlplane.Env
+
+func TestMain(m *testing.M) { os.Exit(controlplane.RunTests(m, &env)) }
+
+// applyRendered applies what the PolicySource applies for the policy: the rendered
+// objects, with server-side apply under the PolicySource's field manager.
+func applyRendered(t *testing.T, policy *v1alpha1.ClusterPolicy) {
+	t.Helper()
+	objs, err := render.Render(render.Input{Policy: policy, Source: "src", Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := render.Marshal(objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, err := ssautils.ReadObjects(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range us {
+		if err := env.Client.Apply(context.Background(), client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("ballast"), client.ForceOwnership); err != nil {
+			t.Fatalf("apply %s %s: %v", u.GetKind(), u.GetName(), err)
+		}
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			var p v1alpha1.ClusterPolicyList
+			_ = env.Client.List(context.Background(), &p)
+			for _, x := range p.Items {
+				t.Logf("ClusterPolicy %s: %+v", x.Name, x.Status.Conditions)
+			}
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func node(name, instanceType, capacityType, pool string) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+		corev1.LabelInstanceTypeStable: instanceType, karpv1.CapacityTypeLabelKey: capacityType,
+		karpv1.NodePoolLabelKey: pool, corev1.LabelTopologyZone: "eu-west-1a",
+	}}}
+}
+
+// TestCommittedPool: with 3 reserved m5.large in Git the committed pool allows
+// m5.large up to 3 instances' CPU and memory; the limits follow On-Demand nodes (not
+// Spot ones); the PolicySource's apply, the limits controller and a steady state do
+// not change it.
+func TestCommittedPool(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	policy := &v1alpha1.ClusterPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "com"},
+		Spec: v1alpha1.ClusterPolicySpec{
+			Cluster:   v1alpha1.ClusterIdentity{Name: "com", Region: "eu-west-1"},
+			NodeClass: v1alpha1.NodeClassSpec{Role: "r"},
+			Limits:    &v1alpha1.LimitsSpec{CPU: ptr.To(resource.MustParse("100")), Nodes: ptr.To[int32](10)},
+			Commitments: &v1alpha1.CommitmentsSpec{Enabled: true, Source: v1alpha1.CommitmentsFromGit,
+				ReservedInstances: []v1alpha1.ReservedInstance{{InstanceType: "m5.large", Count: 3}}},
+		},
+	}
+	applyRendered(t, policy)
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: controlplane.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Cluster: "com"}).SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&limits.Reconciler{Client: mgr.GetClient(), Cluster: "com"}).SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = mgr.Start(ctx) }()
+
+	name := commitments.PoolName("com")
+	get := func() *karpv1.NodePool {
+		var np karpv1.NodePool
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &np); err != nil {
+			return nil
+		}
+		return &np
+	}
+	limitsAre := func(cpu, mem string, nodes int64) func() bool {
+		return func() bool {
+			np := get()
+			if np == nil {
+				return false
+			}
+			l := corev1.ResourceList(np.Spec.Limits)
+			return l.Cpu().Cmp(resource.MustParse(cpu)) == 0 && l.Memory().Cmp(resource.MustParse(mem)) == 0 && l.Name("nodes", resource.DecimalSI).Value() == nodes
+		}
+	}
+	eventually(t, "a committed pool for 3 m5.large", limitsAre("6", "24Gi", 3))
+	np := get()
+	if np.Spec.Weight == nil || *np.Spec.Weight != render.CommittedWeight {
+		t.Errorf("weight %v, want %d", np.Spec.Weight, render.CommittedWeight)
+	}
+	if np.Spec.Disruption.ConsolidationPolicy != karpv1.ConsolidationPolicyWhenEmpty {
+		t.Errorf("consolidation policy %q, want WhenEmpty", np.Spec.Disruption.ConsolidationPolicy)
+	}
+	if np.Labels[v1alpha1.ClusterLabel] != "com" || np.Labels[v1alpha1.SourceLabel] != "" {
+		t.Errorf("labels %v: want the cluster label and no source label", np.Labels)
+	}
+	if np.Spec.Template.Labels[v1alpha1.CapacityLabel] != v1alpha1.CapacityOnDemand || np.Spec.Template.Spec.NodeClassRef == nil {
+		t.Errorf("template %+v: want the On-Demand pool's capacity label and node class", np.Spec.Template)
+	}
+	var types, capacity []string
+	for _, r := range np.Spec.Template.Spec.Requirements {
+		switch r.Key {
+		case corev1.LabelInstanceTypeStable:
+			types = append(types, r.Values...)
+		case karpv1.CapacityTypeLabelKey:
+			capacity = append(capacity, r.Values...)
+		}
+	}
+	if !slices.Equal(types, []string{"m5.large"}) || !slices.Equal(capacity, []string{"on-demand"}) {
+		t.Errorf("requirements %+v: want instance type [m5.large] and capacity type [on-demand] once each", np.Spec.Template.Spec.Requirements)
+	}
+
+	// An On-Demand m5.large of the On-Demand pool uses one reservation; a Spot one none.
+	if err := env.Client.Create(ctx, node("od-1", "m5.large", "on-demand", render.NodePoolName("com", "on-demand"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, node("spot-1", "m5.large", "spot", render.NodePoolName("com", "spot"))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "room for 2 m5.large", limitsAre("4", "16Gi", 2))
+	// A node of the committed pool counts in its limits: its own 2 CPU plus 1 unused.
+	if err := env.Client.Create(ctx, node("committed-1", "m5.large", "on-demand", name)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "1 committed node and room for 1 more", limitsAre("4", "16Gi", 2))
+	eventually(t, "status.commitments", func() bool {
+		var p v1alpha1.ClusterPolicy
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "com"}, &p); err != nil || p.Status.Commitments == nil {
+			return false
+		}
+		c := status.Find(p.Status.Conditions, commitments.ReadyCondition)
+		return c != nil && c.Status == metav1.ConditionTrue && slices.Equal(p.Status.Commitments.ReservedInstances,
+			[]v1alpha1.ReservedInstanceUsage{{InstanceType: "m5.large", Committed: 3, Used: 2, Unused: 1}})
+	})
+
+	// Steady: the PolicySource applies the render again, the limits controller runs,
+	// time passes; the committed pool is not written, and the limits controller never
+	// manages its limits.
+	rv := get().ResourceVersion
+	applyRendered(t, policy)
+	time.Sleep(2 * time.Second)
+	np = get()
+	if np.ResourceVersion != rv {
+		t.Errorf("the committed NodePool changed in a steady state (resourceVersion %s -> %s)", rv, np.ResourceVersion)
+	}
+	for _, m := range np.ManagedFields {
+		if m.Manager != commitments.FieldManager {
+			t.Errorf("field manager %q manages fields of the committed NodePool", m.Manager)
+		}
+	}
+
+	// Commitments disabled: the pool goes.
+	policy.Spec.Commitments.Enabled = false
+	applyRendered(t, policy)
+	eventually(t, "no committed pool", func() bool { return get() == nil })
+}
