@@ -13,12 +13,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ballast-dev/ballast/controllers/commitments"
-	"github.com/ballast-dev/ballast/controllers/cost"
+	costctl "github.com/ballast-dev/ballast/controllers/cost"
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/fallback"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/limits"
 	"github.com/ballast-dev/ballast/controllers/readiness"
+	"github.com/ballast-dev/ballast/cost"
 )
 
 // Options configure the runtime controllers.
@@ -45,9 +46,13 @@ type Options struct {
 	// API reads and writes without a cache (the placement ledgers).
 	API client.Client
 	// Prices is the cost controller's price book (the built-in catalogue when nil).
-	Prices *cost.Prices
+	Prices *costctl.Prices
 	// CostInterval is how often the cost controller prices the nodes.
 	CostInterval time.Duration
+	// DiscoverCommitments, when set, returns the Reserved Instances and Savings Plans
+	// of the account for a region (AWS configured); policies with commitments of
+	// source Discover need it.
+	DiscoverCommitments func(ctx context.Context, region string) (cost.Commitments, error)
 }
 
 // CacheOptions are the cache restrictions the runtime controllers need from the
@@ -94,12 +99,12 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := fb.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the fallback controller: %w", err)
 	}
-	if err := (&cost.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, Prices: o.Prices, Interval: o.CostInterval}).SetupWithManager(ctx, mgr); err != nil {
+	if err := (&costctl.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, Prices: o.Prices, Interval: o.CostInterval, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the cost controller: %w", err)
 	}
 	// Discover stays nil until commitments are wired to the AWS API: policies with
 	// source Discover get CommitmentsReady False (DiscoveryNotConfigured).
-	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster}).SetupWithManager(ctx, mgr); err != nil {
+	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the commitments controller: %w", err)
 	}
 	if err := (&readiness.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster}).SetupWithManager(mgr); err != nil {

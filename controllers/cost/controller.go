@@ -3,6 +3,7 @@ package cost
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -37,6 +38,9 @@ type Reconciler struct {
 	Prices *Prices
 	// Interval between pricing passes; DefaultInterval when zero.
 	Interval time.Duration
+	// Discover returns the commitments discovered in AWS for a region, for policies
+	// whose commitments have source Discover; nil prices those without commitments.
+	Discover func(ctx context.Context, region string) (cost.Commitments, error)
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -162,6 +166,16 @@ func (r *Reconciler) price(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 	commitments, _, err := cost.CommitmentsFor(policy, now)
 	if err != nil {
 		return nil, prices, unpriced, liveErr, err
+	}
+	if c := policy.Spec.Commitments; c != nil && c.Enabled && c.Source != v1alpha1.CommitmentsFromGit && r.Discover != nil {
+		found, derr := r.Discover(ctx, region)
+		if derr != nil {
+			// Priced without them: the figures say what the nodes cost at most.
+			liveErr = errors.Join(liveErr, fmt.Errorf("commitments could not be discovered, so none is counted: %w", derr))
+		} else {
+			found.Utilization = commitments.Utilization
+			commitments = found
+		}
 	}
 	report, err = cost.Estimate(w, book, cost.Options{Region: region, Commitments: commitments})
 	return report, prices, unpriced, liveErr, err

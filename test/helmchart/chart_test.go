@@ -65,7 +65,7 @@ func combinations() map[string]helmchart.Release {
 			"serviceAccount": map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/ballast"}},
 			"aws":            map[string]any{"region": "eu-west-1"},
 			"controller": map[string]any{"spotPlacementScores": true, "minSpotPlacementScore": 7, "excludeNamespaces": []string{"batch"},
-				"eventsAddr": "http://notification-controller.flux-system.svc.cluster.local./", "livePrices": true, "costInterval": "30s"},
+				"eventsAddr": "http://notification-controller.flux-system.svc.cluster.local./", "livePrices": true, "costInterval": "30s", "discoverCommitments": true},
 			"prices":              "prices:\n  eu-west-1:\n    m5.large: [0.1, 0.04]\n",
 			"extraArgs":           []string{"--log-encoding=console"},
 			"extraEnv":            []any{map[string]any{"name": "GOMEMLIMIT", "value": "400MiB"}},
@@ -552,7 +552,7 @@ func TestValuesAct(t *testing.T) {
 		t.Errorf("image %s, want %s", c.Image, want)
 	}
 	for _, arg := range []string{"--spot-placement-scores=true", "--min-spot-placement-score=7", "--exclude-namespaces=batch",
-		"--events-addr=http://notification-controller.flux-system.svc.cluster.local./", "--live-prices=true", "--cost-interval=30s",
+		"--events-addr=http://notification-controller.flux-system.svc.cluster.local./", "--live-prices=true", "--cost-interval=30s", "--discover-commitments=true",
 		"--prices=/etc/ballast/prices/prices.yaml"} {
 		if !has(c.Args, arg) {
 			t.Errorf("args %v lack %s", c.Args, arg)

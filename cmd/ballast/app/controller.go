@@ -36,6 +36,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers"
 	"github.com/ballast-dev/ballast/controllers/certs"
 	"github.com/ballast-dev/ballast/controllers/source"
+	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/gitsync/gogit"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/render"
@@ -47,6 +48,7 @@ type controllerOptions struct {
 	metricsAddr          string
 	prices               string
 	livePrices           bool
+	discoverCommitments  bool
 	costInterval         time.Duration
 	probeAddr            string
 	webhookPort          int
@@ -123,6 +125,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.IntVar(&o.concurrent, "concurrent", 2, "how many PolicySources sync at once")
 	f.StringVar(&o.prices, "prices", "", "a price file laid over the built-in catalogue for the cost controller (same format as cost/prices.yaml), e.g. negotiated prices or instance types the catalogue lacks")
 	f.BoolVar(&o.livePrices, "live-prices", false, "price nodes with the AWS Pricing and EC2 Spot price APIs (AWS credentials from the environment: IRSA, Pod Identity), cached for an hour, the catalogue for what they do not answer")
+	f.BoolVar(&o.discoverCommitments, "discover-commitments", false, "read Reserved Instances and Savings Plans from AWS for policies whose commitments have source Discover (needs ec2:DescribeReservedInstances and savingsplans:DescribeSavingsPlans through IRSA or Pod Identity)")
 	f.DurationVar(&o.costInterval, "cost-interval", time.Minute, "how often the cost controller prices the nodes when none comes or goes")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
 	o.client.BindFlags(f)
@@ -240,8 +243,14 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	if err != nil {
 		return err
 	}
+	var discover func(context.Context, string) (cost.Commitments, error)
+	if o.discoverCommitments {
+		if discover, err = newCommitmentDiscovery(ctx); err != nil {
+			return err
+		}
+	}
 	if err := controllers.SetupRuntime(ctx, mgr, controllers.Options{
-		Prices: prices, CostInterval: o.costInterval,
+		Prices: prices, CostInterval: o.costInterval, DiscoverCommitments: discover,
 		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
 		LimitsStallAfter: o.limitsStallAfter, BestSpotScore: bestScore, MinSpotScore: o.minSpotScore,
 		UnavailableOfferingsTTL: o.offeringsTTL,

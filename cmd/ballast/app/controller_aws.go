@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 
@@ -60,4 +61,29 @@ func (o *controllerOptions) priceBook(ctx context.Context, s streams) (*costctl.
 		p.Live = awscloud.NewPrices(cfg)
 	}
 	return p, nil
+}
+
+// newCommitmentDiscovery reads the account's Reserved Instances and Savings Plans
+// (EC2 DescribeReservedInstances, Savings Plans DescribeSavingsPlans) through the AWS
+// configuration of the environment, cached for an hour. A failed or throttled call is
+// an error (the commitments controller keeps the committed pool and its status as they
+// were, and says so in CommitmentsReady; the cost controller counts no commitment).
+func newCommitmentDiscovery(ctx context.Context) (func(context.Context, string) (cost.Commitments, error), error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load the AWS configuration: %w", err)
+	}
+	cached := &cloud.CachedCommitments{Source: awscloud.NewCommitments(cfg)}
+	return func(ctx context.Context, region string) (cost.Commitments, error) {
+		ris, err := cached.ReservedInstances(ctx, region)
+		if err != nil {
+			return cost.Commitments{}, fmt.Errorf("failed to read the Reserved Instances in %s: %w", region, err)
+		}
+		plans, err := cached.SavingsPlans(ctx, region)
+		if err != nil {
+			return cost.Commitments{}, fmt.Errorf("failed to read the Savings Plans: %w", err)
+		}
+		c, _ := cloud.CostCommitments(region, time.Now(), ris, plans, 1)
+		return c, nil
+	}, nil
 }
