@@ -28,4 +28,3 @@ func forgetSplit(kind, namespace, name string) {
 	metrics.WorkloadReplicas.DeletePartialMatch(labels)
 	metrics.WorkloadDrift.DeletePartialMatch(labels)
 }
-
