@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ballast-dev/ballast/controllers/binpacking"
 	"github.com/ballast-dev/ballast/controllers/cost"
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/fallback"
@@ -47,6 +48,9 @@ type Options struct {
 	Prices *cost.Prices
 	// CostInterval is how often the cost controller prices the nodes.
 	CostInterval time.Duration
+	// BinPackingStablePeriod is how long a node stays below the podEviction thresholds
+	// before bin-packing empties it (binpacking.DefaultStablePeriod when zero).
+	BinPackingStablePeriod time.Duration
 }
 
 // CacheOptions are the cache restrictions the runtime controllers need from the
@@ -63,7 +67,7 @@ func (o Options) scope() scope.Scope {
 // SetupRuntime registers the distribution webhooks on the manager's webhook server
 // and the runtime controllers: drift correction for Deployments and StatefulSets, the
 // cluster's NodePool limits, fallback to On-Demand with the return to Spot, the
-// cluster's cost, and the Ready summary of the policy and its rules. The
+// cluster's cost, utilisation bin-packing, and the Ready summary of the policy and its rules. The
 // manager's cache must have been built with CacheOptions.
 func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	inScope := o.scope()
@@ -95,6 +99,12 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	if err := (&cost.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, Prices: o.Prices, Interval: o.CostInterval}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the cost controller: %w", err)
+	}
+	bp := &binpacking.Reconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-binpacking"), Cluster: o.Cluster, StablePeriod: o.BinPackingStablePeriod,
+	}
+	if err := bp.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)
 	}
 	if err := (&readiness.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("failed to set up the readiness controller: %w", err)

@@ -204,7 +204,7 @@ func Fit(pods []*corev1.Pod, targets []*Node) string {
 			break
 		}
 		if !placed {
-			return fmt.Sprintf("pod %s/%s fits on no other node", p.Namespace, p.Name)
+			return fmt.Sprintf("pod %s/%s fits on no other node (%d targets)", p.Namespace, p.Name, len(rooms))
 		}
 	}
 	return ""

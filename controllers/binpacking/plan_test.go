@@ -95,7 +95,9 @@ func TestMovable(t *testing.T) {
 		{"do-not-disrupt blocks", []*corev1.Pod{tpod("a", "1", "1Gi", func(p *corev1.Pod) {
 			p.Annotations = map[string]string{"karpenter.sh/do-not-disrupt": "true"}
 		})}, true, replicas(3, true), 0, true},
-		{"host port blocks", []*corev1.Pod{tpod("a", "1", "1Gi", func(p *corev1.Pod) { p.Spec.Containers[0].Ports = []corev1.ContainerPort{{HostPort: 80, ContainerPort: 80}} })}, true, replicas(3, true), 0, true},
+		{"host port blocks", []*corev1.Pod{tpod("a", "1", "1Gi", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Ports = []corev1.ContainerPort{{HostPort: 80, ContainerPort: 80}}
+		})}, true, replicas(3, true), 0, true},
 		{"a PVC blocks", []*corev1.Pod{tpod("a", "1", "1Gi", func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "c"}}}}
 		})}, true, replicas(3, true), 0, true},

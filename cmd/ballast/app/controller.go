@@ -48,6 +48,7 @@ type controllerOptions struct {
 	prices               string
 	livePrices           bool
 	costInterval         time.Duration
+	binPackingStable     time.Duration
 	probeAddr            string
 	webhookPort          int
 	certDir              string
@@ -124,6 +125,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.StringVar(&o.prices, "prices", "", "a price file laid over the built-in catalogue for the cost controller (same format as cost/prices.yaml), e.g. negotiated prices or instance types the catalogue lacks")
 	f.BoolVar(&o.livePrices, "live-prices", false, "price nodes with the AWS Pricing and EC2 Spot price APIs (AWS credentials from the environment: IRSA, Pod Identity), cached for an hour, the catalogue for what they do not answer")
 	f.DurationVar(&o.costInterval, "cost-interval", time.Minute, "how often the cost controller prices the nodes when none comes or goes")
+	f.DurationVar(&o.binPackingStable, "binpacking-stable-period", 5*time.Minute, "how long a node stays below binPacking.podEviction's thresholds before bin-packing empties it")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
 	o.client.BindFlags(f)
 	o.logger.BindFlags(f)
@@ -241,7 +243,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		return err
 	}
 	if err := controllers.SetupRuntime(ctx, mgr, controllers.Options{
-		Prices: prices, CostInterval: o.costInterval,
+		Prices: prices, CostInterval: o.costInterval, BinPackingStablePeriod: o.binPackingStable,
 		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
 		LimitsStallAfter: o.limitsStallAfter, BestSpotScore: bestScore, MinSpotScore: o.minSpotScore,
 		UnavailableOfferingsTTL: o.offeringsTTL,
