@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ballast-dev/ballast/controllers/binpacking"
 	"github.com/ballast-dev/ballast/controllers/commitments"
 	costctl "github.com/ballast-dev/ballast/controllers/cost"
 	"github.com/ballast-dev/ballast/controllers/distribution"
@@ -53,6 +54,9 @@ type Options struct {
 	// of the account for a region (AWS configured); policies with commitments of
 	// source Discover need it.
 	DiscoverCommitments func(ctx context.Context, region string) (cost.Commitments, error)
+	// BinPackingStablePeriod is how long a node stays below the podEviction thresholds
+	// before bin-packing empties it (binpacking.DefaultStablePeriod when zero).
+	BinPackingStablePeriod time.Duration
 }
 
 // CacheOptions are the cache restrictions the runtime controllers need from the
@@ -69,7 +73,7 @@ func (o Options) scope() scope.Scope {
 // SetupRuntime registers the distribution webhooks on the manager's webhook server
 // and the runtime controllers: drift correction for Deployments and StatefulSets, the
 // cluster's NodePool limits, fallback to On-Demand with the return to Spot, the
-// cluster's cost, the committed NodePool, and the Ready summary of the policy and its rules. The
+// cluster's cost, the committed NodePool, utilisation bin-packing, and the Ready summary of the policy and its rules. The
 // manager's cache must have been built with CacheOptions.
 func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	inScope := o.scope()
@@ -102,10 +106,16 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := (&costctl.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, Prices: o.Prices, Interval: o.CostInterval, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the cost controller: %w", err)
 	}
-	// Discover stays nil until commitments are wired to the AWS API: policies with
-	// source Discover get CommitmentsReady False (DiscoveryNotConfigured).
+	// Without --discover-commitments, policies with source Discover get
+	// CommitmentsReady False (DiscoveryNotConfigured).
 	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the commitments controller: %w", err)
+	}
+	bp := &binpacking.Reconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-binpacking"), Cluster: o.Cluster, StablePeriod: o.BinPackingStablePeriod,
+	}
+	if err := bp.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)
 	}
 	if err := (&readiness.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("failed to set up the readiness controller: %w", err)

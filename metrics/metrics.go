@@ -43,7 +43,7 @@ var (
 	// Evictions counts the pods Ballast evicted, by cause and result.
 	Evictions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ballast_evictions_total",
-		Help: "Pods evicted by Ballast, by cause (drift, fallback, return) and result (evicted, blocked, gone).",
+		Help: "Pods evicted by Ballast, by cause (drift, fallback, return, binpacking) and result (evicted, blocked, gone, failed).",
 	}, []string{"cause", "result"})
 
 	// FallbackState is 1 for the cluster's current Spot state and 0 for the others.

@@ -2,7 +2,6 @@ package distribution
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/ballast-dev/ballast/metrics"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -28,23 +27,4 @@ func forgetSplit(kind, namespace, name string) {
 	labels := prometheus.Labels{"namespace": namespace, "kind": kind, "workload": name}
 	metrics.WorkloadReplicas.DeletePartialMatch(labels)
 	metrics.WorkloadDrift.DeletePartialMatch(labels)
-}
-
-// RecordEviction counts one eviction attempt of cause by its outcome: evicted,
-// blocked (429: a PodDisruptionBudget), gone (404/409: nothing left to do) or failed.
-func RecordEviction(cause string, err error) {
-	metrics.Evictions.WithLabelValues(cause, evictionResult(err)).Inc()
-}
-
-func evictionResult(err error) string {
-	switch {
-	case err == nil:
-		return "evicted"
-	case apierrors.IsTooManyRequests(err):
-		return "blocked"
-	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-		return "gone"
-	default:
-		return "failed"
-	}
 }

@@ -9,21 +9,17 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/ballast-dev/ballast/controllers/internal/evict"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/split"
 )
-
-// DoNotDisruptAnnotation is Karpenter's: a pod carrying it is never evicted.
-const DoNotDisruptAnnotation = "karpenter.sh/do-not-disrupt"
 
 // Event reasons.
 const (
@@ -290,24 +286,22 @@ func (r *Reconciler) evict(ctx context.Context, key string, w *Workload, policy 
 			break
 		}
 		pod := &victims[i]
-		if pod.Annotations[DoNotDisruptAnnotation] == "true" {
-			blocked = append(blocked, pod.Name+" (karpenter.sh/do-not-disrupt)")
-			continue
-		}
-		err := r.recordedEviction(ctx, w, pod)
-		switch {
-		case err == nil:
+		out := r.recordedEviction(ctx, w, pod, fmt.Sprintf("Eviction of %s blocked by a PodDisruptionBudget; split stays %s instead of %s", pod.Name, observed, target))
+		switch out.Result {
+		case evict.Evicted:
 			evicted++
 			r.event(w, pod, corev1.EventTypeNormal, EvictedReason, "Evicted %s (%s) to move the split from %s toward %s",
 				pod.Name, CapacityOf(pod, nil), observed, target)
-		case apierrors.IsTooManyRequests(err):
+		case evict.Skipped:
+			blocked = append(blocked, pod.Name+" (karpenter.sh/do-not-disrupt)")
+		case evict.Blocked:
 			blocked = append(blocked, pod.Name+" (PodDisruptionBudget)")
 			r.event(w, pod, corev1.EventTypeWarning, EvictionBlockedReason, "Eviction of %s blocked by a PodDisruptionBudget; split stays %s instead of %s",
 				pod.Name, observed, target)
-		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
+		case evict.Gone:
 			// Gone, or replaced under the same name: nothing to do.
 		default:
-			blocked = append(blocked, fmt.Sprintf("%s (%v)", pod.Name, err))
+			blocked = append(blocked, fmt.Sprintf("%s (%v)", pod.Name, out.Err))
 		}
 	}
 	if evicted > 0 {
@@ -323,44 +317,23 @@ func (r *Reconciler) evict(ctx context.Context, key string, w *Workload, policy 
 	}
 }
 
-// recordedEviction evicts pod through the Eviction API, recorded first in its
-// workload's ledger as departing (the record is withdrawn when the eviction fails), so
+// recordedEviction evicts pod through the shared evictor, recorded first in its
+// workload's ledger as departing (the record is withdrawn when the pod stays), so
 // that an admission whose cache still shows the pod places the replacement in its
 // place. Without the record, a replacement admitted before the cache sees the eviction
 // looks like a surge and may land in the class that already has its share.
-func (r *Reconciler) recordedEviction(ctx context.Context, w *Workload, pod *corev1.Pod) error {
+func (r *Reconciler) recordedEviction(ctx context.Context, w *Workload, pod *corev1.Pod, blockedNote string) evict.Outcome {
+	req := evict.Request{Pod: pod, Cause: evict.CauseDrift, BlockedNote: blockedNote}
 	if r.API != nil {
-		if err := Depart(ctx, r.API, w, pod, false); err != nil {
-			logf.FromContext(ctx).Error(err, "failed to record a departure in the placement ledger", "pod", client.ObjectKeyFromObject(pod))
+		req.Before = func(ctx context.Context) func(context.Context) {
+			if err := Depart(ctx, r.API, w, pod, false); err != nil {
+				logf.FromContext(ctx).Error(err, "failed to record a departure in the placement ledger", "pod", client.ObjectKeyFromObject(pod))
+			}
+			return func(ctx context.Context) { _ = Depart(ctx, r.API, w, pod, true) }
 		}
 	}
-	err := Evict(ctx, r.Client, pod, EvictionCauseDrift)
-	if err != nil && r.API != nil {
-		_ = Depart(ctx, r.API, w, pod, true)
-	}
-	return err
-}
-
-// Causes of an eviction, the cause label of ballast_evictions_total.
-const (
-	// EvictionCauseDrift: the drift reconciler moves a replica to restore the split.
-	EvictionCauseDrift = "drift"
-	// EvictionCauseFallback: a Spot replica waiting for capacity is replaced On-Demand.
-	EvictionCauseFallback = "fallback"
-	// EvictionCauseReturn: a fallback replica moves back to Spot.
-	EvictionCauseReturn = "return"
-)
-
-// Evict evicts pod (that very pod, by UID) through the Eviction API, so that
-// PodDisruptionBudgets apply, and counts the attempt under cause.
-func Evict(ctx context.Context, c client.Client, pod *corev1.Pod, cause string) error {
-	uid := pod.UID
-	err := c.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
-		ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
-		DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}},
-	})
-	RecordEviction(cause, err)
-	return err
+	e := evict.Evictor{Client: r.Client, Recorder: r.Recorder}
+	return e.Evict(ctx, req)
 }
 
 func join(items []string) string {

@@ -10,7 +10,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/events"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
+	"github.com/ballast-dev/ballast/controllers/internal/evict"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/metrics"
@@ -418,19 +418,12 @@ func (r *Reconciler) replacePending(ctx context.Context, pods []corev1.Pod) {
 		if p.Spec.NodeName != "" || p.DeletionTimestamp != nil {
 			continue
 		}
-		uid, rv := p.UID, p.ResourceVersion
-		w := r.departing(ctx, p)
-		err := r.Client.Delete(ctx, p, client.Preconditions{UID: &uid, ResourceVersion: &rv})
-		distribution.RecordEviction(distribution.EvictionCauseFallback, err)
-		if err != nil {
-			r.stayed(ctx, w, p)
-		}
-		switch {
-		case err == nil:
+		out := r.evictor().DeletePending(ctx, evict.Request{Pod: p, Cause: evict.CauseFallback, Before: r.departing(p)})
+		switch out.Result {
+		case evict.Evicted:
 			r.podEvent(p, corev1.EventTypeNormal, ReplacedReason, "Spot capacity is short: replaced, so that the replacement runs On-Demand until Spot returns")
-		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-		default:
-			log.Error(err, "failed to replace a Pending Spot replica", "pod", client.ObjectKeyFromObject(p))
+		case evict.Failed:
+			log.Error(out.Err, "failed to replace a Pending Spot replica", "pod", client.ObjectKeyFromObject(p))
 		}
 	}
 }
@@ -465,51 +458,50 @@ func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPo
 			return
 		}
 		p := &pods[i]
-		if p.Annotations["karpenter.sh/do-not-disrupt"] == "true" || refused[ownerOf(p)] {
+		if refused[ownerOf(p)] {
 			continue
 		}
-		w := r.departing(ctx, p)
-		err := distribution.Evict(ctx, r.Client, p, distribution.EvictionCauseReturn)
-		if err != nil {
-			r.stayed(ctx, w, p)
-		}
-		switch {
-		case err == nil:
+		out := r.evictor().Evict(ctx, evict.Request{Pod: p, Cause: evict.CauseReturn, Before: r.departing(p),
+			BlockedReason: ReturnBlockedReason, BlockedNote: "a PodDisruptionBudget keeps this fallback replica On-Demand for now"})
+		switch out.Result {
+		case evict.Evicted:
 			evicted++
 			r.podEvent(p, corev1.EventTypeNormal, ReturnEvictedReason, "Spot capacity is back: evicted so that the replacement runs on Spot")
-		case apierrors.IsTooManyRequests(err):
+		case evict.Blocked:
 			blocked++
 			refused[ownerOf(p)] = true
-			r.podEvent(p, corev1.EventTypeWarning, ReturnBlockedReason, "a PodDisruptionBudget keeps this fallback replica On-Demand for now")
-		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-		default:
-			logf.FromContext(ctx).Error(err, "failed to move a fallback replica back to Spot", "pod", client.ObjectKeyFromObject(p))
+		case evict.Failed:
+			logf.FromContext(ctx).Error(out.Err, "failed to move a fallback replica back to Spot", "pod", client.ObjectKeyFromObject(p))
 		}
 	}
 }
 
-// departing records in the pod's placement ledger that it is about to go, so that an
-// admission whose cache still shows it does not count it beside its replacement; it
-// returns the pod's workload for stayed.
-func (r *Reconciler) departing(ctx context.Context, p *corev1.Pod) *distribution.Workload {
+// departing returns the evictor's Before hook for p: it records in the pod's placement
+// ledger that the pod is about to go, so that an admission whose cache still shows it
+// does not count it beside its replacement, and withdraws the record when the pod
+// stays after all.
+func (r *Reconciler) departing(p *corev1.Pod) func(context.Context) func(context.Context) {
 	if r.API == nil {
 		return nil
 	}
-	w, err := distribution.WorkloadOf(ctx, r.Client, p)
-	if err == nil && w != nil {
-		err = distribution.Depart(ctx, r.API, w, p, false)
+	return func(ctx context.Context) func(context.Context) {
+		w, err := distribution.WorkloadOf(ctx, r.Client, p)
+		if err == nil && w != nil {
+			err = distribution.Depart(ctx, r.API, w, p, false)
+		}
+		if err != nil {
+			logf.FromContext(ctx).Error(err, "failed to record a departure in the placement ledger", "pod", client.ObjectKeyFromObject(p))
+		}
+		if w == nil {
+			return nil
+		}
+		return func(ctx context.Context) { _ = distribution.Depart(ctx, r.API, w, p, true) }
 	}
-	if err != nil {
-		logf.FromContext(ctx).Error(err, "failed to record a departure in the placement ledger", "pod", client.ObjectKeyFromObject(p))
-	}
-	return w
 }
 
-// stayed withdraws the record of departing when the pod did not go after all.
-func (r *Reconciler) stayed(ctx context.Context, w *distribution.Workload, p *corev1.Pod) {
-	if r.API != nil && w != nil {
-		_ = distribution.Depart(ctx, r.API, w, p, true)
-	}
+// evictor is the shared evictor, recording blocked evictions on the pods.
+func (r *Reconciler) evictor() *evict.Evictor {
+	return &evict.Evictor{Client: r.Client, Recorder: r.Recorder}
 }
 
 func (r *Reconciler) event(policy *v1alpha1.ClusterPolicy, t *Transition) {

@@ -478,6 +478,10 @@ type ClusterPolicyStatus struct {
 	// unused; the commitments controller owns it.
 	// +optional
 	Commitments *CommitmentsStatus `json:"commitments,omitempty"`
+	// BinPacking is where utilisation bin-packing (binPacking.podEviction) stands; the
+	// bin-packing controller owns it.
+	// +optional
+	BinPacking *BinPackingStatus `json:"binPacking,omitempty"`
 }
 
 // CommitmentsStatus is the commitments the cluster may use, against the On-Demand
@@ -522,6 +526,34 @@ type SavingsPlanUsage struct {
 	CommittedPerHour string `json:"committedPerHour"`
 	// UsedPerHour is what the running On-Demand nodes spend of it.
 	UsedPerHour string `json:"usedPerHour"`
+}
+
+// BinPackingStatus reports the last pass of utilisation bin-packing.
+type BinPackingStatus struct {
+	// LastPass is when the nodes were last looked at.
+	LastPass metav1.Time `json:"lastPass"`
+	// Candidates are the Ballast-managed nodes below the thresholds long enough, least
+	// utilised first (at most 50).
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	Candidates []string `json:"candidates,omitempty"`
+	// Draining are the nodes Ballast tainted and is emptying (at most 50).
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	Draining []string `json:"draining,omitempty"`
+	// Evicted counts the pods evicted in the last pass.
+	// +optional
+	Evicted int32 `json:"evicted,omitempty"`
+	// LastEviction is when Ballast last evicted a pod for bin-packing.
+	// +optional
+	LastEviction *metav1.Time `json:"lastEviction,omitempty"`
+	// PausedUntil: a replacement went Pending after an eviction, so bin-packing waits.
+	// +optional
+	PausedUntil *metav1.Time `json:"pausedUntil,omitempty"`
+	// Message says what the last pass did or what blocked it.
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Message string `json:"message,omitempty"`
 }
 
 // CostStatus is the cluster's cost at the current rate, in USD per month of 730 hours,

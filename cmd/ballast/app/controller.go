@@ -50,6 +50,7 @@ type controllerOptions struct {
 	livePrices           bool
 	discoverCommitments  bool
 	costInterval         time.Duration
+	binPackingStable     time.Duration
 	probeAddr            string
 	webhookPort          int
 	certDir              string
@@ -127,6 +128,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.BoolVar(&o.livePrices, "live-prices", false, "price nodes with the AWS Pricing and EC2 Spot price APIs (AWS credentials from the environment: IRSA, Pod Identity), cached for an hour, the catalogue for what they do not answer")
 	f.BoolVar(&o.discoverCommitments, "discover-commitments", false, "read Reserved Instances and Savings Plans from AWS for policies whose commitments have source Discover (needs ec2:DescribeReservedInstances and savingsplans:DescribeSavingsPlans through IRSA or Pod Identity)")
 	f.DurationVar(&o.costInterval, "cost-interval", time.Minute, "how often the cost controller prices the nodes when none comes or goes")
+	f.DurationVar(&o.binPackingStable, "binpacking-stable-period", 5*time.Minute, "how long a node stays below binPacking.podEviction's thresholds before bin-packing empties it")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
 	o.client.BindFlags(f)
 	o.logger.BindFlags(f)
@@ -251,7 +253,8 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	}
 	if err := controllers.SetupRuntime(ctx, mgr, controllers.Options{
 		Prices: prices, CostInterval: o.costInterval, DiscoverCommitments: discover,
-		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
+		BinPackingStablePeriod: o.binPackingStable,
+		Cluster:                o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
 		LimitsStallAfter: o.limitsStallAfter, BestSpotScore: bestScore, MinSpotScore: o.minSpotScore,
 		UnavailableOfferingsTTL: o.offeringsTTL,
 	}); err != nil {
