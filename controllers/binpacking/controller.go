@@ -15,6 +15,7 @@ import (
 
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
+	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
@@ -46,6 +47,9 @@ type Reconciler struct {
 	// Interval between passes; StablePeriod a node stays below the thresholds before
 	// it is a candidate; Backoff the pause after a replacement went Pending.
 	Interval, StablePeriod, Backoff time.Duration
+	// Scope says which namespaces Ballast acts on: a node with a pod of any other
+	// namespace to move is left alone.
+	Scope scope.Scope
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -55,6 +59,25 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
 // +kubebuilder:rbac:groups=apps,resources=replicasets;statefulsets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies/status,verbs=get;patch
+
+// outOfScope names the first pod to move whose namespace is not opted in, or "".
+func (r *Reconciler) outOfScope(ctx context.Context, pods []*corev1.Pod) (string, error) {
+	seen := map[string]bool{}
+	for _, p := range pods {
+		in, ok := seen[p.Namespace]
+		if !ok {
+			var err error
+			if in, _, err = r.Scope.Check(ctx, r.Client, p.Namespace); err != nil {
+				return "", err
+			}
+			seen[p.Namespace] = in
+		}
+		if !in {
+			return fmt.Sprintf("pod %s/%s is in a namespace Ballast does not act on", p.Namespace, p.Name), nil
+		}
+	}
+	return "", nil
+}
 
 func (r *Reconciler) now() time.Time {
 	if r.Now != nil {
@@ -213,6 +236,12 @@ func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 	var pods []*corev1.Pod
 	for _, c := range candidates {
 		movable, why := Movable(c, pe.SingleReplica, func(p *corev1.Pod) (int32, bool) { return r.replicas(ctx, p) })
+		if why == "" {
+			var err error
+			if why, err = r.outOfScope(ctx, movable); err != nil {
+				return err
+			}
+		}
 		if why == "" {
 			why = Fit(movable, targets)
 		}

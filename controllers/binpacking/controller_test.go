@@ -35,7 +35,7 @@ type fixture struct {
 func newFixture(t *testing.T, name string, pe *v1alpha1.PodEvictionSpec, windows []v1alpha1.MaintenanceWindow) *fixture {
 	ctx := context.Background()
 	f := &fixture{t: t, cluster: name, ns: name, now: time.Now()}
-	f.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	f.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{v1alpha1.DistributionLabel: v1alpha1.DistributionEnabled}}})
 	f.create(&v1alpha1.ClusterPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.ClusterPolicySpec{
 		Cluster: v1alpha1.ClusterIdentity{Name: name, Region: "us-east-1"}, NodeClass: v1alpha1.NodeClassSpec{Role: "r"},
 		BinPacking: v1alpha1.BinPackingSpec{PodEviction: pe}, MaintenanceWindows: windows,
