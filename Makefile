@@ -83,7 +83,7 @@ test-unit: ## Run the tests that need no control plane or Gitea.
 
 .PHONY: e2e
 e2e: ## Run only the whole-cluster end-to-end suites.
-	$(GO) test -timeout $(TEST_TIMEOUT) -v ./test/e2e/... ./test/dev/... ./test/charte2e/...
+	$(GO) test -timeout $(TEST_TIMEOUT) -v ./test/e2e/... ./test/dev/... ./test/savings/... ./test/charte2e/...
 
 .PHONY: bench
 bench: ## Run the benchmarks.

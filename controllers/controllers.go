@@ -57,6 +57,9 @@ type Options struct {
 	// BinPackingStablePeriod is how long a node stays below the podEviction thresholds
 	// before bin-packing empties it (binpacking.DefaultStablePeriod when zero).
 	BinPackingStablePeriod time.Duration
+	// BinPackingInterval is the time between bin-packing passes
+	// (binpacking.DefaultInterval when zero).
+	BinPackingInterval time.Duration
 }
 
 // CacheOptions are the cache restrictions the runtime controllers need from the
@@ -112,7 +115,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("failed to set up the commitments controller: %w", err)
 	}
 	bp := &binpacking.Reconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-binpacking"), Cluster: o.Cluster, Scope: inScope, StablePeriod: o.BinPackingStablePeriod,
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-binpacking"), Cluster: o.Cluster, Scope: inScope, StablePeriod: o.BinPackingStablePeriod, Interval: o.BinPackingInterval,
 	}
 	if err := bp.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)

@@ -40,8 +40,8 @@ const (
 	unavailableTTL = "30s"
 	// policyPath is where the policy tree lives in the repository.
 	policyPath = "policies"
-	// sourceName is the PolicySource of the repository.
-	sourceName = "dev"
+	// SourceName is the PolicySource of the repository, in localcluster.BallastNamespace.
+	SourceName = "dev"
 )
 
 // Options configure an environment.
@@ -62,6 +62,16 @@ type Options struct {
 	DemoTimings bool
 	// Progress receives one line per step (and build output while binaries build).
 	Progress func(string)
+
+	// For tests of the whole product on a cluster of their own:
+	// InstanceTypes replaces kwok's instance types (localcluster.Options.InstanceTypes,
+	// e.g. localcluster.AWSInstanceTypes).
+	InstanceTypes []byte
+	// ControllerArgs and ControllerEnv are added to the controller's flags and
+	// environment.
+	ControllerArgs, ControllerEnv []string
+	// NoWorkloads deploys none of the example workloads.
+	NoWorkloads bool
 }
 
 // Env is a running environment.
@@ -126,9 +136,11 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	o.progress("starting the local cluster (the first run builds etcd, Kubernetes, kwok and Karpenter: minutes)")
 	if e.Kube, err = localcluster.Start(ctx, localcluster.Options{
 		Dir: filepath.Join(e.dir, "cluster"), KarpenterEnv: []string{"BALLAST_UNAVAILABLE_TTL=" + unavailableTTL}, Progress: o.Progress,
+		InstanceTypes: o.InstanceTypes,
 	}); err != nil {
 		return e, err
 	}
+	e.Kube.BallastEnv = o.ControllerEnv
 	if err := e.startRepository(ctx); err != nil {
 		return e, err
 	}
@@ -143,20 +155,24 @@ func Start(ctx context.Context, o Options) (env *Env, err error) {
 	if err := os.WriteFile(pricesFile, prices, 0o600); err != nil {
 		return e, err
 	}
-	if e.Ballast, err = e.Kube.StartBallast(ctx, e.Cluster, "--render-target", string(render.TargetKwok),
-		"--unavailable-offerings-ttl", unavailableTTL, "--prices", pricesFile, "--cost-interval", "10s"); err != nil {
+	args := append([]string{"--render-target", string(render.TargetKwok),
+		"--unavailable-offerings-ttl", unavailableTTL, "--prices", pricesFile, "--cost-interval", "10s"}, o.ControllerArgs...)
+	if e.Ballast, err = e.Kube.StartBallast(ctx, e.Cluster, args...); err != nil {
 		return e, err
 	}
 	// The rules' namespaces must exist before the rules are applied; they are opted in.
 	if err := e.createNamespaces(ctx); err != nil {
 		return e, err
 	}
-	o.progress("syncing the repository: PolicySource %s/%s", localcluster.BallastNamespace, sourceName)
+	o.progress("syncing the repository: PolicySource %s/%s", localcluster.BallastNamespace, SourceName)
 	if err := e.createSource(ctx); err != nil {
 		return e, err
 	}
 	if err := e.waitRendered(ctx); err != nil {
 		return e, err
+	}
+	if o.NoWorkloads {
+		return e, nil
 	}
 	o.progress("deploying example workloads")
 	if err := e.deployWorkloads(ctx); err != nil {
@@ -291,7 +307,7 @@ func (e *Env) createSource(ctx context.Context) error {
 		return err
 	}
 	ps := &v1alpha1.PolicySource{
-		ObjectMeta: metav1.ObjectMeta{Namespace: localcluster.BallastNamespace, Name: sourceName},
+		ObjectMeta: metav1.ObjectMeta{Namespace: localcluster.BallastNamespace, Name: SourceName},
 		Spec: v1alpha1.PolicySourceSpec{
 			Cluster: e.Cluster, Path: policyPath, Interval: metav1.Duration{Duration: time.Minute}, Prune: true,
 			Git: &v1alpha1.GitSource{URL: e.Repo.URL, Ref: &v1alpha1.GitRef{Branch: "main"},
@@ -325,7 +341,7 @@ func (e *Env) waitRendered(ctx context.Context) error {
 	})
 	if err != nil {
 		var ps v1alpha1.PolicySource
-		_ = c.Get(ctx, client.ObjectKey{Namespace: localcluster.BallastNamespace, Name: sourceName}, &ps)
+		_ = c.Get(ctx, client.ObjectKey{Namespace: localcluster.BallastNamespace, Name: SourceName}, &ps)
 		msg := ""
 		for _, cond := range ps.Status.Conditions {
 			if cond.Type == "Ready" {

@@ -327,7 +327,7 @@ func savingsAgree(s *fileSavings, c *v1alpha1.CostStatus) string {
 func (e *Env) RequestSync(ctx context.Context) error {
 	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":%q}}}`, time.Now().Format(time.RFC3339Nano)))
 	ps := &v1alpha1.PolicySource{}
-	ps.Namespace, ps.Name = localcluster.BallastNamespace, sourceName
+	ps.Namespace, ps.Name = localcluster.BallastNamespace, SourceName
 	return e.Kube.Client.Patch(ctx, ps, patch)
 }
 

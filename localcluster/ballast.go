@@ -269,7 +269,7 @@ func (c *Cluster) StartInstallation(ctx context.Context, in Installation, cluste
 // server calls its webhook.
 func (b *Ballast) Start(ctx context.Context) error {
 	b.starts++
-	comp, err := startComponent(b.dir, fmt.Sprintf("ballast-%d", b.starts), b.bin, b.args, []string{"KUBECONFIG=" + b.Kubeconfig})
+	comp, err := startComponent(b.dir, fmt.Sprintf("ballast-%d", b.starts), b.bin, b.args, append([]string{"KUBECONFIG=" + b.Kubeconfig}, b.c.BallastEnv...))
 	if err != nil {
 		return err
 	}

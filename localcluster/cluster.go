@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,6 +31,10 @@ type Options struct {
 	WithoutKarpenter bool
 	// KarpenterEnv adds environment variables to Karpenter, e.g. FEATURE_GATES.
 	KarpenterEnv []string
+	// InstanceTypes replaces the instance types Karpenter's kwok provider launches: an
+	// instance-types file in kwok's format, e.g. from AWSInstanceTypes. kwok's own
+	// generic types when empty.
+	InstanceTypes []byte
 	// Progress receives a line per start-up step and the build scripts' progress.
 	Progress func(string)
 }
@@ -52,6 +57,12 @@ type Cluster struct {
 	Client client.Client
 	// Timings records how long start-up steps took, for reports.
 	Timings map[string]time.Duration
+	// InstanceTypesFile is the kwok instance-types file Karpenter reads
+	// (Options.InstanceTypes); empty with kwok's own types.
+	InstanceTypesFile string
+	// BallastEnv adds environment variables to the controller processes started
+	// afterwards (StartBallast), e.g. AWS endpoints.
+	BallastEnv []string
 
 	pki        *pki
 	components []*component
@@ -111,7 +122,14 @@ func Start(ctx context.Context, opts Options) (c *Cluster, err error) {
 	}
 	if !opts.WithoutKarpenter {
 		opts.progress("starting Karpenter with its kwok provider")
-		if err := c.startKarpenter(ctx, assets, opts.KarpenterEnv); err != nil {
+		if err := c.writeInstanceTypes(opts.InstanceTypes); err != nil {
+			return c, err
+		}
+		env := opts.KarpenterEnv
+		if c.InstanceTypesFile != "" {
+			env = append(slices.Clone(env), "INSTANCE_TYPES_FILE_PATH="+c.InstanceTypesFile)
+		}
+		if err := c.startKarpenter(ctx, assets, env); err != nil {
 			return c, err
 		}
 	}

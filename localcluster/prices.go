@@ -23,9 +23,14 @@ type KwokPrice struct {
 }
 
 // KwokPriceTable returns the prices of the instance types Karpenter's kwok provider
-// launches, by name.
-func KwokPriceTable() (map[string]KwokPrice, error) {
-	types, err := kwokcloud.ConstructInstanceTypes(kwokoptions.ToContext(context.Background(), &kwokoptions.Options{}))
+// launches, by name: its own, or those of the instance-types files given
+// (Cluster.InstanceTypesFile; an empty name means kwok's own).
+func KwokPriceTable(instanceTypesFile ...string) (map[string]KwokPrice, error) {
+	file := ""
+	if len(instanceTypesFile) > 0 {
+		file = instanceTypesFile[0]
+	}
+	types, err := kwokcloud.ConstructInstanceTypes(kwokoptions.ToContext(context.Background(), &kwokoptions.Options{InstanceTypesFilePath: file}))
 	if err != nil {
 		return nil, fmt.Errorf("failed to read kwok's instance types: %w", err)
 	}

@@ -3,6 +3,7 @@ package binpacking
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -214,16 +215,7 @@ func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 	if pe.MaxEvictionsPerPass != nil {
 		limit = max(*pe.MaxEvictionsPerPass, 1)
 	}
-	isCandidate := map[string]bool{}
-	for _, c := range candidates {
-		isCandidate[c.Node.Name] = true
-	}
-	var targets []*Node
-	for _, n := range nodes {
-		if !isCandidate[n.Node.Name] {
-			targets = append(targets, n)
-		}
-	}
+	targetsOf := targets(nodes, candidates)
 	// A node already draining is finished first.
 	for i, c := range candidates {
 		if Draining(c.Node) {
@@ -243,7 +235,7 @@ func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 			}
 		}
 		if why == "" {
-			why = Fit(movable, targets)
+			why = Fit(movable, targetsOf(c))
 		}
 		if why != "" {
 			reasons = append(reasons, c.Node.Name+": "+why)
@@ -296,6 +288,35 @@ func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 	}
 	st.Draining = []string{chosen.Node.Name}
 	return nil
+}
+
+// targets returns, for a candidate, the nodes its pods may move to in the simulation:
+// every other node, those that are not candidates first, then the other candidates
+// fullest first. Light nodes may so be packed onto each other (six nodes a third
+// full end as two); a node being drained is never a target (see Fit).
+func targets(nodes, candidates []*Node) func(*Node) []*Node {
+	isCandidate := map[string]bool{}
+	for _, c := range candidates {
+		isCandidate[c.Node.Name] = true
+	}
+	var others []*Node
+	for _, n := range nodes {
+		if !isCandidate[n.Node.Name] {
+			others = append(others, n)
+		}
+	}
+	fullest := slices.Clone(candidates)
+	Order(fullest)
+	slices.Reverse(fullest)
+	return func(c *Node) []*Node {
+		out := slices.Clone(others)
+		for _, n := range fullest {
+			if n != c {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
 }
 
 // stable reports whether the node has been below the thresholds for the stable

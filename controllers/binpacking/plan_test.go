@@ -1,6 +1,7 @@
 package binpacking
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -162,5 +163,31 @@ func TestFit(t *testing.T) {
 				t.Fatalf("Fit = %q, want fits %v", why, tc.fits)
 			}
 		})
+	}
+}
+
+// TestTargetsPackLightNodesOntoEachOther: when every node is a light candidate, a
+// candidate's pods may go to the other candidates (the non-candidates first, then the
+// fullest candidates), never to itself.
+func TestTargetsPackLightNodesOntoEachOther(t *testing.T) {
+	busy := func(name, cpu string) *Node {
+		return &Node{Node: tnode(name, "1900m", "4Gi", nil), Pods: []*corev1.Pod{tpod(name+"-p", cpu, "256Mi")}}
+	}
+	full, a, b, c := busy("full", "1500m"), busy("a", "700m"), busy("b", "600m"), busy("c", "800m")
+	nodes := []*Node{a, b, c, full}
+	targetsOf := targets(nodes, []*Node{a, b, c})
+	var names []string
+	for _, n := range targetsOf(b) {
+		names = append(names, n.Node.Name)
+	}
+	if got, want := strings.Join(names, ","), "full,c,a"; got != want {
+		t.Errorf("targets of b = %s, want %s (the non-candidate, then the other candidates fullest first)", got, want)
+	}
+	if why := Fit(b.Pods, targetsOf(b)); why != "" {
+		t.Errorf("b's pod does not fit on the other light nodes: %s", why)
+	}
+	// Were the candidates not targets, the light nodes could never be packed.
+	if why := Fit(b.Pods, []*Node{full}); why == "" {
+		t.Error("b's 600m pod fits on the node with 400m free")
 	}
 }

@@ -97,13 +97,16 @@ func plan(u cost.UnusedCommitment, nodes []corev1.Node, shapes cost.ShapeBook) (
 	for _, n := range nodes {
 		t := cmp.Or(n.Labels[corev1.LabelInstanceTypeStable], n.Labels[corev1.LabelInstanceType])
 		types[t] = true
-		c, m := n.Status.Capacity[corev1.ResourceCPU], n.Status.Capacity[corev1.ResourceMemory]
-		if c.IsZero() || m.IsZero() {
-			s, ok := shapes.Shape(t)
-			if !ok {
+		// The instance type's size, as Karpenter counts it against the limits; the
+		// node's capacity only for a type the price book does not know.
+		var c, m resource.Quantity
+		if s, ok := shapes.Shape(t); ok {
+			c, m = *resource.NewQuantity(int64(s.VCPU), resource.DecimalSI), mib(s.MemoryGiB)
+		} else {
+			c, m = n.Status.Capacity[corev1.ResourceCPU], n.Status.Capacity[corev1.ResourceMemory]
+			if c.IsZero() || m.IsZero() {
 				return p, fmt.Errorf("node %s: the size of instance type %s is unknown", n.Name, t)
 			}
-			c, m = *resource.NewQuantity(int64(s.VCPU), resource.DecimalSI), mib(s.MemoryGiB)
 		}
 		cpu.Add(c)
 		mem.Add(m)

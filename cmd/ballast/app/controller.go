@@ -51,6 +51,7 @@ type controllerOptions struct {
 	discoverCommitments  bool
 	costInterval         time.Duration
 	binPackingStable     time.Duration
+	binPackingInterval   time.Duration
 	probeAddr            string
 	webhookPort          int
 	certDir              string
@@ -129,6 +130,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.BoolVar(&o.discoverCommitments, "discover-commitments", false, "read Reserved Instances and Savings Plans from AWS for policies whose commitments have source Discover (needs ec2:DescribeReservedInstances and savingsplans:DescribeSavingsPlans through IRSA or Pod Identity)")
 	f.DurationVar(&o.costInterval, "cost-interval", time.Minute, "how often the cost controller prices the nodes when none comes or goes")
 	f.DurationVar(&o.binPackingStable, "binpacking-stable-period", 5*time.Minute, "how long a node stays below binPacking.podEviction's thresholds before bin-packing empties it")
+	f.DurationVar(&o.binPackingInterval, "binpacking-interval", time.Minute, "time between bin-packing passes (each evicts at most binPacking.podEviction.maxEvictionsPerPass pods)")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
 	o.client.BindFlags(f)
 	o.logger.BindFlags(f)
@@ -253,8 +255,8 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	}
 	if err := controllers.SetupRuntime(ctx, mgr, controllers.Options{
 		Prices: prices, CostInterval: o.costInterval, DiscoverCommitments: discover,
-		BinPackingStablePeriod: o.binPackingStable,
-		Cluster:                o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
+		BinPackingStablePeriod: o.binPackingStable, BinPackingInterval: o.binPackingInterval,
+		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
 		LimitsStallAfter: o.limitsStallAfter, BestSpotScore: bestScore, MinSpotScore: o.minSpotScore,
 		UnavailableOfferingsTTL: o.offeringsTTL,
 	}); err != nil {
