@@ -86,7 +86,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if apierrors.IsNotFound(err) {
 		r.guard.forget(req.String())
 		forgetSplit(r.Kind, req.Namespace, req.Name)
-		return reconcile.Result{}, nil
+		return reconcile.Result{}, r.removeStatus(ctx, req.Namespace, req.Name)
 	}
 	if err != nil {
 		return reconcile.Result{}, err
