@@ -99,6 +99,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	fb := &fallback.Reconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-fallback"), Cluster: o.Cluster, Scope: inScope,
 		BestScore: o.BestSpotScore, MinScore: o.MinSpotScore, CapacityMemory: o.UnavailableOfferingsTTL, API: o.API,
+		Discover: o.DiscoverCommitments,
 	}
 	if err := fb.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the fallback controller: %w", err)
