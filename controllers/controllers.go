@@ -102,6 +102,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	fb := &fallback.Reconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-fallback"), Cluster: o.Cluster, Scope: inScope,
 		BestScore: o.BestSpotScore, MinScore: o.MinSpotScore, CapacityMemory: o.UnavailableOfferingsTTL, API: o.API,
+		Discover: o.DiscoverCommitments,
 	}
 	if err := fb.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the fallback controller: %w", err)
@@ -111,11 +112,12 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	// Without --discover-commitments, policies with source Discover get
 	// CommitmentsReady False (DiscoveryNotConfigured).
-	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
+	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-commitments"), Cluster: o.Cluster, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the commitments controller: %w", err)
 	}
 	bp := &binpacking.Reconciler{
 		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-binpacking"), Cluster: o.Cluster, Scope: inScope, StablePeriod: o.BinPackingStablePeriod, Interval: o.BinPackingInterval,
+		Discover: o.DiscoverCommitments,
 	}
 	if err := bp.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)

@@ -95,10 +95,10 @@ func CommitmentsFor(policy *v1alpha1.ClusterPolicy, date time.Time) (Commitments
 
 // hourNode is one On-Demand node running in an hour, with its prices.
 type hourNode struct {
-	instanceType, zone string
-	onDemand           float64
-	covered            float64 // share of the hour covered so far
-	cost               float64 // USD for the covered share
+	name, instanceType, zone string
+	onDemand                 float64
+	covered                  float64 // share of the hour covered so far
+	cost                     float64 // USD for the covered share
 }
 
 // cover applies the commitments to one hour of the running On-Demand nodes, in node
@@ -265,15 +265,7 @@ type InstanceCount struct {
 // type counts as On-Demand. candidates are the instance types the caller could launch
 // with a Savings Plan's rest (e.g. those the policy's supply allows).
 func Unused(c Commitments, nodes []Node, region string, prices PriceBook, candidates []string) (UnusedCommitment, error) {
-	var hn []*hourNode
-	for _, n := range nodes {
-		if n.CapacityType == Spot {
-			continue
-		}
-		od, _ := prices.Price(region, n.InstanceType, OnDemand)
-		hn = append(hn, &hourNode{instanceType: n.InstanceType, zone: n.Zone, onDemand: od})
-	}
-	_, left, err := cover(hn, c, region, prices)
+	_, left, err := cover(onDemandHour(nodes, region, prices), c, region, prices)
 	if err != nil {
 		return UnusedCommitment{}, err
 	}
@@ -329,6 +321,75 @@ func Unused(c Commitments, nodes []Node, region string, prices PriceBook, candid
 		out.SavingsPlans = append(out.SavingsPlans, u)
 	}
 	return out, nil
+}
+
+// onDemandHour is one hour of the nodes that commitments may cover: every node but
+// Spot ones (a node without a capacity type counts as On-Demand), in order.
+func onDemandHour(nodes []Node, region string, prices PriceBook) []*hourNode {
+	var hn []*hourNode
+	for _, n := range nodes {
+		if n.CapacityType == Spot {
+			continue
+		}
+		od, _ := prices.Price(region, n.InstanceType, OnDemand)
+		hn = append(hn, &hourNode{name: n.Name, instanceType: n.InstanceType, zone: n.Zone, onDemand: od})
+	}
+	return hn
+}
+
+// Covering names the running nodes that use the commitments now, with the same
+// coverage as Unused (cover). Together they keep the commitments as used as they are:
+// every other node may go without leaving any commitment unused, while once those are
+// gone, any covering node that goes leaves some unused. When more nodes could use a
+// commitment than it covers, the nodes earlier in nodes are covered first (by Reserved
+// Instances, and by Savings Plans among nodes of equal discount), so a caller lists
+// first the nodes it would rather keep. A node covered in part (a plan's budget or a
+// reservation's units run out on it) is covering. Spot nodes never are.
+func Covering(c Commitments, nodes []Node, region string, prices PriceBook) (map[string]bool, error) {
+	hn := onDemandHour(nodes, region, prices)
+	if _, _, err := cover(hn, c, region, prices); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, n := range hn {
+		if n.covered > 1e-9 {
+			out[n.name] = true
+		}
+	}
+	return out, nil
+}
+
+// Coverable reports whether a commitment could cover the node at all, whatever else
+// runs: a Reserved Instance of its type (in its zone, for a zonal one) or of its
+// family (a regional one, size-flexible), an EC2 Instance Savings Plan of its family,
+// any Compute Savings Plan. Spot nodes never are. When the coverage itself cannot be
+// computed (a missing price), callers that must not lose a commitment treat every
+// coverable node as covering.
+func Coverable(c Commitments, n Node) bool {
+	if n.CapacityType == Spot {
+		return false
+	}
+	for _, ri := range c.ReservedInstances {
+		if ri.Count <= 0 {
+			continue
+		}
+		if n.InstanceType == ri.InstanceType && (ri.Zone == "" || n.Zone == "" || n.Zone == ri.Zone) {
+			return true
+		}
+		if ri.Zone == "" && normalizationFactor(ri.InstanceType) > 0 && normalizationFactor(n.InstanceType) > 0 &&
+			familyOf(n.InstanceType) == familyOf(ri.InstanceType) {
+			return true
+		}
+	}
+	for _, sp := range c.SavingsPlans {
+		if sp.PerHour <= 0 {
+			continue
+		}
+		if sp.Type != "EC2Instance" || familyOf(n.InstanceType) == sp.Family {
+			return true
+		}
+	}
+	return false
 }
 
 // roundCount removes floating-point noise from a number of instances.

@@ -15,9 +15,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
+	"github.com/ballast-dev/ballast/controllers/internal/coverage"
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
+	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -36,6 +38,9 @@ const (
 	DrainingReason = "DrainingNode"
 	BlockedReason  = "BinPackingBlocked"
 	PausedReason   = "BinPackingPaused"
+	// KeptReason: candidates are kept because they cover a commitment (recorded when
+	// the set of kept nodes changes).
+	KeptReason = "KeptForCommitment"
 )
 
 // Reconciler runs bin-packing passes for one cluster.
@@ -51,6 +56,12 @@ type Reconciler struct {
 	// Scope says which namespaces Ballast acts on: a node with a pod of any other
 	// namespace to move is left alone.
 	Scope scope.Scope
+	// Discover returns the account's commitments for policies whose commitments have
+	// source Discover (the commitments controller's); without it, or when it fails,
+	// every On-Demand node a commitment could cover is kept.
+	Discover coverage.Discover
+	// Prices is the price book for the commitments' coverage; the catalogue when nil.
+	Prices cost.PriceBook
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -181,6 +192,21 @@ func (r *Reconciler) pass(ctx context.Context, policy *v1alpha1.ClusterPolicy, n
 		}
 	}
 	Order(candidates)
+	// A node already draining is finished first.
+	for i, c := range candidates {
+		if Draining(c.Node) {
+			candidates[0], candidates[i] = candidates[i], candidates[0]
+			break
+		}
+	}
+	candidates, kept, err := r.keep(ctx, policy, nodes, candidates, now)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { st.Message = withNote(st.Message, kept) }()
+	if kept != "" && (prev == nil || !strings.Contains(prev.Message, kept)) {
+		r.event(policy, corev1.EventTypeNormal, KeptReason, kept)
+	}
 	for _, n := range candidates {
 		if len(st.Candidates) < 50 {
 			st.Candidates = append(st.Candidates, n.Node.Name)
@@ -203,6 +229,9 @@ func (r *Reconciler) pass(ctx context.Context, policy *v1alpha1.ClusterPolicy, n
 	}
 	if len(candidates) == 0 {
 		st.Message = "no node below the thresholds long enough"
+		if kept != "" {
+			st.Message = "no node to empty"
+		}
 		return st, r.release(ctx, managed)
 	}
 	return st, r.drain(ctx, policy, pe, nodes, candidates, st, now)
@@ -216,13 +245,6 @@ func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 		limit = max(*pe.MaxEvictionsPerPass, 1)
 	}
 	targetsOf := targets(nodes, candidates)
-	// A node already draining is finished first.
-	for i, c := range candidates {
-		if Draining(c.Node) {
-			candidates[0], candidates[i] = candidates[i], candidates[0]
-			break
-		}
-	}
 	var reasons []string
 	var chosen *Node
 	var pods []*corev1.Pod

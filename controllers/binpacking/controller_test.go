@@ -2,6 +2,7 @@ package binpacking_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,11 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ballast-dev/ballast/controllers/binpacking"
+	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -58,14 +61,25 @@ func (f *fixture) create(o client.Object) {
 	f.t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o, client.GracePeriodSeconds(0)) })
 }
 
-// node creates a node of a NodePool (Ballast's when managed) with 4 CPUs and 16Gi.
+// node creates a Spot node of a NodePool (Ballast's when managed) with 4 CPUs and
+// 16Gi.
 func (f *fixture) node(name string, managed bool) {
 	pool := "someone-else"
 	if managed {
 		pool = "ballast-" + f.cluster + "-spot"
 	}
-	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: f.cluster + "-" + name, Labels: map[string]string{
-		binpacking.NodePoolLabel: pool, "karpenter.sh/capacity-type": "spot"}}}
+	f.nodeWith(name, map[string]string{binpacking.NodePoolLabel: pool, "karpenter.sh/capacity-type": "spot"})
+}
+
+// onDemand creates an On-Demand m5.large of Ballast's On-Demand NodePool, with 4 CPUs
+// and 16Gi.
+func (f *fixture) onDemand(name string) {
+	f.nodeWith(name, map[string]string{binpacking.NodePoolLabel: "ballast-" + f.cluster + "-on-demand",
+		"karpenter.sh/capacity-type": "on-demand", corev1.LabelInstanceTypeStable: "m5.large"})
+}
+
+func (f *fixture) nodeWith(name string, labels map[string]string) {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: f.cluster + "-" + name, Labels: labels}}
 	f.create(n)
 	// The API server taints a new node not-ready until a kubelet reports; this one is
 	// ready.
@@ -227,5 +241,126 @@ func TestNoRoomElsewhereLeavesTheNodeAlone(t *testing.T) {
 	}
 	if !strings.Contains(st.Message, "fits on no other node") {
 		t.Fatalf("message %q", st.Message)
+	}
+}
+
+// commit gives the fixture's policy commitments.
+func (f *fixture) commit(c *v1alpha1.CommitmentsSpec) {
+	f.t.Helper()
+	var p v1alpha1.ClusterPolicy
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: f.cluster}, &p); err != nil {
+		f.t.Fatal(err)
+	}
+	p.Spec.Commitments = c
+	if err := env.Client.Update(context.Background(), &p); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// events returns the events recorded so far.
+func (f *fixture) events(rec *events.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-rec.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}
+
+var threeM5 = &v1alpha1.CommitmentsSpec{Enabled: true, Source: v1alpha1.CommitmentsFromGit,
+	ReservedInstances: []v1alpha1.ReservedInstance{{InstanceType: "m5.large", Count: 3}}}
+
+// TestKeepsNodesThatCoverACommitment: 3 reserved m5.large and 4 lightly used
+// On-Demand m5.large: one may go (the least used; ties by name), the 3 others are kept,
+// and the status and one event say so; the pod of the emptied node moves onto them.
+func TestKeepsNodesThatCoverACommitment(t *testing.T) {
+	f := newFixture(t, "bp-keep", cpu30, nil)
+	f.commit(threeM5)
+	rec := events.NewFakeRecorder(100)
+	f.r.Recorder = rec
+	for i, n := range []string{"n1", "n2", "n3", "n4"} {
+		f.onDemand(n)
+		f.pod(fmt.Sprintf("p%d", i+1), n, "500m")
+	}
+	f.pass(0)
+	st := f.pass(6 * time.Minute)
+	if got := f.evicted(); len(got) != 1 || got[0] != "p1" || !f.tainted("n1") {
+		t.Fatalf("evicted %v, n1 tainted %v; want p1 of n1 alone: %s", got, f.tainted("n1"), st.Message)
+	}
+	if len(st.Candidates) != 1 || st.Candidates[0] != "bp-keep-n1" {
+		t.Errorf("candidates %v, want n1 alone", st.Candidates)
+	}
+	const kept = "kept bp-keep-n2, bp-keep-n3, bp-keep-n4: they cover commitments"
+	if !strings.Contains(st.Message, kept) || !strings.Contains(st.Message, "draining node bp-keep-n1") {
+		t.Errorf("message %q, want the drain and %q", st.Message, kept)
+	}
+	for _, n := range []string{"n2", "n3", "n4"} {
+		if f.tainted(n) {
+			t.Errorf("%s is tainted although it covers a commitment", n)
+		}
+	}
+	st = f.pass(time.Minute)
+	if got := f.evicted(); len(got) != 1 || !strings.Contains(st.Message, kept) {
+		t.Errorf("second pass: evicted %v, message %q", got, st.Message)
+	}
+	var keptEvents []string
+	for _, e := range f.events(rec) {
+		if strings.Contains(e, binpacking.KeptReason) {
+			keptEvents = append(keptEvents, e)
+		}
+	}
+	if len(keptEvents) != 1 || !strings.Contains(keptEvents[0], kept) {
+		t.Errorf("events %q, want one %s event for the kept nodes", keptEvents, binpacking.KeptReason)
+	}
+}
+
+// TestNoneGoesWhenAllCover: 3 reserved m5.large and 2 On-Demand m5.large: both cover,
+// nothing is evicted or tainted; a Spot node, which covers nothing, is still emptied.
+func TestNoneGoesWhenAllCover(t *testing.T) {
+	f := newFixture(t, "bp-allcover", cpu30, nil)
+	f.commit(threeM5)
+	f.onDemand("n1")
+	f.onDemand("n2")
+	f.pod("a", "n1", "500m")
+	f.pod("b", "n2", "500m")
+	f.pass(0)
+	st := f.pass(6 * time.Minute)
+	if got := f.evicted(); len(got) != 0 || f.tainted("n1") || f.tainted("n2") {
+		t.Fatalf("evicted %v; want nothing: both nodes cover the reservations: %s", got, st.Message)
+	}
+	if !strings.Contains(st.Message, "no node to empty; kept bp-allcover-n1, bp-allcover-n2: they cover commitments") || len(st.Candidates) != 0 {
+		t.Errorf("status %+v", st)
+	}
+	f.node("spot", true)
+	f.pod("c", "spot", "500m")
+	f.pass(time.Minute)
+	st = f.pass(6 * time.Minute)
+	if got := f.evicted(); len(got) != 1 || got[0] != "c" {
+		t.Errorf("evicted %v, want the Spot node's pod: %s", got, st.Message)
+	}
+}
+
+// TestCommitmentsUnknownKeepsOnDemandNodes: with source Discover and discovery failing
+// (nothing reported yet), every On-Demand node is kept, and the status says why.
+func TestCommitmentsUnknownKeepsOnDemandNodes(t *testing.T) {
+	f := newFixture(t, "bp-unknown", cpu30, nil)
+	f.commit(&v1alpha1.CommitmentsSpec{Enabled: true, Source: v1alpha1.CommitmentsFromAWS})
+	f.r.Discover = func(context.Context, string) (cost.Commitments, error) {
+		return cost.Commitments{}, errors.New("AccessDeniedException")
+	}
+	f.onDemand("n1")
+	f.onDemand("n2")
+	f.pod("a", "n1", "500m")
+	f.pod("b", "n2", "500m")
+	f.pass(0)
+	st := f.pass(6 * time.Minute)
+	if got := f.evicted(); len(got) != 0 {
+		t.Fatalf("evicted %v while the commitments are unknown: %s", got, st.Message)
+	}
+	if !strings.Contains(st.Message, "AccessDeniedException") || !strings.Contains(st.Message, "every On-Demand node counts as covering") {
+		t.Errorf("message %q does not say why the nodes are kept", st.Message)
 	}
 }

@@ -3,17 +3,18 @@ package commitments
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
+	"github.com/ballast-dev/ballast/controllers/internal/coverage"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -27,17 +28,24 @@ const FieldManager = "ballast-commitments"
 // DefaultInterval is how often the commitments are read again when nothing changes.
 const DefaultInterval = 5 * time.Minute
 
+// PoolChangedReason is the Normal event on the ClusterPolicy when the committed
+// NodePool is created, deleted or its limits change; a failed pass is a Warning
+// with the reason of CommitmentsReady (e.g. DiscoveryFailed), once per failure.
+const PoolChangedReason = "CommittedPoolChanged"
+
 // Reconciler keeps the committed NodePool of one cluster.
 type Reconciler struct {
 	// Client reads nodes, NodePools and the ClusterPolicy (usually from a cache) and
 	// applies the NodePool and the status.
 	Client client.Client
+	// Recorder records events on the ClusterPolicy; none when nil.
+	Recorder events.EventRecorder
 	// Cluster is the ClusterPolicy cluster name the controller serves.
 	Cluster string
 	// Discover returns the Reserved Instances and Savings Plans of the account in a
 	// region, for commitments with source Discover; nil until wired to AWS, and then
 	// the CommitmentsReady condition says discovery is not configured.
-	Discover func(ctx context.Context, region string) (cost.Commitments, error)
+	Discover coverage.Discover
 	// Prices is the price book (rates and instance shapes); the built-in catalogue
 	// when nil.
 	Prices cost.PriceBook
@@ -59,8 +67,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		return reconcile.Result{}, err
 	}
 	name := PoolName(r.Cluster)
-	if policy == nil || policy.Spec.Commitments == nil || !policy.Spec.Commitments.Enabled {
-		return reconcile.Result{}, r.deletePool(ctx, name)
+	if !coverage.Enabled(policy) {
+		gone, err := r.deletePool(ctx, name)
+		if gone && policy != nil {
+			r.event(policy, corev1.EventTypeNormal, PoolChangedReason, "deleted the committed NodePool "+name+": commitments are disabled")
+		}
+		return reconcile.Result{}, err
 	}
 	now := r.now()
 	obs, err := r.observe(ctx, policy, now)
@@ -71,12 +83,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		s, reason, msg := failed(err)
 		cond = status.Condition(policy.Status.Conditions, ReadyCondition, s, reason, msg, policy.Generation, now)
 	default:
-		if err := r.applyPool(ctx, name, obs); err != nil {
+		change, err := r.applyPool(ctx, name, obs)
+		if err != nil {
 			s, reason, msg := failed(err)
 			cond = status.Condition(policy.Status.Conditions, ReadyCondition, s, reason, msg, policy.Generation, now)
 			break
 		}
+		if change != "" {
+			r.event(policy, corev1.EventTypeNormal, PoolChangedReason, change)
+		}
 		cond = status.Condition(policy.Status.Conditions, ReadyCondition, metav1.ConditionTrue, AppliedReason, obs.message(), policy.Generation, now)
+	}
+	if cond.Status == metav1.ConditionFalse && !status.Same(policy.Status.Conditions, cond) {
+		// Once per failure: a failure that repeats leaves the condition as it is.
+		r.event(policy, corev1.EventTypeWarning, cond.Reason, cond.Message)
 	}
 	fields := map[string]any{}
 	if err == nil {
@@ -115,22 +135,11 @@ type observation struct {
 // observe reads the commitments, the nodes and the On-Demand NodePool and computes
 // the committed pool.
 func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy, now time.Time) (*observation, error) {
-	c, _, err := cost.CommitmentsFor(policy, now)
+	c, err := coverage.Read(ctx, policy, r.Discover, now)
 	if err != nil {
-		return nil, fmt.Errorf("invalid commitments: %w", err)
+		return nil, err
 	}
 	region := policy.Spec.Cluster.Region
-	if policy.Spec.Commitments.Source != v1alpha1.CommitmentsFromGit {
-		if r.Discover == nil {
-			return nil, errNotConfigured
-		}
-		found, err := r.Discover(ctx, region)
-		if err != nil {
-			return nil, discoveryError{err}
-		}
-		found.Utilization = c.Utilization
-		c = found
-	}
 	var nodes corev1.NodeList
 	if err := r.Client.List(ctx, &nodes); err != nil {
 		return nil, err
@@ -178,15 +187,7 @@ func shapes(book cost.PriceBook) cost.ShapeBook {
 	return cost.DefaultCatalogue()
 }
 
-var (
-	errNotConfigured  = errors.New("commitments have source Discover, but discovery through the AWS API is not configured in this controller")
-	errNoOnDemandPool = errors.New("the rendered On-Demand NodePool does not exist yet; the committed pool copies its template")
-)
-
-type discoveryError struct{ err error }
-
-func (e discoveryError) Error() string { return "cannot discover the commitments: " + e.err.Error() }
-func (e discoveryError) Unwrap() error { return e.err }
+var errNoOnDemandPool = errors.New("the rendered On-Demand NodePool does not exist yet; the committed pool copies its template")
 
 func (r *Reconciler) interval() time.Duration {
 	if r.Interval > 0 {
@@ -200,4 +201,10 @@ func (r *Reconciler) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
+}
+
+func (r *Reconciler) event(policy *v1alpha1.ClusterPolicy, kind, reason, message string) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(policy, nil, kind, reason, "Commitments", "%s", message)
+	}
 }

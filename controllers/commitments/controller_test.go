@@ -3,8 +3,10 @@ package commitments_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,16 +14,19 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/commitments"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/controllers/limits"
+	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/render"
 	"github.com/ballast-dev/ballast/test/controlplane"
@@ -64,6 +69,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			for _, x := range p.Items {
 				t.Logf("ClusterPolicy %s: %+v", x.Name, x.Status.Conditions)
 			}
+			if debugEvents != nil {
+				t.Logf("events: %q", debugEvents.all())
+			}
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -102,7 +110,10 @@ func TestCommittedPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Cluster: "com"}).SetupWithManager(ctx, mgr); err != nil {
+	rec := &recorded{rec: events.NewFakeRecorder(1000)}
+	debugEvents = rec
+	defer func() { debugEvents = nil }()
+	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Cluster: "com", Recorder: rec.rec}).SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
 	if err := (&limits.Reconciler{Client: mgr.GetClient(), Cluster: "com"}).SetupWithManager(ctx, mgr); err != nil {
@@ -129,6 +140,9 @@ func TestCommittedPool(t *testing.T) {
 		}
 	}
 	eventually(t, "a committed pool for 3 m5.large", limitsAre("6", "24Gi", 3))
+	eventually(t, "an event for the new pool", func() bool {
+		return rec.count("Normal CommittedPoolChanged created the committed NodePool ballast-com-committed for m5.large with limits cpu 6, memory 24Gi, nodes 3") == 1
+	})
 	np := get()
 	if np.Spec.Weight == nil || *np.Spec.Weight != render.CommittedWeight {
 		t.Errorf("weight %v, want %d", np.Spec.Weight, render.CommittedWeight)
@@ -163,6 +177,9 @@ func TestCommittedPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "room for 2 m5.large", limitsAre("4", "16Gi", 2))
+	eventually(t, "an event for the new limits", func() bool {
+		return rec.count("Normal CommittedPoolChanged the committed NodePool ballast-com-committed now allows cpu 4, memory 16Gi, nodes 2 (was cpu 6, memory 24Gi, nodes 3): 0 committed nodes running") == 1
+	})
 	// A node of the committed pool counts in its limits: its own 2 CPU plus 1 unused.
 	if err := env.Client.Create(ctx, node("committed-1", "m5.large", "on-demand", name)); err != nil {
 		t.Fatal(err)
@@ -188,6 +205,11 @@ func TestCommittedPool(t *testing.T) {
 	if np.ResourceVersion != rv {
 		t.Errorf("the committed NodePool changed in a steady state (resourceVersion %s -> %s)", rv, np.ResourceVersion)
 	}
+	// Limits that did not change (a committed node took the place of an unused
+	// instance), and passes that change nothing, make no event.
+	if got := rec.all(); len(got) != 2 {
+		t.Errorf("events %q, want one for the new pool and one for its new limits", got)
+	}
 	for _, m := range np.ManagedFields {
 		if m.Manager != commitments.FieldManager {
 			t.Errorf("field manager %q manages fields of the committed NodePool", m.Manager)
@@ -198,4 +220,77 @@ func TestCommittedPool(t *testing.T) {
 	policy.Spec.Commitments.Enabled = false
 	applyRendered(t, policy)
 	eventually(t, "no committed pool", func() bool { return get() == nil })
+	eventually(t, "an event for the deleted pool", func() bool {
+		return rec.count("Normal CommittedPoolChanged deleted the committed NodePool ballast-com-committed: commitments are disabled") == 1
+	})
+}
+
+// TestDiscoveryFailureWarns: a failed discovery is a Warning on the ClusterPolicy and
+// CommitmentsReady False, once: the same failure on the next pass records nothing new.
+func TestDiscoveryFailureWarns(t *testing.T) {
+	ctx := context.Background()
+	policy := &v1alpha1.ClusterPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "com-discover"},
+		Spec: v1alpha1.ClusterPolicySpec{
+			Cluster:     v1alpha1.ClusterIdentity{Name: "com-discover", Region: "eu-west-1"},
+			NodeClass:   v1alpha1.NodeClassSpec{Role: "r"},
+			Commitments: &v1alpha1.CommitmentsSpec{Enabled: true, Source: v1alpha1.CommitmentsFromAWS},
+		},
+	}
+	if err := env.Client.Create(ctx, policy); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), policy) })
+	rec := &recorded{rec: events.NewFakeRecorder(100)}
+	r := &commitments.Reconciler{Client: env.Client, Cluster: "com-discover", Recorder: rec.rec,
+		Discover: func(context.Context, string) (cost.Commitments, error) {
+			return cost.Commitments{}, errors.New("AccessDeniedException: not authorized to perform savingsplans:DescribeSavingsPlans")
+		}}
+	for range 2 {
+		if _, err := r.Reconcile(ctx, reconcile.Request{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var p v1alpha1.ClusterPolicy
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: policy.Name}, &p); err != nil {
+		t.Fatal(err)
+	}
+	if c := status.Find(p.Status.Conditions, commitments.ReadyCondition); c == nil || c.Status != metav1.ConditionFalse || c.Reason != commitments.DiscoveryFailedReason {
+		t.Fatalf("CommitmentsReady = %+v, want False/DiscoveryFailed", c)
+	}
+	got := rec.all()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "Warning DiscoveryFailed cannot discover the commitments: AccessDeniedException") {
+		t.Fatalf("events %q, want one DiscoveryFailed Warning", got)
+	}
+}
+
+var debugEvents *recorded
+
+// recorded collects the events of a fake recorder.
+type recorded struct {
+	rec  *events.FakeRecorder
+	seen []string
+}
+
+// all returns every event recorded so far.
+func (r *recorded) all() []string {
+	for {
+		select {
+		case e := <-r.rec.Events:
+			r.seen = append(r.seen, e)
+		default:
+			return r.seen
+		}
+	}
+}
+
+// count is how many recorded events are exactly e.
+func (r *recorded) count(e string) int {
+	n := 0
+	for _, x := range r.all() {
+		if x == e {
+			n++
+		}
+	}
+	return n
 }

@@ -18,5 +18,7 @@
 // prune (which deletes only what its inventory lists) and the limits controller
 // (which owns spec.limits of rendered pools only) leave it alone, so the cluster's
 // total limits do not bound it; the commitment does. The controller owns
-// status.commitments and the CommitmentsReady condition of the ClusterPolicy.
+// status.commitments and the CommitmentsReady condition of the ClusterPolicy, and
+// records an event when the pool is created, deleted or its limits change, and a
+// Warning once per failure.
 package commitments

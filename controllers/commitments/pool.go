@@ -192,49 +192,98 @@ func nodePool(name, cluster string, od *karpv1.NodePool, p poolSpec) *karpv1.Nod
 }
 
 // applyPool server-side applies the committed pool, or deletes it when it would
-// allow nothing.
-func (r *Reconciler) applyPool(ctx context.Context, name string, o *observation) error {
+// allow nothing, and says what changed for people: the pool created, deleted, or its
+// limits ("" when nothing did).
+func (r *Reconciler) applyPool(ctx context.Context, name string, o *observation) (string, error) {
 	if len(o.pool.types) == 0 {
-		return r.deletePool(ctx, name)
+		gone, err := r.deletePool(ctx, name)
+		if gone {
+			return "deleted the committed NodePool " + name + ": no commitment is left unused and no committed node runs", err
+		}
+		return "", err
+	}
+	var change string
+	var old karpv1.NodePool
+	switch err := r.Client.Get(ctx, client.ObjectKey{Name: name}, &old); {
+	case apierrors.IsNotFound(err):
+		change = fmt.Sprintf("created the committed NodePool %s for %s with limits %s", name, strings.Join(o.pool.types, ", "), limitsString(o.pool.limits))
+	case err != nil:
+		return "", err
+	case !sameLimits(corev1.ResourceList(old.Spec.Limits), o.pool.limits):
+		change = fmt.Sprintf("the committed NodePool %s now allows %s (was %s): %d committed nodes running", name,
+			limitsString(o.pool.limits), limitsString(corev1.ResourceList(old.Spec.Limits)), o.pool.running)
 	}
 	np := nodePool(name, r.Cluster, o.onDemand, o.pool)
 	// Through JSON: Karpenter's durations marshal themselves, which the unstructured
 	// converter does not honour.
 	data, err := json.Marshal(np)
 	if err != nil {
-		return err
+		return "", err
 	}
 	u := &unstructured.Unstructured{}
 	if err := json.Unmarshal(data, &u.Object); err != nil {
-		return err
+		return "", err
 	}
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u.Object, "status")
 	unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
 	if err := r.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return fmt.Errorf("failed to apply NodePool %s: %w", name, err)
+		return "", fmt.Errorf("failed to apply NodePool %s: %w", name, err)
 	}
-	return nil
+	return change, nil
 }
 
-// deletePool deletes the committed pool if this controller made it.
-func (r *Reconciler) deletePool(ctx context.Context, name string) error {
+// limitKeys are the limits the committed pool sets, in the order people read them.
+var limitKeys = []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, resourceNodes}
+
+// sameLimits compares the limits the committed pool sets.
+func sameLimits(a, b corev1.ResourceList) bool {
+	for _, k := range limitKeys {
+		x, okA := a[k]
+		y, okB := b[k]
+		if okA != okB || (okA && x.Cmp(y) != 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// limitsString is e.g. "cpu 6, memory 24Gi, nodes 3".
+func limitsString(l corev1.ResourceList) string {
+	var parts []string
+	for _, k := range limitKeys {
+		if q, ok := l[k]; ok {
+			parts = append(parts, string(k)+" "+q.String())
+		}
+	}
+	if len(parts) == 0 {
+		return "no limits"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// deletePool deletes the committed pool if this controller made it, and reports
+// whether it did.
+func (r *Reconciler) deletePool(ctx context.Context, name string) (bool, error) {
 	var np karpv1.NodePool
 	err := r.Client.Get(ctx, client.ObjectKey{Name: name}, &np)
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil
+		return false, nil
 	case err != nil:
-		return err
+		return false, err
 	case np.Labels[CommittedLabel] != "true" || np.Labels[v1alpha1.ClusterLabel] != r.Cluster || !np.DeletionTimestamp.IsZero():
-		return nil
+		return false, nil
 	}
 	logf.FromContext(ctx).Info("deleting the committed NodePool: nothing is committed or unused", "nodepool", name)
 	uid := np.UID
-	if err := r.Client.Delete(ctx, &np, client.Preconditions{UID: &uid}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("failed to delete NodePool %s: %w", name, err)
+	if err := r.Client.Delete(ctx, &np, client.Preconditions{UID: &uid}); err != nil {
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("failed to delete NodePool %s: %w", name, err)
 	}
-	return nil
+	return true, nil
 }
 
 // message describes the pool in the condition.

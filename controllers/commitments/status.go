@@ -9,6 +9,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ballast-dev/ballast/controllers/internal/coverage"
 	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
@@ -36,9 +37,9 @@ const maxStatusEntries = 50
 
 // failed is the condition for an error.
 func failed(err error) (metav1.ConditionStatus, string, string) {
-	var d discoveryError
+	var d coverage.DiscoveryError
 	switch {
-	case errors.Is(err, errNotConfigured):
+	case errors.Is(err, coverage.ErrNotConfigured):
 		return metav1.ConditionFalse, DiscoveryNotConfiguredReason, err.Error()
 	case errors.As(err, &d):
 		return metav1.ConditionFalse, DiscoveryFailedReason, err.Error() + "; the committed NodePool keeps its last limits"

@@ -110,7 +110,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	observed, intended, reasons := r.observe(ctx, pods)
 	target := rule.Target(w.Replicas)
 	var message string
-	victims, stuck := r.surplus(w, rule, pods)
+	victims, stuck, onFallback := r.surplus(w, rule, pods)
 	switch c := chooses(&w.Template.Spec); {
 	case c.foreign != "":
 		message = "left alone: the pod template requires node label " + c.foreign
@@ -126,6 +126,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		message = r.evict(ctx, req.String(), w, policy, victims, pods, intended, target)
 	case stuck > 0:
 		message = fmt.Sprintf("%d replicas are in the wrong class but choose their capacity type themselves; left alone", stuck)
+	case onFallback > 0:
+		message = fmt.Sprintf("%d replicas beyond the split are on fallback: they run On-Demand already and move only with reverse fallback", onFallback)
 	}
 	r.recordSplit(w, observed, target)
 	if err := r.writeStatus(ctx, w, policy, rule, placement{observed: observed, target: target, reasons: reasons, message: message}); err != nil {
@@ -203,8 +205,11 @@ func placed(pod *corev1.Pod) bool {
 // surplus returns the pods to move, best candidates first: for a StatefulSet the pods
 // whose class differs from their ordinal's, otherwise the pods of the over-represented
 // class (unscheduled before running, newest first). Only movable pods are candidates;
-// stuck counts the surplus that is not movable.
-func (r *Reconciler) surplus(w *Workload, rule split.Rule, pods []corev1.Pod) (victims []corev1.Pod, stuck int) {
+// stuck counts the surplus that is not movable. Fallback replicas are never candidates
+// (onFallback counts those in the surplus): they run On-Demand already, so evicting
+// one would only bring back an On-Demand replica, and reverse fallback moves them,
+// leaving on On-Demand the ones that keep a node covering a commitment busy.
+func (r *Reconciler) surplus(w *Workload, rule split.Rule, pods []corev1.Pod) (victims []corev1.Pod, stuck, onFallback int) {
 	capacity := func(p *corev1.Pod) string { return IntendedCapacity(p, nil) }
 	var out []corev1.Pod
 	if w.Kind == KindStatefulSet {
@@ -213,13 +218,16 @@ func (r *Reconciler) surplus(w *Workload, rule split.Rule, pods []corev1.Pod) (v
 			if ord < 0 || capacity(&pods[i]) == split.DecideOrdinal(rule, w.Replicas, ord).Capacity {
 				continue
 			}
-			if movable(&pods[i]) {
+			switch {
+			case IsFallback(&pods[i]):
+				onFallback++
+			case movable(&pods[i]):
 				out = append(out, pods[i])
-			} else {
+			default:
 				stuck++
 			}
 		}
-		return out, stuck
+		return out, stuck, onFallback
 	}
 	var c split.Counts
 	for i := range pods {
@@ -227,10 +235,17 @@ func (r *Reconciler) surplus(w *Workload, rule split.Rule, pods []corev1.Pod) (v
 	}
 	class, n := split.Surplus(rule, w.Replicas, c)
 	if n == 0 {
-		return nil, 0
+		return nil, 0, 0
 	}
+	fallback := 0
 	for i := range pods {
-		if capacity(&pods[i]) == class && movable(&pods[i]) {
+		if capacity(&pods[i]) != class {
+			continue
+		}
+		switch {
+		case IsFallback(&pods[i]):
+			fallback++
+		case movable(&pods[i]):
 			out = append(out, pods[i])
 		}
 	}
@@ -243,10 +258,12 @@ func (r *Reconciler) surplus(w *Workload, rule split.Rule, pods []corev1.Pod) (v
 		}
 		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
 	})
-	if len(out) < int(n) {
-		return out, int(n) - len(out)
+	if len(out) >= int(n) {
+		return out[:n], 0, 0
 	}
-	return out[:n], 0
+	short := int(n) - len(out)
+	onFallback = min(fallback, short)
+	return out, short - onFallback, onFallback
 }
 
 // evictionLimit is how many pods one pass may evict: the policy's

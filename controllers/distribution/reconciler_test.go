@@ -3,6 +3,7 @@ package distribution
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,5 +246,73 @@ func TestDriftPausesWhenReplacementsArriveUnplaced(t *testing.T) {
 	f.reconcile(t)
 	if n := len(f.pods(t)); n != 3 {
 		t.Fatalf("evictions did not resume after a placed replacement: %d pods", n)
+	}
+}
+
+// TestDriftLeavesFallbackReplicasToReverseFallback: fallback replicas count as Spot and
+// are never evicted to correct the split: with Spot over-represented, a replica really
+// on Spot moves; when only fallback replicas make the surplus, nothing does, and the
+// status says why (they run On-Demand already; reverse fallback moves them, and keeps
+// the ones a commitment needs).
+func TestDriftLeavesFallbackReplicasToReverseFallback(t *testing.T) {
+	fallbackPod := func(t *testing.T, f *driftFixture) {
+		t.Helper()
+		f.pod(t, v1alpha1.CapacityOnDemand, corev1.PodSpec{})
+		var p corev1.Pod
+		if err := f.c.Get(context.Background(), client.ObjectKey{Namespace: "shop", Name: fmt.Sprintf("web-%d", f.nextPod)}, &p); err != nil {
+			t.Fatal(err)
+		}
+		p.Annotations[ReasonAnnotation] = "fallback"
+		if err := f.c.Update(context.Background(), &p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		pods    func(t *testing.T, f *driftFixture)
+		evicted []string
+		message string
+	}{
+		{"a Spot replica moves, not a fallback one", func(t *testing.T, f *driftFixture) {
+			f.pod(t, v1alpha1.CapacityOnDemand, corev1.PodSpec{})
+			fallbackPod(t, f)
+			f.pod(t, v1alpha1.CapacitySpot, corev1.PodSpec{})
+			fallbackPod(t, f)
+		}, []string{"web-3"}, "evicted 1 replicas"},
+		{"only fallback replicas beyond the split: nothing moves", func(t *testing.T, f *driftFixture) {
+			f.pod(t, v1alpha1.CapacityOnDemand, corev1.PodSpec{})
+			fallbackPod(t, f)
+			fallbackPod(t, f)
+			fallbackPod(t, f)
+		}, nil, "1 replicas beyond the split are on fallback"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newDriftFixture(t, true, enabled, corev1.PodSpec{})
+			var p v1alpha1.ClusterPolicy
+			if err := f.c.Get(context.Background(), client.ObjectKey{Name: "prod"}, &p); err != nil {
+				t.Fatal(err)
+			}
+			// Half On-Demand: 2 and 2 of 4.
+			p.Spec.Distribution.OnDemandPercent = ptr.To[int32](50)
+			if err := f.c.Update(context.Background(), &p); err != nil {
+				t.Fatal(err)
+			}
+			tc.pods(t, f)
+			before := f.pods(t)
+			f.reconcile(t)
+			after := f.pods(t)
+			var evicted []string
+			for _, name := range before {
+				if !slices.Contains(after, name) {
+					evicted = append(evicted, name)
+				}
+			}
+			if !slices.Equal(evicted, tc.evicted) {
+				t.Errorf("evicted %v, want %v", evicted, tc.evicted)
+			}
+			if msg := f.message(t); !strings.Contains(msg, tc.message) {
+				t.Errorf("status message %q, want it to contain %q", msg, tc.message)
+			}
+		})
 	}
 }

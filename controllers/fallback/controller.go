@@ -19,9 +19,11 @@ import (
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
+	"github.com/ballast-dev/ballast/controllers/internal/coverage"
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
+	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/metrics"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
@@ -70,6 +72,12 @@ type Reconciler struct {
 	// CapacityMemory is how long Karpenter does not retry a Spot offering that ran out
 	// of capacity (the AWS provider's unavailable-offerings TTL); default 3m.
 	CapacityMemory time.Duration
+	// Discover returns the account's commitments for policies whose commitments have
+	// source Discover (the commitments controller's); without it, or when it fails,
+	// every On-Demand node a commitment could cover counts as covering.
+	Discover coverage.Discover
+	// Prices is the price book for the commitments' coverage; the catalogue when nil.
+	Prices cost.PriceBook
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -108,7 +116,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	obs.ReturnAllowed = v1alpha1.OperationAllowed(policy.Spec.MaintenanceWindows, v1alpha1.OperationReverseFallback, obs.Now)
 	obs.SpotLikely = true
 	plan := Step(policy.Status.Fallback, obs, cfg)
-	if plan.ReturnBatch && policy.Status.Fallback != nil && policy.Status.Fallback.State == v1alpha1.FallbackFallenBack {
+	if plan.ReturnBatch && (policy.Status.Fallback == nil || policy.Status.Fallback.State != v1alpha1.FallbackReturning) {
 		// A return is about to start: ask AWS first, when it is configured.
 		if likely, why := r.spotLikely(ctx, policy, o); !likely {
 			obs.SpotLikely = false
@@ -134,7 +142,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		r.replacePending(ctx, o.PendingSpot)
 	}
 	if plan.ReturnBatch {
-		r.returnBatch(ctx, policy, o.Fallback)
+		r.returnBatch(ctx, policy, o)
 	}
 	return reconcile.Result{RequeueAfter: min(max(plan.RequeueAfter, time.Second), time.Minute)}, nil
 }
@@ -165,7 +173,13 @@ type observed struct {
 	Observation
 	PendingSpot []corev1.Pod
 	Fallback    []corev1.Pod
-	Workloads   []v1alpha1.FallbackWorkload
+	// Return is Fallback in the order a return moves them, without KeptPods, which
+	// stay for a commitment (returnOrder).
+	Return, KeptPods []corev1.Pod
+	// CoverageUnsure says why the covering nodes are not known exactly ("" when they
+	// are).
+	CoverageUnsure string
+	Workloads      []v1alpha1.FallbackWorkload
 }
 
 func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy, memory time.Duration) (*observed, error) {
@@ -251,6 +265,9 @@ func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy
 	})
 	if len(o.Workloads) > maxStatusWorkloads {
 		o.Workloads = o.Workloads[:maxStatusWorkloads]
+	}
+	if err := r.protect(ctx, policy, o); err != nil {
+		return nil, err
 	}
 	return o, nil
 }
@@ -428,20 +445,28 @@ func (r *Reconciler) replacePending(ctx context.Context, pods []corev1.Pod) {
 	}
 }
 
-// returnBatch evicts the next fallback replicas, at most maxEvictionsPerPass, through
-// the Eviction API: PodDisruptionBudgets apply, and karpenter.sh/do-not-disrupt pods
-// stay.
-func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPolicy, pods []corev1.Pod) {
+// returnBatch evicts the next fallback replicas in return order (o.Return: those on
+// nodes that cover no commitment first; the replicas that keep a covering node busy
+// stay), at most maxEvictionsPerPass, through the Eviction API: PodDisruptionBudgets
+// apply, and karpenter.sh/do-not-disrupt pods stay.
+func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPolicy, o *observed) {
 	limit := defaultEvictionBatch
 	if pe := policy.Spec.BinPacking.PodEviction; pe != nil && pe.MaxEvictionsPerPass != nil {
 		limit = max(*pe.MaxEvictionsPerPass, 1)
 	}
-	slices.SortFunc(pods, func(a, b corev1.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
+	pods := o.Return
 	evicted, blocked := int32(0), 0
 	defer func() {
 		if evicted > 0 || blocked > 0 {
-			r.event(policy, &Transition{Reason: ReturnBatchReason, Message: fmt.Sprintf(
-				"moved %d of %d fallback replicas back to Spot in this pass (at most %d per pass); %d kept by PodDisruptionBudgets", evicted, len(pods), limit, blocked)})
+			msg := fmt.Sprintf("moved %d of %d fallback replicas back to Spot in this pass (at most %d per pass); %d kept by PodDisruptionBudgets",
+				evicted, len(pods)+len(o.KeptPods), limit, blocked)
+			if len(o.KeptPods) > 0 {
+				msg += fmt.Sprintf("; %d stay On-Demand, each the last workload pod of a node that covers a commitment (%s)", len(o.KeptPods), podNames(o.KeptPods))
+				if o.CoverageUnsure != "" {
+					msg += "; " + o.CoverageUnsure
+				}
+			}
+			r.event(policy, &Transition{Reason: ReturnBatchReason, Message: msg})
 		}
 	}()
 	// A PodDisruptionBudget that refuses one replica of a workload refuses the next
@@ -520,4 +545,16 @@ func (r *Reconciler) podEvent(pod *corev1.Pod, kind, reason, message string) {
 		return
 	}
 	r.Recorder.Eventf(pod, nil, kind, reason, "Fallback", "%s", message)
+}
+
+// podNames names at most 5 pods.
+func podNames(pods []corev1.Pod) string {
+	var names []string
+	for i := range pods[:min(len(pods), 5)] {
+		names = append(names, pods[i].Namespace+"/"+pods[i].Name)
+	}
+	if len(pods) > 5 {
+		names = append(names, fmt.Sprintf("and %d more", len(pods)-5))
+	}
+	return strings.Join(names, ", ")
 }

@@ -16,7 +16,11 @@
 // recently (and, where AWS is configured, the Spot placement score is good), the return
 // starts: a bounded number of fallback replicas at a time are evicted (PodDisruption
 // Budgets and karpenter.sh/do-not-disrupt respected) and come back on Spot; the next
-// batch waits until the last one is scheduled. When the returning replicas find Spot
+// batch waits until the last one is scheduled. With commitments enabled, replicas on
+// nodes that cover a commitment go last, and such a node keeps its last workload pod
+// (reverse.go): emptied, Karpenter would remove it and the commitment would go unused,
+// while the replica runs there prepaid. Those kept do not hold up the end of the
+// return; once a kept replica's node no longer covers a commitment it returns too. When the returning replicas find Spot
 // short again, the cluster falls back at once and the next attempt waits twice as long
 // as the last (the backoff, in status), so a flapping Spot market never turns into a
 // loop of evictions.

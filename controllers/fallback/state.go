@@ -44,6 +44,11 @@ type Observation struct {
 	LastCapacityFailure time.Time
 	// Fallback counts the replicas on fallback.
 	Fallback int32
+	// Kept counts the replicas on fallback that stay On-Demand: each is the last
+	// workload pod of a node that covers a commitment, where it runs prepaid, and
+	// returning it would let Karpenter remove the node and leave the commitment unused.
+	// A return is done when every other one is back.
+	Kept int32
 	// ReturnAllowed is false outside the maintenance windows that allow
 	// ReverseFallback (when the policy has such windows).
 	ReturnAllowed bool
@@ -100,11 +105,23 @@ func Step(prev *v1alpha1.FallbackStatus, obs Observation, cfg Config) Plan {
 		st.State = v1alpha1.FallbackAvailable
 	}
 
+	returnable := obs.Fallback - obs.Kept
+	quietUntil := obs.LastCapacityFailure.Add(max(cfg.After, cfg.Memory))
 	if st.State == v1alpha1.FallbackAvailable {
 		st.ShortSince, st.FallenBackSince, st.ReturnStartedAt, st.NextReturnAttempt = nil, nil, nil, nil
 		st.Message = "Spot capacity is available"
 		if obs.Short == 0 {
-			p.Status = st
+			// Replicas left on fallback (their node no longer covers a commitment, or
+			// admitted on fallback just before the return ended) go back like any.
+			if returnable > 0 && obs.PendingSpot == 0 && obs.ReturnAllowed && !now.Before(quietUntil) && obs.SpotLikely {
+				st.State = v1alpha1.FallbackReturning
+				st.ReturnStartedAt, st.LastReturnBatch = timeOf(now), timeOf(now)
+				st.Message = fmt.Sprintf("returning %d replicas left on fallback to Spot", returnable)
+				p.ReturnBatch = true
+				p.Transition = &Transition{Reason: ReturningReason, Message: fmt.Sprintf("trying Spot again for %d replicas left on fallback", returnable)}
+				p.RequeueAfter = 5 * time.Second
+			}
+			p.Status = withKept(st, obs.Kept)
 			return p
 		}
 		st.State = v1alpha1.FallbackShort
@@ -151,7 +168,6 @@ func Step(prev *v1alpha1.FallbackStatus, obs Observation, cfg Config) Plan {
 		if st.NextReturnAttempt != nil {
 			next = st.NextReturnAttempt.Time
 		}
-		quietUntil := obs.LastCapacityFailure.Add(max(cfg.After, cfg.Memory))
 		switch {
 		case obs.Fallback == 0 && obs.PendingSpot == 0 && st.FallenBackSince != nil && now.Sub(st.FallenBackSince.Time) >= cfg.After:
 			st = available(st)
@@ -178,9 +194,9 @@ func Step(prev *v1alpha1.FallbackStatus, obs Observation, cfg Config) Plan {
 			st.State = v1alpha1.FallbackReturning
 			st.ReturnStartedAt = timeOf(now)
 			st.LastReturnBatch = timeOf(now)
-			st.Message = fmt.Sprintf("returning %d replicas to Spot, a few at a time", obs.Fallback)
+			st.Message = fmt.Sprintf("returning %d replicas to Spot, a few at a time", returnable)
 			p.ReturnBatch = true
-			p.Transition = &Transition{Reason: ReturningReason, Message: fmt.Sprintf("trying Spot again for %d replicas on fallback", obs.Fallback)}
+			p.Transition = &Transition{Reason: ReturningReason, Message: fmt.Sprintf("trying Spot again for %d replicas on fallback", returnable)}
 			p.RequeueAfter = 5 * time.Second
 		}
 
@@ -204,26 +220,39 @@ func Step(prev *v1alpha1.FallbackStatus, obs Observation, cfg Config) Plan {
 			p.Transition = &Transition{Reason: ReturnFailedReason, Warning: true,
 				Message: fmt.Sprintf("returning replicas found Spot short again; back On-Demand, next try in %s", wait)}
 			p.RequeueAfter = wait
-		case obs.Fallback == 0 && obs.PendingSpot == 0:
+		case returnable <= 0 && obs.PendingSpot == 0:
 			st = available(st)
-			p.Transition = &Transition{Reason: ReturnedReason, Message: "every fallback replica is back on Spot"}
+			msg := "every fallback replica is back on Spot"
+			if obs.Kept > 0 {
+				msg = fmt.Sprintf("every fallback replica is back on Spot but %d that keep nodes covering a commitment busy", obs.Kept)
+			}
+			p.Transition = &Transition{Reason: ReturnedReason, Message: msg}
 		case obs.PendingSpot > 0:
-			st.Message = fmt.Sprintf("returning to Spot: %d replicas wait for Spot nodes, %d still on fallback", obs.PendingSpot, obs.Fallback)
+			st.Message = fmt.Sprintf("returning to Spot: %d replicas wait for Spot nodes, %d still on fallback", obs.PendingSpot, returnable)
 			p.RequeueAfter = 5 * time.Second
 		case st.LastReturnBatch != nil && now.Sub(st.LastReturnBatch.Time) < cfg.BatchGap:
-			st.Message = fmt.Sprintf("returning to Spot: %d replicas still on fallback", obs.Fallback)
+			st.Message = fmt.Sprintf("returning to Spot: %d replicas still on fallback", returnable)
 			p.RequeueAfter = cfg.BatchGap - now.Sub(st.LastReturnBatch.Time)
 		case !obs.ReturnAllowed:
-			st.Message = fmt.Sprintf("returning to Spot paused: %d replicas on fallback wait for a maintenance window that allows ReverseFallback", obs.Fallback)
+			st.Message = fmt.Sprintf("returning to Spot paused: %d replicas on fallback wait for a maintenance window that allows ReverseFallback", returnable)
 		default:
-			st.Message = fmt.Sprintf("returning to Spot: %d replicas still on fallback", obs.Fallback)
+			st.Message = fmt.Sprintf("returning to Spot: %d replicas still on fallback", returnable)
 			st.LastReturnBatch = timeOf(now)
 			p.ReturnBatch = true
 			p.RequeueAfter = max(cfg.BatchGap, time.Second)
 		}
 	}
-	p.Status = st
+	p.Status = withKept(st, obs.Kept)
 	return p
+}
+
+// withKept adds to the message how many fallback replicas stay On-Demand for a
+// commitment.
+func withKept(st v1alpha1.FallbackStatus, kept int32) v1alpha1.FallbackStatus {
+	if kept > 0 {
+		st.Message += fmt.Sprintf("; %d fallback replicas stay On-Demand: each is the last workload pod of a node that covers a commitment", kept)
+	}
+	return st
 }
 
 // available is the status once nothing is on fallback: the backoff resets.

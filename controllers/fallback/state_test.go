@@ -1,6 +1,7 @@
 package fallback
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -140,6 +141,37 @@ func TestStep(t *testing.T) {
 					t.Errorf("backoff not reset: %+v", p.Status)
 				}
 			}},
+		{name: "returning: only replicas that keep a covering node busy are left: available",
+			prev: returning, obs: obs(41*time.Minute, func(o *Observation) { o.Fallback, o.Kept = 2, 2 }),
+			state: v1alpha1.FallbackAvailable, event: ReturnedReason,
+			check: func(t *testing.T, p Plan) {
+				if !strings.Contains(p.Status.Message, "2 fallback replicas stay On-Demand") || !strings.Contains(p.Transition.Message, "but 2") {
+					t.Errorf("message %q, event %q: want the 2 kept replicas", p.Status.Message, p.Transition.Message)
+				}
+			}},
+		{name: "returning: kept replicas do not count as still to return",
+			prev: returning, obs: obs(41*time.Minute, func(o *Observation) { o.Fallback, o.Kept = 7, 2 }),
+			state: v1alpha1.FallbackReturning, ret: true,
+			check: func(t *testing.T, p Plan) {
+				if !strings.HasPrefix(p.Status.Message, "returning to Spot: 5 replicas still on fallback") {
+					t.Errorf("message %q", p.Status.Message)
+				}
+			}},
+		{name: "available with kept replicas only: stays available",
+			obs: obs(time.Hour, func(o *Observation) { o.Fallback, o.Kept = 1, 1 }), state: v1alpha1.FallbackAvailable},
+		{name: "available with replicas left on fallback (their node covers no commitment any more): return them",
+			obs: obs(time.Hour, func(o *Observation) { o.Fallback, o.Kept = 3, 1 }), state: v1alpha1.FallbackReturning, ret: true, event: ReturningReason,
+			check: func(t *testing.T, p Plan) {
+				if !strings.HasPrefix(p.Status.Message, "returning 2 replicas left on fallback") {
+					t.Errorf("message %q", p.Status.Message)
+				}
+			}},
+		{name: "available with replicas left on fallback, outside a window: wait",
+			obs: obs(time.Hour, func(o *Observation) { o.Fallback, o.ReturnAllowed = 3, false }), state: v1alpha1.FallbackAvailable},
+		{name: "available with replicas left on fallback, a recent capacity failure: wait",
+			obs: obs(time.Hour, func(o *Observation) { o.Fallback, o.LastCapacityFailure = 3, at(59*time.Minute) }), state: v1alpha1.FallbackAvailable},
+		{name: "available with replicas left on fallback, a low placement score: wait",
+			obs: obs(time.Hour, func(o *Observation) { o.Fallback, o.SpotLikely = 3, false }), state: v1alpha1.FallbackAvailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := Step(tc.prev, tc.obs, cfg)

@@ -23,18 +23,26 @@ const (
 
 // Conditions of the other controllers that Ready reads.
 const (
-	costReported  = "CostReported"
-	spotAvailable = "SpotAvailable"
+	costReported     = "CostReported"
+	spotAvailable    = "SpotAvailable"
+	commitmentsReady = "CommitmentsReady"
 )
 
 // PolicyReady sums up a ClusterPolicy: Ready is False while a runtime step fails
-// (pricing), True otherwise; the message says where Spot and the savings stand.
-// Falling back to On-Demand is Ballast working: Ready stays True and the message says
-// so. The message leaves out what moves with every pod (each workload's split is in
-// status.workloads), so that Ready is not rewritten at each placement.
+// (pricing; with commitments enabled, the committed NodePool: CommitmentsReady False,
+// whose reason Ready takes, e.g. DiscoveryFailed), True otherwise; the message says
+// where Spot and the savings stand. Falling back to On-Demand is Ballast working:
+// Ready stays True and the message says so. The message leaves out what moves with
+// every pod (each workload's split is in status.workloads), so that Ready is not
+// rewritten at each placement. Bin-packing has no condition: what it did and what
+// blocks it is in status.binPacking and events, and a node it keeps is no failure.
 func PolicyReady(p *v1alpha1.ClusterPolicy) (metav1.ConditionStatus, string, string) {
 	if c := status.Find(p.Status.Conditions, costReported); c != nil && c.Status == metav1.ConditionFalse {
 		return metav1.ConditionFalse, PricingFailedReason, c.Message
+	}
+	if c := status.Find(p.Status.Conditions, commitmentsReady); c != nil && c.Status == metav1.ConditionFalse &&
+		p.Spec.Commitments != nil && p.Spec.Commitments.Enabled {
+		return metav1.ConditionFalse, c.Reason, "commitments: " + c.Message
 	}
 	var parts []string
 	if f := p.Status.Fallback; f != nil {

@@ -10,8 +10,10 @@ import (
 )
 
 func TestPolicyReady(t *testing.T) {
+	enabledCommitments := v1alpha1.ClusterPolicySpec{Commitments: &v1alpha1.CommitmentsSpec{Enabled: true, Source: v1alpha1.CommitmentsFromAWS}}
 	for _, tc := range []struct {
 		name       string
+		spec       v1alpha1.ClusterPolicySpec
 		status     v1alpha1.ClusterPolicyStatus
 		want       metav1.ConditionStatus
 		reason     string
@@ -37,9 +39,37 @@ func TestPolicyReady(t *testing.T) {
 			want: metav1.ConditionTrue, reason: ServingReason,
 			msgContain: []string{"4 replicas fell back", "40% of 10 replicas on Spot", "saving $50.00/month"},
 		},
+		{
+			name: "commitments cannot be read: not ready, with their reason",
+			spec: enabledCommitments,
+			status: v1alpha1.ClusterPolicyStatus{Conditions: []metav1.Condition{{Type: commitmentsReady, Status: metav1.ConditionFalse,
+				Reason: "DiscoveryFailed", Message: "cannot discover the commitments: AccessDenied"}}},
+			want: metav1.ConditionFalse, reason: "DiscoveryFailed", msgContain: []string{"commitments: cannot discover", "AccessDenied"},
+		},
+		{
+			name: "commitments applied: ready",
+			spec: enabledCommitments,
+			status: v1alpha1.ClusterPolicyStatus{Conditions: []metav1.Condition{{Type: commitmentsReady, Status: metav1.ConditionTrue,
+				Reason: "Applied", Message: "committed NodePool allows m5.large"}}},
+			want: metav1.ConditionTrue, reason: ServingReason,
+		},
+		{
+			name: "commitments disabled: a condition left from before does not count",
+			status: v1alpha1.ClusterPolicyStatus{Conditions: []metav1.Condition{{Type: commitmentsReady, Status: metav1.ConditionFalse,
+				Reason: "DiscoveryFailed", Message: "old"}}},
+			want: metav1.ConditionTrue, reason: ServingReason,
+		},
+		{
+			name: "pricing fails and commitments too: pricing first",
+			spec: enabledCommitments,
+			status: v1alpha1.ClusterPolicyStatus{Conditions: []metav1.Condition{
+				{Type: commitmentsReady, Status: metav1.ConditionFalse, Reason: "DiscoveryFailed", Message: "AccessDenied"},
+				{Type: costReported, Status: metav1.ConditionFalse, Reason: "PricingFailed", Message: "boom"}}},
+			want: metav1.ConditionFalse, reason: PricingFailedReason, msgContain: []string{"boom"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, reason, msg := PolicyReady(&v1alpha1.ClusterPolicy{Status: tc.status})
+			s, reason, msg := PolicyReady(&v1alpha1.ClusterPolicy{Spec: tc.spec, Status: tc.status})
 			if s != tc.want || reason != tc.reason {
 				t.Fatalf("Ready = %s/%s (%s), want %s/%s", s, reason, msg, tc.want, tc.reason)
 			}

@@ -70,7 +70,8 @@ type SyncFailure struct {
 }
 
 // RuntimeStatus is the runtime part of the status file. It leaves out what changes
-// on every pass (messages, timestamps of the last observation).
+// on every pass (messages, timestamps of the last observation), except bin-packing's
+// last pass and message, which ride along with commits and never make one.
 type RuntimeStatus struct {
 	// Fallback is where Spot capacity stands.
 	Fallback *RuntimeFallback `json:"fallback,omitempty"`
@@ -80,6 +81,8 @@ type RuntimeStatus struct {
 	Savings *RuntimeSavings `json:"savings,omitempty"`
 	// Commitments is what is known of the Reserved Instances and Savings Plans.
 	Commitments *RuntimeCommitments `json:"commitments,omitempty"`
+	// BinPacking is what utilisation bin-packing did last (podEviction enabled).
+	BinPacking *RuntimeBinPacking `json:"binPacking,omitempty"`
 }
 
 // RuntimeFallback is the fallback state in the status file.
@@ -128,6 +131,47 @@ type RuntimeCommitments struct {
 	// yet: the commitments controller will fill it; until then it stays absent rather
 	// than guessed.
 	MonthlyUsed string `json:"monthlyUsed,omitempty"`
+	// ReservedInstances and SavingsPlans are each commitment's utilisation, from the
+	// ClusterPolicy's status.commitments (commitments enabled).
+	ReservedInstances []RuntimeReserved    `json:"reservedInstances,omitempty"`
+	SavingsPlans      []RuntimeSavingsPlan `json:"savingsPlans,omitempty"`
+}
+
+// RuntimeReserved is the Reserved Instances of one type and zone: how many are
+// committed, used by the running On-Demand nodes and left unused (in instances of the
+// type, within maxUtilizationPercent).
+type RuntimeReserved struct {
+	InstanceType string `json:"instanceType"`
+	Zone         string `json:"zone,omitempty"`
+	Committed    int32  `json:"committed"`
+	Used         int32  `json:"used"`
+	Unused       int32  `json:"unused"`
+}
+
+// RuntimeSavingsPlan is one Savings Plan, in USD per hour: the commitment the cluster
+// may use, what the running On-Demand nodes spend of it, and the rest.
+type RuntimeSavingsPlan struct {
+	Type             v1alpha1.SavingsPlanType `json:"type"`
+	Family           string                   `json:"family,omitempty"`
+	CommittedPerHour string                   `json:"committedPerHour"`
+	UsedPerHour      string                   `json:"usedPerHour"`
+	UnusedPerHour    string                   `json:"unusedPerHour,omitempty"`
+}
+
+// RuntimeBinPacking is the ClusterPolicy's status.binPacking in the status file.
+type RuntimeBinPacking struct {
+	// LastPass is when bin-packing last looked at the nodes.
+	LastPass string `json:"lastPass,omitempty"`
+	// Draining are the nodes being emptied.
+	Draining []string `json:"draining,omitempty"`
+	// Evicted is how many pods the last pass evicted, LastEviction when the last was.
+	Evicted      int32  `json:"evicted,omitempty"`
+	LastEviction string `json:"lastEviction,omitempty"`
+	// PausedUntil: a replacement went Pending, so bin-packing waits.
+	PausedUntil string `json:"pausedUntil,omitempty"`
+	// Message says what the last pass did, what blocked it (a PodDisruptionBudget, no
+	// room) and which nodes it kept for a commitment.
+	Message string `json:"message,omitempty"`
 }
 
 // statusFileOf is the part of the status file the PolicySource's status says; nil
@@ -185,16 +229,26 @@ func runtimeStatus(ctx context.Context, c client.Reader, cluster string) *Runtim
 		if f := p.Status.Fallback; f != nil {
 			out.Fallback = runtimeFallback(f)
 		}
+		out.Commitments = nil
 		if cs := p.Status.Cost; cs != nil {
 			out.Savings = &RuntimeSavings{
 				Prices: cs.Prices, MonthlyPotential: cs.MonthlyPotential, MonthlyActual: cs.MonthlyActual,
 				MonthlySavings: cs.MonthlySavings, SpotSavings: cs.SpotSavings, CommitmentSavings: cs.CommitmentSavings,
 				SpotPercent: cs.SpotPercent, Nodes: cs.Nodes, SpotNodes: cs.SpotNodes, Replicas: cs.Replicas, SpotReplicas: cs.SpotReplicas,
 			}
-			out.Commitments = nil
 			if cs.MonthlyUnusedCommitment != "" {
 				out.Commitments = &RuntimeCommitments{MonthlyUnused: cs.MonthlyUnusedCommitment}
 			}
+		}
+		if c := p.Spec.Commitments; c != nil && c.Enabled && p.Status.Commitments != nil {
+			if out.Commitments == nil {
+				out.Commitments = &RuntimeCommitments{}
+			}
+			out.Commitments.ReservedInstances, out.Commitments.SavingsPlans = runtimeCommitments(p.Status.Commitments)
+		}
+		out.BinPacking = nil
+		if pe := p.Spec.BinPacking.PodEviction; pe != nil && pe.Enabled && p.Status.BinPacking != nil {
+			out.BinPacking = runtimeBinPacking(p.Status.BinPacking)
 		}
 	}
 	var rules v1alpha1.WorkloadDistributionRuleList
@@ -228,6 +282,39 @@ func runtimeFallback(f *v1alpha1.FallbackStatus) *RuntimeFallback {
 		rf.NextReturnAttempt = f.NextReturnAttempt.UTC().Format(time.RFC3339)
 	}
 	return rf
+}
+
+// runtimeCommitments is each commitment's utilisation in the status file.
+func runtimeCommitments(c *v1alpha1.CommitmentsStatus) ([]RuntimeReserved, []RuntimeSavingsPlan) {
+	var ris []RuntimeReserved
+	for _, ri := range c.ReservedInstances {
+		ris = append(ris, RuntimeReserved{InstanceType: ri.InstanceType, Zone: ri.Zone, Committed: ri.Committed, Used: ri.Used, Unused: ri.Unused})
+	}
+	var sps []RuntimeSavingsPlan
+	for _, sp := range c.SavingsPlans {
+		r := RuntimeSavingsPlan{Type: sp.Type, Family: sp.Family, CommittedPerHour: sp.CommittedPerHour, UsedPerHour: sp.UsedPerHour}
+		committed, errC := strconv.ParseFloat(sp.CommittedPerHour, 64)
+		used, errU := strconv.ParseFloat(sp.UsedPerHour, 64)
+		if errC == nil && errU == nil {
+			r.UnusedPerHour = strconv.FormatFloat(max(committed-used, 0), 'f', 4, 64)
+		}
+		sps = append(sps, r)
+	}
+	return ris, sps
+}
+
+func runtimeBinPacking(b *v1alpha1.BinPackingStatus) *RuntimeBinPacking {
+	rb := &RuntimeBinPacking{Draining: b.Draining, Evicted: b.Evicted, Message: b.Message}
+	if !b.LastPass.IsZero() {
+		rb.LastPass = b.LastPass.UTC().Format(time.RFC3339)
+	}
+	if b.LastEviction != nil {
+		rb.LastEviction = b.LastEviction.UTC().Format(time.RFC3339)
+	}
+	if b.PausedUntil != nil {
+		rb.PausedUntil = b.PausedUntil.UTC().Format(time.RFC3339)
+	}
+	return rb
 }
 
 func workloadKey(w RuntimeWorkload) string { return w.Namespace + "/" + w.Kind + "/" + w.Name }
@@ -316,6 +403,68 @@ func runtimeChange(last, next *RuntimeStatus) string {
 	}
 	if moneyMoved(lc.MonthlyUnused, nc.MonthlyUnused) || moneyMoved(lc.MonthlyUsed, nc.MonthlyUsed) {
 		return "runtime: commitments"
+	}
+	if why := commitmentsChange(lc, nc); why != "" {
+		return why
+	}
+	return binPackingChange(last.BinPacking, next.BinPacking)
+}
+
+// commitmentsChange names a material change of the commitments' utilisation: a
+// commitment appearing or going, a reservation's committed or unused count, a Savings
+// Plan's commitment, or its use moving by more than both $10 a month and 5%.
+func commitmentsChange(last, next *RuntimeCommitments) string {
+	if len(last.ReservedInstances) != len(next.ReservedInstances) || len(last.SavingsPlans) != len(next.SavingsPlans) {
+		return "runtime: commitments"
+	}
+	for i, r := range next.ReservedInstances {
+		l := last.ReservedInstances[i]
+		if l.InstanceType != r.InstanceType || l.Zone != r.Zone || l.Committed != r.Committed {
+			return "runtime: commitments"
+		}
+		if l.Unused != r.Unused {
+			return fmt.Sprintf("runtime: %d reserved %s unused", r.Unused, r.InstanceType)
+		}
+	}
+	for i, sp := range next.SavingsPlans {
+		l := last.SavingsPlans[i]
+		if l.Type != sp.Type || l.Family != sp.Family || l.CommittedPerHour != sp.CommittedPerHour ||
+			moneyMoved(monthly(l.UsedPerHour), monthly(sp.UsedPerHour)) {
+			return "runtime: commitments"
+		}
+	}
+	return ""
+}
+
+// monthly turns USD per hour into USD per month of 730 hours ("" stays "", a figure
+// that is not a number stays as it is).
+func monthly(perHour string) string {
+	v, err := strconv.ParseFloat(perHour, 64)
+	if err != nil {
+		return perHour
+	}
+	return strconv.FormatFloat(v*730, 'f', 2, 64)
+}
+
+// binPackingChange names a material change of bin-packing: podEviction turned on or
+// off, another node being drained, a pause starting or ending. Its last pass, counts
+// and message ride along.
+func binPackingChange(last, next *RuntimeBinPacking) string {
+	switch {
+	case last == nil && next == nil:
+		return ""
+	case last == nil || next == nil:
+		return "runtime: bin-packing"
+	case !slices.Equal(last.Draining, next.Draining):
+		if len(next.Draining) == 0 {
+			return "runtime: bin-packing no longer draining " + strings.Join(last.Draining, ", ")
+		}
+		return "runtime: bin-packing draining " + strings.Join(next.Draining, ", ")
+	case last.PausedUntil != next.PausedUntil:
+		if next.PausedUntil == "" {
+			return "runtime: bin-packing resumed"
+		}
+		return "runtime: bin-packing paused until " + next.PausedUntil
 	}
 	return ""
 }

@@ -250,6 +250,32 @@ func TestStatusFileCommits(t *testing.T) {
 	}
 	b.reconcile(20 * time.Second)
 	b.expect(7, "Spot share after minInterval")
+
+	// Commitments enabled and reported: committed after minInterval, each reservation's
+	// utilisation in the file; then one more reservation used is committed again.
+	p := &v1alpha1.ClusterPolicy{}
+	if err := b.kube.Get(context.Background(), client.ObjectKey{Name: "prod"}, p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.Commitments = &v1alpha1.CommitmentsSpec{Enabled: true, Source: v1alpha1.CommitmentsFromGit,
+		ReservedInstances: []v1alpha1.ReservedInstance{{InstanceType: "m5.large", Count: 3}}}
+	p.Status.Commitments = &v1alpha1.CommitmentsStatus{ReservedInstances: []v1alpha1.ReservedInstanceUsage{{InstanceType: "m5.large", Committed: 3, Used: 1, Unused: 2}}}
+	if err := b.kube.Update(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	b.reconcile(30 * time.Second)
+	b.expect(8, "commitments reported")
+	if f := b.file(); f.Runtime.Commitments == nil || len(f.Runtime.Commitments.ReservedInstances) != 1 || f.Runtime.Commitments.ReservedInstances[0].Unused != 2 {
+		t.Errorf("status file commitments = %+v", f.Runtime.Commitments)
+	}
+	b.policy(func(s *v1alpha1.ClusterPolicyStatus) {
+		s.Commitments.ReservedInstances[0].Used, s.Commitments.ReservedInstances[0].Unused = 2, 1
+	})
+	b.reconcile(30 * time.Second)
+	b.expect(9, "one more reservation used")
+	if head := b.repo.Head(t, "ballast-status"); !strings.Contains(b.root.Git(t, b.repo.Bare, "log", "-1", "--format=%s", head), "runtime: 1 reserved m5.large unused") {
+		t.Errorf("commit message = %q", b.root.Git(t, b.repo.Bare, "log", "-1", "--format=%s", head))
+	}
 	if head := b.repo.Head(t, "main"); strings.Contains(b.root.Git(t, b.repo.Bare, "log", "--format=%s", head), "ballast:") {
 		t.Error("a status commit landed on main")
 	}

@@ -33,7 +33,10 @@ func baseFile() *StatusFile {
 			},
 			Savings: &RuntimeSavings{Prices: "aws", MonthlyPotential: "1000.00", MonthlyActual: "600.00", MonthlySavings: "400.00",
 				SpotSavings: "300.00", CommitmentSavings: "100.00", SpotPercent: 60, Nodes: 10, SpotNodes: 6, Replicas: 40, SpotReplicas: 24},
-			Commitments: &RuntimeCommitments{MonthlyUnused: "300.00"},
+			Commitments: &RuntimeCommitments{MonthlyUnused: "300.00",
+				ReservedInstances: []RuntimeReserved{{InstanceType: "m5.large", Committed: 3, Used: 2, Unused: 1}},
+				SavingsPlans:      []RuntimeSavingsPlan{{Type: "Compute", CommittedPerHour: "1.0000", UsedPerHour: "0.5000", UnusedPerHour: "0.5000"}}},
+			BinPacking: &RuntimeBinPacking{LastPass: "2026-03-01T12:00:00Z", Message: "no node below the thresholds long enough"},
 		},
 	}
 }
@@ -95,6 +98,31 @@ func TestCompare(t *testing.T) {
 		{name: "node count", next: func(f *StatusFile) { f.Runtime.Savings.Nodes = 11 }, want: minor},
 		{name: "unused commitment by $100", next: func(f *StatusFile) { f.Runtime.Commitments.MonthlyUnused = "200.00" }, want: material, reason: "runtime: commitments"},
 		{name: "unused commitment by $5", next: func(f *StatusFile) { f.Runtime.Commitments.MonthlyUnused = "295.00" }, want: minor},
+		{name: "a reservation's unused count", next: func(f *StatusFile) {
+			f.Runtime.Commitments.ReservedInstances[0].Used, f.Runtime.Commitments.ReservedInstances[0].Unused = 3, 0
+		}, want: material, reason: "runtime: 0 reserved m5.large unused"},
+		{name: "a new reservation", next: func(f *StatusFile) {
+			f.Runtime.Commitments.ReservedInstances = append(f.Runtime.Commitments.ReservedInstances, RuntimeReserved{InstanceType: "c5.large", Committed: 1, Unused: 1})
+		}, want: material, reason: "runtime: commitments"},
+		{name: "a Savings Plan used by $0.01/h more ($7.30 a month)", next: func(f *StatusFile) {
+			f.Runtime.Commitments.SavingsPlans[0].UsedPerHour, f.Runtime.Commitments.SavingsPlans[0].UnusedPerHour = "0.5100", "0.4900"
+		}, want: minor},
+		{name: "a Savings Plan used by $0.10/h more ($73 a month)", next: func(f *StatusFile) {
+			f.Runtime.Commitments.SavingsPlans[0].UsedPerHour, f.Runtime.Commitments.SavingsPlans[0].UnusedPerHour = "0.6000", "0.4000"
+		}, want: material, reason: "runtime: commitments"},
+		{name: "bin-packing drains a node", next: func(f *StatusFile) {
+			f.Runtime.BinPacking.Draining, f.Runtime.BinPacking.Evicted = []string{"node-1"}, 2
+		}, want: material, reason: "runtime: bin-packing draining node-1"},
+		{name: "bin-packing is done with a node", last: func(f *StatusFile) *StatusFile {
+			f.Runtime.BinPacking.Draining = []string{"node-1"}
+			return f
+		}, want: material, reason: "runtime: bin-packing no longer draining node-1"},
+		{name: "bin-packing paused", next: func(f *StatusFile) { f.Runtime.BinPacking.PausedUntil = "2026-03-01T12:30:00Z" },
+			want: material, reason: "runtime: bin-packing paused until 2026-03-01T12:30:00Z"},
+		{name: "bin-packing turned off", next: func(f *StatusFile) { f.Runtime.BinPacking = nil }, want: material, reason: "runtime: bin-packing"},
+		{name: "bin-packing's last pass and message", next: func(f *StatusFile) {
+			f.Runtime.BinPacking.LastPass, f.Runtime.BinPacking.Message = "2026-03-01T12:01:00Z", "node-2: pod a/b blocked by PodDisruptionBudget"
+		}, want: minor},
 		{name: "unreadable money", next: func(f *StatusFile) { f.Runtime.Savings.SpotSavings = "n/a" }, want: material},
 		{name: "objects without a new revision", next: func(f *StatusFile) { f.Objects = 4 }, want: minor},
 	} {
