@@ -55,19 +55,22 @@ func (e *Env) Run(ctx context.Context, scenario string, out func(string)) error 
 	return fmt.Errorf("unknown scenario %q: one of %s", scenario, strings.Join(Scenarios, ", "))
 }
 
-// WaitSettled waits until every workload runs its desired split and nothing is on
-// fallback or pending.
+// WaitSettled waits until every workload runs its desired split, nothing is pending
+// and nothing is on fallback but the replicas reverse fallback keeps On-Demand on nodes
+// that cover a commitment (each such replica is one more On-Demand than desired).
 func (e *Env) WaitSettled(ctx context.Context, timeout time.Duration) error {
 	return e.waitView(ctx, "every workload to run its split", timeout, func(v *View) bool {
-		if v.Fallback.Replicas > 0 {
+		if v.Fallback.Replicas > v.Fallback.Kept {
 			return false
 		}
+		extra := int32(0)
 		for _, w := range v.Work {
-			if w.Pending > 0 || w.Fallback > 0 || w.Observed != w.Desired {
+			if w.Pending > 0 || w.Observed.Total() != w.Desired.Total() || w.Observed.OnDemand < w.Desired.OnDemand {
 				return false
 			}
+			extra += w.Observed.OnDemand - w.Desired.OnDemand
 		}
-		return len(v.Work) > 0
+		return len(v.Work) > 0 && extra <= v.Fallback.Kept
 	})
 }
 
@@ -141,6 +144,11 @@ func (e *Env) spotOutage(ctx context.Context, t *Timeline) error {
 		return err
 	}
 	v, _ = e.Snapshot(ctx)
+	if v.Fallback.Kept > 0 {
+		t.log("back on Spot but %d replicas that keep nodes covering the policy's commitments busy (prepaid On-Demand); $%.0f/month, saving $%.0f (%.0f%%)",
+			v.Fallback.Kept, v.Cost.ActualMonthly, v.Cost.SavingsMonthly, v.Cost.SavingsPercent)
+		return nil
+	}
 	t.log("back on Spot: every split exact; $%.0f/month, saving $%.0f (%.0f%%)", v.Cost.ActualMonthly, v.Cost.SavingsMonthly, v.Cost.SavingsPercent)
 	return nil
 }

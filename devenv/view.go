@@ -71,7 +71,9 @@ type WorkloadView struct {
 type FallbackView struct {
 	State    string `json:"state"`
 	Replicas int32  `json:"replicas"`
-	Message  string `json:"message,omitempty"`
+	// Kept of them stay On-Demand, each keeping a node that covers a commitment busy.
+	Kept    int32  `json:"kept,omitempty"`
+	Message string `json:"message,omitempty"`
 }
 
 // CostView is what the nodes cost: actual at their prices, potential if every node
@@ -153,7 +155,7 @@ func Snapshot(ctx context.Context, c client.Reader, cluster string) (*View, erro
 	v.Fallback.State = string(v1alpha1.FallbackAvailable)
 	if policy != nil && policy.Status.Fallback != nil {
 		f := policy.Status.Fallback
-		v.Fallback = FallbackView{State: string(f.State), Replicas: f.Replicas, Message: f.Message}
+		v.Fallback = FallbackView{State: string(f.State), Replicas: f.Replicas, Kept: f.Kept, Message: f.Message}
 	}
 	var sources v1alpha1.PolicySourceList
 	if err := c.List(ctx, &sources); err == nil {

@@ -249,6 +249,7 @@ func Step(prev *v1alpha1.FallbackStatus, obs Observation, cfg Config) Plan {
 // withKept adds to the message how many fallback replicas stay On-Demand for a
 // commitment.
 func withKept(st v1alpha1.FallbackStatus, kept int32) v1alpha1.FallbackStatus {
+	st.Kept = kept
 	if kept > 0 {
 		st.Message += fmt.Sprintf("; %d fallback replicas stay On-Demand: each is the last workload pod of a node that covers a commitment", kept)
 	}

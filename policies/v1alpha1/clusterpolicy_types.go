@@ -661,6 +661,11 @@ type FallbackStatus struct {
 	// Replicas is how many replicas meant for Spot run On-Demand on fallback.
 	// +optional
 	Replicas int32 `json:"replicas,omitempty"`
+	// Kept is how many of them stay On-Demand because each is the last workload pod of
+	// a node that covers a commitment (reverse fallback leaves them: the node is
+	// prepaid, and emptying it would leave the commitment unused).
+	// +optional
+	Kept int32 `json:"kept,omitempty"`
 	// Workloads lists the workloads with replicas on fallback (at most 100).
 	// +kubebuilder:validation:MaxItems=100
 	// +optional
