@@ -163,14 +163,3 @@ func TestTruncate(t *testing.T) {
 		t.Errorf("Truncate(no newline) = %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
 	}
 }
-
-func TestRedact(t *testing.T) {
-	base := &gitsync.ForbiddenError{Op: "list", Err: errors.New("GET https://x/?token=s3cr3t: 401")}
-	err := gitsync.Redact(base, "s3cr3t", "")
-	if strings.Contains(err.Error(), "s3cr3t") || !gitsync.IsForbidden(err) {
-		t.Errorf("Redact = %v", err)
-	}
-	if gitsync.Redact(nil, "x") != nil {
-		t.Error("Redact(nil) != nil")
-	}
-}
