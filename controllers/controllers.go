@@ -18,6 +18,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/fallback"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
+	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/controllers/limits"
 	"github.com/ballast-dev/ballast/controllers/readiness"
 	"github.com/ballast-dev/ballast/cost"
@@ -86,7 +87,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}})
 	for _, kind := range []string{distribution.KindDeployment, distribution.KindStatefulSet} {
 		r := &distribution.Reconciler{
-			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-distribution"),
+			Client: mgr.GetClient(), Recorder: status.Events(mgr.GetEventRecorder("ballast-distribution")),
 			Kind: kind, Cluster: o.Cluster, Scope: inScope, API: o.API,
 		}
 		if err := r.SetupWithManager(mgr); err != nil {
@@ -97,7 +98,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("failed to set up the limits controller: %w", err)
 	}
 	fb := &fallback.Reconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-fallback"), Cluster: o.Cluster, Scope: inScope,
+		Client: mgr.GetClient(), Recorder: status.Events(mgr.GetEventRecorder("ballast-fallback")), Cluster: o.Cluster, Scope: inScope,
 		BestScore: o.BestSpotScore, MinScore: o.MinSpotScore, CapacityMemory: o.UnavailableOfferingsTTL, API: o.API,
 	}
 	if err := fb.SetupWithManager(ctx, mgr); err != nil {
@@ -112,7 +113,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("failed to set up the commitments controller: %w", err)
 	}
 	bp := &binpacking.Reconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-binpacking"), Cluster: o.Cluster, Scope: inScope, StablePeriod: o.BinPackingStablePeriod,
+		Client: mgr.GetClient(), Recorder: status.Events(mgr.GetEventRecorder("ballast-binpacking")), Cluster: o.Cluster, Scope: inScope, StablePeriod: o.BinPackingStablePeriod,
 	}
 	if err := bp.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)

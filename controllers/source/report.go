@@ -42,6 +42,9 @@ type GitReporter struct {
 	Secrets client.Reader
 	// Statuses builds forge clients.
 	Statuses StatusSetterFactory
+	// AllowInsecureHTTP accepts an http:// forge address, for local development and
+	// tests; otherwise only https:// (the token goes with every request).
+	AllowInsecureHTTP bool
 }
 
 // Report sets the commit status, when configured, on the commit of a Git source
@@ -61,6 +64,9 @@ func fromGit(src *v1alpha1.PolicySource) bool {
 }
 
 func (g *GitReporter) setStatus(ctx context.Context, src *v1alpha1.PolicySource, cs v1alpha1.CommitStatusSpec, commit string, r Report) error {
+	if err := gitsync.CheckForgeAddress(cs.Address, g.AllowInsecureHTTP); err != nil {
+		return err
+	}
 	data, err := g.secret(ctx, src.Namespace, cs.SecretRef.Name)
 	if err != nil {
 		return err
