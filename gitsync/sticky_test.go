@@ -163,3 +163,20 @@ func TestTruncate(t *testing.T) {
 		t.Errorf("Truncate(no newline) = %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
 	}
 }
+
+func TestUpsertShowsNoCredential(t *testing.T) {
+	pr := fake.New("ballast-bot")
+	res, err := gitsync.Upsert(context.Background(), pr, gitsync.Sticky{Key: "ballast-plan", Stamp: a,
+		Body: "failed to read https://bot:p#ss/w0rd@git.example.com/o/r.git with Authorization: Bearer abcdefgh1234"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"p#ss/w0rd", "abcdefgh1234"} {
+		if strings.Contains(res.Comment.Body, secret) {
+			t.Errorf("the comment shows %q: %s", secret, res.Comment.Body)
+		}
+	}
+	if !strings.Contains(res.Comment.Body, "git.example.com/o/r.git") {
+		t.Errorf("the comment lost its text: %s", res.Comment.Body)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ballast-dev/ballast/gitsync"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // Report is what one sync tells Git: the commit it attempted and how it went.
@@ -83,7 +84,7 @@ func (g *GitReporter) setStatus(ctx context.Context, src *v1alpha1.PolicySource,
 		Description: fmt.Sprintf("applied %d objects to %s", r.Objects, src.Spec.Cluster)}
 	if !r.Succeeded {
 		status.State = gitsync.CommitStateFailure
-		status.Description = r.Reason + ": " + r.Message
+		status.Description = r.Reason + ": " + redact.String(r.Message)
 	}
 	if err := setter.SetStatus(ctx, status); err != nil {
 		return fmt.Errorf("failed to set the commit status on %s: %w", commit, err)
