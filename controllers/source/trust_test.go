@@ -277,3 +277,22 @@ func TestConfinedFS(t *testing.T) {
 		}
 	}
 }
+
+// TestSSHSourceWithoutWritableTemp syncs an ssh:// source (a real SSH git server,
+// identity and known_hosts from a Secret) while no temporary directory can be written,
+// as under the shipped read-only root file system.
+func TestSSHSourceWithoutWritableTemp(t *testing.T) {
+	f := newFixture(t)
+	root := gitserver.NewRoot(t)
+	srv := gitserver.ServeSSH(t, root)
+	repo := root.Create(t, "policies")
+	head := repo.Commit(t, "main", "first policy", files(policyFiles(f.cluster, f.ns, 20, true)))
+	if err := kube.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "ssh"},
+		Data: map[string][]byte{"identity": srv.ClientKey, "known_hosts": srv.KnownHosts}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "read-only"))
+	f.url = srv.RepoURL("policies")
+	f.create(func(ps *v1alpha1.PolicySource) { ps.Spec.Git.SecretRef = &v1alpha1.LocalObjectReference{Name: "ssh"} })
+	f.waitApplied("main@sha1:" + head)
+}
