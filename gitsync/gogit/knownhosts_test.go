@@ -86,12 +86,15 @@ func TestKnownHosts(t *testing.T) {
 			err := cb(tc.address, addr, tc.key)
 			var ke *knownhosts.KeyError
 			var re *knownhosts.RevokedError
+			isKeyError := errors.As(err, &ke)
+			unknown := isKeyError && len(ke.Want) == 0
+			mismatch := isKeyError && len(ke.Want) == 1 && ke.Want[0].Line == tc.wantLine && ke.Want[0].Filename == "known_hosts"
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("refused: %v", err)
-			case tc.want == "unknown" && !(errors.As(err, &ke) && len(ke.Want) == 0):
+			case tc.want == "unknown" && !unknown:
 				t.Errorf("err = %v, want an unknown host", err)
-			case tc.want == "mismatch" && !(errors.As(err, &ke) && len(ke.Want) == 1 && ke.Want[0].Line == tc.wantLine && ke.Want[0].Filename == "known_hosts"):
+			case tc.want == "mismatch" && !mismatch:
 				t.Errorf("err = %v (%+v), want a mismatch with the key of line %d", err, ke, tc.wantLine)
 			case tc.want == "revoked" && !errors.As(err, &re):
 				t.Errorf("err = %v, want revoked", err)
