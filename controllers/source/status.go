@@ -158,26 +158,25 @@ func findingsStatus(fs policies.Findings) []v1alpha1.PolicyFinding {
 // findingsMessage summarises the error findings for a condition message: the count and
 // the first few as file:line:column: message.
 func findingsMessage(fs policies.Findings) string {
-	var errs []string
+	var b strings.Builder
+	fmt.Fprintf(&b, "validation failed (%s)", policies.Summary(fs))
+	n := 0
 	for _, f := range fs {
 		if f.Severity != policies.SeverityError {
+			continue
+		}
+		if n++; n > maxSummarized {
 			continue
 		}
 		field := ""
 		if f.Field != "" {
 			field = f.Field + ": "
 		}
-		errs = append(errs, status.Message(fmt.Sprintf("%s: %s%s", f.Position, field, f.Message), maxSummary))
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "validation failed (%s)", policies.Summary(fs))
-	for i, e := range errs {
-		if i == maxSummarized {
-			fmt.Fprintf(&b, "; and %d more", len(errs)-maxSummarized)
-			break
-		}
 		b.WriteString("; ")
-		b.WriteString(e)
+		b.WriteString(status.Message(fmt.Sprintf("%s: %s%s", f.Position, field, f.Message), maxSummary))
+	}
+	if n > maxSummarized {
+		fmt.Fprintf(&b, "; and %d more", n-maxSummarized)
 	}
 	return b.String()
 }
