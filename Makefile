@@ -90,8 +90,9 @@ bench: ## Run the benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the policy loader for a minute.
+fuzz: ## Fuzz the policy loader and the redaction for a minute each.
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./policies
+	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime 60s ./redact
 
 ##@ Code generation
 

@@ -18,6 +18,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/fallback"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
+	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/controllers/limits"
 	"github.com/ballast-dev/ballast/controllers/readiness"
 	"github.com/ballast-dev/ballast/cost"
@@ -89,7 +90,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}})
 	for _, kind := range []string{distribution.KindDeployment, distribution.KindStatefulSet} {
 		r := &distribution.Reconciler{
-			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-distribution"),
+			Client: mgr.GetClient(), Recorder: status.Events(mgr.GetEventRecorder("ballast-distribution")),
 			Kind: kind, Cluster: o.Cluster, Scope: inScope, API: o.API,
 		}
 		if err := r.SetupWithManager(mgr); err != nil {
@@ -100,7 +101,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("failed to set up the limits controller: %w", err)
 	}
 	fb := &fallback.Reconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-fallback"), Cluster: o.Cluster, Scope: inScope,
+		Client: mgr.GetClient(), Recorder: status.Events(mgr.GetEventRecorder("ballast-fallback")), Cluster: o.Cluster, Scope: inScope,
 		BestScore: o.BestSpotScore, MinScore: o.MinSpotScore, CapacityMemory: o.UnavailableOfferingsTTL, API: o.API,
 		Discover: o.DiscoverCommitments,
 	}
@@ -116,8 +117,8 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("failed to set up the commitments controller: %w", err)
 	}
 	bp := &binpacking.Reconciler{
-		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-binpacking"), Cluster: o.Cluster, Scope: inScope, StablePeriod: o.BinPackingStablePeriod, Interval: o.BinPackingInterval,
-		Discover: o.DiscoverCommitments,
+		Client: mgr.GetClient(), Recorder: status.Events(mgr.GetEventRecorder("ballast-binpacking")), Cluster: o.Cluster, Scope: inScope,
+		StablePeriod: o.BinPackingStablePeriod, Interval: o.BinPackingInterval, Discover: o.DiscoverCommitments,
 	}
 	if err := bp.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)

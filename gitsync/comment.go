@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -58,31 +57,3 @@ func IsForbidden(err error) bool {
 	var fe *ForbiddenError
 	return errors.As(err, &fe)
 }
-
-// Redact returns err with every occurrence of the secrets in its message replaced by
-// "[REDACTED]". Forge clients pass every error through it, so that a token echoed by a
-// server or a library never reaches a log. errors.Is and errors.As still see err.
-func Redact(err error, secrets ...string) error {
-	if err == nil {
-		return nil
-	}
-	msg := err.Error()
-	redacted := msg
-	for _, s := range secrets {
-		if s != "" {
-			redacted = strings.ReplaceAll(redacted, s, "[REDACTED]")
-		}
-	}
-	if redacted == msg {
-		return err
-	}
-	return &redactedError{msg: redacted, err: err}
-}
-
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }

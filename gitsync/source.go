@@ -148,8 +148,9 @@ type Cloner interface {
 	// never meets objects of a force-pushed branch), or, when the remote still points at
 	// opts.LastRevision, returns a Checkout with Unchanged set without fetching and
 	// without touching dir. Authentication failures are
-	// AuthError; a missing branch, tag or commit is NotFoundError. No error contains a
-	// credential.
+	// AuthError; a missing branch, tag or commit is NotFoundError; a revision with a
+	// symbolic link out of the work tree is LinkError (and dir is emptied). No error
+	// contains a credential.
 	Clone(ctx context.Context, dir string, opts CloneOptions) (*Checkout, error)
 }
 
@@ -172,4 +173,27 @@ func (e *AuthError) Unwrap() error { return e.Err }
 func IsAuth(err error) bool {
 	var ae *AuthError
 	return errors.As(err, &ae)
+}
+
+// LinkError says a checkout holds a symbolic link that is absolute, loops, or leads out
+// of the work tree: following it would read the controller's own files or another
+// source's checkout, so the revision is refused.
+type LinkError struct {
+	// Path is the link, relative to the work tree.
+	Path string
+	// Target is what the link holds.
+	Target string
+	// Why says what is wrong with it, e.g. "leads out of the repository".
+	Why string
+}
+
+func (e *LinkError) Error() string {
+	return fmt.Sprintf("the repository has a symbolic link %s -> %s that %s; Ballast refuses revisions with links out of the repository",
+		e.Path, e.Target, e.Why)
+}
+
+// IsLink reports whether err is, or wraps, a LinkError.
+func IsLink(err error) bool {
+	var le *LinkError
+	return errors.As(err, &le)
 }

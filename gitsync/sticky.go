@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // Stamp records which head commit and which CI run wrote a sticky comment, so that a
@@ -122,7 +124,8 @@ func Upsert(ctx context.Context, c Commenter, s Sticky) (Result, error) {
 		author = login
 	}
 	marker := Marker(s.Key, s.Stamp)
-	full := marker + "\n" + Truncate(s.Body, c.MaxBodyLength()-len(marker)-1)
+	// A comment is public to whoever reads the pull request: never a credential.
+	full := marker + "\n" + Truncate(redact.String(s.Body), c.MaxBodyLength()-len(marker)-1)
 
 	comments, err := c.List(ctx)
 	if err != nil {

@@ -164,13 +164,19 @@ func TestTruncate(t *testing.T) {
 	}
 }
 
-func TestRedact(t *testing.T) {
-	base := &gitsync.ForbiddenError{Op: "list", Err: errors.New("GET https://x/?token=s3cr3t: 401")}
-	err := gitsync.Redact(base, "s3cr3t", "")
-	if strings.Contains(err.Error(), "s3cr3t") || !gitsync.IsForbidden(err) {
-		t.Errorf("Redact = %v", err)
+func TestUpsertShowsNoCredential(t *testing.T) {
+	pr := fake.New("ballast-bot")
+	res, err := gitsync.Upsert(context.Background(), pr, gitsync.Sticky{Key: "ballast-plan", Stamp: a,
+		Body: "failed to read https://bot:p#ss/w0rd@git.example.com/o/r.git with Authorization: Bearer abcdefgh1234"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if gitsync.Redact(nil, "x") != nil {
-		t.Error("Redact(nil) != nil")
+	for _, secret := range []string{"p#ss/w0rd", "abcdefgh1234"} {
+		if strings.Contains(res.Comment.Body, secret) {
+			t.Errorf("the comment shows %q: %s", secret, res.Comment.Body)
+		}
+	}
+	if !strings.Contains(res.Comment.Body, "git.example.com/o/r.git") {
+		t.Errorf("the comment lost its text: %s", res.Comment.Body)
 	}
 }

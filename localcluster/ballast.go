@@ -256,7 +256,7 @@ func (c *Cluster) StartInstallation(ctx context.Context, in Installation, cluste
 	b.args = append([]string{"controller", "--cluster", cluster, "--namespace", in.Namespace,
 		"--webhook-port", strconv.Itoa(ports[0]), "--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", ports[0]),
 		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]), "--health-addr", fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		"--cert-dir", filepath.Join(b.dir, "certs"), "--source-dir", filepath.Join(b.dir, "sources"),
+		"--cert-dir", filepath.Join(b.dir, "certs"), "--source-dir", filepath.Join(b.dir, "sources"), "--allow-insecure-http", // the local git server and Gitea are http://127.0.0.1
 	}, in.Args...)
 	b.args = append(b.args, extraArgs...)
 	if err := b.Start(ctx); err != nil {

@@ -154,7 +154,7 @@ func TestCommitmentsErrors(t *testing.T) {
 	}{{
 		name: "Savings Plans access denied (403), not retried", failures: []string{"AccessDeniedException"},
 		call: savingsPlansCall, requests: 1, err: onlyAccessDenied,
-		says: []string{"AccessDeniedException", "savingsplans:DescribeSavingsPlans", "[redacted]"},
+		says: []string{"AccessDeniedException", "savingsplans:DescribeSavingsPlans", "[REDACTED]"},
 	}, {
 		name: "Savings Plans throttled past the retries", failures: []string{"ThrottlingException", "ThrottlingException", "ThrottlingException"},
 		call: savingsPlansCall, requests: 3, err: onlyThrottled,

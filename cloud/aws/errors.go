@@ -3,11 +3,11 @@ package aws
 import (
 	"errors"
 	"fmt"
-	"regexp"
 
 	"github.com/aws/smithy-go"
 
 	"github.com/ballast-dev/ballast/cloud"
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // Error codes that change what the caller does. The SDK retries the throttling ones
@@ -28,20 +28,17 @@ var (
 	notFoundCodes = map[string]bool{"NotFoundException": true, "ResourceNotFoundException": true}
 )
 
-// accessKeyID matches AWS access key ids (long-term AKIA..., temporary ASIA...), which
-// some error messages echo.
-var accessKeyID = regexp.MustCompile(`\b(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}\b`)
-
 // classify turns an SDK error into a cloud typed error when its code changes what the
 // caller does, and otherwise into an error that says what failed. Messages pass
-// through redact; the SDK error itself is not wrapped, so that nothing it carries
-// reaches a log.
+// through redact.String (access key ids, which some messages echo, and any other
+// credential); the SDK error itself is not wrapped, so that nothing it carries reaches
+// a log.
 func classify(op, what string, err error) error {
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
 		return fmt.Errorf("failed to get %s (%s): %w", what, op, err)
 	}
-	base := cloud.APIError{Op: op, Code: ae.ErrorCode(), Message: redact(ae.ErrorMessage())}
+	base := cloud.APIError{Op: op, Code: ae.ErrorCode(), Message: redact.String(ae.ErrorMessage())}
 	switch {
 	case throttlingCodes[base.Code]:
 		return fmt.Errorf("failed to get %s: %w", what, &cloud.ThrottledError{APIError: base})
@@ -51,9 +48,4 @@ func classify(op, what string, err error) error {
 		return fmt.Errorf("failed to get %s: %w", what, &cloud.NotFoundError{APIError: base})
 	}
 	return fmt.Errorf("failed to get %s: %w", what, &base)
-}
-
-// redact removes access key ids from a message.
-func redact(msg string) string {
-	return accessKeyID.ReplaceAllString(msg, "[redacted]")
 }

@@ -139,7 +139,7 @@ func TestSpotPlacementScoresAccessDenied(t *testing.T) {
 		!strings.Contains(msg, "Spot placement scores in eu-west-1") {
 		t.Errorf("message %q does not say what failed", msg)
 	}
-	if strings.Contains(msg, testKeyID) || strings.Contains(msg, testSecret) || !strings.Contains(msg, "[redacted]") {
+	if strings.Contains(msg, testKeyID) || strings.Contains(msg, testSecret) || !strings.Contains(msg, "[REDACTED]") {
 		t.Errorf("message %q shows credentials", msg)
 	}
 }

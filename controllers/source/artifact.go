@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // Limits of an artifact, well above any policy tree.
@@ -98,7 +99,7 @@ func (f *ArtifactFetcher) Fetch(ctx context.Context, src *v1alpha1.PolicySource,
 	base := f.treeDir(src)
 	current := filepath.Join(base, "current")
 	if stamp, err := os.ReadFile(filepath.Join(base, "digest")); err == nil && string(stamp) == art.Digest {
-		return &Snapshot{Revision: art.Revision, Files: os.DirFS(current), Unchanged: art.Revision == lastRevision}, nil
+		return &Snapshot{Revision: art.Revision, Files: confined(current), Unchanged: art.Revision == lastRevision}, nil
 	}
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the artifact directory: %w", err)
@@ -125,7 +126,7 @@ func (f *ArtifactFetcher) Fetch(ctx context.Context, src *v1alpha1.PolicySource,
 	if err := os.WriteFile(filepath.Join(base, "digest"), []byte(art.Digest), 0o600); err != nil {
 		return nil, fmt.Errorf("failed to record the artifact digest: %w", err)
 	}
-	return &Snapshot{Revision: art.Revision, Files: os.DirFS(current)}, nil
+	return &Snapshot{Revision: art.Revision, Files: confined(current)}, nil
 }
 
 // Forget implements Fetcher.
@@ -190,11 +191,12 @@ func (f *ArtifactFetcher) download(ctx context.Context, art meta.Artifact, dir s
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("failed to download revision %s: %w", art.Revision, err)
+		return "", fmt.Errorf("failed to download revision %s: %w", art.Revision, redact.Error(err))
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("failed to download revision %s: HTTP %s", art.Revision, resp.Status)
+		// The status line is the server's: show a bounded excerpt of it.
+		return "", fmt.Errorf("failed to download revision %s: HTTP %s", art.Revision, redact.Excerpt(resp.Status))
 	}
 	out, err := os.CreateTemp(dir, "artifact-*.tar.gz")
 	if err != nil {

@@ -132,7 +132,65 @@ func (f *GitFetcher) Fetch(ctx context.Context, src *v1alpha1.PolicySource, last
 	if root == "" {
 		root = dir
 	}
-	return &Snapshot{Revision: rev, Files: os.DirFS(root), Unchanged: co.Unchanged}, nil
+	return &Snapshot{Revision: rev, Files: confined(root), Unchanged: co.Unchanged}, nil
+}
+
+// confined returns the tree at dir as an fs.FS that never leaves dir: every name is
+// opened through an os.Root, so a symbolic link that leads out of it (to the
+// controller's files, or another source's checkout) fails to open instead of being
+// followed, whoever reads the snapshot. The loader follows no link out of the policy
+// tree either (policies.Load); this holds for every other reader too.
+func confined(dir string) fs.FS { return rootFS(dir) }
+
+// rootFS opens an os.Root for each call, so that no file descriptor outlives the
+// snapshot.
+type rootFS string
+
+func (d rootFS) root(op, name string) (*os.Root, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	return os.OpenRoot(string(d))
+}
+
+// Open implements fs.FS.
+func (d rootFS) Open(name string) (fs.File, error) {
+	r, err := d.root("open", name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = r.Close() }()
+	return r.Open(name)
+}
+
+// Lstat implements fs.ReadLinkFS.
+func (d rootFS) Lstat(name string) (fs.FileInfo, error) {
+	r, err := d.root("lstat", name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = r.Close() }()
+	return r.Lstat(name)
+}
+
+// ReadLink implements fs.ReadLinkFS.
+func (d rootFS) ReadLink(name string) (string, error) {
+	r, err := d.root("readlink", name)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = r.Close() }()
+	return r.Readlink(name)
+}
+
+// Stat implements fs.StatFS.
+func (d rootFS) Stat(name string) (fs.FileInfo, error) {
+	r, err := d.root("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = r.Close() }()
+	return r.Stat(name)
 }
 
 // Forget implements Fetcher.

@@ -25,9 +25,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/gitsync"
 	"github.com/ballast-dev/ballast/policies"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/redact"
 	"github.com/ballast-dev/ballast/render"
 )
 
@@ -93,6 +95,10 @@ type Reconciler struct {
 	// Target is the cloud the NodePools are rendered for (render.TargetKwok for
 	// `ballast dev`); AWS when empty.
 	Target render.Target
+	// AllowInsecureHTTP accepts http:// and file:// Git addresses (spec.git.url and
+	// the status file's repository), for local development and tests; otherwise only
+	// https://, ssh:// and user@host:path are synced.
+	AllowInsecureHTTP bool
 }
 
 // step is one stage of a sync; it sets the condition it owns and returns a stepError
@@ -145,6 +151,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		if !deleting && !suspended {
 			r.finish(obj, out)
 		}
+		// Whatever a step wrote, the status stays writable and shows no credential.
+		boundStatus(obj)
 		if err := helper.Patch(ctx, obj, patch.WithFieldOwner(FieldManager)); err != nil && !apierrors.IsNotFound(err) {
 			retErr = errors.Join(retErr, fmt.Errorf("failed to patch the status: %w", err))
 		}
@@ -164,12 +172,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	stepCtx, cancel := context.WithTimeout(ctx, timeout(obj))
 	defer cancel()
 	s := &syncState{obj: obj}
-	for _, st := range []step{r.checkCluster, r.checkStatusFile, r.fetch, r.validate, r.render, r.guard, r.apply, r.prune} {
+	for _, st := range []step{r.checkCluster, r.checkStatusFile, r.checkAddress, r.fetch, r.validate, r.render, r.guard, r.apply, r.prune} {
 		if err := st(stepCtx, s); err != nil {
 			var se *stepError
 			if !errors.As(err, &se) {
 				se = &stepError{Condition: AppliedCondition, Reason: ApplyFailedReason, Err: err}
 			}
+			// The error goes to events, logs and the commit status: never a credential.
+			se.Err = redact.Error(se.Err)
 			out.Failure = se
 			break
 		}
@@ -264,7 +274,7 @@ func (r *Reconciler) checkStatusFile(ctx context.Context, s *syncState) error {
 		conditions.Delete(w, StatusWriteBackCondition)
 		return nil
 	}
-	t, err := resolveStatusTarget(ctx, r.Client, s.obj)
+	t, err := statusTargetOf(ctx, r.Client, s.obj, r.AllowInsecureHTTP)
 	var refused *writeBackError
 	switch {
 	case errors.As(err, &refused):
@@ -280,19 +290,37 @@ func (r *Reconciler) checkStatusFile(ctx context.Context, s *syncState) error {
 	return nil
 }
 
+// checkAddress refuses a Git address whose scheme does not protect what is sent and
+// read (see gitsync.CheckGitAddress): only a change to spec.git.url helps.
+func (r *Reconciler) checkAddress(_ context.Context, s *syncState) error {
+	g := s.obj.Spec.Git
+	if g == nil {
+		return nil
+	}
+	if err := gitsync.CheckGitAddress(g.URL, r.AllowInsecureHTTP); err != nil {
+		conditions.MarkFalse(wrap(s.obj), SourceReadyCondition, InsecureAddressReason, "%s", err)
+		return &stepError{Condition: SourceReadyCondition, Reason: InsecureAddressReason, Err: err, Stalled: true}
+	}
+	return nil
+}
+
 // fetch gets the source's current revision. A failure keeps the last revision's
 // objects: nothing after it runs.
 func (r *Reconciler) fetch(ctx context.Context, s *syncState) error {
 	w := wrap(s.obj)
 	snap, err := r.Fetcher.Fetch(ctx, s.obj, s.obj.Status.LastAttemptedRevision)
 	if err != nil {
-		reason := ArtifactFailedReason
-		if gitsync.IsAuth(err) {
+		reason, stalled := ArtifactFailedReason, false
+		switch {
+		case gitsync.IsAuth(err):
 			reason = AuthenticationFailedReason
+		case gitsync.IsLink(err):
+			// Only a new revision without the link helps.
+			reason, stalled = UnsafeLinkReason, true
 		}
 		err = fmt.Errorf("failed to fetch the source: %w", err)
 		conditions.MarkFalse(w, SourceReadyCondition, reason, "%s", err)
-		return &stepError{Condition: SourceReadyCondition, Reason: reason, Err: err}
+		return &stepError{Condition: SourceReadyCondition, Reason: reason, Err: err, Stalled: stalled}
 	}
 	s.snapshot = snap
 	s.obj.Status.LastAttemptedRevision = snap.Revision
@@ -438,7 +466,7 @@ func (r *Reconciler) event(obj *v1alpha1.PolicySource, eventType, reason, msg st
 	if r.Recorder == nil {
 		return
 	}
-	r.Recorder.Eventf(obj, nil, eventType, reason, "Sync", "%s", msg)
+	r.Recorder.Eventf(obj, nil, eventType, reason, "Sync", "%s", status.Message(msg, status.MaxEventMessage))
 }
 
 func (r *Reconciler) recordMetrics(obj *v1alpha1.PolicySource, start time.Time) {

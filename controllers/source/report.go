@@ -11,6 +11,7 @@ import (
 
 	"github.com/ballast-dev/ballast/gitsync"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // Report is what one sync tells Git: the commit it attempted and how it went.
@@ -42,6 +43,9 @@ type GitReporter struct {
 	Secrets client.Reader
 	// Statuses builds forge clients.
 	Statuses StatusSetterFactory
+	// AllowInsecureHTTP accepts an http:// forge address, for local development and
+	// tests; otherwise only https:// (the token goes with every request).
+	AllowInsecureHTTP bool
 }
 
 // Report sets the commit status, when configured, on the commit of a Git source
@@ -61,6 +65,9 @@ func fromGit(src *v1alpha1.PolicySource) bool {
 }
 
 func (g *GitReporter) setStatus(ctx context.Context, src *v1alpha1.PolicySource, cs v1alpha1.CommitStatusSpec, commit string, r Report) error {
+	if err := gitsync.CheckForgeAddress(cs.Address, g.AllowInsecureHTTP); err != nil {
+		return err
+	}
 	data, err := g.secret(ctx, src.Namespace, cs.SecretRef.Name)
 	if err != nil {
 		return err
@@ -77,7 +84,7 @@ func (g *GitReporter) setStatus(ctx context.Context, src *v1alpha1.PolicySource,
 		Description: fmt.Sprintf("applied %d objects to %s", r.Objects, src.Spec.Cluster)}
 	if !r.Succeeded {
 		status.State = gitsync.CommitStateFailure
-		status.Description = r.Reason + ": " + r.Message
+		status.Description = r.Reason + ": " + redact.String(r.Message)
 	}
 	if err := setter.SetStatus(ctx, status); err != nil {
 		return fmt.Errorf("failed to set the commit status on %s: %w", commit, err)

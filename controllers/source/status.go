@@ -8,6 +8,7 @@ import (
 	"github.com/fluxcd/pkg/apis/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/policies"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
@@ -47,6 +48,12 @@ const (
 	ApplyFailedReason = "ApplyFailed"
 	// PruneFailedReason: objects gone from the render could not be deleted.
 	PruneFailedReason = meta.PruneFailedReason
+	// InsecureAddressReason: spec.git.url (or the status file's repository) is not an
+	// https://, ssh:// or user@host:path address, and the controller does not allow
+	// insecure ones.
+	InsecureAddressReason = "InsecureAddress"
+	// UnsafeLinkReason: the revision holds a symbolic link out of the repository.
+	UnsafeLinkReason = "UnsafeLink"
 	// WrongClusterReason: spec.cluster is not the cluster this controller serves.
 	WrongClusterReason = "WrongCluster"
 	// SyncedBranchReason: the status file would go to the branch the source syncs.
@@ -121,11 +128,12 @@ func summarize(o outcome) summary {
 	return s
 }
 
-// maxFindings bounds status.findings (the CRD allows 50) and maxSummarized the
-// findings named in a condition message.
+// maxFindings bounds status.findings (the CRD allows 50), maxSummarized the findings
+// named in a condition message and maxSummary the text of each.
 const (
 	maxFindings   = 50
 	maxSummarized = 3
+	maxSummary    = 512
 )
 
 // findingsStatus returns the findings to keep in status: errors first, then warnings,
@@ -139,7 +147,7 @@ func findingsStatus(fs policies.Findings) []v1alpha1.PolicyFinding {
 	}
 	out := make([]v1alpha1.PolicyFinding, 0, len(sorted))
 	for _, f := range sorted {
-		out = append(out, f.Status())
+		out = append(out, boundFinding(f.Status()))
 	}
 	if len(out) == 0 {
 		return nil
@@ -150,26 +158,53 @@ func findingsStatus(fs policies.Findings) []v1alpha1.PolicyFinding {
 // findingsMessage summarises the error findings for a condition message: the count and
 // the first few as file:line:column: message.
 func findingsMessage(fs policies.Findings) string {
-	var errs []string
+	var b strings.Builder
+	fmt.Fprintf(&b, "validation failed (%s)", policies.Summary(fs))
+	n := 0
 	for _, f := range fs {
 		if f.Severity != policies.SeverityError {
+			continue
+		}
+		if n++; n > maxSummarized {
 			continue
 		}
 		field := ""
 		if f.Field != "" {
 			field = f.Field + ": "
 		}
-		errs = append(errs, fmt.Sprintf("%s: %s%s", f.Position, field, f.Message))
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "validation failed (%s)", policies.Summary(fs))
-	for i, e := range errs {
-		if i == maxSummarized {
-			fmt.Fprintf(&b, "; and %d more", len(errs)-maxSummarized)
-			break
-		}
 		b.WriteString("; ")
-		b.WriteString(e)
+		b.WriteString(status.Message(fmt.Sprintf("%s: %s%s", f.Position, field, f.Message), maxSummary))
+	}
+	if n > maxSummarized {
+		fmt.Fprintf(&b, "; and %d more", n-maxSummarized)
 	}
 	return b.String()
+}
+
+// boundFinding bounds (and redacts) the text of a finding: a message quoting a
+// 100 KiB key must not make the status too large to write. With at most maxFindings
+// findings, status.findings stays under 50 × (1 KiB + 2 × 512 B) plus the rule ids.
+func boundFinding(f v1alpha1.PolicyFinding) v1alpha1.PolicyFinding {
+	f.Message = status.Message(f.Message, status.MaxFindingMessage)
+	f.File = status.Message(f.File, status.MaxFindingField)
+	f.Field = status.Message(f.Field, status.MaxFindingField)
+	f.Rule = status.Message(f.Rule, status.MaxFindingField)
+	return f
+}
+
+// boundStatus makes what the sync wrote to obj's status writable and safe to show:
+// every condition message and finding redacted and within its bound. The steps
+// bound what they write already; this is the one place that sees it all before the
+// patch.
+func boundStatus(obj *v1alpha1.PolicySource) {
+	for i := range obj.Status.Conditions {
+		c := &obj.Status.Conditions[i]
+		c.Message = status.Message(c.Message, status.MaxMessage)
+	}
+	if len(obj.Status.Findings) > maxFindings {
+		obj.Status.Findings = obj.Status.Findings[:maxFindings]
+	}
+	for i := range obj.Status.Findings {
+		obj.Status.Findings[i] = boundFinding(obj.Status.Findings[i])
+	}
 }

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/fluxcd/pkg/apis/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/policies"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
@@ -71,6 +73,36 @@ func TestFindingsBounded(t *testing.T) {
 	msg := findingsMessage(fs)
 	if !strings.Contains(msg, "z.yaml:9:3: boom") || !strings.Contains(msg, "1 error") {
 		t.Errorf("message = %q", msg)
+	}
+}
+
+func TestFindingsTextBounded(t *testing.T) {
+	huge := strings.Repeat("k", 100<<10)
+	var fs policies.Findings
+	for i := range 5 {
+		fs = append(fs, policies.Finding{Position: policies.Position{File: huge + ".yaml", Line: i + 1}, Field: "spec." + huge,
+			Rule: "unknown-field", Severity: policies.SeverityError, Message: fmt.Sprintf("unknown field %q", huge)})
+	}
+	for _, f := range findingsStatus(fs) {
+		if len(f.Message) > status.MaxFindingMessage || len(f.File) > status.MaxFindingField || len(f.Field) > status.MaxFindingField ||
+			!strings.Contains(f.Message, "(truncated, ") {
+			t.Fatalf("finding of %d, %d and %d bytes: %.80s", len(f.Message), len(f.File), len(f.Field), f.Message)
+		}
+	}
+	msg := findingsMessage(fs)
+	if len(msg) > maxSummarized*maxSummary+200 || !strings.HasSuffix(msg, "; and 2 more") {
+		t.Errorf("summary of %d bytes ending %q", len(msg), msg[max(0, len(msg)-40):])
+	}
+
+	ps := &v1alpha1.PolicySource{}
+	ps.Status.Conditions = []metav1.Condition{{Type: "Ready", Message: "clone https://u:pw@h/r: " + huge}}
+	ps.Status.Findings = append(findingsStatus(fs), make([]v1alpha1.PolicyFinding, 60)...)
+	boundStatus(ps)
+	if m := ps.Status.Conditions[0].Message; len(m) > status.MaxMessage || strings.Contains(m, "pw") {
+		t.Errorf("condition message of %d bytes: %.80s", len(m), m)
+	}
+	if len(ps.Status.Findings) != maxFindings {
+		t.Errorf("%d findings after boundStatus", len(ps.Status.Findings))
 	}
 }
 

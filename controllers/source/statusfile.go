@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // When the status file is written. A status commit per runtime change would commit
@@ -194,7 +195,7 @@ func statusFileOf(src *v1alpha1.PolicySource) *StatusFile {
 	}
 	if failed {
 		ready := conditions.Get(w, meta.ReadyCondition)
-		f.Failure = &SyncFailure{Reason: ready.Reason, Message: truncate(ready.Message, maxFailureMessage)}
+		f.Failure = &SyncFailure{Reason: ready.Reason, Message: truncate(redact.String(ready.Message), maxFailureMessage)}
 		if !conditions.IsFalse(w, SourceReadyCondition) {
 			f.Failure.Revision = st.LastAttemptedRevision
 		}

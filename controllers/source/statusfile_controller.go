@@ -15,6 +15,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
+	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/gitsync"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
@@ -48,6 +49,8 @@ type StatusFileReconciler struct {
 	Cluster string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// AllowInsecureHTTP accepts http:// and file:// repositories (see Reconciler).
+	AllowInsecureHTTP bool
 
 	mu   gosync.Mutex
 	last map[types.NamespacedName]written
@@ -76,7 +79,7 @@ func (r *StatusFileReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	ctx, cancel := context.WithTimeout(ctx, timeout(src))
 	defer cancel()
 	log := logf.FromContext(ctx)
-	t, err := resolveStatusTarget(ctx, r.Client, src)
+	t, err := statusTargetOf(ctx, r.Client, src, r.AllowInsecureHTTP)
 	if err != nil {
 		// The sync reports why in the StatusWriteBack condition; nothing is written.
 		log.V(1).Info("no status file", "reason", err.Error())
@@ -255,7 +258,7 @@ func (r *StatusFileReconciler) event(obj *v1alpha1.PolicySource, eventType, reas
 	if r.Recorder == nil {
 		return
 	}
-	r.Recorder.Eventf(obj, nil, eventType, reason, "StatusFile", "%s", msg)
+	r.Recorder.Eventf(obj, nil, eventType, reason, "StatusFile", "%s", status.Message(msg, status.MaxEventMessage))
 }
 
 func (r *StatusFileReconciler) now() time.Time {

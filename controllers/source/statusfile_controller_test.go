@@ -68,7 +68,8 @@ func newStatusBench(t *testing.T) *statusBench {
 
 // restart returns a new controller, which remembers nothing of the last one.
 func (b *statusBench) restart() *StatusFileReconciler {
-	return &StatusFileReconciler{Client: b.kube, Secrets: b.kube, Files: gogit.NewFileWriter(), Cluster: "prod", Now: func() time.Time { return b.now }}
+	return &StatusFileReconciler{Client: b.kube, Secrets: b.kube, Files: gogit.NewFileWriter(), Cluster: "prod", Now: func() time.Time { return b.now },
+		AllowInsecureHTTP: true} // the test git server is http://127.0.0.1
 }
 
 // reconcile steps the clock by d and reconciles the PolicySource.

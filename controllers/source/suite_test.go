@@ -91,6 +91,8 @@ func (r runWithManager) Run() int {
 		Recorder: mgr.GetEventRecorder("ballast-source"),
 		Metrics:  metrics.NewRecorder(),
 		Reporter: &GitReporter{Secrets: env.Client, Statuses: forge.factory},
+		// The test git servers listen on http://127.0.0.1.
+		AllowInsecureHTTP: true,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -99,7 +101,7 @@ func (r runWithManager) Run() int {
 		return 1
 	}
 	statusFiles := &StatusFileReconciler{Client: mgr.GetClient(), Secrets: env.Client, Files: routedFiles{fake: forge, real: gogit.NewFileWriter()},
-		Recorder: mgr.GetEventRecorder("ballast-source")}
+		Recorder: mgr.GetEventRecorder("ballast-source"), AllowInsecureHTTP: true}
 	if err := statusFiles.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -361,7 +363,9 @@ func hasMessage(ps *v1alpha1.PolicySource, typ, part string) bool {
 
 // isLocalServer reports whether a URL points at a real git server the test started
 // (test/gitserver listens on loopback); other URLs are served by the fakes.
-func isLocalServer(url string) bool { return strings.Contains(url, "://127.0.0.1:") }
+func isLocalServer(url string) bool {
+	return strings.Contains(url, "://127.0.0.1:") || strings.Contains(url, "@127.0.0.1:")
+}
 
 // routedGit fetches from real git servers on loopback and from fakeGit otherwise.
 type routedGit struct {

@@ -95,6 +95,20 @@ func resolveStatusTarget(ctx context.Context, c client.Reader, src *v1alpha1.Pol
 	return t, nil
 }
 
+// statusTargetOf is resolveStatusTarget, refusing a repository address that is not
+// https://, ssh:// or user@host:path (unless insecure): the status file is pushed with
+// credentials.
+func statusTargetOf(ctx context.Context, c client.Reader, src *v1alpha1.PolicySource, insecure bool) (*statusTarget, error) {
+	t, err := resolveStatusTarget(ctx, c, src)
+	if err != nil {
+		return nil, err
+	}
+	if err := gitsync.CheckGitAddress(t.URL, insecure); err != nil {
+		return nil, &writeBackError{Reason: InsecureAddressReason, Message: err.Error()}
+	}
+	return t, nil
+}
+
 // syncedBranch is the branch spec.git follows: ref.branch, main (gitsync.DefaultBranch,
 // what the fetcher clones) when no ref is set, none for a tag or a commit.
 func syncedBranch(ref *v1alpha1.GitRef) string {

@@ -10,6 +10,7 @@ import (
 	sdk "code.gitea.io/sdk/gitea"
 
 	"github.com/ballast-dev/ballast/gitsync"
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // MaxBodyLength is the longest comment Ballast posts on Gitea: 262,144 bytes. Gitea
@@ -70,7 +71,7 @@ func newClient(o *Options) (*sdk.Client, error) {
 	}
 	c, err := sdk.NewClient(o.URL, opts...)
 	if err != nil {
-		return nil, gitsync.Redact(fmt.Errorf("failed to make a Gitea client for %s: %w", o.URL, err), o.Token)
+		return nil, redact.Error(fmt.Errorf("failed to make a Gitea client for %s: %w", o.URL, err), o.Token)
 	}
 	return c, nil
 }
@@ -81,9 +82,9 @@ func (c *Client) fail(op string, resp *sdk.Response, err error) error {
 
 func fail(op string, resp *sdk.Response, err error, token string) error {
 	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-		return gitsync.Redact(&gitsync.ForbiddenError{Op: op, Err: err}, token)
+		return &gitsync.ForbiddenError{Op: op, Err: redact.Remote(err, token)}
 	}
-	return gitsync.Redact(fmt.Errorf("failed to %s: %w", op, err), token)
+	return fmt.Errorf("failed to %s: %w", op, redact.Remote(err, token))
 }
 
 func (c *Client) where() string { return fmt.Sprintf("%s/%s#%d", c.o.Owner, c.o.Repo, c.o.Number) }

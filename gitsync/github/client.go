@@ -10,6 +10,7 @@ import (
 	gh "github.com/google/go-github/v92/github"
 
 	"github.com/ballast-dev/ballast/gitsync"
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // MaxBodyLength is the longest comment body GitHub accepts: 65,536 characters. Bytes
@@ -71,7 +72,7 @@ func newClient(o Options) (*gh.Client, error) {
 	}
 	c, err := gh.NewClient(opts...)
 	if err != nil {
-		return nil, gitsync.Redact(fmt.Errorf("failed to make a GitHub client for %s: %w", o.APIURL, err), o.Token)
+		return nil, redact.Error(fmt.Errorf("failed to make a GitHub client for %s: %w", o.APIURL, err), o.Token)
 	}
 	return c, nil
 }
@@ -84,9 +85,9 @@ func (c *Client) fail(op string, resp *gh.Response, err error) error {
 
 func fail(op string, resp *gh.Response, err error, token string) error {
 	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-		return gitsync.Redact(&gitsync.ForbiddenError{Op: op, Err: err}, token)
+		return &gitsync.ForbiddenError{Op: op, Err: redact.Remote(err, token)}
 	}
-	return gitsync.Redact(fmt.Errorf("failed to %s: %w", op, err), token)
+	return fmt.Errorf("failed to %s: %w", op, redact.Remote(err, token))
 }
 
 // Login implements gitsync.Commenter: GET /user. GitHub Actions' GITHUB_TOKEN may not

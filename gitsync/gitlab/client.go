@@ -9,6 +9,7 @@ import (
 	gl "gitlab.com/gitlab-org/api/client-go/v2"
 
 	"github.com/ballast-dev/ballast/gitsync"
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // MaxBodyLength is the longest note GitLab accepts: 1,000,000 characters. Bytes are
@@ -72,7 +73,7 @@ func newClient(o *Options) (*gl.Client, error) {
 	}
 	c, err := gl.NewClient(o.Token, opts...)
 	if err != nil {
-		return nil, gitsync.Redact(fmt.Errorf("failed to make a GitLab client for %s: %w", o.APIURL, err), o.Token)
+		return nil, redact.Error(fmt.Errorf("failed to make a GitLab client for %s: %w", o.APIURL, err), o.Token)
 	}
 	return c, nil
 }
@@ -83,9 +84,9 @@ func (c *Client) fail(op string, resp *gl.Response, err error) error {
 
 func fail(op string, resp *gl.Response, err error, token string) error {
 	if resp != nil && (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) {
-		return gitsync.Redact(&gitsync.ForbiddenError{Op: op, Err: err}, token)
+		return &gitsync.ForbiddenError{Op: op, Err: redact.Remote(err, token)}
 	}
-	return gitsync.Redact(fmt.Errorf("failed to %s: %w", op, err), token)
+	return fmt.Errorf("failed to %s: %w", op, redact.Remote(err, token))
 }
 
 func (c *Client) where() string { return fmt.Sprintf("%s!%d", c.o.Project, c.o.MergeRequest) }

@@ -5,16 +5,15 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
-	"github.com/skeema/knownhosts"
 	xknownhosts "golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/ballast-dev/ballast/gitsync"
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // remote is a Git URL with the credentials to reach it.
@@ -27,7 +26,7 @@ type remote struct {
 
 // newRemote checks url and a and builds go-git's auth method for the URL's transport.
 func newRemote(rawURL string, a gitsync.Auth) (*remote, error) {
-	r := &remote{url: rawURL, safeURL: SafeURL(rawURL), secrets: a.Secrets()}
+	r := &remote{url: rawURL, safeURL: redact.String(rawURL), secrets: a.Secrets()}
 	if u, err := url.Parse(rawURL); err == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok {
 			r.secrets = append(r.secrets, p)
@@ -63,7 +62,7 @@ func newRemote(rawURL string, a gitsync.Auth) (*remote, error) {
 		if err != nil {
 			return nil, fmt.Errorf("invalid SSH private key for %s: %w", r.safeURL, r.redact(err))
 		}
-		db, err := knownHostsDB(a.KnownHosts)
+		kh, err := parseKnownHosts(a.KnownHosts)
 		if err != nil {
 			return nil, err
 		}
@@ -71,8 +70,8 @@ func newRemote(rawURL string, a gitsync.Auth) (*remote, error) {
 		if port == 0 {
 			port = 22
 		}
-		keys.HostKeyCallback = db.HostKeyCallback()
-		keys.HostKeyAlgorithms = db.HostKeyAlgorithms(net.JoinHostPort(ep.Host, fmt.Sprint(port)))
+		keys.HostKeyCallback = kh.HostKeyCallback()
+		keys.HostKeyAlgorithms = kh.HostKeyAlgorithms(net.JoinHostPort(ep.Host, fmt.Sprint(port)))
 		r.auth = keys
 	case "file":
 	default:
@@ -81,59 +80,18 @@ func newRemote(rawURL string, a gitsync.Auth) (*remote, error) {
 	return r, nil
 }
 
-// knownHostsDB parses known_hosts content (the library reads files only).
-func knownHostsDB(content []byte) (*knownhosts.HostKeyDB, error) {
-	f, err := os.CreateTemp("", "ballast-known-hosts-")
-	if err != nil {
-		return nil, fmt.Errorf("failed to write known_hosts: %w", err)
-	}
-	defer func() { _ = os.Remove(f.Name()) }()
-	_, err = f.Write(content)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, fmt.Errorf("failed to write known_hosts: %w", err)
-	}
-	db, err := knownhosts.NewDB(f.Name())
-	if err != nil {
-		return nil, fmt.Errorf("invalid known_hosts: %w", err)
-	}
-	return db, nil
-}
-
-// SafeURL returns u without its user information (user name, password or token), for
-// messages.
-func SafeURL(u string) string {
-	parsed, err := url.Parse(u)
-	if err == nil && parsed.Scheme != "" && parsed.Host != "" {
-		parsed.User = nil
-		return parsed.String()
-	}
-	// scp-like user@host:path: drop the user.
-	if at := strings.Index(u, "@"); at >= 0 && !strings.Contains(u, "://") {
-		return u[at+1:]
-	}
-	return u
-}
-
-// redact removes the URL and credentials from err's message, replacing the URL by its
-// safe form.
+// redact removes the credentials from err's message and bounds what the remote
+// server wrote in it (see redact.Remote).
 func (r *remote) redact(err error) error {
-	if err == nil {
-		return nil
-	}
-	if r.url != r.safeURL && strings.Contains(err.Error(), r.url) {
-		err = &replacedError{msg: strings.ReplaceAll(err.Error(), r.url, r.safeURL), err: err}
-	}
-	return gitsync.Redact(err, r.secrets...)
+	return redact.Remote(err, r.secrets...)
 }
 
 // fail wraps err with what failed, as an AuthError when the remote refused the
 // credentials or the host key; credentials never appear.
 func (r *remote) fail(op string, err error) error {
+	auth := isAuthFailure(err)
 	err = r.redact(err)
-	if isAuthFailure(err) {
+	if auth {
 		return &gitsync.AuthError{URL: r.safeURL, Err: err}
 	}
 	return fmt.Errorf("failed to %s %s: %w", op, r.safeURL, err)
@@ -151,11 +109,3 @@ func isAuthFailure(err error) bool {
 	return strings.Contains(msg, "unable to authenticate") || strings.Contains(msg, "knownhosts:") ||
 		strings.Contains(msg, "host key mismatch")
 }
-
-type replacedError struct {
-	msg string
-	err error
-}
-
-func (e *replacedError) Error() string { return e.msg }
-func (e *replacedError) Unwrap() error { return e.err }

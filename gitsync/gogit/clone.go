@@ -77,6 +77,11 @@ func (c *Cloner) Clone(ctx context.Context, dir string, opts gitsync.CloneOption
 	if err != nil {
 		return nil, r.redact(err)
 	}
+	if err := checkLinks(dir); err != nil {
+		// Nothing of the revision stays on the disk for a later reader to follow.
+		_ = emptyDir(dir)
+		return nil, err
+	}
 	rev := revision(gitsync.RevisionName(ref, commit.Hash.String()), commit)
 	return &gitsync.Checkout{Revision: rev, Dir: dir}, nil
 }

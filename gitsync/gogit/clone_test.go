@@ -2,6 +2,7 @@ package gogit_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,4 +214,82 @@ func TestCloneAuthFailures(t *testing.T) {
 			t.Errorf("the server ran %d commands", r.ssh.Sessions.Load())
 		}
 	})
+}
+
+// TestCloneRefusesLinksOutOfTheTree: a revision holding a symbolic link to a file of
+// the machine or out of the repository is refused over every transport, and nothing
+// of it stays on the disk; links inside the repository are kept.
+func TestCloneRefusesLinksOutOfTheTree(t *testing.T) {
+	ctx := context.Background()
+	r := newRemotes(t)
+	r.repo.Commit(t, "main", "first", map[string]string{"policies/a.yaml": "1", "shared/b.yaml": "2"})
+	if err := os.Symlink("../shared/b.yaml", filepath.Join(r.repo.Work, "policies", "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	inside := r.repo.Commit(t, "main", "a link inside", nil)
+	r.each(t, func(t *testing.T, url string, auth gitsync.Auth) {
+		dir := t.TempDir()
+		co, err := gogit.NewCloner().Clone(ctx, dir, gitsync.CloneOptions{URL: url, Auth: auth})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if co.Revision.Commit != inside || readFile(t, dir, "policies/b.yaml") != "2" {
+			t.Errorf("checkout %+v, b.yaml %q", co.Revision, readFile(t, dir, "policies/b.yaml"))
+		}
+	})
+
+	for _, tc := range []struct{ link, target, why string }{
+		{"policies/passwd.yaml", "/etc/passwd", "is absolute"},
+		{"policies/deep/x.yaml", "../../x", ""}, // inside: policies/deep/../../x is x
+		{"policies/out.yaml", "../../x", "leads out of the repository"},
+	} {
+		t.Run(tc.link, func(t *testing.T) {
+			link := filepath.Join(r.repo.Work, filepath.FromSlash(tc.link))
+			if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(tc.target, link); err != nil {
+				t.Fatal(err)
+			}
+			commit := r.repo.Commit(t, "main", "link "+tc.link, nil)
+			r.each(t, func(t *testing.T, url string, auth gitsync.Auth) {
+				dir := t.TempDir()
+				co, err := gogit.NewCloner().Clone(ctx, dir, gitsync.CloneOptions{URL: url, Auth: auth, Shallow: true})
+				if tc.why == "" {
+					if err != nil || co.Revision.Commit != commit {
+						t.Fatalf("clone = %+v, %v; want %s", co, err, commit)
+					}
+					return
+				}
+				var le *gitsync.LinkError
+				if !errors.As(err, &le) || le.Path != tc.link || le.Target != tc.target || le.Why != tc.why {
+					t.Fatalf("err = %v, want a LinkError for %s that %s", err, tc.link, tc.why)
+				}
+				if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+					t.Errorf("the refused checkout left %d entries in its directory", len(entries))
+				}
+			})
+			// The next case starts from a clean tree.
+			if err := os.Remove(link); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestSSHWritesNoFile clones over SSH with no writable temporary directory, as the
+// controller runs (read-only root file system): known_hosts is read in memory.
+func TestSSHWritesNoFile(t *testing.T) {
+	r := newRemotes(t)
+	head := r.repo.Commit(t, "main", "first", map[string]string{"a.yaml": "1"})
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", filepath.Join(dir, "does-not-exist"))
+	co, err := gogit.NewCloner().Clone(context.Background(), filepath.Join(dir, "checkout"),
+		gitsync.CloneOptions{URL: r.ssh.RepoURL("policies"), Auth: r.key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if co.Revision.Commit != head {
+		t.Errorf("cloned %s, want %s", co.Revision.Commit, head)
+	}
 }

@@ -70,6 +70,7 @@ type controllerOptions struct {
 	sourceDir            string
 	concurrent           int
 	eventsAddr           string
+	allowInsecureHTTP    bool
 
 	// The flag sets Flux controllers share, so operators find the same knobs.
 	client         runtimeclient.Options
@@ -132,6 +133,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.DurationVar(&o.binPackingStable, "binpacking-stable-period", 5*time.Minute, "how long a node stays below binPacking.podEviction's thresholds before bin-packing empties it")
 	f.DurationVar(&o.binPackingInterval, "binpacking-interval", time.Minute, "time between bin-packing passes (each evicts at most binPacking.podEviction.maxEvictionsPerPass pods)")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
+	f.BoolVar(&o.allowInsecureHTTP, "allow-insecure-http", false, "also accept http:// and file:// Git addresses and http:// forge addresses (local development and tests only: credentials and policy would travel unencrypted)")
 	o.client.BindFlags(f)
 	o.logger.BindFlags(f)
 	o.leader.BindFlags(f)
@@ -162,7 +164,8 @@ func controllerScheme() (*runtime.Scheme, error) {
 }
 
 func runController(ctx context.Context, s streams, o controllerOptions) error {
-	logger.SetLogger(logger.NewLogger(o.logger))
+	// Every log line, whoever writes it, passes through redaction.
+	logger.SetLogger(redactingLogger(logger.NewLogger(o.logger)))
 	log := ctrllog.Log.WithName("ballast")
 	if err := o.features.WithLogger(log).SupportedFeatures(map[string]bool{}, nil); err != nil {
 		return usageError(s, "%v", err)
@@ -273,11 +276,12 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 			Git:      &source.GitFetcher{Cloner: gogit.NewCloner(), Secrets: direct, Dir: filepath.Join(o.sourceDir, "git")},
 			Artifact: &source.ArtifactFetcher{Client: mgr.GetAPIReader(), HTTP: &http.Client{Timeout: 2 * time.Minute}, Dir: filepath.Join(o.sourceDir, "artifacts")},
 		},
-		Recorder: recorder,
-		Metrics:  metrics.MustMakeRecorder(),
-		Reporter: &source.GitReporter{Secrets: direct, Statuses: statusSetterFor},
-		Cluster:  o.cluster,
-		Target:   render.Target(o.renderTarget),
+		Recorder:          recorder,
+		Metrics:           metrics.MustMakeRecorder(),
+		Reporter:          &source.GitReporter{Secrets: direct, Statuses: statusSetterFor, AllowInsecureHTTP: o.allowInsecureHTTP},
+		Cluster:           o.cluster,
+		Target:            render.Target(o.renderTarget),
+		AllowInsecureHTTP: o.allowInsecureHTTP,
 	}
 	if err := src.SetupWithManager(ctx, mgr, source.SetupOptions{
 		MaxConcurrentReconciles: o.concurrent, WatchFluxSources: true, RateLimiter: runtimectrl.GetRateLimiter(o.rateLimiter),
@@ -286,6 +290,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	}
 	statusFiles := &source.StatusFileReconciler{
 		Client: mgr.GetClient(), Secrets: direct, Files: gogit.NewFileWriter(), Recorder: recorder, Cluster: o.cluster,
+		AllowInsecureHTTP: o.allowInsecureHTTP,
 	}
 	if err := statusFiles.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("failed to set up the status-file controller: %w", err)
@@ -295,6 +300,9 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	}
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return err
+	}
+	if o.allowInsecureHTTP {
+		log.Info("--allow-insecure-http: http:// and file:// Git addresses and http:// forge addresses are accepted; use it for local development only")
 	}
 	log.Info("starting", "cluster", o.cluster, "namespace", o.namespace, "version", Version())
 	return mgr.Start(ctx)

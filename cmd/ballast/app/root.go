@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // Exit codes shared by every command.
@@ -49,7 +51,8 @@ func MainContext(ctx context.Context, args []string, in io.Reader, out, errOut i
 	case errors.As(err, &ee):
 		return ee.code
 	default:
-		_, _ = fmt.Fprintf(errOut, "Error: %v\n", err)
+		// Errors may quote URLs and servers' replies: never a credential.
+		_, _ = fmt.Fprintf(errOut, "Error: %s\n", redact.String(err.Error()))
 		return ExitError
 	}
 }
@@ -67,7 +70,7 @@ NodePools and EC2NodeClasses and applies it.`,
 	}
 	root.SetVersionTemplate("ballast {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		_, _ = fmt.Fprintf(s.err, "Error: %v\n%s", err, c.UsageString())
+		_, _ = fmt.Fprintf(s.err, "Error: %s\n%s", redact.String(err.Error()), c.UsageString())
 		return exitError{ExitError}
 	})
 	root.AddCommand(

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ballast-dev/ballast/policies"
+	"github.com/ballast-dev/ballast/redact"
 )
 
 // validateOptions are the flags of ballast validate.
@@ -55,7 +56,7 @@ Exit status: 0 when there is no error or warning, 1 when there is, 2 on a usage 
 
 // usageError prints a usage problem and exits with ExitError.
 func usageError(s streams, format string, args ...any) error {
-	_, _ = fmt.Fprintf(s.err, "Error: "+format+"\n", args...)
+	_, _ = fmt.Fprintf(s.err, "Error: %s\n", redact.String(fmt.Sprintf(format, args...)))
 	return exitError{ExitError}
 }
 

@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -11,17 +12,29 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ballast-dev/ballast/redact"
 )
 
-// MaxMessage bounds a condition message (the API allows 32 KiB; a status that holds a
-// few of them must still fit in one object).
-const MaxMessage = 1024
+// Bounds of the messages Ballast writes. The API allows a condition message of 32 KiB
+// and an event note of 1 KiB (events.k8s.io/v1); an object holding several conditions
+// and a list of findings must still be small enough to write.
+const (
+	// MaxMessage bounds a condition message.
+	MaxMessage = 4 << 10
+	// MaxEventMessage bounds the message of an event.
+	MaxEventMessage = 1 << 10
+	// MaxFindingMessage bounds the message of one finding in a status.
+	MaxFindingMessage = 1 << 10
+	// MaxFindingField bounds the file and the field of one finding in a status.
+	MaxFindingField = 512
+)
 
 // Condition returns the condition typ as it should be now: its lastTransitionTime
 // stays that of the current condition of the same type and status, so that applying
 // an unchanged condition changes nothing.
 func Condition(current []metav1.Condition, typ string, status metav1.ConditionStatus, reason, message string, generation int64, now time.Time) metav1.Condition {
-	c := metav1.Condition{Type: typ, Status: status, Reason: reason, Message: truncate(message),
+	c := metav1.Condition{Type: typ, Status: status, Reason: reason, Message: Message(message, MaxMessage),
 		ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(now.Truncate(time.Second))}
 	for _, old := range current {
 		if old.Type == typ && old.Status == status {
@@ -48,16 +61,46 @@ func Same(conditions []metav1.Condition, want metav1.Condition) bool {
 		c.ObservedGeneration == want.ObservedGeneration && c.LastTransitionTime.Equal(&want.LastTransitionTime)
 }
 
-func truncate(s string) string {
-	if len(s) <= MaxMessage {
+// Message returns msg as Ballast may show it, in a condition, an event, a finding or a
+// commit status: redacted (see package redact), valid UTF-8 and at most limit bytes
+// (see Truncate). Every message Ballast writes about a sync or a decision passes
+// through it.
+func Message(msg string, limit int) string {
+	return Truncate(redact.String(strings.ToValidUTF8(msg, "\uFFFD")), limit)
+}
+
+// Truncate returns s when it has at most limit bytes, else its beginning, cut on a
+// character boundary, followed by "… (truncated, N bytes more)", limit bytes at most
+// in all. Redact before truncating: a cut URL may no longer show where its user
+// information ends.
+func Truncate(s string, limit int) string {
+	if len(s) <= limit {
 		return s
 	}
-	cut := MaxMessage - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	// Size the marker for len(s) bytes cut, its longest; then once more for the bytes
+	// actually cut, which may have a digit less.
+	cut := runeStart(s, limit-len(marker(len(s))))
+	if c := runeStart(s, limit-len(marker(len(s)-cut))); c > cut && c+len(marker(len(s)-c)) <= limit {
+		cut = c
 	}
-	return s[:cut] + "…"
+	out := s[:cut] + marker(len(s)-cut)
+	if len(out) > limit {
+		// A limit too small for the marker: the marker's beginning alone.
+		return marker(len(s))[:limit]
+	}
+	return out
 }
+
+// runeStart returns the largest i <= n (and >= 0) where a character of s starts.
+func runeStart(s string, n int) int {
+	n = max(min(n, len(s)), 0)
+	for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return n
+}
+
+func marker(n int) string { return fmt.Sprintf("… (truncated, %d bytes more)", n) }
 
 // Apply server-side applies fields (the status fields this manager owns, e.g.
 // {"cost": ...}) and conditions (only those it owns) to the status of the object gvk
