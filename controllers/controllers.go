@@ -113,7 +113,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	// Without --discover-commitments, policies with source Discover get
 	// CommitmentsReady False (DiscoveryNotConfigured).
-	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("ballast-commitments"), Cluster: o.Cluster, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
+	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Recorder: status.Events(mgr.GetEventRecorder("ballast-commitments")), Cluster: o.Cluster, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the commitments controller: %w", err)
 	}
 	bp := &binpacking.Reconciler{
