@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/commitments"
@@ -170,6 +171,27 @@ func TestCommitmentsFirst(t *testing.T) {
 		return awsAPI.Calls("DescribeReservedInstances") > calls && awsAPI.Calls("DescribeSavingsPlans") > 0
 	})
 	t.Logf("discovered: %s", discovered)
+
+	// The status file in Git carries the commitment's use (written at once for a new
+	// revision).
+	err = env.Kube.Eventually(ctx, "the status file to show the commitment's use", 2*time.Minute, func(context.Context) (bool, string, error) {
+		data := env.Repo.Read("ballast-status", "status/"+cluster+".yaml")
+		var file struct {
+			Runtime struct {
+				Commitments struct {
+					ReservedInstances []v1alpha1.ReservedInstanceUsage `json:"reservedInstances"`
+				} `json:"commitments"`
+			} `json:"runtime"`
+		}
+		if err := yaml.Unmarshal([]byte(data), &file); err != nil {
+			return false, "", err
+		}
+		got := file.Runtime.Commitments.ReservedInstances
+		return reflect.DeepEqual(got, discovered.reserved), fmt.Sprintf("%+v", got), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// The nodes go: the commitment is unused again, the pool's limits unchanged.
 	scale(t, ns, app, 0)
