@@ -2,6 +2,7 @@ package policies
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -61,5 +62,33 @@ func BenchmarkValidateWindowsInManyZones(b *testing.B) {
 		if fs := repo.Validate(); fs.HasErrors() {
 			b.Fatal(fs[0])
 		}
+	}
+}
+
+// BenchmarkValidateTree measures `ballast validate` of a tree on disk (load and
+// validate) at the sizes of policytest.ScaleSizes; rules of one namespace are the case
+// where overlap detection has the most pairs to consider.
+func BenchmarkValidateTree(b *testing.B) {
+	for _, size := range policytest.ScaleSizes {
+		b.Run(size.String(), func(b *testing.B) {
+			dir := b.TempDir()
+			if err := policytest.WriteRepository(dir, size); err != nil {
+				b.Fatal(err)
+			}
+			fsys := os.DirFS(dir)
+			b.ReportAllocs()
+			for b.Loop() {
+				repo, err := Load(fsys, ".", "policies")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(repo.Rules) != size.Rules {
+					b.Fatalf("%d rules, want %d", len(repo.Rules), size.Rules)
+				}
+				if fs := repo.Validate(); len(fs) != 0 {
+					b.Fatal(fs[0])
+				}
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package render_test
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -41,5 +42,48 @@ func BenchmarkLoadValidateRender(b *testing.B) {
 		if objects < 1000 {
 			b.Fatalf("rendered %d objects", objects)
 		}
+	}
+}
+
+// BenchmarkRenderTree measures `ballast render` of a tree on disk (load, validate,
+// render and marshal every cluster) at the sizes of policytest.ScaleSizes.
+func BenchmarkRenderTree(b *testing.B) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	for _, size := range policytest.ScaleSizes {
+		b.Run(size.String(), func(b *testing.B) {
+			dir := b.TempDir()
+			if err := policytest.WriteRepository(dir, size); err != nil {
+				b.Fatal(err)
+			}
+			fsys := os.DirFS(dir)
+			b.ReportAllocs()
+			for b.Loop() {
+				repo, err := policies.Load(fsys, ".", "policies")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if findings := repo.Validate(); findings.HasErrors() {
+					b.Fatal(findings)
+				}
+				rules := 0
+				for _, cluster := range repo.Clusters() {
+					policy, clusterRules, err := repo.ForCluster(cluster)
+					if err != nil {
+						b.Fatal(err)
+					}
+					objs, err := render.Render(render.Input{Policy: policy, Rules: clusterRules, Source: "bench", Now: now})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := render.Marshal(objs); err != nil {
+						b.Fatal(err)
+					}
+					rules += len(clusterRules)
+				}
+				if rules < size.Rules {
+					b.Fatalf("rendered %d rules, want at least %d", rules, size.Rules)
+				}
+			}
+		})
 	}
 }
