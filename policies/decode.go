@@ -346,6 +346,19 @@ func toValue(n *yaml.Node, depth int) (any, error) {
 			return n.Value, nil
 		case "!!null":
 			return nil, nil
+		case "!!int": // plain decimals, without a decoder each
+			if plainDecimal(n.Value) {
+				if i, err := strconv.Atoi(n.Value); err == nil {
+					return i, nil
+				}
+			}
+		case "!!bool":
+			switch n.Value {
+			case "true":
+				return true, nil
+			case "false":
+				return false, nil
+			}
 		}
 		var v any
 		if err := n.Decode(&v); err != nil {
@@ -357,4 +370,18 @@ func toValue(n *yaml.Node, depth int) (any, error) {
 		return v, nil
 	}
 	return nil, fmt.Errorf("unsupported YAML node at line %d", n.Line)
+}
+
+// plainDecimal reports whether s is a decimal integer without sign or leading zero,
+// which YAML and strconv.Atoi read alike (YAML reads 010 as octal).
+func plainDecimal(s string) bool {
+	if s == "" || len(s) > 1 && s[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

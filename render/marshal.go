@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 )
 
 // Marshal writes objects as one YAML stream, each document starting with "---", in the
@@ -45,7 +46,37 @@ func marshalObject(obj client.Object) ([]byte, error) {
 		delete(m, "status")
 	}
 	dropNulls(m)
-	return yaml.Marshal(m)
+	return yamlv2.Marshal(yamlValues(m))
+}
+
+// yamlValues replaces the JSON numbers in v with the values the YAML parser gives
+// their text (an int, else a uint64, else a float64), so that marshalling v gives the
+// bytes sigs.k8s.io/yaml.Marshal gives (JSON, parsed as YAML, marshalled) without
+// the detour.
+func yamlValues(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = yamlValues(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = yamlValues(e)
+		}
+	case json.Number:
+		s := string(v)
+		if i, err := strconv.ParseInt(s, 0, 64); err == nil {
+			return int(i)
+		}
+		if u, err := strconv.ParseUint(s, 0, 64); err == nil {
+			return u
+		}
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return f
+		}
+		return s
+	}
+	return v
 }
 
 // dropNulls removes null values from maps, recursively.
