@@ -409,3 +409,34 @@ func accelerator(spec *corev1.PodSpec) string {
 	}
 	return slices.Min(names)
 }
+
+// Collector gathers a cluster's objects one at a time and keeps only what FromCluster
+// reads of them, so that a cluster read page by page (`ballast estimate
+// --kubeconfig`) is never held whole. Its Workload is what FromCluster gives for the
+// same objects, whatever order they came in.
+type Collector struct {
+	b *clusterBuilder
+}
+
+// NewCollector returns an empty Collector.
+func NewCollector() *Collector { return &Collector{b: newClusterBuilder()} }
+
+// AddNode adds a node.
+func (c *Collector) AddNode(n *corev1.Node) { c.b.addNode(n.Name, n.Labels, n.Status.Allocatable) }
+
+// AddPod adds a pod.
+func (c *Collector) AddPod(p *corev1.Pod) {
+	c.b.podsSeen++
+	c.b.addPod(p.Namespace, p.Name, p.Labels, p.Annotations, p.OwnerReferences, p.Spec.NodeName, p.Status.Phase, &p.Spec)
+}
+
+// AddReplicaSet adds a ReplicaSet, which names its pods' owner exactly.
+func (c *Collector) AddReplicaSet(rs *appsv1.ReplicaSet) {
+	c.b.addReplicaSet(rs.Namespace, rs.Name, rs.OwnerReferences)
+}
+
+// Empty reports whether no node and no pod was added.
+func (c *Collector) Empty() bool { return len(c.b.nodes) == 0 && c.b.podsSeen == 0 }
+
+// Workload returns the workload of everything added; see FromCluster.
+func (c *Collector) Workload() (*Workload, error) { return c.b.workload() }
