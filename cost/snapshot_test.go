@@ -268,12 +268,13 @@ status: {phase: Succeeded}
 // TestReadSnapshotErrors: what is wrong is named by kind and field, in any format.
 func TestReadSnapshotErrors(t *testing.T) {
 	for _, tc := range []struct{ name, data, err string }{
-		{"YAML list with a bad pod", "kind: List\nitems:\n- kind: Pod\n  spec: {containers: 3}\n", "invalid Pod in snapshot: spec.containers: a number is not what Kubernetes writes there (object 1"},
+		{"YAML list with a bad pod", "kind: List\nitems:\n- kind: Pod\n  spec: {containers: 3}\n", "invalid Pod in snapshot: spec.containers: a number is not what Kubernetes writes there (object 1, which ends at line 4)"},
 		{"JSON list with a bad node", `{"items": [{"kind": "Node", "status": {"allocatable": {"cpu": "lots"}}}], "kind": "List"}`, "invalid Node in snapshot: "},
 		{"JSON cut short", `{"items": [{"kind": "Node"`, "invalid snapshot: unexpected EOF"},
 		{"YAML syntax", "kind: Pod\nmetadata: {name: [}\n", "invalid snapshot: "},
 		{"nothing", "kind: List\nitems: []\n", "no nodes and no pods"},
-		{"YAML scalar", `"text"`, "invalid snapshot: a string is not an object (object 1"},
+		{"YAML scalar", `"text"`, "invalid snapshot: a string is not an object (object 1, which ends at line 1)"},
+		{"second object", "kind: Node\nmetadata: {name: a, labels: {node.kubernetes.io/instance-type: m6i.large}}\n---\nkind: Pod\nspec: 1\n---\nkind: Pod\n", "(object 2, which ends at line 5)"},
 		{"JSON array of numbers", `[1]`, "invalid snapshot: a number is not an object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -195,7 +195,11 @@ func readYAMLSnapshot(r *bufio.Reader, b *clusterBuilder) error {
 		objects++
 		o, err := decodeYAMLObject(filtered, raw)
 		if err != nil {
-			return fmt.Errorf("%w (object %d, which ends before line %d)", err, objects, l.number+1)
+			last := l.number // the line after the object is read, unless the stream ended
+			if !l.eof {
+				last--
+			}
+			return fmt.Errorf("%w (object %d, which ends at line %d)", err, objects, last)
 		}
 		return b.add(o)
 	}
