@@ -294,7 +294,7 @@ func TestReadSnapshotErrors(t *testing.T) {
 func BenchmarkReadSnapshot(b *testing.B) {
 	for _, format := range []string{"yaml", "json"} {
 		b.Run(fmt.Sprintf("nodes=2000/%s", format), func(b *testing.B) {
-			file := filepath.Join(b.TempDir(), "snapshot."+format)
+			file := filepath.Join(benchDir(b, "snapshots"), fmt.Sprintf("nodes-2000.%s", format))
 			f, err := os.Create(file)
 			if err != nil {
 				b.Fatal(err)
@@ -335,4 +335,19 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchDir is where a benchmark writes what it generates: a temporary directory, or
+// $BALLAST_BENCH_DIR/elems..., kept for measuring the ballast command on the same
+// input (see docs/performance.md).
+func benchDir(b *testing.B, elems ...string) string {
+	root := os.Getenv("BALLAST_BENCH_DIR")
+	if root == "" {
+		return b.TempDir()
+	}
+	dir := filepath.Join(append([]string{root}, elems...)...)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return dir
 }

@@ -3,6 +3,7 @@ package policies
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,7 +74,7 @@ func BenchmarkValidateWindowsInManyZones(b *testing.B) {
 func BenchmarkValidateTree(b *testing.B) {
 	for _, size := range policytest.ScaleSizes {
 		b.Run(size.String(), func(b *testing.B) {
-			dir := b.TempDir()
+			dir := benchDir(b, "trees", size.String())
 			if err := policytest.WriteRepository(dir, size); err != nil {
 				b.Fatal(err)
 			}
@@ -104,4 +105,19 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchDir is where a benchmark writes what it generates: a temporary directory, or
+// $BALLAST_BENCH_DIR/elems..., kept for measuring the ballast command on the same
+// input (see docs/performance.md).
+func benchDir(b *testing.B, elems ...string) string {
+	root := os.Getenv("BALLAST_BENCH_DIR")
+	if root == "" {
+		return b.TempDir()
+	}
+	dir := filepath.Join(append([]string{root}, elems...)...)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return dir
 }

@@ -2,6 +2,7 @@ package render_test
 
 import (
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -52,7 +53,7 @@ func BenchmarkRenderTree(b *testing.B) {
 	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	for _, size := range policytest.ScaleSizes {
 		b.Run(size.String(), func(b *testing.B) {
-			dir := b.TempDir()
+			dir := benchDir(b, "trees", size.String())
 			if err := policytest.WriteRepository(dir, size); err != nil {
 				b.Fatal(err)
 			}
@@ -105,4 +106,19 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchDir is where a benchmark writes what it generates: a temporary directory, or
+// $BALLAST_BENCH_DIR/elems..., kept for measuring the ballast command on the same
+// input (see docs/performance.md).
+func benchDir(b *testing.B, elems ...string) string {
+	root := os.Getenv("BALLAST_BENCH_DIR")
+	if root == "" {
+		return b.TempDir()
+	}
+	dir := filepath.Join(append([]string{root}, elems...)...)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return dir
 }
