@@ -63,61 +63,151 @@ type Cluster struct {
 // DaemonSets and static pods are node agents (Pod.DaemonSet), not replicas. A node
 // without an instance-type label is an error, since it cannot be priced.
 func FromCluster(c Cluster) (*Workload, error) {
-	w := &Workload{}
-	byName := map[string]int{}
+	b := newClusterBuilder()
 	for i := range c.Nodes {
 		n := &c.Nodes[i]
-		node := Node{
-			Name:         n.Name,
-			InstanceType: cmp.Or(n.Labels[instanceTypeLabel], n.Labels[betaInstanceTypeLabel]),
-			CapacityType: nodeCapacity(n.Labels),
-			Zone:         n.Labels[zoneLabel],
-			Allocatable:  resourcesOf(n.Status.Allocatable),
-		}
-		if node.InstanceType == "" {
-			return nil, fmt.Errorf("node %s has no %s label, so its price is unknown", n.Name, instanceTypeLabel)
-		}
-		if w.Region == "" {
-			w.Region = n.Labels[regionLabel]
-		}
-		byName[n.Name] = len(w.Nodes)
-		w.Nodes = append(w.Nodes, node)
+		b.addNode(n.Name, n.Labels, n.Status.Allocatable)
 	}
-	owners := replicaSetOwners(c.ReplicaSets)
-	declared := declaredWorkloads(c)
-	apps, daemons := map[string]*appAcc{}, map[string]*appAcc{}
 	for i := range c.Pods {
 		p := &c.Pods[i]
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		kind, name := owner(p, owners)
-		req := podRequests(&p.Spec)
-		pod := Pod{Namespace: p.Namespace, Workload: name, Requests: req, DaemonSet: kind == "DaemonSet" || kind == "Node"}
-		if ni, ok := byName[p.Spec.NodeName]; ok {
+		b.addPod(p.Namespace, p.Name, p.Labels, p.Annotations, p.OwnerReferences, p.Spec.NodeName, p.Status.Phase, &p.Spec)
+	}
+	for i := range c.ReplicaSets {
+		rs := &c.ReplicaSets[i]
+		b.addReplicaSet(rs.Namespace, rs.Name, rs.OwnerReferences)
+	}
+	for i := range c.Deployments {
+		d := &c.Deployments[i]
+		b.addWorkload("Deployment", d.Namespace, d.Name, d.Labels, d.Annotations, d.Spec.Replicas, &d.Spec.Template.Spec)
+	}
+	for i := range c.StatefulSets {
+		d := &c.StatefulSets[i]
+		b.addWorkload("StatefulSet", d.Namespace, d.Name, d.Labels, d.Annotations, d.Spec.Replicas, &d.Spec.Template.Spec)
+	}
+	return b.workload()
+}
+
+// clusterBuilder collects what FromCluster reads of each object, and nothing else, so
+// that a snapshot can be read one object at a time without keeping any whole (see
+// ReadSnapshot). Objects may come in any order.
+type clusterBuilder struct {
+	nodes  []Node
+	region string
+	// missingType names the first node without an instance type.
+	missingType *string
+	pods        []podFacts
+	// podsSeen counts the pods a snapshot holds, those left out included.
+	podsSeen int
+	// owners maps namespace/name of each ReplicaSet to its controller's kind and name
+	// (the ReplicaSet itself when nothing controls it).
+	owners map[string][2]string
+	// declared are the Deployments and StatefulSets by namespace/name.
+	declared map[string]workloadObject
+}
+
+// podFacts is what FromCluster reads of a pod that does not run to completion.
+type podFacts struct {
+	namespace, name string
+	// labels are the pod's; annotations only its ballast.dev ones.
+	labels, annotations map[string]string
+	// owned is set when the pod has a controller, ownerKind and ownerName name it.
+	owned                bool
+	ownerKind, ownerName string
+	nodeName             string
+	requests             Resources
+	accelerator          string
+}
+
+func newClusterBuilder() *clusterBuilder {
+	return &clusterBuilder{owners: map[string][2]string{}, declared: map[string]workloadObject{}}
+}
+
+// addNode adds a node.
+func (b *clusterBuilder) addNode(name string, labels map[string]string, allocatable corev1.ResourceList) {
+	node := Node{
+		Name:         name,
+		InstanceType: cmp.Or(labels[instanceTypeLabel], labels[betaInstanceTypeLabel]),
+		CapacityType: nodeCapacity(labels),
+		Zone:         labels[zoneLabel],
+		Allocatable:  resourcesOf(allocatable),
+	}
+	if node.InstanceType == "" && b.missingType == nil {
+		b.missingType = &name
+	}
+	if b.region == "" {
+		b.region = labels[regionLabel]
+	}
+	b.nodes = append(b.nodes, node)
+}
+
+// addPod adds a pod; succeeded and failed pods are left out.
+func (b *clusterBuilder) addPod(namespace, name string, labels, annotations map[string]string, refs []metav1.OwnerReference,
+	nodeName string, phase corev1.PodPhase, spec *corev1.PodSpec) {
+	if phase == corev1.PodSucceeded || phase == corev1.PodFailed {
+		return
+	}
+	f := podFacts{namespace: namespace, name: name, labels: labels, annotations: ballastAnnotations(annotations), nodeName: nodeName,
+		requests: podRequests(spec), accelerator: accelerator(spec)}
+	if ref := controllerOf(refs); ref != nil {
+		f.owned, f.ownerKind, f.ownerName = true, ref.Kind, ref.Name
+	}
+	b.pods = append(b.pods, f)
+}
+
+// addReplicaSet records who controls a ReplicaSet.
+func (b *clusterBuilder) addReplicaSet(namespace, name string, refs []metav1.OwnerReference) {
+	kind, owner := "ReplicaSet", name
+	if ref := controllerOf(refs); ref != nil {
+		kind, owner = ref.Kind, ref.Name
+	}
+	b.owners[namespace+"/"+name] = [2]string{kind, owner}
+}
+
+// addWorkload records a Deployment or StatefulSet.
+func (b *clusterBuilder) addWorkload(kind, namespace, name string, labels, annotations map[string]string, replicas *int32, template *corev1.PodSpec) {
+	b.declared[namespace+"/"+name] = workloadObject{kind: kind, labels: labels, annotations: ballastAnnotations(annotations),
+		replicas: int(deref(replicas, 1)), requests: podRequests(template), accelerator: accelerator(template)}
+}
+
+// workload returns the workload of everything added.
+func (b *clusterBuilder) workload() (*Workload, error) {
+	if b.missingType != nil {
+		return nil, fmt.Errorf("node %s has no %s label, so its price is unknown", *b.missingType, instanceTypeLabel)
+	}
+	w := &Workload{Region: b.region, Nodes: b.nodes}
+	byName := make(map[string]int, len(b.nodes))
+	for i := range w.Nodes {
+		byName[w.Nodes[i].Name] = i
+	}
+	apps, daemons := map[string]*appAcc{}, map[string]*appAcc{}
+	for i := range b.pods {
+		p := &b.pods[i]
+		kind, name := p.owner(b.owners)
+		pod := Pod{Namespace: p.namespace, Workload: name, Requests: p.requests, DaemonSet: kind == "DaemonSet" || kind == "Node"}
+		if ni, ok := byName[p.nodeName]; ok {
 			w.Nodes[ni].Pods = append(w.Nodes[ni].Pods, pod)
 		}
 		group := apps
 		if pod.DaemonSet {
 			group = daemons
 		}
-		key := p.Namespace + "/" + name
+		key := p.namespace + "/" + name
 		acc := group[key]
 		if acc == nil {
-			acc = &appAcc{app: App{Namespace: p.Namespace, Name: name, Kind: kind, Labels: workloadLabels(p.Labels), Annotations: ballastAnnotations(p.Annotations)}}
+			acc = &appAcc{app: App{Namespace: p.namespace, Name: name, Kind: kind, Labels: workloadLabels(p.labels), Annotations: p.annotations}}
 			group[key] = acc
 		}
 		acc.pods++
 		if acc.app.Accelerator == "" {
-			acc.app.Accelerator = accelerator(&p.Spec)
+			acc.app.Accelerator = p.accelerator
 		}
 		if pod.DaemonSet {
-			acc.total = maxResources(acc.total, req) // one pod per node: the largest
+			acc.total = maxResources(acc.total, p.requests) // one pod per node: the largest
 		} else {
-			acc.total = acc.total.Add(req)
+			acc.total = acc.total.Add(p.requests)
 		}
 	}
-	for key, o := range declared {
+	for key, o := range b.declared {
 		ns, name, _ := strings.Cut(key, "/")
 		acc := apps[key]
 		if acc == nil {
@@ -129,7 +219,7 @@ func FromCluster(c Cluster) (*Workload, error) {
 	}
 	for _, key := range slices.Sorted(maps.Keys(apps)) {
 		acc := apps[key]
-		if _, ok := declared[key]; !ok {
+		if _, ok := b.declared[key]; !ok {
 			acc.app.Replicas = acc.pods
 			acc.app.Requests = Resources{MilliCPU: ceilDiv(acc.total.MilliCPU, int64(acc.pods)), Memory: ceilDiv(acc.total.Memory, int64(acc.pods)),
 				GPU: ceilDiv(acc.total.GPU, int64(acc.pods))}
@@ -161,37 +251,6 @@ type workloadObject struct {
 	replicas    int
 	requests    Resources
 	accelerator string
-}
-
-// declaredWorkloads are the Deployments and StatefulSets by namespace/name.
-func declaredWorkloads(c Cluster) map[string]workloadObject {
-	out := map[string]workloadObject{}
-	for i := range c.Deployments {
-		d := &c.Deployments[i]
-		out[d.Namespace+"/"+d.Name] = workloadObject{kind: "Deployment", labels: d.Labels, annotations: d.Annotations,
-			replicas: int(deref(d.Spec.Replicas, 1)), requests: podRequests(&d.Spec.Template.Spec), accelerator: accelerator(&d.Spec.Template.Spec)}
-	}
-	for i := range c.StatefulSets {
-		d := &c.StatefulSets[i]
-		out[d.Namespace+"/"+d.Name] = workloadObject{kind: "StatefulSet", labels: d.Labels, annotations: d.Annotations,
-			replicas: int(deref(d.Spec.Replicas, 1)), requests: podRequests(&d.Spec.Template.Spec), accelerator: accelerator(&d.Spec.Template.Spec)}
-	}
-	return out
-}
-
-// replicaSetOwners maps namespace/name of each ReplicaSet to its controller's kind and
-// name (the ReplicaSet itself when nothing controls it).
-func replicaSetOwners(rss []appsv1.ReplicaSet) map[string][2]string {
-	out := make(map[string][2]string, len(rss))
-	for i := range rss {
-		rs := &rss[i]
-		kind, name := "ReplicaSet", rs.Name
-		if ref := controllerOf(rs.OwnerReferences); ref != nil {
-			kind, name = ref.Kind, ref.Name
-		}
-		out[rs.Namespace+"/"+rs.Name] = [2]string{kind, name}
-	}
-	return out
 }
 
 func controllerOf(refs []metav1.OwnerReference) *metav1.OwnerReference {
@@ -230,22 +289,21 @@ func nodeCapacity(labels map[string]string) string {
 // owners, else the Deployment named like the ReplicaSet less the pod's
 // pod-template-hash), or its controller, or, for a static pod (controlled by its
 // Node), its name less the node's, or the pod itself.
-func owner(p *corev1.Pod, owners map[string][2]string) (kind, name string) {
-	ref := controllerOf(p.OwnerReferences)
+func (p *podFacts) owner(owners map[string][2]string) (kind, name string) {
 	switch {
-	case ref == nil:
-		return "Pod", p.Name
-	case ref.Kind == "ReplicaSet":
-		if o, ok := owners[p.Namespace+"/"+ref.Name]; ok {
+	case !p.owned:
+		return "Pod", p.name
+	case p.ownerKind == "ReplicaSet":
+		if o, ok := owners[p.namespace+"/"+p.ownerName]; ok {
 			return o[0], o[1]
 		}
-		if hash := p.Labels["pod-template-hash"]; hash != "" && strings.HasSuffix(ref.Name, "-"+hash) {
-			return "Deployment", strings.TrimSuffix(ref.Name, "-"+hash)
+		if hash := p.labels["pod-template-hash"]; hash != "" && strings.HasSuffix(p.ownerName, "-"+hash) {
+			return "Deployment", strings.TrimSuffix(p.ownerName, "-"+hash)
 		}
-	case ref.Kind == "Node":
-		return "Node", strings.TrimSuffix(p.Name, "-"+ref.Name)
+	case p.ownerKind == "Node":
+		return "Node", strings.TrimSuffix(p.name, "-"+p.ownerName)
 	}
-	return ref.Kind, ref.Name
+	return p.ownerKind, p.ownerName
 }
 
 func workloadLabels(labels map[string]string) map[string]string {
@@ -351,3 +409,34 @@ func accelerator(spec *corev1.PodSpec) string {
 	}
 	return slices.Min(names)
 }
+
+// Collector gathers a cluster's objects one at a time and keeps only what FromCluster
+// reads of them, so that a cluster read page by page (`ballast estimate
+// --kubeconfig`) is never held whole. Its Workload is what FromCluster gives for the
+// same objects, whatever order they came in.
+type Collector struct {
+	b *clusterBuilder
+}
+
+// NewCollector returns an empty Collector.
+func NewCollector() *Collector { return &Collector{b: newClusterBuilder()} }
+
+// AddNode adds a node.
+func (c *Collector) AddNode(n *corev1.Node) { c.b.addNode(n.Name, n.Labels, n.Status.Allocatable) }
+
+// AddPod adds a pod.
+func (c *Collector) AddPod(p *corev1.Pod) {
+	c.b.podsSeen++
+	c.b.addPod(p.Namespace, p.Name, p.Labels, p.Annotations, p.OwnerReferences, p.Spec.NodeName, p.Status.Phase, &p.Spec)
+}
+
+// AddReplicaSet adds a ReplicaSet, which names its pods' owner exactly.
+func (c *Collector) AddReplicaSet(rs *appsv1.ReplicaSet) {
+	c.b.addReplicaSet(rs.Namespace, rs.Name, rs.OwnerReferences)
+}
+
+// Empty reports whether no node and no pod was added.
+func (c *Collector) Empty() bool { return len(c.b.nodes) == 0 && c.b.podsSeen == 0 }
+
+// Workload returns the workload of everything added; see FromCluster.
+func (c *Collector) Workload() (*Workload, error) { return c.b.workload() }

@@ -48,8 +48,10 @@
 // Deployments and StatefulSets) into a Workload: nodes with their capacity type
 // (Karpenter's, EKS managed node groups' or Ballast's label), zone, allocatable CPU,
 // memory and GPUs, and the pods bound to them; and the workloads and DaemonSets.
-// ParseSnapshot decodes a `kubectl get -o yaml` snapshot and calls it; the cost
-// controller calls it with the objects of its cache, then Estimate.
+// ReadSnapshot streams a `kubectl get -o yaml` or `-o json` snapshot into the same
+// conversion, one object at a time, keeping only the fields it reads; Collector does
+// the same for objects listed page by page from a live cluster; the cost controller
+// calls FromCluster with the objects of its cache, then Estimate.
 //
 // # Attribution
 //

@@ -2,8 +2,12 @@ package policies
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ballast-dev/ballast/policies/policytest"
 )
@@ -62,4 +66,58 @@ func BenchmarkValidateWindowsInManyZones(b *testing.B) {
 			b.Fatal(fs[0])
 		}
 	}
+}
+
+// BenchmarkValidateTree measures `ballast validate` of a tree on disk (load and
+// validate) at the sizes of policytest.ScaleSizes; rules of one namespace are the case
+// where overlap detection has the most pairs to consider.
+func BenchmarkValidateTree(b *testing.B) {
+	for _, size := range policytest.ScaleSizes {
+		b.Run(size.String(), func(b *testing.B) {
+			dir := benchDir(b, "trees", size.String())
+			if err := policytest.WriteRepository(dir, size); err != nil {
+				b.Fatal(err)
+			}
+			fsys := os.DirFS(dir)
+			b.ReportAllocs()
+			start := cpuTime()
+			for b.Loop() {
+				repo, err := Load(fsys, ".", "policies")
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(repo.Rules) != size.Rules {
+					b.Fatalf("%d rules, want %d", len(repo.Rules), size.Rules)
+				}
+				if fs := repo.Validate(); len(fs) != 0 {
+					b.Fatal(fs[0])
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-start)/float64(b.N)/1e6, "cpu-ms/op")
+		})
+	}
+}
+
+// cpuTime is the CPU time (user and system, all threads) the process has used.
+// Benchmarks report it per operation besides wall time, which on a shared machine
+// says as much about the other loads as about the code.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchDir is where a benchmark writes what it generates: a temporary directory, or
+// $BALLAST_BENCH_DIR/elems..., kept for measuring the ballast command on the same
+// input (see docs/performance.md).
+func benchDir(b *testing.B, elems ...string) string {
+	root := os.Getenv("BALLAST_BENCH_DIR")
+	if root == "" {
+		return b.TempDir()
+	}
+	dir := filepath.Join(append([]string{root}, elems...)...)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	return dir
 }

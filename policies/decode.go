@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -305,13 +306,74 @@ func jsonFields(t reflect.Type) map[string]fieldInfo {
 	return out
 }
 
-// toJSON converts a checked node tree into JSON for the typed decode.
+// toJSON converts a checked node tree into JSON for the typed decode: the JSON of
+// toValue's value, written straight from the nodes (keys in document order; the
+// checker has refused duplicate keys).
 func toJSON(n *yaml.Node) ([]byte, error) {
-	v, err := toValue(n, 0)
+	return appendJSON(make([]byte, 0, 512), n, 0)
+}
+
+func appendJSON(buf []byte, n *yaml.Node, depth int) ([]byte, error) {
+	n = resolve(n)
+	if n == nil || depth > maxDepth {
+		return nil, fmt.Errorf("document too deep")
+	}
+	var err error
+	switch n.Kind {
+	case yaml.MappingNode:
+		buf = append(buf, '{')
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendJSONString(buf, resolve(n.Content[i]).Value)
+			buf = append(buf, ':')
+			if buf, err = appendJSON(buf, n.Content[i+1], depth+1); err != nil {
+				return nil, err
+			}
+		}
+		return append(buf, '}'), nil
+	case yaml.SequenceNode:
+		buf = append(buf, '[')
+		for i, item := range n.Content {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			if buf, err = appendJSON(buf, item, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		return append(buf, ']'), nil
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!str", "!!timestamp", "!!binary":
+			return appendJSONString(buf, n.Value), nil
+		case "!!null":
+			return append(buf, "null"...), nil
+		}
+	}
+	v, err := toValue(n, depth)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(v)
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(buf, data...), nil
+}
+
+// appendJSONString appends s as a JSON string, as json.Marshal writes it.
+func appendJSONString(buf []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+			data, _ := json.Marshal(s) // escapes and invalid UTF-8 as json.Marshal does
+			return append(buf, data...)
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"')
 }
 
 func toValue(n *yaml.Node, depth int) (any, error) {
@@ -346,6 +408,19 @@ func toValue(n *yaml.Node, depth int) (any, error) {
 			return n.Value, nil
 		case "!!null":
 			return nil, nil
+		case "!!int": // plain decimals, without a decoder each
+			if plainDecimal(n.Value) {
+				if i, err := strconv.Atoi(n.Value); err == nil {
+					return i, nil
+				}
+			}
+		case "!!bool":
+			switch n.Value {
+			case "true":
+				return true, nil
+			case "false":
+				return false, nil
+			}
 		}
 		var v any
 		if err := n.Decode(&v); err != nil {
@@ -357,4 +432,18 @@ func toValue(n *yaml.Node, depth int) (any, error) {
 		return v, nil
 	}
 	return nil, fmt.Errorf("unsupported YAML node at line %d", n.Line)
+}
+
+// plainDecimal reports whether s is a decimal integer without sign or leading zero,
+// which YAML and strconv.Atoi read alike (YAML reads 010 as octal).
+func plainDecimal(s string) bool {
+	if s == "" || len(s) > 1 && s[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

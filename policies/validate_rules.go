@@ -176,7 +176,39 @@ func disjoint(a, b *ruleSelector) bool {
 		return true
 	}
 	for k, ka := range a.keys {
-		if kb, ok := b.keys[k]; ok && ka.intersect(kb).empty() {
+		if kb, ok := b.keys[k]; ok && !ka.meets(kb) {
+			return true
+		}
+	}
+	return false
+}
+
+// meets reports whether some label set satisfies both a and b: whether
+// a.intersect(b) is not empty, without building it.
+func (a keySet) meets(b keySet) bool {
+	if a.absentOK && b.absentOK || !a.finite && !b.finite {
+		return true
+	}
+	fin, other := a, b
+	if b.finite && (!a.finite || len(b.values) < len(a.values)) {
+		fin, other = b, a
+	}
+	for x := range fin.values {
+		if other.values[x] == other.finite {
+			return true
+		}
+	}
+	return false
+}
+
+// shareCluster reports whether two rules apply to a common cluster (a rule without
+// clusters applies to every cluster); commonClusters names it.
+func shareCluster(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true
+	}
+	for _, c := range a {
+		if slices.Contains(b, c) {
 			return true
 		}
 	}
@@ -205,42 +237,50 @@ func commonClusters(a, b []string) (bool, string) {
 
 // overlaps reports rules of the same namespace and specificity that can match the
 // same workload in the same cluster. Rules are compared only within a namespace and
-// specificity, so the work grows with the largest such group, not the repository.
+// specificity, and there only with the earlier rules an index of their selectors
+// (overlapIndex) cannot rule out, so that rules told apart by the values of a label
+// cost time linear in their number.
 func (v *validator) overlaps() {
-	groups := map[string][]int{}
-	var order []string
-	for i, rs := range v.selectors {
-		key := fmt.Sprintf("%s\x00%d", rs.rd.Rule.Namespace, rs.specificity)
-		if _, ok := groups[key]; !ok {
-			order = append(order, key)
-		}
-		groups[key] = append(groups[key], i)
+	type groupKey struct {
+		namespace   string
+		specificity int
 	}
-	for _, key := range order {
-		g := groups[key]
-		for j := 1; j < len(g); j++ {
-			later := &v.selectors[g[j]]
-			var others []string
-			where0 := ""
-			for _, i := range g[:j] {
-				earlier := &v.selectors[i]
-				ok, in := commonClusters(earlier.rd.Rule.Spec.Clusters, later.rd.Rule.Spec.Clusters)
-				if !ok || disjoint(earlier, later) {
-					continue
-				}
-				if where0 == "" {
-					where0 = in
-				}
-				others = append(others, fmt.Sprintf("%s (%s)", ruleName(earlier.rd), where(earlier.rd.Document, selectorField(earlier.rd))))
-			}
-			if len(others) == 0 {
+	groups := map[groupKey]*overlapIndex{}
+	for j := range v.selectors {
+		later := &v.selectors[j]
+		if later.never {
+			continue // matches nothing, so overlaps nothing
+		}
+		key := groupKey{later.rd.Rule.Namespace, later.specificity}
+		idx := groups[key]
+		if idx == nil {
+			idx = newOverlapIndex(v.selectors)
+			groups[key] = idx
+		}
+		var others []string
+		count, where0 := 0, ""
+		for _, i := range idx.candidates(later) {
+			earlier := &v.selectors[i]
+			if !shareCluster(earlier.rd.Rule.Spec.Clusters, later.rd.Rule.Spec.Clusters) || disjoint(earlier, later) {
 				continue
 			}
-			others = firstN(others, 3)
-			v.errorf(later.rd.Document, selectorField(later.rd), RuleOverlappingRules,
-				"rule %s can match the same workloads as rule %s in %s with equal specificity (%s), so neither wins: make the selectors exclusive (e.g. different values of one label), add a requirement to the rule that should win, or merge the rules",
-				ruleName(later.rd), strings.Join(others, ", "), where0, requirements(later.specificity))
+			if count == 0 {
+				_, where0 = commonClusters(earlier.rd.Rule.Spec.Clusters, later.rd.Rule.Spec.Clusters)
+			}
+			if count++; count <= 3 {
+				others = append(others, fmt.Sprintf("%s (%s)", ruleName(earlier.rd), where(earlier.rd.Document, selectorField(earlier.rd))))
+			}
 		}
+		idx.add(j)
+		if count == 0 {
+			continue
+		}
+		if count > 3 {
+			others = append(others, fmt.Sprintf("and %d more", count-3))
+		}
+		v.errorf(later.rd.Document, selectorField(later.rd), RuleOverlappingRules,
+			"rule %s can match the same workloads as rule %s in %s with equal specificity (%s), so neither wins: make the selectors exclusive (e.g. different values of one label), add a requirement to the rule that should win, or merge the rules",
+			ruleName(later.rd), strings.Join(others, ", "), where0, requirements(later.specificity))
 	}
 }
 

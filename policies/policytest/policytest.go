@@ -7,6 +7,30 @@ import (
 	"testing/fstest"
 )
 
+// Size is the shape of a generated repository: Rules rules spread evenly over
+// Namespaces namespaces.
+type Size struct {
+	Namespaces, Rules int
+}
+
+// String names the size in benchmark names, e.g. "rules=20000/namespaces=1".
+func (s Size) String() string { return fmt.Sprintf("rules=%d/namespaces=%d", s.Rules, s.Namespaces) }
+
+// ScaleSizes are the repositories the scale benchmarks of validation and rendering
+// measure: 1,000 and 20,000 rules in one namespace and spread over 100.
+var ScaleSizes = []Size{{1, 1000}, {100, 1000}, {1, 20000}, {100, 20000}}
+
+// WriteRepository writes Repository(s.Namespaces, s.Rules/s.Namespaces) under dir, for
+// benchmarks that read a tree from disk as `ballast validate` does.
+func WriteRepository(dir string, s Size) error {
+	for name, f := range Repository(s.Namespaces, s.Rules/s.Namespaces) {
+		if err := write(dir, name, string(f.Data)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Repository generates a valid policy repository of 2 cluster policies and
 // namespaces*perNamespace rules: in each namespace a namespace-wide rule and rules
 // selecting workloads by app (one requirement) or by app and tier (two).

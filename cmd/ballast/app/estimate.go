@@ -21,6 +21,8 @@ type estimateOptions struct {
 	cluster    string
 	scenario   string
 	snapshot   string
+	kubeconfig string
+	context    string
 	asIs       bool
 	prices     string
 	livePrices bool
@@ -55,9 +57,16 @@ namespace. Workloads requesting NVIDIA GPUs (nvidia.com/gpu) are planned on GPU
 instance types.
 
 The cluster is described by one of:
-  --snapshot FILE   kubectl get nodes,pods -A -o yaml (Deployments and StatefulSets
-                    may be included). The policy splits the workloads' replicas and
-                    plans nodes for them; with --as-is the nodes are priced as they run.
+  --snapshot FILE   kubectl get nodes,pods -A -o yaml, or -o json (Deployments and
+                    StatefulSets may be included). The policy splits the workloads'
+                    replicas and plans nodes for them; with --as-is the nodes are priced
+                    as they run. The file is read as a stream, keeping only the fields
+                    the estimate uses.
+  --kubeconfig FILE, --context NAME
+                    the cluster itself: its nodes, pods and ReplicaSets, listed 500 at a
+                    time (needs list on them), read as a snapshot would be. The
+                    kubeconfig is found as kubectl finds it: --kubeconfig, else
+                    $KUBECONFIG, else ~/.kube/config; --context alone uses that file.
   --scenario FILE   a scenario (apiVersion estimate.ballast.dev/v1alpha1, kind
                     Scenario; see examples/estimate): node groups as they run, or
                     workloads for the policy to place.
@@ -76,6 +85,7 @@ The report names the prices it used.
 Exit status: 0 on success, 1 when the policy tree has errors, 2 on a usage error.`,
 		Example: `  ballast estimate examples/policies --cluster prod-us --scenario examples/estimate/prod-us-nodes.yaml
   ballast estimate examples/policies --cluster prod-eu --snapshot examples/estimate/prod-eu-snapshot.yaml --output json
+  ballast estimate policies/ --cluster prod-eu --context prod-eu --as-is
   ballast estimate policies/ --cluster dev --nodes 10 --instance-type m6i.xlarge --idle 0.5 --min-nodes 2`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -90,7 +100,9 @@ Exit status: 0 on success, 1 when the policy tree has errors, 2 on a usage error
 	f := cmd.Flags()
 	f.StringVar(&o.cluster, "cluster", "", "the cluster whose ClusterPolicy applies (default: the scenario's, or the only one)")
 	f.StringVar(&o.scenario, "scenario", "", "a scenario file")
-	f.StringVar(&o.snapshot, "snapshot", "", "a snapshot: kubectl get nodes,pods -A -o yaml")
+	f.StringVar(&o.snapshot, "snapshot", "", "a snapshot: kubectl get nodes,pods -A -o yaml (or -o json)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "read the cluster from the API server of this kubeconfig (default: $KUBECONFIG, else ~/.kube/config)")
+	f.StringVar(&o.context, "context", "", "read the cluster from this kubeconfig context (default: its current context)")
 	f.BoolVar(&o.asIs, "as-is", false, "price the snapshot's or scenario's nodes as they run instead of planning them under the policy")
 	f.StringVar(&o.prices, "prices", "", "a price file laid over the built-in catalogue (same format as cost/prices.yaml)")
 	f.BoolVar(&o.livePrices, "live-prices", false, "fetch current On-Demand and Spot prices from AWS")
@@ -112,7 +124,10 @@ func (o *estimateOptions) run(ctx context.Context, s streams, path string, now t
 	if o.output != "text" && o.output != "json" {
 		return usageError(s, "unknown output %q: use text or json", o.output)
 	}
-	w, source, err := o.workload(s)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	w, source, err := o.workload(ctx, s)
 	if err != nil {
 		return err
 	}
@@ -134,9 +149,6 @@ func (o *estimateOptions) run(ctx context.Context, s streams, path string, now t
 		return err
 	}
 	if o.livePrices {
-		if ctx == nil {
-			ctx = context.Background()
-		}
 		region := w.Region
 		if region == "" {
 			region = policy.Spec.Cluster.Region
@@ -176,41 +188,49 @@ func (o *estimateOptions) run(ctx context.Context, s streams, path string, now t
 	return writeEstimate(s.out, r, source, o.top)
 }
 
-// workload reads the scenario, the snapshot or the quick-scenario flags.
-func (o *estimateOptions) workload(s streams) (*cost.Workload, string, error) {
+// workload reads the scenario, the snapshot, the cluster or the quick-scenario flags.
+func (o *estimateOptions) workload(ctx context.Context, s streams) (*cost.Workload, string, error) {
+	live := o.changed("kubeconfig") || o.changed("context")
 	sources := 0
-	for _, set := range []bool{o.scenario != "", o.snapshot != "", o.changed("nodes") || o.instanceType != ""} {
+	for _, set := range []bool{o.scenario != "", o.snapshot != "", live, o.changed("nodes") || o.instanceType != ""} {
 		if set {
 			sources++
 		}
 	}
 	if sources != 1 {
-		return nil, "", usageError(s, "describe the cluster with one of --scenario FILE, --snapshot FILE, or --nodes N --instance-type TYPE")
+		return nil, "", usageError(s, "describe the cluster with one of --scenario FILE, --snapshot FILE, --kubeconfig FILE / --context NAME, or --nodes N --instance-type TYPE")
 	}
 	var w *cost.Workload
 	var source string
 	switch {
-	case o.scenario != "" || o.snapshot != "":
-		file := o.scenario + o.snapshot
-		data, err := os.ReadFile(file) //nolint:gosec // the user names the file to read
+	case o.scenario != "":
+		data, err := os.ReadFile(o.scenario) //nolint:gosec // the user names the file to read
 		if err != nil {
-			return nil, "", usageError(s, "cannot read %s: %v", file, err)
+			return nil, "", usageError(s, "cannot read %s: %v", o.scenario, err)
 		}
-		if o.scenario != "" {
-			sc, err := cost.ParseScenario(data)
-			if err == nil {
-				w, err = sc.Workload()
-			}
-			if err != nil {
-				return nil, "", usageError(s, "%s: %v", file, err)
-			}
-			source = "scenario " + file
-		} else {
-			w, err = cost.ParseSnapshot(data)
-			if err != nil {
-				return nil, "", usageError(s, "%s: %v", file, err)
-			}
-			source = "snapshot " + file
+		sc, err := cost.ParseScenario(data)
+		if err == nil {
+			w, err = sc.Workload()
+		}
+		if err != nil {
+			return nil, "", usageError(s, "%s: %v", o.scenario, err)
+		}
+		source = "scenario " + o.scenario
+	case o.snapshot != "":
+		f, err := os.Open(o.snapshot) //nolint:gosec // the user names the file to read
+		if err != nil {
+			return nil, "", usageError(s, "cannot read %s: %v", o.snapshot, err)
+		}
+		w, err = cost.ReadSnapshot(f)
+		_ = f.Close()
+		if err != nil {
+			return nil, "", usageError(s, "%s: %v", o.snapshot, err)
+		}
+		source = "snapshot " + o.snapshot
+	case live:
+		var err error
+		if w, source, err = o.readCluster(ctx); err != nil {
+			return nil, "", err
 		}
 	default:
 		sc, err := o.quickScenario()

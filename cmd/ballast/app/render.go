@@ -86,13 +86,20 @@ func (o renderOptions) run(s streams, path string) error {
 	if len(clusters) == 0 {
 		return usageError(s, "%s holds no ClusterPolicy: nothing to render", path)
 	}
-	var all bytes.Buffer
+	// Take what each cluster renders from first: the policy tree's YAML nodes, most
+	// of its memory, are not needed to render, and can be freed meanwhile.
+	inputs := make([]render.Input, len(clusters))
 	for i, cluster := range clusters {
 		policy, rules, err := repo.ForCluster(cluster)
 		if err != nil {
 			return err
 		}
-		objs, err := render.Render(render.Input{Policy: policy, Rules: rules, Source: o.source, Now: now, Target: render.Target(o.target)})
+		inputs[i] = render.Input{Policy: policy, Rules: rules, Source: o.source, Now: now, Target: render.Target(o.target)}
+	}
+	var all bytes.Buffer
+	for i, cluster := range clusters {
+		objs, err := render.Render(inputs[i])
+		inputs[i] = render.Input{}
 		if err != nil {
 			return fmt.Errorf("failed to render cluster %s: %w", cluster, err)
 		}

@@ -13,8 +13,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -113,24 +111,9 @@ func (o *statusOptions) run(ctx context.Context, s streams, now time.Time) error
 // client builds a client of Ballast's kinds from the kubeconfig, the way kubectl
 // loads it; where names the API server and context for error messages.
 func (o *statusOptions) client() (client.Client, string, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = o.kubeconfig
-	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: o.context})
-	cfg, err := loader.ClientConfig()
+	cfg, where, err := loadKubeconfig(o.kubeconfig, o.context, o.timeout)
 	if err != nil {
-		return nil, "", fmt.Errorf("failed to load the kubeconfig: %w", err)
-	}
-	cfg = rest.CopyConfig(cfg)
-	cfg.Timeout = o.timeout
-	where := cfg.Host
-	if raw, err := loader.RawConfig(); err == nil {
-		name := raw.CurrentContext
-		if o.context != "" {
-			name = o.context
-		}
-		if name != "" {
-			where += " (context " + name + ")"
-		}
+		return nil, "", err
 	}
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
