@@ -81,8 +81,11 @@ func (c *Cluster) writeInstanceTypes(data []byte) error {
 		return nil
 	}
 	var check []kwokInstanceType
-	if err := json.Unmarshal(data, &check); err != nil || len(check) == 0 {
-		return fmt.Errorf("the kwok instance types are not a non-empty instance-types list: %v", err)
+	if err := json.Unmarshal(data, &check); err != nil {
+		return fmt.Errorf("the kwok instance types are not an instance-types list: %w", err)
+	}
+	if len(check) == 0 {
+		return fmt.Errorf("the kwok instance types list is empty")
 	}
 	c.InstanceTypesFile = filepath.Join(c.Dir, "instance-types.json")
 	return os.WriteFile(c.InstanceTypesFile, data, 0o600)

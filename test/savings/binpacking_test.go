@@ -199,7 +199,7 @@ func TestBinPacking(t *testing.T) {
 	})
 	first := st.LastPass.Time
 	binPackingStatus(t, "three more passes", func(st *v1alpha1.BinPackingStatus) bool {
-		return st.LastPass.Time.Sub(first) >= 3*passInterval
+		return st.LastPass.Sub(first) >= 3*passInterval
 	})
 	if n := pw.evicted(); n != 0 {
 		t.Fatalf("%d pods evicted outside the maintenance window", n)
