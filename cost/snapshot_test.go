@@ -273,6 +273,7 @@ func TestReadSnapshotErrors(t *testing.T) {
 		{"YAML list with a bad pod", "kind: List\nitems:\n- kind: Pod\n  spec: {containers: 3}\n", "invalid Pod in snapshot: spec.containers: a number is not what Kubernetes writes there (object 1, which ends at line 4)"},
 		{"JSON list with a bad node", `{"items": [{"kind": "Node", "status": {"allocatable": {"cpu": "lots"}}}], "kind": "List"}`, "invalid Node in snapshot: "},
 		{"JSON cut short", `{"items": [{"kind": "Node"`, "invalid snapshot: unexpected EOF"},
+		{"JSON items not a list", `{"kind": "List", "items": 3}`, "invalid snapshot: items is not a list but 3"},
 		{"YAML syntax", "kind: Pod\nmetadata: {name: [}\n", "invalid snapshot: "},
 		{"nothing", "kind: List\nitems: []\n", "no nodes and no pods"},
 		{"YAML scalar", `"text"`, "invalid snapshot: a string is not an object (object 1, which ends at line 1)"},
