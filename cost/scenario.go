@@ -2,6 +2,7 @@ package cost
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -111,13 +112,88 @@ type ScenarioDaemonSet struct {
 	Memory    string `yaml:"memory" json:"memory"`
 }
 
+// isScenario reports whether data is a scenario: whether the apiVersion of its first
+// document is in ScenarioGroup.
 func isScenario(data []byte) bool {
+	if scenario, known := scenarioHead(data[:min(len(data), sniffLimit)], len(data) <= sniffLimit); known {
+		return scenario
+	}
 	var head struct {
 		APIVersion string `yaml:"apiVersion"`
 	}
 	_ = yaml.Unmarshal(data, &head)
 	group, _, _ := strings.Cut(head.APIVersion, "/")
 	return group == ScenarioGroup
+}
+
+// sniffLimit is how much of a file scenarioHead looks at.
+const sniffLimit = 64 << 10
+
+// scenarioHead tells a scenario from a snapshot by the start of the file (head; whole
+// when complete) without parsing a snapshot of a hundred megabytes to find its
+// apiVersion: it reads the first document's top-level apiVersion line (or JSON key),
+// which kubectl and people write first. known is false when it cannot tell (the
+// apiVersion is not in head, or written in a way only a parser reads).
+func scenarioHead(head []byte, complete bool) (scenario, known bool) {
+	isGroup := func(apiVersion string) bool {
+		group, _, _ := strings.Cut(apiVersion, "/")
+		return group == ScenarioGroup
+	}
+	if t := bytes.TrimLeft(head, " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		dec := json.NewDecoder(bytes.NewReader(t))
+		if _, err := dec.Token(); err != nil {
+			return false, false
+		}
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return false, false
+			}
+			if key == "apiVersion" {
+				var v string
+				if err := dec.Decode(&v); err != nil {
+					return false, false
+				}
+				return isGroup(v), true
+			}
+			if err := dec.Decode(&skipJSON{}); err != nil {
+				return false, false
+			}
+		}
+		return false, true // an object without apiVersion
+	}
+	content := false
+	for line := range bytes.Lines(head) {
+		if !complete && !bytes.HasSuffix(line, []byte("\n")) {
+			return false, false // cut short
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(bytes.TrimSpace(line)) == 0, line[0] == '#', line[0] == ' ', !content && line[0] == '%':
+			continue
+		case marker(line, "---") || marker(line, "..."):
+			if content {
+				return false, true // the first document has no apiVersion line
+			}
+			continue
+		}
+		key, empty, ok := plainKey(line)
+		if !ok {
+			return false, false
+		}
+		content = true
+		if string(key) == "apiVersion" && !empty {
+			v := strings.TrimSpace(string(line[len(key)+1:]))
+			if i := strings.Index(v, " #"); i >= 0 {
+				v = strings.TrimSpace(v[:i])
+			}
+			if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+				v = v[1 : len(v)-1]
+			}
+			return isGroup(v), true
+		}
+	}
+	return false, complete
 }
 
 // ParseScenario reads a scenario file strictly: unknown fields are errors.

@@ -185,8 +185,11 @@ func readJSONObject(dec *json.Decoder, b *clusterBuilder) error {
 		var into any
 		switch tok {
 		case "items":
-			if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
-				return fmt.Errorf("invalid snapshot: items is not a list: %v", err)
+			switch tok, err := dec.Token(); {
+			case err != nil:
+				return fmt.Errorf("invalid snapshot: %w", err)
+			case tok != json.Delim('['):
+				return fmt.Errorf("invalid snapshot: items is not a list but %v", tok)
 			}
 			if err := readJSONItems(dec, b); err != nil {
 				return err

@@ -54,18 +54,20 @@ func writeSnapshot(w io.Writer, nodes int, format string) error {
 	if err != nil {
 		return err
 	}
+	// Write errors stick to bw; Flush reports them.
+	write := func(s string) { _, _ = bw.WriteString(s) }
 	if format == "json" {
-		bw.WriteString("{\n    \"apiVersion\": \"v1\",\n    \"items\": [\n")
+		write("{\n    \"apiVersion\": \"v1\",\n    \"items\": [\n")
 	} else {
-		bw.WriteString("apiVersion: v1\nitems:\n")
+		write("apiVersion: v1\nitems:\n")
 	}
 	first := true
 	item := func(s string) {
 		if format == "json" && !first {
-			bw.WriteString(",\n")
+			write(",\n")
 		}
 		first = false
-		bw.WriteString(s)
+		write(s)
 	}
 	for i := range nodes {
 		item(g.node(i))
@@ -79,9 +81,9 @@ func writeSnapshot(w io.Writer, nodes int, format string) error {
 		}
 	}
 	if format == "json" {
-		bw.WriteString("\n    ],\n    \"kind\": \"List\",\n    \"metadata\": {\n        \"resourceVersion\": \"\"\n    }\n}\n")
+		write("\n    ],\n    \"kind\": \"List\",\n    \"metadata\": {\n        \"resourceVersion\": \"\"\n    }\n}\n")
 	} else {
-		bw.WriteString("kind: List\nmetadata:\n  resourceVersion: \"\"\n")
+		write("kind: List\nmetadata:\n  resourceVersion: \"\"\n")
 	}
 	return bw.Flush()
 }
@@ -94,9 +96,8 @@ type snapshotGen struct {
 	nodes   map[[3]int]string
 	daemons []string
 	// apps are by app index; jobs and pending are one template each.
-	apps          []string
-	job, pending  string
-	namesReplacer func(node, pod int, app string) *strings.Replacer
+	apps         []string
+	job, pending string
 }
 
 func newSnapshotGen(format string) (*snapshotGen, error) {
@@ -256,7 +257,7 @@ func genNode(t, c, z int) *corev1.Node {
 			Capacity:        quantities("cpu", "8", "ephemeral-storage", "104845292Ki", "hugepages-1Gi", "0", "hugepages-2Mi", "0", "memory", "32329356Ki", "pods", "58"),
 			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
 			NodeInfo: corev1.NodeSystemInfo{Architecture: arch, BootID: "5e7f-boot-UIDN", ContainerRuntimeVersion: "containerd://1.7.27",
-				KernelVersion: "6.1.134-152.225.amzn2023.x86_64", KubeProxyVersion: "v1.33.1-eks-b9b6b7f", KubeletVersion: "v1.33.1-eks-b9b6b7f",
+				KernelVersion: "6.1.134-152.225.amzn2023.x86_64", KubeletVersion: "v1.33.1-eks-b9b6b7f",
 				MachineID: "ec2b-machine-UIDN", OperatingSystem: "linux", OSImage: "Amazon Linux 2023.7.20250527", SystemUUID: "ec2b-uuid-UIDN"},
 		},
 	}

@@ -273,6 +273,7 @@ func TestReadSnapshotErrors(t *testing.T) {
 		{"YAML list with a bad pod", "kind: List\nitems:\n- kind: Pod\n  spec: {containers: 3}\n", "invalid Pod in snapshot: spec.containers: a number is not what Kubernetes writes there (object 1, which ends at line 4)"},
 		{"JSON list with a bad node", `{"items": [{"kind": "Node", "status": {"allocatable": {"cpu": "lots"}}}], "kind": "List"}`, "invalid Node in snapshot: "},
 		{"JSON cut short", `{"items": [{"kind": "Node"`, "invalid snapshot: unexpected EOF"},
+		{"JSON items not a list", `{"kind": "List", "items": 3}`, "invalid snapshot: items is not a list but 3"},
 		{"YAML syntax", "kind: Pod\nmetadata: {name: [}\n", "invalid snapshot: "},
 		{"nothing", "kind: List\nitems: []\n", "no nodes and no pods"},
 		{"YAML scalar", `"text"`, "invalid snapshot: a string is not an object (object 1, which ends at line 1)"},
@@ -350,4 +351,69 @@ func benchDir(b *testing.B, elems ...string) string {
 		b.Fatal(err)
 	}
 	return dir
+}
+
+// TestScenarioHead: a scenario is told from a snapshot by the apiVersion of the first
+// document, read from the start of the file when it can be, so that a snapshot is
+// never parsed whole just to find it.
+func TestScenarioHead(t *testing.T) {
+	for _, tc := range []struct {
+		name, head      string
+		complete        bool
+		scenario, known bool
+	}{
+		{"kubectl YAML", "apiVersion: v1\nitems:\n- apiVersion: estimate.ballast.dev/v1alpha1\n", false, false, true},
+		{"kubectl JSON", "{\n    \"apiVersion\": \"v1\",\n    \"items\": [\n", false, false, true},
+		{"scenario after comments", "# prices\n---\nkind: Scenario\nmetadata:\n  apiVersion: v1\napiVersion: \"estimate.ballast.dev/v1alpha1\" # the group\n", true, true, true},
+		{"JSON scenario", `{"kind": "Scenario", "metadata": {"name": "x"}, "apiVersion": "estimate.ballast.dev/v1alpha1"}`, true, true, true},
+		{"no apiVersion in the first document", "kind: Pod\n---\napiVersion: estimate.ballast.dev/v1alpha1\n", true, false, true},
+		{"flow style", "{apiVersion: estimate.ballast.dev/v1alpha1, kind: Scenario}\n", true, false, false},
+		{"cut short", "kind: Scenario\nmetadata:\n  name: x\n", false, false, false},
+		{"cut mid-line", "kind: Scenario\napiVers", false, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			scenario, known := scenarioHead([]byte(tc.head), tc.complete)
+			if scenario != tc.scenario || known != tc.known {
+				t.Errorf("scenarioHead = %v, %v, want %v, %v", scenario, known, tc.scenario, tc.known)
+			}
+		})
+	}
+}
+
+// TestLoadWorkloadStreams: LoadWorkload reads a snapshot larger than what it sniffs as
+// ReadSnapshot does, and still finds a scenario whose apiVersion comes late.
+func TestLoadWorkloadStreams(t *testing.T) {
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	if err := writeSnapshot(&buf, 20, "yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if buf.Len() <= sniffLimit {
+		t.Fatalf("the snapshot (%d bytes) must be larger than sniffLimit", buf.Len())
+	}
+	file := filepath.Join(dir, "snapshot.yaml")
+	if err := os.WriteFile(file, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadWorkload(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ReadSnapshot(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Name = file
+	sameWorkload(t, "LoadWorkload", got, want)
+
+	scenario := "# " + strings.Repeat("x", sniffLimit) + "\nkind: Scenario\nmetadata: {name: late}\n" +
+		"apiVersion: estimate.ballast.dev/v1alpha1\nspec:\n  nodes: [{count: 2, instanceType: m6i.large}]\n"
+	file = filepath.Join(dir, "scenario.yaml")
+	if err := os.WriteFile(file, []byte(scenario), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := LoadWorkload(file)
+	if err != nil || len(w.Nodes) != 2 {
+		t.Fatalf("LoadWorkload(scenario) = %+v, %v", w, err)
+	}
 }

@@ -1,7 +1,9 @@
 package cost
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"time"
 )
@@ -154,12 +156,25 @@ func (s Schedule) validate() error {
 // Scenario) or a snapshot of nodes and pods (`kubectl get nodes,pods -A -o yaml`, a v1
 // List; Deployments and StatefulSets in it give their workloads' labels, annotations
 // and replica counts).
+// A snapshot is read as a stream (see ReadSnapshot).
 func LoadWorkload(path string) (*Workload, error) {
-	data, err := os.ReadFile(path) //nolint:gosec // the user names the file to read
+	f, err := os.Open(path) //nolint:gosec // the user names the file to read
 	if err != nil {
 		return nil, fmt.Errorf("failed to read %s: %w", path, err)
 	}
-	w, err := ParseWorkload(data)
+	defer func() { _ = f.Close() }()
+	br := bufio.NewReaderSize(f, sniffLimit)
+	head, _ := br.Peek(sniffLimit)
+	var w *Workload
+	if scenario, known := scenarioHead(head, len(head) < sniffLimit); known && !scenario {
+		w, err = ReadSnapshot(br)
+	} else {
+		data, rerr := io.ReadAll(br)
+		if rerr != nil {
+			return nil, fmt.Errorf("failed to read %s: %w", path, rerr)
+		}
+		w, err = ParseWorkload(data)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

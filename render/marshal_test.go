@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 
@@ -81,7 +82,7 @@ func TestMarshalAsSigsYAML(t *testing.T) {
 			corev1.ResourceMemory: resource.MustParse("1e3"), "nvidia.com/gpu": resource.MustParse("18446744073709551615")}},
 	}
 	raw := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "x/v1", "kind": "Y", "metadata": map[string]any{"name": "u"},
-		"spec": map[string]any{"f": 1.0, "g": 1.5e300, "h": -0.0, "i": uint64(18446744073709551615), "j": int64(-9223372036854775808), "k": 0.1}}}
+		"spec": map[string]any{"f": 1.0, "g": 1.5e300, "h": math.Copysign(0, -1), "i": uint64(18446744073709551615), "j": int64(-9223372036854775808), "k": 0.1}}}
 	for _, obj := range []client.Object{cm, np, raw} {
 		got, err := marshalObject(obj)
 		if err != nil {
