@@ -103,12 +103,17 @@ func StartGitea(ctx context.Context, dir string, progress func(string)) (*Gitea,
 	if err != nil {
 		return nil, fmt.Errorf("gitea admin user generate-access-token: %w\n%s", err, out)
 	}
-	// The token is the last line; Gitea may log warnings before it.
-	lines := strings.Fields(strings.TrimSpace(out))
-	if len(lines) == 0 {
+	// The token is 40 hex digits on a line of its own; Gitea may log before and after
+	// it (under load, e.g. its shutdown), so the last such field is taken.
+	fields := strings.Fields(out)
+	for i := len(fields) - 1; i >= 0 && g.AdminToken == ""; i-- {
+		if isGiteaToken(fields[i]) {
+			g.AdminToken = fields[i]
+		}
+	}
+	if g.AdminToken == "" {
 		return nil, errors.New("gitea admin user generate-access-token printed no token")
 	}
-	g.AdminToken = lines[len(lines)-1]
 	if err := g.start(ctx); err != nil {
 		g.Stop()
 		return nil, err
@@ -429,4 +434,18 @@ func (g *Gitea) CommitStatus(token, owner, repo, commit, name string) (*sdk.Stat
 		}
 		opts.Page++
 	}
+}
+
+// isGiteaToken reports whether s has the shape of a Gitea access token: 40 lowercase
+// hex digits.
+func isGiteaToken(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
