@@ -17,9 +17,12 @@ import (
 // conditions — and each item of a List is handed to the YAML parser on its own, once
 // it ends. The filter only ever drops whole values under plain keys it recognises;
 // anything it is unsure of (quoted or complex keys, merge keys, flow collections,
-// scalars spanning lines) is kept as written, and an item whose filtered text does
-// not parse is parsed as written (decodeYAMLObject), so the result is always what the
-// YAML parser makes of the snapshot.
+// scalars spanning lines) is kept as written; an object with lines where its
+// structure allows none, or with line breaks other than "\n" and "\r\n", and an
+// object whose filtered text does not parse, are parsed as written
+// (decodeYAMLObject). So a snapshot reads as the YAML parser reads it, or, for YAML
+// only a lenient parser takes (a List with two items keys), fails with an error;
+// FuzzReadSnapshotYAML holds the filter to that.
 
 // shape says which keys of a mapping (or of each mapping in a sequence) to keep; a
 // nil *shape keeps the whole value.
