@@ -3,10 +3,12 @@ package cost
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,21 +48,24 @@ func ReadSnapshot(r io.Reader) (*Workload, error) {
 	return b.workload()
 }
 
-// isJSON reports whether the stream starts, after white space, with a JSON object or
-// array; YAML streams are read otherwise (as Kubernetes' YAMLOrJSONDecoder does).
+// isJSON reports whether the stream starts, after white space, with a JSON object (a
+// brace and a quoted key, or an empty one) or array; YAML streams are read otherwise,
+// flow mappings such as {kind: Node, ...} included.
 func isJSON(br *bufio.Reader) bool {
+	opened := byte(0)
 	for n := 1; ; n++ {
-		peek, err := br.Peek(n)
+		peek, _ := br.Peek(n)
 		if len(peek) < n {
 			return false
 		}
-		switch c := peek[n-1]; c {
-		case ' ', '\t', '\r', '\n':
-			if err != nil {
-				return false
-			}
+		switch c := peek[n-1]; {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
 			continue
-		case '{', '[':
+		case opened == '{':
+			return c == '"' || c == '}'
+		case c == '{':
+			opened = c
+		case c == '[':
 			return true
 		default:
 			return false
@@ -177,6 +182,7 @@ func readJSONSnapshot(r io.Reader, b *clusterBuilder) error {
 // added as they come, then the object itself.
 func readJSONObject(dec *json.Decoder, b *clusterBuilder) error {
 	var o snapshotObject
+	var fieldErr error
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
@@ -206,12 +212,25 @@ func readJSONObject(dec *json.Decoder, b *clusterBuilder) error {
 		default:
 			into = &skipJSON{}
 		}
-		if err := dec.Decode(into); err != nil {
+		var te *json.UnmarshalTypeError
+		switch err := dec.Decode(into); {
+		case errors.As(err, &te):
+			// The value was read: whether it matters depends on the kind, which may
+			// come later.
+			te.Field = strings.Trim(fmt.Sprint(tok)+"."+te.Field, ".")
+			fieldErr = cmp.Or(fieldErr, err)
+		case err != nil:
 			return objectError(o.Kind, err)
 		}
 	}
 	if _, err := dec.Token(); err != nil { // '}'
 		return fmt.Errorf("invalid snapshot: %w", err)
+	}
+	if fieldErr != nil {
+		if readKind(o.Kind) {
+			return objectError(o.Kind, fieldErr)
+		}
+		return nil
 	}
 	return b.add(&o)
 }
@@ -244,17 +263,31 @@ type skipJSON struct{}
 
 func (*skipJSON) UnmarshalJSON([]byte) error { return nil }
 
-// decodeObject decodes one JSON object of a snapshot.
+// decodeObject decodes one JSON object of a snapshot. What is wrong with an object of
+// a kind the estimate does not read does not matter.
 func decodeObject(data []byte) (*snapshotObject, error) {
 	var o snapshotObject
 	if err := json.Unmarshal(data, &o); err != nil {
 		var head struct {
 			Kind string `json:"kind"`
 		}
-		_ = json.Unmarshal(data, &head)
+		if json.Unmarshal(data, &head) == nil && !readKind(head.Kind) {
+			return &snapshotObject{Kind: head.Kind}, nil
+		}
 		return nil, objectError(head.Kind, err)
 	}
 	return &o, nil
+}
+
+// readKind reports whether the estimate reads objects of kind, or the items of lists
+// of it (all of whose items are read).
+func readKind(kind string) bool {
+	switch kind {
+	case "Node", "Pod", "ReplicaSet", "Deployment", "StatefulSet",
+		"List", "NodeList", "PodList", "ReplicaSetList", "DeploymentList", "StatefulSetList":
+		return true
+	}
+	return false
 }
 
 // objectError says what is wrong with an object of kind (when known), in the
@@ -274,13 +307,15 @@ func objectError(kind string, err error) error {
 	return fmt.Errorf("invalid %s in snapshot: %w", what, err)
 }
 
-// decodeYAMLObject decodes one YAML object (filtered, see yamlFilter); when the
-// filtered text does not decode, the object as written (raw) is decoded instead, so
-// that the filter can never change what a snapshot means, only how fast it is read.
+// decodeYAMLObject decodes one YAML object (filtered, see yamlFilter); when there is
+// no filtered text or it does not decode, the object as written (raw) is decoded
+// instead, so that the filter changes how fast a snapshot is read, not what it means.
 func decodeYAMLObject(filtered, raw []byte) (*snapshotObject, error) {
-	if data, err := yaml.YAMLToJSON(filtered); err == nil {
-		if o, err := decodeObject(data); err == nil {
-			return o, nil
+	if filtered != nil {
+		if data, err := yaml.YAMLToJSON(filtered); err == nil {
+			if o, err := decodeObject(data); err == nil {
+				return o, nil
+			}
 		}
 	}
 	data, err := yaml.YAMLToJSON(raw)

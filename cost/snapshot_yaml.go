@@ -17,9 +17,12 @@ import (
 // conditions — and each item of a List is handed to the YAML parser on its own, once
 // it ends. The filter only ever drops whole values under plain keys it recognises;
 // anything it is unsure of (quoted or complex keys, merge keys, flow collections,
-// scalars spanning lines) is kept as written, and an item whose filtered text does
-// not parse is parsed as written (decodeYAMLObject), so the result is always what the
-// YAML parser makes of the snapshot.
+// scalars spanning lines) is kept as written; an object with lines where its
+// structure allows none, or with line breaks other than "\n" and "\r\n", and an
+// object whose filtered text does not parse, are parsed as written
+// (decodeYAMLObject). So a snapshot reads as the YAML parser reads it, or, for YAML
+// only a lenient parser takes (a List with two items keys), fails with an error;
+// FuzzReadSnapshotYAML holds the filter to that.
 
 // shape says which keys of a mapping (or of each mapping in a sequence) to keep; a
 // nil *shape keeps the whole value.
@@ -66,8 +69,16 @@ func (s *shape) keeps(key []byte) (bool, *shape) {
 	if s.prefix != "" {
 		return bytes.HasPrefix(key, []byte(s.prefix)), nil
 	}
-	child, ok := s.keys[string(key)]
-	return ok, child
+	if child, ok := s.keys[string(key)]; ok {
+		return true, child
+	}
+	// The JSON decoder matches field names whatever their case: so does the filter.
+	for k, child := range s.keys {
+		if len(k) == len(key) && bytes.EqualFold(key, []byte(k)) {
+			return true, child
+		}
+	}
+	return false, nil
 }
 
 // yamlLines reads a YAML stream one line at a time.
@@ -90,6 +101,21 @@ type yamlLines struct {
 	rawDone bool
 	// number is the line's number, for errors.
 	number int
+	// anomaly, when set, is set to true on a line the YAML parser would break in
+	// two (see oddBreak).
+	anomaly *bool
+}
+
+// oddBreak reports whether a line holds a line break other than its "\n" or "\r\n":
+// a lone "\r", or NEL, LS or PS, which YAML 1.1 parsers take as line breaks too.
+func oddBreak(c []byte) bool {
+	if bytes.IndexByte(c, '\r') >= 0 {
+		return true
+	}
+	if bytes.IndexByte(c, 0xc2) >= 0 && bytes.Contains(c, []byte("\u0085")) {
+		return true
+	}
+	return bytes.IndexByte(c, 0xe2) >= 0 && (bytes.Contains(c, []byte("\u2028")) || bytes.Contains(c, []byte("\u2029")))
 }
 
 func (l *yamlLines) next() {
@@ -119,6 +145,9 @@ func (l *yamlLines) next() {
 	l.number++
 	l.line = line
 	c := bytes.TrimRight(line, "\r\n")
+	if l.anomaly != nil && oddBreak(c) {
+		*l.anomaly = true
+	}
 	l.indent = 0
 	for l.indent < len(c) && c[l.indent] == ' ' {
 		l.indent++
@@ -132,8 +161,10 @@ func (l *yamlLines) docEnd() bool {
 	return !l.eof && l.indent == 0 && (marker(l.content, "---") || marker(l.content, "..."))
 }
 
+// marker reports whether a line is the marker m; "---#..." is one too, as for
+// Kubernetes' YAML reader, which splits a stream at lines starting with "---".
 func marker(c []byte, m string) bool {
-	return bytes.HasPrefix(c, []byte(m)) && (len(c) == 3 || c[3] == ' ' || c[3] == '\t')
+	return bytes.HasPrefix(c, []byte(m)) && (len(c) == 3 || c[3] == ' ' || c[3] == '\t' || m == "---" && c[3] == '#')
 }
 
 // in reports whether the current line belongs to a value under a key (or entry) at
@@ -184,6 +215,10 @@ type yamlFilter struct {
 	err  error
 	// out and raw are the buffers of the items.
 	out, raw bytes.Buffer
+	// anomaly is set when lines of the object being read are not where its
+	// structure allows: the YAML parser then reads the object as written, since
+	// dropping lines around them could change what it makes of them.
+	anomaly bool
 }
 
 // readYAMLSnapshot reads a YAML stream of objects and lists.
@@ -204,6 +239,7 @@ func readYAMLSnapshot(r *bufio.Reader, b *clusterBuilder) error {
 		return b.add(o)
 	}
 	f := &yamlFilter{l: l, emit: add}
+	l.anomaly = &f.anomaly
 	for !l.eof {
 		if err := f.document(); err != nil {
 			return err
@@ -220,6 +256,14 @@ func readYAMLSnapshot(r *bufio.Reader, b *clusterBuilder) error {
 func (f *yamlFilter) document() error {
 	l := f.l
 	for !l.eof && (l.blank || l.docEnd() || l.indent == 0 && len(l.content) > 0 && l.content[0] == '%') {
+		if l.indent == 0 && marker(l.content, "...") {
+			// What follows a document's end up to the next "---" is not read, as
+			// Kubernetes' YAML reader (which splits at "---") and parser do.
+			for l.next(); !l.eof && (l.indent != 0 || !marker(l.content, "---")); {
+				l.next()
+			}
+			continue
+		}
 		l.next()
 	}
 	if l.eof {
@@ -228,6 +272,7 @@ func (f *yamlFilter) document() error {
 	var out, raw bytes.Buffer
 	l.raw = &raw
 	defer func() { l.raw = nil }()
+	f.anomaly = oddBreak(l.content) // the line was read before the object began
 	if isEntry(l.content) {
 		// A bare sequence of objects.
 		f.items(l.indent)
@@ -236,18 +281,22 @@ func (f *yamlFilter) document() error {
 	} else {
 		f.region(-1, false, &out)
 	}
-	// Lines the structure above did not take (invalid YAML): keep them, so the YAML
-	// parser says what is wrong.
+	// Lines the structure above did not take: YAML a parser reads in its own way.
 	for !l.eof && !l.docEnd() {
+		f.anomaly = true
 		f.region(-1, false, &out)
 	}
 	if f.err != nil {
 		return f.err
 	}
-	if len(bytes.TrimSpace(out.Bytes())) == 0 {
+	if len(bytes.TrimSpace(raw.Bytes())) == 0 {
 		return nil
 	}
-	return f.emit(out.Bytes(), raw.Bytes())
+	filtered := out.Bytes()
+	if f.anomaly {
+		filtered = nil
+	}
+	return f.emit(filtered, raw.Bytes())
 }
 
 // mapping filters the block mapping whose keys are at column col by s, writing what
@@ -262,7 +311,8 @@ func (f *yamlFilter) mapping(col int, s *shape, out *bytes.Buffer, top bool) {
 			continue
 		}
 		if l.indent != col {
-			if l.indent > col { // not YAML a parser takes; keep it for the parser to say so
+			if l.indent > col { // not where a key of this mapping can be
+				f.anomaly = true
 				f.region(col, false, out)
 				continue
 			}
@@ -332,7 +382,8 @@ func (f *yamlFilter) sequence(col int, s *shape, out *bytes.Buffer) {
 			continue
 		}
 		if l.indent != col || !isEntry(l.content) {
-			if l.indent > col {
+			if l.indent > col { // not where an entry of this sequence can be
+				f.anomaly = true
 				f.region(col, false, out)
 				continue
 			}
@@ -373,8 +424,13 @@ func (f *yamlFilter) entry(col int, s *shape, out *bytes.Buffer) {
 	default:
 		f.region(col, false, out)
 	}
-	// Lines the structure did not take (not YAML a parser accepts).
+	// Lines the structure did not take: YAML a parser reads in its own way.
 	for f.l.in(col, false) {
+		if f.l.blank {
+			f.l.next()
+			continue
+		}
+		f.anomaly = true
 		f.region(col, false, out)
 	}
 }
@@ -397,10 +453,17 @@ func (f *yamlFilter) items(col int) {
 		f.out.Reset()
 		f.raw.Reset()
 		l.raw = &f.raw
+		outerAnomaly := f.anomaly
+		f.anomaly = oddBreak(l.content)
 		f.entry(col, objectShape, &f.out)
 		l.raw = outer
+		filtered := f.out.Bytes()
+		if f.anomaly {
+			filtered = nil
+		}
+		f.anomaly = outerAnomaly
 		if f.err == nil {
-			f.err = f.emit(f.out.Bytes(), f.raw.Bytes())
+			f.err = f.emit(filtered, f.raw.Bytes())
 		}
 	}
 }
