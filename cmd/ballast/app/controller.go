@@ -70,6 +70,7 @@ type controllerOptions struct {
 	sourceDir            string
 	concurrent           int
 	eventsAddr           string
+	trimCache            bool
 
 	// The flag sets Flux controllers share, so operators find the same knobs.
 	client         runtimeclient.Options
@@ -132,6 +133,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.DurationVar(&o.binPackingStable, "binpacking-stable-period", 5*time.Minute, "how long a node stays below binPacking.podEviction's thresholds before bin-packing empties it")
 	f.DurationVar(&o.binPackingInterval, "binpacking-interval", time.Minute, "time between bin-packing passes (each evicts at most binPacking.podEviction.maxEvictionsPerPass pods)")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
+	f.BoolVar(&o.trimCache, "trim-cache", true, "cache only the fields Ballast reads of pods, nodes, workloads, namespaces and NodeClaims (false: whole objects, several times the memory; for debugging)")
 	o.client.BindFlags(f)
 	o.logger.BindFlags(f)
 	o.leader.BindFlags(f)
@@ -161,6 +163,25 @@ func controllerScheme() (*runtime.Scheme, error) {
 	return s, v1alpha1.AddToScheme(s)
 }
 
+// managerCacheOptions is the manager's cache as `ballast controller` configures it: the
+// runtime controllers' (trimmed objects unless --trim-cache=false), and PolicySources
+// scoped by the watch options.
+func managerCacheOptions(o controllerOptions) (cache.Options, error) {
+	watchSelector, err := runtimectrl.GetWatchSelector(o.watch)
+	if err != nil {
+		return cache.Options{}, err
+	}
+	opts := controllers.CacheOptions(o.trimCache)
+	// The watch options scope PolicySources (sharding, one namespace), never the pods
+	// and workloads the distributor must see everywhere.
+	sources := cache.ByObject{Label: watchSelector}
+	if !o.watch.AllNamespaces {
+		sources.Namespaces = map[string]cache.Config{o.namespace: {}}
+	}
+	opts.ByObject[&v1alpha1.PolicySource{}] = sources
+	return opts, nil
+}
+
 func runController(ctx context.Context, s streams, o controllerOptions) error {
 	logger.SetLogger(logger.NewLogger(o.logger))
 	log := ctrllog.Log.WithName("ballast")
@@ -179,19 +200,10 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		return fmt.Errorf("failed to find the cluster: %w", err)
 	}
 	cfg.QPS, cfg.Burst = o.client.QPS, o.client.Burst
-	watchSelector, err := runtimectrl.GetWatchSelector(o.watch)
+	cacheOpts, err := managerCacheOptions(o)
 	if err != nil {
 		return usageError(s, "%v", err)
 	}
-	// The watch options scope PolicySources (sharding, one namespace), never the pods
-	// and workloads the distributor must see everywhere.
-	sources := cache.ByObject{Label: watchSelector}
-	if !o.watch.AllNamespaces {
-		sources.Namespaces = map[string]cache.Config{o.namespace: {}}
-	}
-	byObject := controllers.CacheOptions()
-	byObject[&v1alpha1.PolicySource{}] = sources
-	cacheOpts := cache.Options{ByObject: byObject}
 	// Secrets are read through an uncached client only: never cached cluster-wide.
 	direct, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
