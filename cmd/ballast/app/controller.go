@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -185,6 +186,10 @@ func managerCacheOptions(o controllerOptions) (cache.Options, error) {
 func runController(ctx context.Context, s streams, o controllerOptions) error {
 	logger.SetLogger(logger.NewLogger(o.logger))
 	log := ctrllog.Log.WithName("ballast")
+	if limit := containerMemoryLimit(); limit > 0 {
+		debug.SetMemoryLimit(limit)
+		log.Info("Go memory limit set to 90% of the container's", "bytes", limit)
+	}
 	if err := o.features.WithLogger(log).SupportedFeatures(map[string]bool{}, nil); err != nil {
 		return usageError(s, "%v", err)
 	}

@@ -63,7 +63,7 @@ func Pod(p *corev1.Pod) *corev1.Pod {
 			out.Status.Conditions = append(out.Status.Conditions, c)
 		}
 	}
-	return out
+	return share(out)
 }
 
 // podSpec keeps a pod's (or pod template's) scheduling constraints and requests.

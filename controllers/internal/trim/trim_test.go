@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -460,4 +461,49 @@ func jsonOf(t *testing.T, obj any) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// TestPodsShareWhatTheyHaveInCommon: two pods of one ReplicaSet hold one copy of their
+// labels, owner, node selector, tolerations and resource lists; a pod with other
+// requests holds its own; a full table starts afresh and still gives right values.
+func TestPodsShareWhatTheyHaveInCommon(t *testing.T) {
+	a, b := fullPod(t), fullPod(t)
+	b.Name, b.UID = "checkout-7d9f8b6c5d-other", "other"
+	ta, tb := Pod(a), Pod(b)
+	ptr := func(v any) uintptr { return reflect.ValueOf(v).Pointer() }
+	for what, pair := range map[string][2]any{
+		"labels":        {ta.Labels, tb.Labels},
+		"owners":        {ta.OwnerReferences, tb.OwnerReferences},
+		"node selector": {ta.Spec.NodeSelector, tb.Spec.NodeSelector},
+		"tolerations":   {ta.Spec.Tolerations, tb.Spec.Tolerations},
+		"requests":      {ta.Spec.Containers[0].Resources.Requests, tb.Spec.Containers[0].Resources.Requests},
+		"limits":        {ta.Spec.Containers[1].Resources.Limits, tb.Spec.Containers[1].Resources.Limits},
+	} {
+		if ptr(pair[0]) != ptr(pair[1]) {
+			t.Errorf("the pods hold two copies of their %s", what)
+		}
+	}
+	if ta.Name == tb.Name || ta.UID == tb.UID {
+		t.Error("the pods share their identity")
+	}
+	c := fullPod(t)
+	c.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("750m")
+	tc := Pod(c)
+	if ptr(tc.Spec.Containers[0].Resources.Requests) == ptr(ta.Spec.Containers[0].Resources.Requests) {
+		t.Error("pods with other requests share them")
+	}
+	if got := tc.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]; got.String() != "750m" {
+		t.Errorf("requests %s, want 750m", got.String())
+	}
+	base := fullPod(t)
+	for i := range maxShared + 10 {
+		p := base.DeepCopy()
+		p.Labels["pod-index"] = strconv.Itoa(i)
+		if got := Pod(p).Labels["pod-index"]; got != strconv.Itoa(i) {
+			t.Fatalf("pod %d: label %q", i, got)
+		}
+	}
+	if n := len(stringMaps.m); n > maxShared {
+		t.Errorf("the table holds %d entries, more than %d", n, maxShared)
+	}
 }

@@ -1,0 +1,964 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/test/controlplane"
+)
+
+// The cluster BenchmarkControllerAtScale builds: N nodes (BALLAST_SCALE_NODES, 2,000 by
+// default) and 10N pods of N Deployments (10 replicas each, 3 On-Demand and 7 Spot as
+// Ballast placed them) in N/40 opted-in namespaces.
+const (
+	scaleCluster      = "scale"
+	scaleNodesEnv     = "BALLAST_SCALE_NODES"
+	scaleDefaultNodes = 2000
+	scaleReplicas     = 10
+	scaleOnDemand     = 3  // of each Deployment's replicas
+	scalePerNamespace = 40 // Deployments
+	scaleWorkers      = 8
+	churnWorkers      = 32
+	// Every second for churnFor, 1% of the pods are deleted and as many created.
+	churnFor = 30 * time.Second
+	// idleFor is how long the controller's CPU is measured with nothing changing.
+	idleFor = 10 * time.Second
+	// scaleChildEnv carries a child process's configuration (scaleChild).
+	scaleChildEnv = "BALLAST_SCALE_CHILD"
+	// scaleProfileEnv, when set, is a directory the children write their heap profile
+	// to once steady (trimmed.pprof, whole.pprof).
+	scaleProfileEnv = "BALLAST_SCALE_HEAP_PROFILE"
+	scalePrefix     = "ballast-scale: "
+)
+
+// scaleShape is the size of the cluster.
+type scaleShape struct{ Nodes int }
+
+func (s scaleShape) deployments() int { return s.Nodes }
+func (s scaleShape) pods() int        { return s.deployments() * scaleReplicas }
+func (s scaleShape) namespaces() int  { return max(s.deployments()/scalePerNamespace, 1) }
+func (s scaleShape) churnRate() int   { return max(s.pods()/100, 1) }
+
+// BenchmarkControllerAtScale measures `ballast controller` against a real API server
+// (envtest: kube-apiserver and etcd, no scheduler or kubelet) holding 2,000 nodes and
+// 20,000 running pods of 2,000 Deployments and their ReplicaSets, created directly with
+// what a real cluster's objects carry (images, env, probes, volumes, container
+// statuses, node images and conditions, kubectl's last-applied annotation) and with the
+// managedFields the API server records for them.
+//
+// It runs the controller twice, each time in a child process of its own (this test
+// binary again, so that its heap and RSS are the controller's alone), with the flags a
+// cluster would give it, webhook included (the API server calls it for every pod
+// created): once with the trimmed cache (the default) and once with --trim-cache=false
+// (whole objects). Each child waits until the cost controller has priced every node and
+// every controller's queue is empty, forces a garbage collection, and reports the heap
+// in use (runtime.MemStats.HeapInuse, and per pod), its RSS (/proc/self/status VmRSS)
+// and its peak RSS (VmHWM); then its CPU (getrusage) while idle for 10 seconds, and
+// while 1% of the pods churn: every second for 30 seconds, 200 pods are deleted and 200
+// created (placed by the webhook, bound to a node of their capacity type, marked
+// running), reported as CPU seconds per second with the churn rate achieved.
+//
+// It takes 10-20 minutes on two cores; run it alone (one iteration is all it does):
+//
+//	go test -run '^$' -bench BenchmarkControllerAtScale -benchtime 1x -timeout 60m ./cmd/ballast/app/
+//
+// BALLAST_SCALE_NODES=N builds a cluster of N nodes and 10N pods instead (the figures of
+// docs/performance.md for other sizes). With BALLAST_SCALE_HEAP_PROFILE=DIR the children write their heap profiles there
+// (go tool pprof -top DIR/trimmed.pprof).
+func BenchmarkControllerAtScale(b *testing.B) {
+	if raw := os.Getenv(scaleChildEnv); raw != "" {
+		scaleChild(b, raw)
+		return
+	}
+	if testing.Short() {
+		b.Skip("builds a cluster of 22,000 objects and runs the controller twice: 10-20 minutes")
+	}
+	shape := scaleShape{Nodes: scaleDefaultNodes}
+	if n := os.Getenv(scaleNodesEnv); n != "" {
+		var err error
+		if shape.Nodes, err = strconv.Atoi(n); err != nil || shape.Nodes < 10 {
+			b.Fatalf("%s=%s: write a number of nodes, at least 10", scaleNodesEnv, n)
+		}
+	}
+	env, err := controlplane.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	cfg := rest.CopyConfig(env.Config)
+	cfg.QPS = -1 // no client-side rate limit: the API server is the bottleneck
+	c, err := client.New(cfg, client.Options{Scheme: controlplane.Scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	cl, err := populate(b.Context(), c, shape)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("created %d nodes, %d Deployments and ReplicaSets, %d pods in %s", shape.Nodes, shape.deployments(), len(cl.pods), time.Since(start).Round(time.Second))
+	kubeconfig := writeKubeconfig(b, env)
+
+	results := map[string]scaleResult{}
+	for b.Loop() {
+		for _, trimmed := range []bool{true, false} {
+			r, err := runScaleChild(b, c, cl, kubeconfig, trimmed)
+			if err != nil {
+				b.Fatal(err)
+			}
+			results[r.name()] = r
+		}
+	}
+	for _, name := range []string{"trimmed", "whole"} {
+		r := results[name]
+		b.ReportMetric(mib(r.Steady.HeapInuse), name+"-heap-MiB")
+		b.ReportMetric(float64(r.Steady.HeapInuse)/float64(len(cl.pods)), name+"-heap-B/pod")
+		b.ReportMetric(mib(r.Steady.RSS), name+"-rss-MiB")
+		b.ReportMetric(mib(r.Steady.RSSAnon), name+"-rss-anon-MiB")
+		b.ReportMetric(mib(r.Churn.HWM), name+"-peak-rss-MiB")
+		b.ReportMetric(r.Steady.CPU/r.Steady.Seconds, name+"-idle-cpu-s/s")
+		b.ReportMetric(r.Churn.CPU/r.Churn.Seconds, name+"-churn-cpu-s/s")
+		b.ReportMetric(r.ChurnRate, name+"-churn-pods/s")
+		b.Logf("%-7s RSS %6.1f MiB anonymous + %6.1f MiB of the binary; the Go runtime holds %6.1f MiB, heap idle %6.1f MiB of which %6.1f MiB released",
+			name, mib(r.Steady.RSSAnon), mib(r.Steady.RSSFile), mib(r.Steady.Sys), mib(r.Steady.HeapIdle), mib(r.Steady.HeapReleased))
+		b.Logf("%-7s heap %6.1f MiB (%5.0f B/pod)  RSS %6.1f MiB  peak RSS %6.1f MiB  after churn: heap %6.1f MiB, RSS %6.1f MiB  CPU idle %.3f s/s, churning %.0f pods/s %.3f s/s  ready after %.0f s, queues emptied: %v",
+			name, mib(r.Steady.HeapInuse), float64(r.Steady.HeapInuse)/float64(len(cl.pods)), mib(r.Steady.RSS), mib(r.Churn.HWM),
+			mib(r.Churn.HeapInuse), mib(r.Churn.RSS), r.Steady.CPU/r.Steady.Seconds, r.ChurnRate, r.Churn.CPU/r.Churn.Seconds, r.Steady.Ready, r.Steady.QueuesQuiet)
+	}
+	t, w := results["trimmed"], results["whole"]
+	b.ReportMetric(float64(w.Steady.HeapInuse)/float64(t.Steady.HeapInuse), "heap-whole/trimmed")
+	b.ReportMetric(float64(w.Steady.RSS)/float64(t.Steady.RSS), "rss-whole/trimmed")
+}
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+// scaleResult is what one child measured.
+type scaleResult struct {
+	Trimmed bool
+	// Steady is measured once the controller is idle; its CPU over idleFor.
+	Steady scaleSample
+	// Churn is measured after churning; its CPU over the churn.
+	Churn scaleSample
+	// ChurnRate is the pods created (and deleted) per second the churn achieved.
+	ChurnRate float64
+}
+
+func (r scaleResult) name() string {
+	if r.Trimmed {
+		return "trimmed"
+	}
+	return "whole"
+}
+
+// scaleSample is one measurement of the child process.
+type scaleSample struct {
+	HeapInuse, RSS, HWM uint64
+	// RSSAnon is the RSS of the process's own memory, RSSFile of its binary's pages
+	// (the kernel reclaims those before it kills for memory).
+	RSSAnon, RSSFile uint64
+	// Sys is all the memory the Go runtime holds, HeapIdle what of the heap it holds
+	// unused (HeapReleased of it returned to the system).
+	Sys, HeapIdle, HeapReleased uint64
+	// CPU is the user and system CPU seconds spent over Seconds.
+	CPU, Seconds float64
+	// Ready is how long the controller took from its start to steady.
+	Ready float64
+	// QueuesQuiet is whether every controller's queue emptied before the sample.
+	QueuesQuiet bool
+}
+
+// scaleChildConfig is what the parent tells a child.
+type scaleChildConfig struct {
+	Trimmed    bool
+	Nodes      int
+	Kubeconfig string
+	Port       int
+	Dir        string
+}
+
+// runScaleChild runs one child and churns the cluster while it measures.
+func runScaleChild(b *testing.B, c client.Client, cl *scaleObjects, kubeconfig string, trimmed bool) (scaleResult, error) {
+	res := scaleResult{Trimmed: trimmed}
+	raw, err := json.Marshal(scaleChildConfig{Trimmed: trimmed, Nodes: cl.shape.Nodes, Kubeconfig: kubeconfig, Port: freePort(b), Dir: b.TempDir()})
+	if err != nil {
+		return res, err
+	}
+	cmd := exec.CommandContext(b.Context(), os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkControllerAtScale$", "-test.benchtime=1x", "-test.timeout=0")
+	cmd.Env = append(os.Environ(), scaleChildEnv+"="+string(raw))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return res, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return res, err
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	defer func() {
+		// Measured: the child need not stop gracefully.
+		_ = cmd.Process.Kill()
+		_, _ = io.Copy(io.Discard, stdout)
+		_ = cmd.Wait()
+	}()
+	lines := bufio.NewScanner(stdout)
+	lines.Buffer(make([]byte, 1<<20), 1<<20)
+	next := func(what string, into *scaleSample) error {
+		for lines.Scan() {
+			rest, ok := strings.CutPrefix(lines.Text(), scalePrefix+what+" ")
+			if ok {
+				return json.Unmarshal([]byte(rest), into)
+			}
+			if strings.HasPrefix(lines.Text(), scalePrefix) {
+				return fmt.Errorf("child: %s", lines.Text())
+			}
+		}
+		return fmt.Errorf("the child (trimmed %v) stopped before reporting %s: %v\n%s", trimmed, what, lines.Err(), tail(stderr.String(), 40))
+	}
+	if err := next("steady", &res.Steady); err != nil {
+		return res, err
+	}
+	if _, err := io.WriteString(stdin, "churn\n"); err != nil {
+		return res, err
+	}
+	created, elapsed, err := churn(b.Context(), c, cl)
+	if err != nil {
+		return res, err
+	}
+	res.ChurnRate = float64(created) / elapsed.Seconds()
+	if _, err := io.WriteString(stdin, "done\n"); err != nil {
+		return res, err
+	}
+	if err := next("churn", &res.Churn); err != nil {
+		return res, err
+	}
+	_ = stdin.Close()
+	return res, nil
+}
+
+func tail(s string, lines int) string {
+	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(all[max(len(all)-lines, 0):], "\n")
+}
+
+// scaleChild is the child process: `ballast controller` in this process, measured.
+func scaleChild(b *testing.B, raw string) {
+	var cfg scaleChildConfig
+	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+		b.Fatal(err)
+	}
+	fail := func(format string, args ...any) {
+		fmt.Printf(scalePrefix+"error "+format+"\n", args...)
+		b.Fatalf(format, args...)
+	}
+	b.Setenv("KUBECONFIG", cfg.Kubeconfig)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var errOut lockedBuffer
+	done := make(chan int, 1)
+	start := time.Now()
+	go func() {
+		done <- MainContext(ctx, []string{"controller", "--cluster", scaleCluster, "--namespace", "ballast-system",
+			"--metrics-addr", "0", "--health-addr", "0", "--webhook-port", strconv.Itoa(cfg.Port),
+			"--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", cfg.Port), "--cert-dir", filepath.Join(cfg.Dir, "certs"),
+			"--source-dir", filepath.Join(cfg.Dir, "sources"), "--log-level", "error", "--trim-cache=" + strconv.FormatBool(cfg.Trimmed),
+		}, nil, io.Discard, &errOut)
+	}()
+	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	if err != nil {
+		fail("%v", err)
+	}
+	c, err := client.New(restCfg, client.Options{Scheme: controlplane.Scheme})
+	if err != nil {
+		fail("%v", err)
+	}
+	quiet, err := waitSteady(ctx, c, cfg.Nodes, done)
+	if err != nil {
+		fail("%v\n%s", err, tail(errOut.String(), 40))
+	}
+	steady := sample()
+	steady.QueuesQuiet = quiet
+	steady.Ready = time.Since(start).Seconds()
+	if dir := os.Getenv(scaleProfileEnv); dir != "" {
+		name := "whole.pprof"
+		if cfg.Trimmed {
+			name = "trimmed.pprof"
+		}
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			fail("%v", err)
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			fail("%v", err)
+		}
+		_ = f.Close()
+	}
+	cpu0 := cpuSeconds()
+	time.Sleep(idleFor)
+	steady.CPU, steady.Seconds = cpuSeconds()-cpu0, idleFor.Seconds()
+	report("steady", steady)
+
+	in := bufio.NewScanner(os.Stdin)
+	if !in.Scan() || in.Text() != "churn" {
+		fail("no churn signal")
+	}
+	cpu0, t0 := cpuSeconds(), time.Now()
+	if !in.Scan() || in.Text() != "done" {
+		fail("no end of churn")
+	}
+	cpu1, seconds := cpuSeconds(), time.Since(t0).Seconds()
+	churned := sample()
+	churned.CPU, churned.Seconds = cpu1-cpu0, seconds
+	report("churn", churned)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		fail("the controller did not stop")
+	}
+}
+
+func report(what string, s scaleSample) {
+	data, _ := json.Marshal(s)
+	fmt.Println(scalePrefix + what + " " + string(data))
+}
+
+// waitSteady waits until the cost controller has priced every node (so the caches
+// hold the whole cluster) and then until every controller's queue has been empty for
+// 5 seconds, for at most 3 minutes (a controller that requeues work periodically keeps
+// its queue busy); it reports whether the queues went quiet.
+func waitSteady(ctx context.Context, c client.Client, nodes int, exited <-chan int) (bool, error) {
+	deadline := time.Now().Add(20 * time.Minute)
+	var priced time.Time
+	quiet := 0
+	for time.Now().Before(deadline) {
+		select {
+		case code := <-exited:
+			return false, fmt.Errorf("the controller exited with %d", code)
+		case <-time.After(time.Second):
+		}
+		if priced.IsZero() {
+			var p v1alpha1.ClusterPolicy
+			if err := c.Get(ctx, client.ObjectKey{Name: scaleCluster}, &p); err != nil {
+				return false, err
+			}
+			if p.Status.Cost == nil || p.Status.Cost.Nodes != int32(nodes) { //nolint:gosec // small
+				continue
+			}
+			priced = time.Now()
+		}
+		depth, err := queueDepth()
+		if err != nil {
+			return false, err
+		}
+		if quiet++; depth > 0 {
+			quiet = 0
+		}
+		switch {
+		case quiet >= 5:
+			return true, nil
+		case time.Since(priced) > 3*time.Minute:
+			return false, nil
+		}
+	}
+	return false, errors.New("the cost controller did not price every node in 20 minutes")
+}
+
+// queueDepth is the sum of the controllers' workqueue depths.
+func queueDepth() (float64, error) {
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		return 0, err
+	}
+	var depth float64
+	for _, f := range families {
+		if f.GetName() == "workqueue_depth" {
+			for _, m := range f.GetMetric() {
+				depth += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return depth, nil
+}
+
+// sample forces a garbage collection and reads the heap in use, the RSS and the peak
+// RSS.
+func sample() scaleSample {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s := scaleSample{HeapInuse: ms.HeapInuse, Sys: ms.Sys, HeapIdle: ms.HeapIdle, HeapReleased: ms.HeapReleased}
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return s
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		name, value, _ := strings.Cut(line, ":")
+		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "VmRSS":
+			s.RSS = kb << 10
+		case "VmHWM":
+			s.HWM = kb << 10
+		case "RssAnon":
+			s.RSSAnon = kb << 10
+		case "RssFile":
+			s.RSSFile = kb << 10
+		}
+	}
+	return s
+}
+
+// cpuSeconds is the user and system CPU time of this process.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// scaleObjects is what populate created, and what churn changes.
+type scaleObjects struct {
+	shape       scaleShape
+	mu          sync.Mutex
+	nodes       map[string][]string // by capacity type
+	deployments []scaleDeployment
+	pods        []scalePod
+	next        int // for the names of new pods
+	bound       int // round robin over the nodes
+}
+
+type scaleDeployment struct {
+	namespace, name, hash string
+	rsUID                 types.UID
+}
+
+type scalePod struct {
+	namespace, name string
+	deployment      int
+}
+
+// populate creates the cluster: the namespaces, the ClusterPolicy, the nodes, the
+// Deployments with their ReplicaSets and pods, and the webhook configuration.
+func populate(ctx context.Context, c client.Client, shape scaleShape) (*scaleObjects, error) {
+	cl := &scaleObjects{shape: shape, nodes: map[string][]string{}}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ballast-system"}}); err != nil {
+		return nil, err
+	}
+	for i := range shape.namespaces() {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("shop-%02d", i),
+			Labels: map[string]string{v1alpha1.DistributionLabel: v1alpha1.DistributionEnabled, "team": fmt.Sprintf("team-%02d", i%10)}}}
+		if err := c.Create(ctx, ns); err != nil {
+			return nil, err
+		}
+	}
+	policy := &v1alpha1.ClusterPolicy{ObjectMeta: metav1.ObjectMeta{Name: scaleCluster}, Spec: v1alpha1.ClusterPolicySpec{
+		Cluster:   v1alpha1.ClusterIdentity{Name: scaleCluster, Region: "us-east-1"},
+		NodeClass: v1alpha1.NodeClassSpec{Role: "KarpenterNodeRole-scale"},
+		// The split the pods were placed in: 3 On-Demand, 7 Spot.
+		Distribution: v1alpha1.DistributionSpec{BaseOnDemand: ptr.To[int32](0), OnDemandPercent: ptr.To[int32](scaleOnDemand * 100 / scaleReplicas)},
+	}}
+	if err := c.Create(ctx, policy); err != nil {
+		return nil, err
+	}
+	onDemandNodes := shape.Nodes * scaleOnDemand / scaleReplicas
+	for i := range shape.Nodes {
+		capacity := v1alpha1.CapacitySpot
+		if i < onDemandNodes {
+			capacity = v1alpha1.CapacityOnDemand
+		}
+		cl.nodes[capacity] = append(cl.nodes[capacity], fmt.Sprintf("ip-10-%d-%d-%d.ec2.internal", i/65536, i/256%256, i%256))
+	}
+	err := parallel(ctx, shape.Nodes, scaleWorkers, func(ctx context.Context, i int) error {
+		capacity, n := v1alpha1.CapacitySpot, i-onDemandNodes
+		if i < onDemandNodes {
+			capacity, n = v1alpha1.CapacityOnDemand, i
+		}
+		node := scaleNode(cl.nodes[capacity][n], capacity, i)
+		st := node.Status
+		if err := c.Create(ctx, node, client.FieldOwner("karpenter")); err != nil {
+			return err
+		}
+		node.Status = st
+		return c.Status().Update(ctx, node, client.FieldOwner("kubelet"))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the nodes: %w", err)
+	}
+	cl.deployments = make([]scaleDeployment, shape.deployments())
+	err = parallel(ctx, shape.deployments(), scaleWorkers, func(ctx context.Context, i int) error {
+		d := scaleDeploymentObject(i, shape)
+		st := d.Status
+		if err := c.Create(ctx, d, client.FieldOwner("kubectl-client-side-apply")); err != nil {
+			return err
+		}
+		d.Status = st
+		if err := c.Status().Update(ctx, d, client.FieldOwner("kube-controller-manager")); err != nil {
+			return err
+		}
+		rs := scaleReplicaSet(d)
+		rst := rs.Status
+		if err := c.Create(ctx, rs, client.FieldOwner("kube-controller-manager")); err != nil {
+			return err
+		}
+		rs.Status = rst
+		if err := c.Status().Update(ctx, rs, client.FieldOwner("kube-controller-manager")); err != nil {
+			return err
+		}
+		cl.deployments[i] = scaleDeployment{namespace: d.Namespace, name: d.Name, hash: rs.Labels["pod-template-hash"], rsUID: rs.UID}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the Deployments: %w", err)
+	}
+	cl.pods = make([]scalePod, shape.pods())
+	err = parallel(ctx, len(cl.pods), scaleWorkers, func(ctx context.Context, i int) error {
+		d, replica := i/scaleReplicas, i%scaleReplicas
+		capacity := v1alpha1.CapacitySpot
+		if replica < scaleOnDemand {
+			capacity = v1alpha1.CapacityOnDemand
+		}
+		dep := &cl.deployments[d]
+		nodes := cl.nodes[capacity]
+		name := fmt.Sprintf("%s-%s-%05d", dep.name, dep.hash, replica)
+		pod := scalePodObject(dep, name, capacity)
+		pod.Spec.NodeName = nodes[(i/scaleReplicas*7+replica)%len(nodes)]
+		if err := c.Create(ctx, pod, client.FieldOwner("kube-controller-manager")); err != nil {
+			return err
+		}
+		if err := c.Status().Patch(ctx, pod, runningStatus(pod), client.FieldOwner("kubelet")); err != nil {
+			return err
+		}
+		cl.pods[i] = scalePod{namespace: pod.Namespace, name: pod.Name, deployment: d}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the pods: %w", err)
+	}
+	cl.next = len(cl.pods)
+	// The webhook configuration config/ ships for pods, reached by URL (the controller
+	// sets it and the CA from --webhook-url).
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "ballast-mutating-webhook-configuration"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: "pods.distribution.ballast.dev", AdmissionReviewVersions: []string{"v1"},
+			SideEffects:    ptr.To(admissionregistrationv1.SideEffectClassNoneOnDryRun),
+			FailurePolicy:  ptr.To(admissionregistrationv1.Ignore),
+			TimeoutSeconds: ptr.To[int32](3),
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+				v1alpha1.DistributionLabel: v1alpha1.DistributionEnabled,
+			}},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}},
+			}},
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+				Namespace: "ballast-system", Name: "ballast-webhook-service", Path: ptr.To("/mutate-v1-pod"),
+			}},
+		}},
+	}
+	if err := c.Create(ctx, mwc); err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// churn deletes 1% of the pods every second for churnFor and creates as many after
+// them, as the ReplicaSet controller replaces deleted pods: each unplaced (the webhook
+// places it), bound to a node of the capacity type it was given (as the scheduler
+// would) and marked running (as the kubelet would). It returns the pods created and the
+// time it took; a second whose work takes longer delays the next.
+func churn(ctx context.Context, c client.Client, cl *scaleObjects) (int, time.Duration, error) {
+	start := time.Now()
+	created := 0
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for range int(churnFor / time.Second) {
+		gone := make([]scalePod, cl.shape.churnRate())
+		names := make([]string, len(gone))
+		for i := range gone {
+			j := rand.IntN(len(cl.pods))
+			gone[i] = cl.pods[j]
+			cl.pods[j] = cl.pods[len(cl.pods)-1]
+			cl.pods = cl.pods[:len(cl.pods)-1]
+			dep := &cl.deployments[gone[i].deployment]
+			names[i] = fmt.Sprintf("%s-%s-%05d", dep.name, dep.hash, cl.next)
+			cl.next++
+		}
+		err := parallel(ctx, len(gone), churnWorkers, func(ctx context.Context, i int) error {
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: gone[i].namespace, Name: gone[i].name}}
+			return client.IgnoreNotFound(c.Delete(ctx, pod, client.GracePeriodSeconds(0)))
+		})
+		if err != nil {
+			return created, time.Since(start), err
+		}
+		err = parallel(ctx, len(gone), churnWorkers, func(ctx context.Context, i int) error {
+			return createRunning(ctx, c, cl, &cl.deployments[gone[i].deployment], names[i])
+		})
+		if err != nil {
+			return created, time.Since(start), err
+		}
+		for i := range gone {
+			cl.pods = append(cl.pods, scalePod{namespace: gone[i].namespace, name: names[i], deployment: gone[i].deployment})
+		}
+		created += len(gone)
+		<-tick.C
+	}
+	return created, time.Since(start), nil
+}
+
+func createRunning(ctx context.Context, c client.Client, cl *scaleObjects, dep *scaleDeployment, name string) error {
+	pod := scalePodObject(dep, name, "")
+	if err := c.Create(ctx, pod, client.FieldOwner("kube-controller-manager")); err != nil {
+		return err
+	}
+	capacity := pod.Spec.NodeSelector["karpenter.sh/capacity-type"]
+	if capacity == "" {
+		capacity = v1alpha1.CapacityOnDemand
+	}
+	cl.mu.Lock()
+	nodes := cl.nodes[capacity]
+	node := nodes[cl.bound%len(nodes)]
+	cl.bound++
+	cl.mu.Unlock()
+	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: node}}
+	if err := c.SubResource("binding").Create(ctx, pod, binding); err != nil {
+		return err
+	}
+	return c.Status().Patch(ctx, pod, runningStatus(pod), client.FieldOwner("kubelet"))
+}
+
+// parallel runs f for 0..n-1 on workers goroutines and returns the first error.
+func parallel(ctx context.Context, n, workers int, f func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				if err := f(ctx, i); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+				}
+			}
+		})
+	}
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return firstErr
+}
+
+var scaleInstanceTypes = []struct {
+	name, cpu, memory string
+}{{"m5.xlarge", "4", "16Gi"}, {"m5.2xlarge", "8", "32Gi"}, {"c5.2xlarge", "8", "16Gi"}, {"r5.xlarge", "4", "32Gi"}}
+
+// scaleNode is a node as Karpenter creates it and its kubelet reports it.
+func scaleNode(name, capacity string, i int) *corev1.Node {
+	it := scaleInstanceTypes[i%len(scaleInstanceTypes)]
+	zone := []string{"us-east-1a", "us-east-1b", "us-east-1c"}[i%3]
+	pool := "ballast-" + scaleCluster + "-" + capacity
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name,
+			Labels: map[string]string{
+				"karpenter.sh/nodepool": pool, "karpenter.sh/capacity-type": capacity, "karpenter.sh/registered": "true",
+				"karpenter.sh/initialized": "true", v1alpha1.CapacityLabel: capacity, v1alpha1.ClusterLabel: scaleCluster,
+				corev1.LabelInstanceTypeStable: it.name, corev1.LabelInstanceType: it.name, corev1.LabelTopologyZone: zone,
+				corev1.LabelTopologyRegion: "us-east-1", corev1.LabelFailureDomainBetaZone: zone, corev1.LabelFailureDomainBetaRegion: "us-east-1",
+				corev1.LabelArchStable: "amd64", corev1.LabelOSStable: "linux", "beta.kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
+				corev1.LabelHostname: name, "karpenter.k8s.aws/instance-family": strings.Split(it.name, ".")[0],
+				"karpenter.k8s.aws/instance-size": strings.Split(it.name, ".")[1], "karpenter.k8s.aws/instance-cpu": it.cpu,
+				"karpenter.k8s.aws/instance-generation": "5", "karpenter.k8s.aws/instance-hypervisor": "nitro",
+				"karpenter.k8s.aws/ec2nodeclass": "ballast-" + scaleCluster, "topology.k8s.aws/zone-id": "use1-az" + strconv.Itoa(i%3+1),
+			},
+			Annotations: map[string]string{
+				"karpenter.sh/nodepool-hash": "8721561904338120334", "karpenter.sh/nodepool-hash-version": "v3",
+				"karpenter.k8s.aws/ec2nodeclass-hash": "4530183960417463372", "karpenter.k8s.aws/ec2nodeclass-hash-version": "v4",
+				"node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+				"alpha.kubernetes.io/provided-node-ip": "10.0.0.1",
+			},
+			Finalizers: []string{"karpenter.sh/termination"},
+		},
+		Spec: corev1.NodeSpec{ProviderID: fmt.Sprintf("aws:///%s/i-%017x", zone, i)},
+	}
+	if capacity == v1alpha1.CapacitySpot {
+		node.Spec.Taints = []corev1.Taint{{Key: v1alpha1.CapacityTaintKey, Value: v1alpha1.CapacitySpot, Effect: corev1.TaintEffectNoSchedule}}
+	}
+	res := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(it.cpu), corev1.ResourceMemory: resource.MustParse(it.memory),
+		corev1.ResourcePods: resource.MustParse("58"), corev1.ResourceEphemeralStorage: resource.MustParse("20Gi"),
+		"hugepages-1Gi": resource.MustParse("0"), "hugepages-2Mi": resource.MustParse("0")}
+	alloc := res.DeepCopy()
+	alloc[corev1.ResourceCPU] = resource.MustParse(it.cpu + "000m")
+	alloc[corev1.ResourceMemory] = resource.MustParse(strings.TrimSuffix(it.memory, "Gi") + "000Mi")
+	now := metav1.Now()
+	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
+		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
+	}
+	node.Status = corev1.NodeStatus{
+		Capacity: res, Allocatable: alloc,
+		Conditions: []corev1.NodeCondition{
+			cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+			cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+			cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+			cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status"),
+		},
+		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.1"}, {Type: corev1.NodeHostName, Address: name},
+			{Type: corev1.NodeInternalDNS, Address: name}},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
+		NodeInfo: corev1.NodeSystemInfo{MachineID: fmt.Sprintf("ec2%029x", i), SystemUUID: fmt.Sprintf("ec2%05x-0000-0000-0000-000000000000", i),
+			BootID: fmt.Sprintf("%08x-1111-2222-3333-444444444444", i), KernelVersion: "6.1.115-126.197.amzn2023.x86_64",
+			OSImage: "Amazon Linux 2023.6.20241121", ContainerRuntimeVersion: "containerd://1.7.23", KubeletVersion: "v1.35.4-eks-1234567",
+			OperatingSystem: "linux", Architecture: "amd64"},
+	}
+	for j := range 12 {
+		repo := fmt.Sprintf("602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/component-%02d", j)
+		node.Status.Images = append(node.Status.Images, corev1.ContainerImage{
+			Names:     []string{fmt.Sprintf("%s@sha256:%064x", repo, j+1), repo + ":v1.35.4-eksbuild.1"},
+			SizeBytes: int64(20_000_000 + j*7_000_000),
+		})
+	}
+	return node
+}
+
+// scaleTemplate is the pod template of Deployment i: an application container and a
+// proxy sidecar, with what real templates carry.
+func scaleTemplate(i int) corev1.PodTemplateSpec {
+	app := fmt.Sprintf("service-%04d", i)
+	labels := map[string]string{
+		"app": app, "app.kubernetes.io/name": app, "app.kubernetes.io/instance": app + "-prod",
+		"app.kubernetes.io/version": "1.4.2", "app.kubernetes.io/part-of": fmt.Sprintf("product-%02d", i%20),
+		"team": fmt.Sprintf("team-%02d", i%10),
+	}
+	cpu := []string{"100m", "250m", "500m"}[i%3]
+	return corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: map[string]string{
+			"prometheus.io/scrape": "true", "prometheus.io/port": "9090", "kubectl.kubernetes.io/restartedAt": "2026-03-01T09:00:00Z",
+		}},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: app,
+			Containers: []corev1.Container{{
+				Name: "app", Image: fmt.Sprintf("123456789012.dkr.ecr.us-east-1.amazonaws.com/%s:1.4.2", app),
+				Command: []string{"/app/server"}, Args: []string{"--port=8080", "--metrics-port=9090", "--log-format=json"},
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080, Protocol: corev1.ProtocolTCP}, {Name: "metrics", ContainerPort: 9090, Protocol: corev1.ProtocolTCP}},
+				Env: []corev1.EnvVar{
+					{Name: "SERVICE_NAME", Value: app}, {Name: "ENVIRONMENT", Value: "production"}, {Name: "LOG_LEVEL", Value: "info"},
+					{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: "http://otel-collector.observability:4317"},
+					{Name: "DATABASE_URL", Value: fmt.Sprintf("postgres://%s@db.shop:5432/%s", app, app)},
+					{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+					{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+				},
+				Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("512Mi")},
+					Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
+				},
+				LivenessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/healthz", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 10},
+				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(8080)}}, PeriodSeconds: 5},
+				VolumeMounts:   []corev1.VolumeMount{{Name: "config", MountPath: "/etc/app"}},
+				SecurityContext: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(false), ReadOnlyRootFilesystem: ptr.To(true),
+					RunAsNonRoot: ptr.To(true), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}},
+			}, {
+				Name: "proxy", Image: "docker.io/envoyproxy/envoy:v1.32.1", Args: []string{"--config-path", "/etc/envoy/envoy.yaml"},
+				Ports: []corev1.ContainerPort{{Name: "proxy", ContainerPort: 15001, Protocol: corev1.ProtocolTCP}},
+				Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+					Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
+				},
+			}},
+			Volumes: []corev1.Volume{{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+				LocalObjectReference: corev1.LocalObjectReference{Name: app + "-config"}}}}},
+			TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone,
+				WhenUnsatisfiable: corev1.ScheduleAnyway, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}}}},
+		},
+	}
+}
+
+// scaleDeploymentObject is Deployment i, applied with kubectl (its last-applied
+// annotation), with the status the Deployment controller writes.
+func scaleDeploymentObject(i int, shape scaleShape) *appsv1.Deployment {
+	tmpl := scaleTemplate(i)
+	app := tmpl.Labels["app"]
+	d := &appsv1.Deployment{
+		TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: fmt.Sprintf("shop-%02d", i%shape.namespaces()), Name: app,
+			Labels: map[string]string{"app": app, "team": tmpl.Labels["team"]}},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](scaleReplicas),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": app}},
+			Template: tmpl,
+		},
+	}
+	applied, _ := json.Marshal(d)
+	d.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": string(applied), "deployment.kubernetes.io/revision": "1"}
+	now := metav1.Now()
+	d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: scaleReplicas, UpdatedReplicas: scaleReplicas, ReadyReplicas: scaleReplicas,
+		AvailableReplicas: scaleReplicas, Conditions: []appsv1.DeploymentCondition{
+			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", Message: "Deployment has minimum availability.", LastUpdateTime: now, LastTransitionTime: now},
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable", Message: fmt.Sprintf("ReplicaSet %q has successfully progressed.", app), LastUpdateTime: now, LastTransitionTime: now},
+		}}
+	return d
+}
+
+// scaleReplicaSet is the Deployment's ReplicaSet, as the Deployment controller makes it.
+func scaleReplicaSet(d *appsv1.Deployment) *appsv1.ReplicaSet {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(d.Name))
+	hash := fmt.Sprintf("%08x", h.Sum32())[:8] + "c5"
+	tmpl := d.Spec.Template.DeepCopy()
+	tmpl.Labels["pod-template-hash"] = hash
+	sel := d.Spec.Selector.DeepCopy()
+	sel.MatchLabels["pod-template-hash"] = hash
+	labels := map[string]string{"pod-template-hash": hash}
+	for k, v := range d.Spec.Template.Labels {
+		labels[k] = v
+	}
+	return &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: d.Name + "-" + hash, Labels: labels,
+			Annotations: map[string]string{"deployment.kubernetes.io/desired-replicas": strconv.Itoa(scaleReplicas),
+				"deployment.kubernetes.io/max-replicas": strconv.Itoa(scaleReplicas + 3), "deployment.kubernetes.io/revision": "1"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID,
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}}},
+		Spec: appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](scaleReplicas), Selector: sel, Template: *tmpl},
+		Status: appsv1.ReplicaSetStatus{Replicas: scaleReplicas, FullyLabeledReplicas: scaleReplicas, ReadyReplicas: scaleReplicas,
+			AvailableReplicas: scaleReplicas, ObservedGeneration: 1},
+	}
+}
+
+// scalePodObject is a pod of the Deployment's ReplicaSet, as the ReplicaSet controller
+// creates it, with the service-account volume the API server adds; with capacity set,
+// also as Ballast's webhook placed it.
+func scalePodObject(d *scaleDeployment, name, capacity string) *corev1.Pod {
+	var i int
+	_, _ = fmt.Sscanf(strings.TrimPrefix(d.name, "service-"), "%d", &i)
+	tmpl := scaleTemplate(i)
+	tmpl.Labels["pod-template-hash"] = d.hash
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: d.namespace, Name: name, GenerateName: d.name + "-" + d.hash + "-",
+			Labels: tmpl.Labels, Annotations: tmpl.Annotations,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: d.name + "-" + d.hash, UID: d.rsUID,
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true)}}},
+		Spec: tmpl.Spec,
+	}
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "kube-api-access-" + name[len(name)-5:], VolumeSource: corev1.VolumeSource{
+		Projected: &corev1.ProjectedVolumeSource{DefaultMode: ptr.To[int32](420), Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{ExpirationSeconds: ptr.To[int64](3607), Path: "token"}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+				Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{{Path: "namespace",
+				FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}}}},
+		}}}})
+	for c := range pod.Spec.Containers {
+		pod.Spec.Containers[c].VolumeMounts = append(pod.Spec.Containers[c].VolumeMounts, corev1.VolumeMount{
+			Name: "kube-api-access-" + name[len(name)-5:], MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true})
+	}
+	pod.Spec.Tolerations = []corev1.Toleration{
+		{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)},
+		{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute, TolerationSeconds: ptr.To[int64](300)},
+	}
+	if capacity == "" {
+		return pod
+	}
+	pod.Labels[v1alpha1.CapacityLabel] = capacity
+	pod.Annotations["ballast.dev/reason"] = "split"
+	pod.Annotations["ballast.dev/reservation"] = fmt.Sprintf("%08x-0000-4000-8000-%012x", i, rand.Int64N(1<<48))
+	pod.Spec.NodeSelector = map[string]string{"karpenter.sh/capacity-type": capacity}
+	if capacity == v1alpha1.CapacitySpot {
+		pod.Spec.Tolerations = append(pod.Spec.Tolerations, corev1.Toleration{Key: v1alpha1.CapacityTaintKey, Operator: corev1.TolerationOpEqual,
+			Value: v1alpha1.CapacitySpot, Effect: corev1.TaintEffectNoSchedule})
+		term := metav1.LabelSelector{MatchLabels: map[string]string{"app": tmpl.Labels["app"], v1alpha1.CapacityLabel: v1alpha1.CapacitySpot}}
+		pod.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{
+			{Weight: 100, PodAffinityTerm: corev1.PodAffinityTerm{LabelSelector: &term, TopologyKey: corev1.LabelHostname}}}}}
+	}
+	return pod
+}
+
+// runningStatus is the status the kubelet reports of a started pod.
+func runningStatus(pod *corev1.Pod) client.Patch {
+	now := metav1.Now()
+	ip := fmt.Sprintf("10.%d.%d.%d", rand.IntN(256), rand.IntN(256), rand.IntN(256))
+	st := corev1.PodStatus{
+		Phase: corev1.PodRunning, HostIP: "10.0.0.1", HostIPs: []corev1.HostIP{{IP: "10.0.0.1"}}, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}},
+		StartTime: &now, QOSClass: corev1.PodQOSBurstable,
+		Conditions: []corev1.PodCondition{
+			{Type: "PodReadyToStartContainers", Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		},
+	}
+	for _, c := range pod.Spec.Containers {
+		st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
+			Name: c.Name, Image: c.Image, ImageID: c.Image + "@sha256:" + strings.Repeat("ab", 32),
+			ContainerID: fmt.Sprintf("containerd://%064x", rand.Uint64()), Ready: true, Started: ptr.To(true),
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+		})
+	}
+	data, _ := json.Marshal(map[string]any{"status": st})
+	return client.RawPatch(types.MergePatchType, data)
+}
