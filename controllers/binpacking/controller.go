@@ -128,8 +128,11 @@ func (r *Reconciler) observe(ctx context.Context) ([]*Node, []corev1.Pod, error)
 	if err := r.Client.List(ctx, &nl); err != nil {
 		return nil, nil, err
 	}
+	// Every pod of the cluster, read only (the simulation, evictions and events never
+	// change a pod): without the cache's deep copies, which would double the
+	// controller's memory for the pass. Nodes are copied: a pass patches them.
 	var pl corev1.PodList
-	if err := r.Client.List(ctx, &pl); err != nil {
+	if err := r.Client.List(ctx, &pl, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, err
 	}
 	byName := map[string]*Node{}

@@ -14,6 +14,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -145,17 +147,23 @@ func BenchmarkControllerAtScale(b *testing.B) {
 		r := results[name]
 		b.ReportMetric(mib(r.Steady.HeapInuse), name+"-heap-MiB")
 		b.ReportMetric(float64(r.Steady.HeapInuse)/float64(len(cl.pods)), name+"-heap-B/pod")
+		b.ReportMetric(mib(r.Steady.HeapLive), name+"-live-heap-MiB")
 		b.ReportMetric(mib(r.Steady.RSS), name+"-rss-MiB")
 		b.ReportMetric(mib(r.Steady.RSSAnon), name+"-rss-anon-MiB")
+		b.ReportMetric(mib(r.Steady.SettledRSS), name+"-settled-rss-MiB")
 		b.ReportMetric(mib(r.Churn.HWM), name+"-peak-rss-MiB")
 		b.ReportMetric(r.Steady.CPU/r.Steady.Seconds, name+"-idle-cpu-s/s")
 		b.ReportMetric(r.Churn.CPU/r.Churn.Seconds, name+"-churn-cpu-s/s")
 		b.ReportMetric(r.ChurnRate, name+"-churn-pods/s")
-		b.Logf("%-7s RSS %6.1f MiB anonymous + %6.1f MiB of the binary; the Go runtime holds %6.1f MiB, heap idle %6.1f MiB of which %6.1f MiB released",
-			name, mib(r.Steady.RSSAnon), mib(r.Steady.RSSFile), mib(r.Steady.Sys), mib(r.Steady.HeapIdle), mib(r.Steady.HeapReleased))
+		b.Logf("%-7s RSS %6.1f MiB anonymous + %6.1f MiB of the binary; the Go runtime holds %6.1f MiB, heap idle %6.1f MiB of which %6.1f MiB released; RSS %6.1f MiB once the free memory is returned",
+			name, mib(r.Steady.RSSAnon), mib(r.Steady.RSSFile), mib(r.Steady.Sys), mib(r.Steady.HeapIdle), mib(r.Steady.HeapReleased), mib(r.Steady.SettledRSS))
+		b.Logf("%-7s live heap %6.1f MiB (%5.0f B/pod)", name, mib(r.Steady.HeapLive), float64(r.Steady.HeapLive)/float64(len(cl.pods)))
 		b.Logf("%-7s heap %6.1f MiB (%5.0f B/pod)  RSS %6.1f MiB  peak RSS %6.1f MiB  after churn: heap %6.1f MiB, RSS %6.1f MiB  CPU idle %.3f s/s, churning %.0f pods/s %.3f s/s  ready after %.0f s, queues emptied: %v",
 			name, mib(r.Steady.HeapInuse), float64(r.Steady.HeapInuse)/float64(len(cl.pods)), mib(r.Steady.RSS), mib(r.Churn.HWM),
 			mib(r.Churn.HeapInuse), mib(r.Churn.RSS), r.Steady.CPU/r.Steady.Seconds, r.ChurnRate, r.Churn.CPU/r.Churn.Seconds, r.Steady.Ready, r.Steady.QueuesQuiet)
+		if len(r.Steady.Busy) > 0 {
+			b.Logf("%-7s queues still busy after 3 minutes: %v", name, r.Steady.Busy)
+		}
 	}
 	t, w := results["trimmed"], results["whole"]
 	b.ReportMetric(float64(w.Steady.HeapInuse)/float64(t.Steady.HeapInuse), "heap-whole/trimmed")
@@ -184,7 +192,9 @@ func (r scaleResult) name() string {
 
 // scaleSample is one measurement of the child process.
 type scaleSample struct {
-	HeapInuse, RSS, HWM uint64
+	// HeapInuse is runtime.MemStats.HeapInuse (spans in use, fragmentation included),
+	// HeapLive what the last garbage collection found alive.
+	HeapInuse, HeapLive, RSS, HWM uint64
 	// RSSAnon is the RSS of the process's own memory, RSSFile of its binary's pages
 	// (the kernel reclaims those before it kills for memory).
 	RSSAnon, RSSFile uint64
@@ -197,6 +207,10 @@ type scaleSample struct {
 	Ready float64
 	// QueuesQuiet is whether every controller's queue emptied before the sample.
 	QueuesQuiet bool
+	// SettledRSS is the RSS once the free memory is returned to the system.
+	SettledRSS uint64
+	// Busy are the queues that were not empty when the wait gave up, and their depth.
+	Busy map[string]float64 `json:",omitempty"`
 }
 
 // scaleChildConfig is what the parent tells a child.
@@ -289,6 +303,19 @@ func scaleChild(b *testing.B, raw string) {
 	b.Setenv("KUBECONFIG", cfg.Kubeconfig)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	if err != nil {
+		fail("%v", err)
+	}
+	c, err := client.New(restCfg, client.Options{Scheme: controlplane.Scheme})
+	if err != nil {
+		fail("%v", err)
+	}
+	// The last child's figures go, so that this one waits for its own.
+	policy := &v1alpha1.ClusterPolicy{ObjectMeta: metav1.ObjectMeta{Name: scaleCluster}}
+	if err := c.Status().Patch(ctx, policy, client.RawPatch(types.MergePatchType, []byte(`{"status":{"cost":null}}`))); err != nil {
+		fail("%v", err)
+	}
 	var errOut lockedBuffer
 	done := make(chan int, 1)
 	start := time.Now()
@@ -299,20 +326,16 @@ func scaleChild(b *testing.B, raw string) {
 			"--source-dir", filepath.Join(cfg.Dir, "sources"), "--log-level", "error", "--trim-cache=" + strconv.FormatBool(cfg.Trimmed),
 		}, nil, io.Discard, &errOut)
 	}()
-	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
-	if err != nil {
-		fail("%v", err)
-	}
-	c, err := client.New(restCfg, client.Options{Scheme: controlplane.Scheme})
-	if err != nil {
-		fail("%v", err)
-	}
-	quiet, err := waitSteady(ctx, c, cfg.Nodes, done)
+	quiet, busy, err := waitSteady(ctx, c, cfg.Nodes, done)
 	if err != nil {
 		fail("%v\n%s", err, tail(errOut.String(), 40))
 	}
 	steady := sample()
-	steady.QueuesQuiet = quiet
+	steady.QueuesQuiet, steady.Busy = quiet, busy
+	// What the RSS comes down to once the runtime has returned the memory it holds
+	// free (it does so by itself over minutes).
+	debug.FreeOSMemory()
+	steady.SettledRSS = sample().RSS
 	steady.Ready = time.Since(start).Seconds()
 	if dir := os.Getenv(scaleProfileEnv); dir != "" {
 		name := "whole.pprof"
@@ -362,58 +385,68 @@ func report(what string, s scaleSample) {
 // hold the whole cluster) and then until every controller's queue has been empty for
 // 5 seconds, for at most 3 minutes (a controller that requeues work periodically keeps
 // its queue busy); it reports whether the queues went quiet.
-func waitSteady(ctx context.Context, c client.Client, nodes int, exited <-chan int) (bool, error) {
+func waitSteady(ctx context.Context, c client.Client, nodes int, exited <-chan int) (bool, map[string]float64, error) {
 	deadline := time.Now().Add(20 * time.Minute)
 	var priced time.Time
 	quiet := 0
 	for time.Now().Before(deadline) {
 		select {
 		case code := <-exited:
-			return false, fmt.Errorf("the controller exited with %d", code)
+			return false, nil, fmt.Errorf("the controller exited with %d", code)
 		case <-time.After(time.Second):
 		}
 		if priced.IsZero() {
 			var p v1alpha1.ClusterPolicy
 			if err := c.Get(ctx, client.ObjectKey{Name: scaleCluster}, &p); err != nil {
-				return false, err
+				return false, nil, err
 			}
 			if p.Status.Cost == nil || p.Status.Cost.Nodes != int32(nodes) { //nolint:gosec // small
 				continue
 			}
 			priced = time.Now()
 		}
-		depth, err := queueDepth()
+		depth, busy, err := queueDepth()
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		if quiet++; depth > 0 {
 			quiet = 0
 		}
 		switch {
 		case quiet >= 5:
-			return true, nil
+			return true, nil, nil
 		case time.Since(priced) > 3*time.Minute:
-			return false, nil
+			return false, busy, nil
 		}
 	}
-	return false, errors.New("the cost controller did not price every node in 20 minutes")
+	return false, nil, errors.New("the cost controller did not price every node in 20 minutes")
 }
 
-// queueDepth is the sum of the controllers' workqueue depths.
-func queueDepth() (float64, error) {
+// queueDepth is the sum of the controllers' workqueue depths, and the depth of each
+// busy queue.
+func queueDepth() (float64, map[string]float64, error) {
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var depth float64
+	busy := map[string]float64{}
 	for _, f := range families {
-		if f.GetName() == "workqueue_depth" {
-			for _, m := range f.GetMetric() {
-				depth += m.GetGauge().GetValue()
+		if f.GetName() != "workqueue_depth" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			depth += m.GetGauge().GetValue()
+			if v := m.GetGauge().GetValue(); v > 0 {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "name" {
+						busy[l.GetValue()] = v
+					}
+				}
 			}
 		}
 	}
-	return depth, nil
+	return depth, busy, nil
 }
 
 // sample forces a garbage collection and reads the heap in use, the RSS and the peak
@@ -424,6 +457,11 @@ func sample() scaleSample {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	s := scaleSample{HeapInuse: ms.HeapInuse, Sys: ms.Sys, HeapIdle: ms.HeapIdle, HeapReleased: ms.HeapReleased}
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	if live[0].Value.Kind() == metrics.KindUint64 {
+		s.HeapLive = live[0].Value.Uint64()
+	}
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return s
