@@ -262,7 +262,10 @@ func runScaleChild(b *testing.B, c client.Client, cl *scaleObjects, kubeconfig s
 				return fmt.Errorf("child: %s", lines.Text())
 			}
 		}
-		return fmt.Errorf("the child (trimmed %v) stopped before reporting %s: %v\n%s", trimmed, what, lines.Err(), tail(stderr.String(), 40))
+		if err := lines.Err(); err != nil {
+			return fmt.Errorf("failed to read the child's output: %w", err)
+		}
+		return fmt.Errorf("the child (trimmed %v) stopped before reporting %s:\n%s", trimmed, what, tail(stderr.String(), 40))
 	}
 	if err := next("steady", &res.Steady); err != nil {
 		return res, err
