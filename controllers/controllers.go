@@ -5,6 +5,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -19,6 +20,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/fallback"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
+	"github.com/ballast-dev/ballast/controllers/internal/trim"
 	"github.com/ballast-dev/ballast/controllers/limits"
 	"github.com/ballast-dev/ballast/controllers/readiness"
 	"github.com/ballast-dev/ballast/cost"
@@ -63,10 +65,30 @@ type Options struct {
 	BinPackingInterval time.Duration
 }
 
-// CacheOptions are the cache restrictions the runtime controllers need from the
-// manager (only Karpenter's insufficient-capacity Events are cached).
-func CacheOptions() map[client.Object]cache.ByObject {
-	return fallback.CacheOptions()
+// CacheOptions are the options of the manager's cache the runtime controllers need:
+// only Karpenter's insufficient-capacity Events are cached, and, when trimmed, every
+// Pod, Node, workload, Namespace and NodeClaim is stripped to the fields Ballast reads
+// and every other object (NodePools excepted) loses its managedFields (package
+// trim). Untrimmed, the cache holds whole objects: several times the memory, for
+// debugging only.
+func CacheOptions(trimmed bool) cache.Options {
+	byObject := fallback.CacheOptions()
+	if !trimmed {
+		return cache.Options{ByObject: byObject}
+	}
+	for obj, transform := range trim.Transforms() {
+		merged := false
+		for other, o := range byObject {
+			if reflect.TypeOf(other) == reflect.TypeOf(obj) {
+				o.Transform = transform
+				byObject[other], merged = o, true
+			}
+		}
+		if !merged {
+			byObject[obj] = cache.ByObject{Transform: transform}
+		}
+	}
+	return cache.Options{ByObject: byObject, DefaultTransform: trim.StripManagedFields}
 }
 
 // Scope returns the namespaces the runtime acts on.
@@ -78,52 +100,56 @@ func (o Options) scope() scope.Scope {
 // and the runtime controllers: drift correction for Deployments and StatefulSets, the
 // cluster's NodePool limits, fallback to On-Demand with the return to Spot, the
 // cluster's cost, the committed NodePool, utilisation bin-packing, and the Ready summary of the policy and its rules. The
-// manager's cache must have been built with CacheOptions.
+// manager's cache must have been built with CacheOptions; the controllers and webhooks
+// write through trim.Guard.
 func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	inScope := o.scope()
+	// Every runtime controller and webhook reads and writes through the guard: objects
+	// read from a trimmed cache must never be written whole.
+	c := trim.Guard(mgr.GetClient())
 	hooks := mgr.GetWebhookServer()
 	hooks.Register(distribution.WebhookPath, &admission.Webhook{Handler: &distribution.Placer{
-		Client: mgr.GetClient(), API: o.API, Cluster: o.Cluster, Scope: inScope, Timeout: o.DecisionTimeout,
+		Client: c, API: o.API, Cluster: o.Cluster, Scope: inScope, Timeout: o.DecisionTimeout,
 	}})
 	hooks.Register(distribution.DaemonSetWebhookPath, &admission.Webhook{Handler: &distribution.DaemonSetTolerator{
-		Client: mgr.GetClient(), Scope: inScope,
+		Client: c, Scope: inScope,
 	}})
 	for _, kind := range []string{distribution.KindDeployment, distribution.KindStatefulSet} {
 		r := &distribution.Reconciler{
-			Client: mgr.GetClient(), Recorder: status.Events(mgr.GetEventRecorder("ballast-distribution")),
+			Client: c, Recorder: status.Events(mgr.GetEventRecorder("ballast-distribution")),
 			Kind: kind, Cluster: o.Cluster, Scope: inScope, API: o.API,
 		}
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("failed to set up the %s distribution controller: %w", kind, err)
 		}
 	}
-	if err := (&limits.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, StallAfter: o.LimitsStallAfter}).SetupWithManager(ctx, mgr); err != nil {
+	if err := (&limits.Reconciler{Client: c, Cluster: o.Cluster, StallAfter: o.LimitsStallAfter}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the limits controller: %w", err)
 	}
 	fb := &fallback.Reconciler{
-		Client: mgr.GetClient(), Recorder: status.Events(mgr.GetEventRecorder("ballast-fallback")), Cluster: o.Cluster, Scope: inScope,
+		Client: c, Recorder: status.Events(mgr.GetEventRecorder("ballast-fallback")), Cluster: o.Cluster, Scope: inScope,
 		BestScore: o.BestSpotScore, MinScore: o.MinSpotScore, CapacityMemory: o.UnavailableOfferingsTTL, API: o.API,
 		Discover: o.DiscoverCommitments,
 	}
 	if err := fb.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the fallback controller: %w", err)
 	}
-	if err := (&costctl.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster, Prices: o.Prices, Interval: o.CostInterval, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
+	if err := (&costctl.Reconciler{Client: c, Cluster: o.Cluster, Prices: o.Prices, Interval: o.CostInterval, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the cost controller: %w", err)
 	}
 	// Without --discover-commitments, policies with source Discover get
 	// CommitmentsReady False (DiscoveryNotConfigured).
-	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Recorder: status.Events(mgr.GetEventRecorder("ballast-commitments")), Cluster: o.Cluster, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
+	if err := (&commitments.Reconciler{Client: c, Recorder: status.Events(mgr.GetEventRecorder("ballast-commitments")), Cluster: o.Cluster, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the commitments controller: %w", err)
 	}
 	bp := &binpacking.Reconciler{
-		Client: mgr.GetClient(), Recorder: status.Events(mgr.GetEventRecorder("ballast-binpacking")), Cluster: o.Cluster, Scope: inScope,
+		Client: c, Recorder: status.Events(mgr.GetEventRecorder("ballast-binpacking")), Cluster: o.Cluster, Scope: inScope,
 		StablePeriod: o.BinPackingStablePeriod, Interval: o.BinPackingInterval, Discover: o.DiscoverCommitments,
 	}
 	if err := bp.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)
 	}
-	if err := (&readiness.Reconciler{Client: mgr.GetClient(), Cluster: o.Cluster}).SetupWithManager(mgr); err != nil {
+	if err := (&readiness.Reconciler{Client: c, Cluster: o.Cluster}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("failed to set up the readiness controller: %w", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package binpacking
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -137,8 +139,11 @@ func (r *Reconciler) observe(ctx context.Context) ([]*Node, []corev1.Pod, error)
 	if err := r.Client.List(ctx, &nl); err != nil {
 		return nil, nil, err
 	}
+	// Every pod of the cluster, read only (the simulation, evictions and events never
+	// change a pod): without the cache's deep copies, which would double the
+	// controller's memory for the pass. Nodes are copied: a pass patches them.
 	var pl corev1.PodList
-	if err := r.Client.List(ctx, &pl); err != nil {
+	if err := r.Client.List(ctx, &pl, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, err
 	}
 	byName := map[string]*Node{}
@@ -363,16 +368,18 @@ func (r *Reconciler) stable(ctx context.Context, n *Node, pe *v1alpha1.PodEvicti
 }
 
 func (r *Reconciler) annotate(ctx context.Context, node *corev1.Node, value string) error {
-	patch := client.MergeFrom(node.DeepCopy())
-	if value == "" {
-		delete(node.Annotations, UnderusedSinceAnnotation)
-	} else {
-		if node.Annotations == nil {
-			node.Annotations = map[string]string{}
-		}
-		node.Annotations[UnderusedSinceAnnotation] = value
+	// A patch of this one key: the cache holds only Ballast's annotations of a node, so a
+	// patch computed from the cached node would delete all of its annotations with the
+	// last of Ballast's.
+	var v any
+	if value != "" {
+		v = value
 	}
-	if err := r.Client.Patch(ctx, node, patch); err != nil {
+	data, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{UnderusedSinceAnnotation: v}}})
+	if err != nil {
+		return err
+	}
+	if err := r.Client.Patch(ctx, node, client.RawPatch(types.MergePatchType, data)); err != nil {
 		return fmt.Errorf("failed to annotate node %s: %w", node.Name, err)
 	}
 	return nil

@@ -110,8 +110,10 @@ func (r *Reconciler) cluster(ctx context.Context) (cost.Cluster, error) {
 	if err := r.Client.List(ctx, &nodes); err != nil {
 		return cost.Cluster{}, err
 	}
+	// Every pod of the cluster, read only: without the cache's deep copies, which
+	// would double the controller's memory for the pass.
 	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods); err != nil {
+	if err := r.Client.List(ctx, &pods, client.UnsafeDisableDeepCopy); err != nil {
 		return cost.Cluster{}, err
 	}
 	var sets appsv1.ReplicaSetList

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -71,6 +72,7 @@ type controllerOptions struct {
 	concurrent           int
 	eventsAddr           string
 	allowInsecureHTTP    bool
+	trimCache            bool
 
 	// The flag sets Flux controllers share, so operators find the same knobs.
 	client         runtimeclient.Options
@@ -134,6 +136,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.DurationVar(&o.binPackingInterval, "binpacking-interval", time.Minute, "time between bin-packing passes (each evicts at most binPacking.podEviction.maxEvictionsPerPass pods)")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
 	f.BoolVar(&o.allowInsecureHTTP, "allow-insecure-http", false, "also accept http:// and file:// Git addresses and http:// forge addresses (local development and tests only: credentials and policy would travel unencrypted)")
+	f.BoolVar(&o.trimCache, "trim-cache", true, "cache only the fields Ballast reads of pods, nodes, workloads, namespaces and NodeClaims (false: whole objects, several times the memory; for debugging)")
 	o.client.BindFlags(f)
 	o.logger.BindFlags(f)
 	o.leader.BindFlags(f)
@@ -163,10 +166,33 @@ func controllerScheme() (*runtime.Scheme, error) {
 	return s, v1alpha1.AddToScheme(s)
 }
 
+// managerCacheOptions is the manager's cache as `ballast controller` configures it: the
+// runtime controllers' (trimmed objects unless --trim-cache=false), and PolicySources
+// scoped by the watch options.
+func managerCacheOptions(o controllerOptions) (cache.Options, error) {
+	watchSelector, err := runtimectrl.GetWatchSelector(o.watch)
+	if err != nil {
+		return cache.Options{}, err
+	}
+	opts := controllers.CacheOptions(o.trimCache)
+	// The watch options scope PolicySources (sharding, one namespace), never the pods
+	// and workloads the distributor must see everywhere.
+	sources := cache.ByObject{Label: watchSelector}
+	if !o.watch.AllNamespaces {
+		sources.Namespaces = map[string]cache.Config{o.namespace: {}}
+	}
+	opts.ByObject[&v1alpha1.PolicySource{}] = sources
+	return opts, nil
+}
+
 func runController(ctx context.Context, s streams, o controllerOptions) error {
 	// Every log line, whoever writes it, passes through redaction.
 	logger.SetLogger(redactingLogger(logger.NewLogger(o.logger)))
 	log := ctrllog.Log.WithName("ballast")
+	if limit := containerMemoryLimit(); limit > 0 {
+		debug.SetMemoryLimit(limit)
+		log.Info("Go memory limit set to 90% of the container's", "bytes", limit)
+	}
 	if err := o.features.WithLogger(log).SupportedFeatures(map[string]bool{}, nil); err != nil {
 		return usageError(s, "%v", err)
 	}
@@ -182,19 +208,10 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		return fmt.Errorf("failed to find the cluster: %w", err)
 	}
 	cfg.QPS, cfg.Burst = o.client.QPS, o.client.Burst
-	watchSelector, err := runtimectrl.GetWatchSelector(o.watch)
+	cacheOpts, err := managerCacheOptions(o)
 	if err != nil {
 		return usageError(s, "%v", err)
 	}
-	// The watch options scope PolicySources (sharding, one namespace), never the pods
-	// and workloads the distributor must see everywhere.
-	sources := cache.ByObject{Label: watchSelector}
-	if !o.watch.AllNamespaces {
-		sources.Namespaces = map[string]cache.Config{o.namespace: {}}
-	}
-	byObject := controllers.CacheOptions()
-	byObject[&v1alpha1.PolicySource{}] = sources
-	cacheOpts := cache.Options{ByObject: byObject}
 	// Secrets are read through an uncached client only: never cached cluster-wide.
 	direct, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {

@@ -111,7 +111,7 @@ func TestControllerRuns(t *testing.T) {
 	}
 }
 
-func writeKubeconfig(t *testing.T, env *controlplane.Env) string {
+func writeKubeconfig(t testing.TB, env *controlplane.Env) string {
 	t.Helper()
 	cfg := env.Config
 	kc := clientcmdapi.NewConfig()
@@ -126,7 +126,7 @@ func writeKubeconfig(t *testing.T, env *controlplane.Env) string {
 	return path
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
