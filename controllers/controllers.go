@@ -114,10 +114,13 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	hooks.Register(distribution.DaemonSetWebhookPath, &admission.Webhook{Handler: &distribution.DaemonSetTolerator{
 		Client: c, Scope: inScope,
 	}})
+	// One judgement of whether the webhook places pods, fed by drift correction's
+	// evictions, consulted by every evicting controller.
+	placing := distribution.NewPlacementWatch()
 	for _, kind := range []string{distribution.KindDeployment, distribution.KindStatefulSet} {
 		r := &distribution.Reconciler{
 			Client: c, Recorder: status.Events(mgr.GetEventRecorder("ballast-distribution")),
-			Kind: kind, Cluster: o.Cluster, Scope: inScope, API: o.API,
+			Kind: kind, Cluster: o.Cluster, Scope: inScope, API: o.API, Placement: placing,
 		}
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("failed to set up the %s distribution controller: %w", kind, err)
@@ -129,7 +132,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	fb := &fallback.Reconciler{
 		Client: c, Recorder: status.Events(mgr.GetEventRecorder("ballast-fallback")), Cluster: o.Cluster, Scope: inScope,
 		BestScore: o.BestSpotScore, MinScore: o.MinSpotScore, CapacityMemory: o.UnavailableOfferingsTTL, API: o.API,
-		Discover: o.DiscoverCommitments,
+		Discover: o.DiscoverCommitments, Placement: placing,
 	}
 	if err := fb.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the fallback controller: %w", err)
@@ -145,6 +148,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	bp := &binpacking.Reconciler{
 		Client: c, Recorder: status.Events(mgr.GetEventRecorder("ballast-binpacking")), Cluster: o.Cluster, Scope: inScope,
 		StablePeriod: o.BinPackingStablePeriod, Interval: o.BinPackingInterval, Discover: o.DiscoverCommitments,
+		Placement: placing,
 	}
 	if err := bp.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
 	"github.com/ballast-dev/ballast/controllers/internal/coverage"
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
+	"github.com/ballast-dev/ballast/controllers/internal/placement"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/cost"
@@ -64,6 +65,10 @@ type Reconciler struct {
 	Discover coverage.Discover
 	// Prices is the price book for the commitments' coverage; the catalogue when nil.
 	Prices cost.PriceBook
+	// Placement is the cluster's placement watch: no node is emptied while it says
+	// Ballast's webhook is not placing pods (their replacements would lose their
+	// placement). Nil: not consulted.
+	Placement *placement.Watch
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -231,6 +236,12 @@ func (r *Reconciler) pass(ctx context.Context, policy *v1alpha1.ClusterPolicy, n
 	if !v1alpha1.OperationAllowed(policy.Spec.MaintenanceWindows, v1alpha1.OperationPodEviction, now) {
 		st.Message = "waiting for a maintenance window that allows PodEviction"
 		return st, r.release(ctx, managed)
+	}
+	if r.Placement != nil {
+		if ok, msg := r.Placement.Placing(now); !ok {
+			st.Message = msg
+			return st, r.release(ctx, managed)
+		}
 	}
 	if len(candidates) == 0 {
 		st.Message = "no node below the thresholds long enough"

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ballast-dev/ballast/controllers/binpacking"
+	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
@@ -362,5 +363,32 @@ func TestCommitmentsUnknownKeepsOnDemandNodes(t *testing.T) {
 	}
 	if !strings.Contains(st.Message, "AccessDeniedException") || !strings.Contains(st.Message, "every On-Demand node counts as covering") {
 		t.Errorf("message %q does not say why the nodes are kept", st.Message)
+	}
+}
+
+// TestNotWhileTheWebhookIsNotPlacing: while the placement watch says Ballast's webhook
+// is not placing pods, no node is emptied (the replacements would lose their placement)
+// and the status says why; once a placed pod shows the webhook works, packing goes on.
+func TestNotWhileTheWebhookIsNotPlacing(t *testing.T) {
+	f := newFixture(t, "bp-unplaced", cpu30, nil)
+	watch := distribution.NewPlacementWatch()
+	watch.Restore(false, f.now.Add(-time.Minute), f.now)
+	f.r.Placement = watch
+	f.node("small", true)
+	f.node("busy", true)
+	f.pod("a", "small", "500m")
+	f.pod("c", "busy", "2")
+	f.pass(0)
+	st := f.pass(6 * time.Minute)
+	if got := f.evicted(); len(got) != 0 || !strings.Contains(st.Message, "webhook did not place") {
+		t.Fatalf("evicted %v, message %q; want nothing while the webhook is not placing pods", got, st.Message)
+	}
+	placed := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "x", Name: "new",
+		CreationTimestamp: metav1.NewTime(f.now), Annotations: map[string]string{distribution.ReasonAnnotation: "split"}}}
+	if v := watch.Observe([]corev1.Pod{placed}); !v.Changed {
+		t.Fatalf("a placed pod did not end the pause: %+v", v)
+	}
+	if st := f.pass(time.Minute); len(f.evicted()) != 1 {
+		t.Fatalf("evicted %v after the webhook placed a pod, want a (%s)", f.evicted(), st.Message)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
+	"github.com/ballast-dev/ballast/controllers/internal/placement"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/split"
@@ -27,7 +29,7 @@ const (
 	EvictionBlockedReason = "EvictionBlocked"
 	// WebhookNotPlacingReason: replacements of evicted replicas arrived unplaced, so
 	// evictions pause instead of looping.
-	WebhookNotPlacingReason = "WebhookNotPlacing"
+	WebhookNotPlacingReason = placement.NotPlacingReason
 )
 
 // Drift correction evicts pods of workloads in opted-in namespaces (any namespace may
@@ -69,8 +71,11 @@ type Reconciler struct {
 	// API writes the placement ledgers (uncached); when nil, evictions are not recorded
 	// in them.
 	API client.Client
+	// Placement is the cluster's placement watch, shared with the other evicting
+	// controllers (NewPlacementWatch); one of the reconciler's own when nil.
+	Placement *placement.Watch
 
-	guard guard
+	placementOnce sync.Once
 }
 
 // Reconcile brings one workload's split to its target.
@@ -84,7 +89,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	w, err := r.workload(ctx, req)
 	if apierrors.IsNotFound(err) {
-		r.guard.forget(req.String())
+		r.placementWatch().Forget(req.String())
 		forgetSplit(r.Kind, req.Namespace, req.Name)
 		return reconcile.Result{}, r.removeStatus(ctx, req.Namespace, req.Name)
 	}
@@ -107,6 +112,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	r.observePlacement(ctx, policy, w, pods)
 	observed, intended, reasons := r.observe(ctx, pods)
 	target := rule.Target(w.Replicas)
 	var message string
@@ -130,7 +136,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		message = fmt.Sprintf("%d replicas beyond the split are on fallback: they run On-Demand already and move only with reverse fallback", onFallback)
 	}
 	r.recordSplit(w, observed, target)
-	if err := r.writeStatus(ctx, w, policy, rule, placement{observed: observed, target: target, reasons: reasons, message: message}); err != nil {
+	if err := r.writeStatus(ctx, w, policy, rule, splitReport{observed: observed, target: target, reasons: reasons, message: message}); err != nil {
 		return reconcile.Result{}, err
 	}
 	if len(victims) > 0 {
@@ -290,11 +296,12 @@ func (r *Reconciler) evict(ctx context.Context, key string, w *Workload, policy 
 	if !v1alpha1.OperationAllowed(policy.Spec.MaintenanceWindows, v1alpha1.OperationPodEviction, now) {
 		return fmt.Sprintf("waiting for a maintenance window that allows PodEviction to move %d replicas", len(victims))
 	}
-	if paused, msg, first := r.guard.check(key, pods, now); paused {
-		if first {
-			r.event(w, nil, corev1.EventTypeWarning, WebhookNotPlacingReason, "%s", msg)
-		}
-		return msg
+	v := r.placementWatch().Check(key, pods, now)
+	if v.Changed {
+		r.reportPlacement(ctx, policy, w, v)
+	}
+	if v.Paused {
+		return v.Message
 	}
 	evicted := 0
 	var blocked []string
@@ -322,7 +329,7 @@ func (r *Reconciler) evict(ctx context.Context, key string, w *Workload, policy 
 		}
 	}
 	if evicted > 0 {
-		r.guard.evicted(key, pods, now)
+		r.placementWatch().Evicted(key, pods, now)
 	}
 	switch {
 	case len(blocked) > 0 && evicted == 0:

@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -18,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/ballast-dev/ballast/controllers/internal/placement"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/test/controlplane"
@@ -224,6 +226,9 @@ func TestDriftPausesWhenReplacementsArriveUnplaced(t *testing.T) {
 	if e := <-f.recorder.Events; !strings.Contains(e, WebhookNotPlacingReason) {
 		t.Fatalf("event %q, want %s", e, WebhookNotPlacingReason)
 	}
+	if c := f.placingCondition(t); c == nil || c.Status != metav1.ConditionFalse || c.Reason != WebhookNotPlacingReason {
+		t.Fatalf("WebhookPlacing condition %+v, want False/%s", c, WebhookNotPlacingReason)
+	}
 	for range 3 { // still paused: no eviction, no new event
 		f.now = f.now.Add(time.Minute)
 		f.reconcile(t)
@@ -235,7 +240,7 @@ func TestDriftPausesWhenReplacementsArriveUnplaced(t *testing.T) {
 		t.Fatalf("more events while paused: %q", <-f.recorder.Events)
 	}
 	// After the backoff, one more pass; its replacement is placed, so evictions resume.
-	f.now = f.now.Add(firstPause)
+	f.now = f.now.Add(placement.FirstPause)
 	f.reconcile(t)
 	if n := len(f.pods(t)); n != 3 {
 		t.Fatalf("no eviction after the backoff: %d pods", n)
@@ -247,6 +252,52 @@ func TestDriftPausesWhenReplacementsArriveUnplaced(t *testing.T) {
 	if n := len(f.pods(t)); n != 3 {
 		t.Fatalf("evictions did not resume after a placed replacement: %d pods", n)
 	}
+	if c := f.placingCondition(t); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("WebhookPlacing condition %+v after evictions resumed, want True", c)
+	}
+}
+
+func (f *driftFixture) placingCondition(t *testing.T) *metav1.Condition {
+	t.Helper()
+	var p v1alpha1.ClusterPolicy
+	if err := f.c.Get(context.Background(), client.ObjectKey{Name: "prod"}, &p); err != nil {
+		t.Fatal(err)
+	}
+	return apimeta.FindStatusCondition(p.Status.Conditions, placement.Condition)
+}
+
+// TestDriftWithTheWebhookUnreachableForAnHour: every replacement arrives unplaced for
+// an hour, with the reconciler passing every 5 seconds: the evictions are bounded by
+// the backoff (a pass at 0, 5, 15 and 35 minutes, one eviction each), and a restarted
+// reconciler, reading the condition the first one wrote, does not allow an extra pass.
+func TestDriftWithTheWebhookUnreachableForAnHour(t *testing.T) {
+	f := newDriftFixture(t, true, &v1alpha1.PodEvictionSpec{Enabled: true, MaxEvictionsPerPass: ptr.To[int32](1)}, corev1.PodSpec{})
+	for range 4 {
+		f.pod(t, v1alpha1.CapacityOnDemand, corev1.PodSpec{})
+	}
+	start, evictions, restarted := f.now, 0, false
+	for f.now.Sub(start) < time.Hour {
+		if !restarted && f.now.Sub(start) >= 20*time.Minute {
+			restarted = true
+			// A restart: a new reconciler (and watch) restores the pause from the condition.
+			f.r = &Reconciler{Client: f.c, Recorder: f.recorder, Kind: KindDeployment, Cluster: "prod", Scope: f.r.Scope, Now: f.r.Now}
+		}
+		before := len(f.pods(t))
+		f.reconcile(t)
+		if after := len(f.pods(t)); after < before {
+			evictions += before - after
+			f.now = f.now.Add(2 * time.Second)
+			f.pod(t, "", corev1.PodSpec{}) // its replacement, unplaced
+		}
+		f.now = f.now.Add(5 * time.Second)
+	}
+	if evictions < 1 || evictions > 4 {
+		t.Fatalf("%d evictions in an hour with the webhook unreachable, want between 1 and 4", evictions)
+	}
+	if c := f.placingCondition(t); c == nil || c.Status != metav1.ConditionFalse {
+		t.Fatalf("WebhookPlacing condition %+v, want False", c)
+	}
+	t.Logf("%d evictions in an hour", evictions)
 }
 
 // TestDriftLeavesFallbackReplicasToReverseFallback: fallback replicas count as Spot and

@@ -20,8 +20,8 @@ const maxStatusWorkloads = 200
 // the webhook was unreachable, or created before the namespace opted in).
 const NoReason = "none"
 
-// placement is what one pass observed of a workload.
-type placement struct {
+// splitReport is what one pass observed of a workload.
+type splitReport struct {
 	observed v1alpha1.PlacementCounts
 	target   split.Counts
 	reasons  map[string]int32
@@ -33,7 +33,7 @@ type placement struct {
 // ClusterPolicy (its default distribution). It writes only when the entry changed,
 // and only status.workloads, by a merge patch that fails on a concurrent change (then
 // retried on the fresh object): the fields other controllers own are never rewritten.
-func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alpha1.ClusterPolicy, rule split.Rule, p placement) error {
+func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alpha1.ClusterPolicy, rule split.Rule, p splitReport) error {
 	entry := v1alpha1.WorkloadPlacement{
 		Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Replicas: w.Replicas,
 		Desired:  v1alpha1.PlacementCounts{OnDemand: p.target.OnDemand, Spot: p.target.Spot},

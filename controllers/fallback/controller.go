@@ -21,6 +21,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
 	"github.com/ballast-dev/ballast/controllers/internal/coverage"
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
+	"github.com/ballast-dev/ballast/controllers/internal/placement"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/cost"
@@ -78,6 +79,10 @@ type Reconciler struct {
 	Discover coverage.Discover
 	// Prices is the price book for the commitments' coverage; the catalogue when nil.
 	Prices cost.PriceBook
+	// Placement is the cluster's placement watch: no fallback replica is moved back
+	// to Spot while it says Ballast's webhook is not placing pods (the replacement
+	// would not be placed on Spot). Nil: not consulted.
+	Placement *placement.Watch
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -453,6 +458,12 @@ func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPo
 	limit := defaultEvictionBatch
 	if pe := policy.Spec.BinPacking.PodEviction; pe != nil && pe.MaxEvictionsPerPass != nil {
 		limit = max(*pe.MaxEvictionsPerPass, 1)
+	}
+	if r.Placement != nil {
+		if ok, msg := r.Placement.Placing(r.now()); !ok {
+			logf.FromContext(ctx).Info("fallback replicas stay On-Demand for now", "reason", msg)
+			return
+		}
 	}
 	pods := o.Return
 	evicted, blocked := int32(0), 0

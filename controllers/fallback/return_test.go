@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/fallback"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/test/controlplane"
@@ -273,5 +274,32 @@ func TestReturnWithoutCommitments(t *testing.T) {
 	}
 	if st := b.pass(11 * time.Second); st.State != v1alpha1.FallbackAvailable || st.Replicas != 0 {
 		t.Fatalf("status %s with %d replicas: %s", st.State, st.Replicas, st.Message)
+	}
+}
+
+// TestNoReturnWhileTheWebhookIsNotPlacing: while the placement watch says Ballast's
+// webhook is not placing pods, no fallback replica is evicted (its replacement would
+// not be placed on Spot); once a placed pod shows the webhook works, the return goes on.
+func TestNoReturnWhileTheWebhookIsNotPlacing(t *testing.T) {
+	b := newBench(t, "fb-unplaced", v1alpha1.ClusterPolicySpec{
+		BinPacking: v1alpha1.BinPackingSpec{PodEviction: &v1alpha1.PodEvictionSpec{MaxEvictionsPerPass: ptr.To[int32](1)}},
+	})
+	watch := distribution.NewPlacementWatch()
+	watch.Restore(false, b.now.Add(-time.Minute), b.now)
+	b.r.Placement = watch
+	b.node("a", "m5.large")
+	b.pod("a1", "a", "fallback")
+	for range 3 {
+		if st := b.pass(11 * time.Second); len(b.evicted()) != 0 {
+			t.Fatalf("evicted %v while the webhook is not placing pods (%s)", b.evicted(), st.Message)
+		}
+	}
+	placed := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "x", Name: "new",
+		CreationTimestamp: metav1.NewTime(b.now), Annotations: map[string]string{distribution.ReasonAnnotation: "split"}}}
+	if v := watch.Observe([]corev1.Pod{placed}); !v.Changed {
+		t.Fatalf("a placed pod did not end the pause: %+v", v)
+	}
+	if st := b.pass(11 * time.Second); !slices.Equal(b.evicted(), []string{"a1"}) {
+		t.Fatalf("evicted %v after the webhook placed a pod, want a1 (%s)", b.evicted(), st.Message)
 	}
 }

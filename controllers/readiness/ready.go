@@ -6,6 +6,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ballast-dev/ballast/controllers/internal/placement"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
@@ -26,10 +27,12 @@ const (
 	costReported     = "CostReported"
 	spotAvailable    = "SpotAvailable"
 	commitmentsReady = "CommitmentsReady"
+	webhookPlacing   = placement.Condition
 )
 
 // PolicyReady sums up a ClusterPolicy: Ready is False while a runtime step fails
-// (pricing; with commitments enabled, the committed NodePool: CommitmentsReady False,
+// (pricing; Ballast's webhook not placing pods, WebhookPlacing False, whose reason
+// Ready takes: evictions are paused; with commitments enabled, the committed NodePool: CommitmentsReady False,
 // whose reason Ready takes, e.g. DiscoveryFailed), True otherwise; the message says
 // where Spot and the savings stand. Falling back to On-Demand is Ballast working:
 // Ready stays True and the message says so. The message leaves out what moves with
@@ -39,6 +42,9 @@ const (
 func PolicyReady(p *v1alpha1.ClusterPolicy) (metav1.ConditionStatus, string, string) {
 	if c := status.Find(p.Status.Conditions, costReported); c != nil && c.Status == metav1.ConditionFalse {
 		return metav1.ConditionFalse, PricingFailedReason, c.Message
+	}
+	if c := status.Find(p.Status.Conditions, webhookPlacing); c != nil && c.Status == metav1.ConditionFalse {
+		return metav1.ConditionFalse, c.Reason, c.Message
 	}
 	if c := status.Find(p.Status.Conditions, commitmentsReady); c != nil && c.Status == metav1.ConditionFalse &&
 		p.Spec.Commitments != nil && p.Spec.Commitments.Enabled {

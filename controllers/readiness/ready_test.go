@@ -60,6 +60,18 @@ func TestPolicyReady(t *testing.T) {
 			want: metav1.ConditionTrue, reason: ServingReason,
 		},
 		{
+			name: "the webhook does not place pods: evictions paused",
+			status: v1alpha1.ClusterPolicyStatus{Conditions: []metav1.Condition{{Type: webhookPlacing, Status: metav1.ConditionFalse,
+				Reason: "WebhookNotPlacing", Message: "evictions paused for 5m0s"}}},
+			want: metav1.ConditionFalse, reason: "WebhookNotPlacing", msgContain: []string{"evictions paused"},
+		},
+		{
+			name: "the webhook places pods again",
+			status: v1alpha1.ClusterPolicyStatus{Conditions: []metav1.Condition{{Type: webhookPlacing, Status: metav1.ConditionTrue,
+				Reason: "WebhookPlacing", Message: "evictions resume"}}},
+			want: metav1.ConditionTrue, reason: ServingReason,
+		},
+		{
 			name: "pricing fails and commitments too: pricing first",
 			spec: enabledCommitments,
 			status: v1alpha1.ClusterPolicyStatus{Conditions: []metav1.Condition{
