@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -320,4 +322,125 @@ func scaleStatefulSet(t testing.TB, ns, name string, replicas int32) {
 	if err := kube.Client.Patch(context.Background(), s, patch); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestDriftPausesWhileTheWebhookIsUnreachable: with the API server unable to reach
+// Ballast's webhook (its configuration points at a closed port, so every pod is
+// admitted unplaced), drift correction evicts one bounded pass, sees the replacements
+// arrive unplaced and stops: no further eviction while it stays unreachable, WebhookPlacing=False on
+// the ClusterPolicy (and Ready False), a WebhookNotPlacing event. Once the webhook is
+// reachable again, the first placed pod ends the pause and the split converges.
+func TestDriftPausesWhileTheWebhookIsUnreachable(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	optIn(t, ns)
+	createRule(t, ns, 1, 0, v1alpha1.CostOptimized)
+	if err := kube.Client.Create(ctx, deployment(ns, "api", 2, "100m", nil)); err != nil {
+		t.Fatal(err)
+	}
+	waitSplit(t, ns, "api", splitmodel.Counts{OnDemand: 1, Spot: 1}, 3*time.Minute)
+
+	restore := breakWebhook(t)
+	scale(t, ns, "api", 6)
+	// Unplaced pods cannot tolerate the Spot taint: the new ones run On-Demand.
+	waitSplit(t, ns, "api", splitmodel.Counts{OnDemand: 5, Spot: 1}, 3*time.Minute)
+	err := kube.Eventually(ctx, "WebhookPlacing=False on the ClusterPolicy", 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+		c, err := clusterPolicyCondition(ctx, "WebhookPlacing")
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == distribution.WebhookNotPlacingReason, fmt.Sprintf("%+v", c), err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := clusterPolicyCondition(ctx, "Ready"); err != nil || c == nil || c.Status != metav1.ConditionFalse {
+		t.Errorf("Ready %+v (%v), want False while the webhook does not place pods", c, err)
+	}
+	first := evictionEvents(ctx, t, ns)
+	// maxEvictionsPerPass is 3 in this suite's policy: one pass at most.
+	if first < 1 || first > 3 {
+		t.Fatalf("%d evictions before the pause, want one pass (1 to 3)", first)
+	}
+	if n := eventCount(ctx, t, ns, distribution.WebhookNotPlacingReason); n == 0 {
+		t.Error("no WebhookNotPlacing event")
+	}
+	// Minutes with the webhook unreachable (drift correction passes every 5 seconds):
+	// no more evictions.
+	time.Sleep(90 * time.Second)
+	if n := evictionEvents(ctx, t, ns); n != first {
+		t.Fatalf("%d evictions after 90 paused seconds, want still %d", n, first)
+	}
+
+	restore()
+	scale(t, ns, "api", 7) // a new pod, placed by the webhook: the pause ends
+	waitSplit(t, ns, "api", splitmodel.Counts{OnDemand: 1, Spot: 6}, 4*time.Minute)
+	if c, err := clusterPolicyCondition(ctx, "WebhookPlacing"); err != nil || c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("WebhookPlacing %+v (%v) after the webhook came back, want True", c, err)
+	}
+}
+
+// breakWebhook points Ballast's webhook configuration at a closed port, as a
+// NetworkPolicy or a broken Service would: the API server cannot reach it and, with
+// failurePolicy Ignore, admits pods unplaced. The returned function (also run at
+// cleanup) puts the configuration back.
+func breakWebhook(t *testing.T) (restore func()) {
+	t.Helper()
+	ctx := context.Background()
+	var mwc admissionregistrationv1.MutatingWebhookConfiguration
+	if err := kube.Client.Get(ctx, client.ObjectKey{Name: "ballast-mutating-webhook-configuration"}, &mwc); err != nil {
+		t.Fatal(err)
+	}
+	original := mwc.DeepCopy()
+	for i := range mwc.Webhooks {
+		mwc.Webhooks[i].ClientConfig.URL = ptr.To("https://127.0.0.1:1/unreachable")
+		mwc.Webhooks[i].ClientConfig.Service = nil
+	}
+	if err := kube.Client.Update(ctx, &mwc); err != nil {
+		t.Fatal(err)
+	}
+	done := false
+	restore = func() {
+		if done {
+			return
+		}
+		done = true
+		var cur admissionregistrationv1.MutatingWebhookConfiguration
+		if err := kube.Client.Get(ctx, client.ObjectKey{Name: original.Name}, &cur); err != nil {
+			t.Error(err)
+			return
+		}
+		cur.Webhooks = original.Webhooks
+		if err := kube.Client.Update(ctx, &cur); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(restore)
+	return restore
+}
+
+func clusterPolicyCondition(ctx context.Context, typ string) (*metav1.Condition, error) {
+	var p v1alpha1.ClusterPolicy
+	if err := kube.Client.Get(ctx, client.ObjectKey{Name: e2eCluster}, &p); err != nil {
+		return nil, err
+	}
+	return apimeta.FindStatusCondition(p.Status.Conditions, typ), nil
+}
+
+// evictionEvents counts drift correction's evictions in ns.
+func evictionEvents(ctx context.Context, t *testing.T, ns string) int {
+	t.Helper()
+	return eventCount(ctx, t, ns, distribution.EvictedReason)
+}
+
+func eventCount(ctx context.Context, t *testing.T, ns, reason string) int {
+	t.Helper()
+	var events corev1.EventList
+	if err := kube.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range events.Items {
+		if e.Reason == reason {
+			n += int(max(e.Count, 1))
+		}
+	}
+	return n
 }
