@@ -226,7 +226,7 @@ func newListed(pods []observedPod) *listed {
 	return l
 }
 
-func (l *listed) counts() split.Counts       { return l.total }
+func (l *listed) counts() split.Counts         { return l.total }
 func (l *listed) seen(reservation string) bool { return l.reservations[reservation] }
 func (l *listed) class(uid types.UID) (string, bool) {
 	c, ok := l.classes[uid]
