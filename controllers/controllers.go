@@ -5,13 +5,19 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ballast-dev/ballast/controllers/binpacking"
@@ -119,9 +125,25 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
-	hooks.Register(distribution.WebhookPath, &admission.Webhook{Handler: &distribution.Placer{
+	// The elected leader decides admissions from memory; the other replicas forward
+	// their decisions to it over HTTPS, and decide through the ledgers when it cannot
+	// be reached.
+	identity, address, certFile := decider(hooks)
+	dec := &distribution.Decider{
+		API: o.API, Index: index, Identity: identity, Address: address, Namespace: o.Namespace, Cluster: o.Cluster,
+		Warmup: distribution.WarmupFor(o.DecisionTimeout),
+	}
+	if err := mgr.Add(dec); err != nil {
+		return err
+	}
+	placer := &distribution.Placer{
 		Client: c, API: o.API, Cluster: o.Cluster, Scope: inScope, Timeout: o.DecisionTimeout, Index: index,
-	}})
+		Decider: dec, Forwarder: &distribution.HTTPForwarder{
+			API: o.API, Namespace: o.Namespace, Cluster: o.Cluster, Self: identity, Client: distribution.PinnedClient(certFile),
+		},
+	}
+	hooks.Register(distribution.WebhookPath, &admission.Webhook{Handler: placer})
+	hooks.Register(distribution.DecidePath, &distribution.DecideHandler{Placer: placer})
 	hooks.Register(distribution.DaemonSetWebhookPath, &admission.Webhook{Handler: &distribution.DaemonSetTolerator{
 		Client: c, Scope: inScope,
 	}})
@@ -168,4 +190,38 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return fmt.Errorf("failed to set up the readiness controller: %w", err)
 	}
 	return nil
+}
+
+// decider returns this replica's identity in the decider record, the address where
+// the other replicas reach its webhook server (its first non-loopback IP address and
+// the server's port), and the file of the serving certificate they present.
+func decider(hooks webhook.Server) (identity, address, certFile string) {
+	host, _ := os.Hostname()
+	identity = host + "_" + string(uuid.NewUUID())
+	opts := webhook.Options{}
+	if s, ok := hooks.(*webhook.DefaultServer); ok {
+		opts = s.Options
+	}
+	port := opts.Port
+	if port == 0 {
+		port = webhook.DefaultPort
+	}
+	dir := opts.CertDir
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs")
+	}
+	name := opts.CertName
+	if name == "" {
+		name = "tls.crt"
+	}
+	ip := "127.0.0.1"
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+				ip = n.IP.String()
+				break
+			}
+		}
+	}
+	return identity, "https://" + net.JoinHostPort(ip, strconv.Itoa(port)), filepath.Join(dir, name)
 }

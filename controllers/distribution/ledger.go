@@ -127,7 +127,9 @@ func Depart(ctx context.Context, api client.Client, w *Workload, pod *corev1.Pod
 		return nil
 	}
 	l := &ledger{api: api, now: time.Now}
-	return l.update(ctx, w, func(lease *coordinationv1.Lease, now time.Time) (bool, error) {
+	recorded := time.Now()
+	err := l.update(ctx, w, func(lease *coordinationv1.Lease, now time.Time) (bool, error) {
+		recorded = now
 		var all []departure
 		if raw := lease.Annotations[departuresAnnotation]; raw != "" {
 			_ = json.Unmarshal([]byte(raw), &all)
@@ -155,6 +157,12 @@ func Depart(ctx context.Context, api client.Client, w *Workload, pod *corev1.Pod
 		lease.Annotations[departuresAnnotation] = string(data)
 		return true, nil
 	})
+	if err == nil {
+		// The decider of this process (the leader, where the evicting controllers run)
+		// decides from memory and does not read the ledger for each admission.
+		notifyDeparture(w, pod.UID, undo, recorded)
+	}
+	return err
 }
 
 // update reads the workload's Lease (an empty one when there is none), lets change

@@ -65,6 +65,11 @@ type Placer struct {
 	// Index, when set and synced, is where admissions read their workload's pods
 	// (counts kept from the pod informer's events); without it they list the pods.
 	Index *PodIndex
+	// Decider, when it decides (this replica is the elected leader), decides from
+	// memory; Forwarder, when set, sends the decision to the replica that does. When
+	// neither answers, the decision goes through the workload's ledger.
+	Decider   *Decider
+	Forwarder *HTTPForwarder
 
 	// locks serialise this replica's decisions per workload (striped by workload
 	// UID, so memory stays bounded), so that its admissions queue instead of colliding
@@ -153,18 +158,14 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	if err != nil || policy == nil {
 		return nil, "no ClusterPolicy for this cluster", err
 	}
-	rules, err := RulesIn(ctx, p.Client, pod.Namespace)
-	if err != nil {
-		return nil, "", err
-	}
-	rule, err := split.Resolve(policy, rules, w.SplitWorkload())
+	rule, err := p.ruleUnder(ctx, policy, w)
 	if err != nil {
 		return nil, "", err
 	}
 	var decision split.Decision
 	if w.Kind == KindStatefulSet && Ordinal(pod, w.Name) >= 0 {
 		decision = split.DecideOrdinal(rule, w.Replicas, Ordinal(pod, w.Name))
-	} else if decision, err = p.decideWithLedger(ctx, w, rule, admissionID, dryRun); err != nil {
+	} else if decision, err = p.decide(ctx, pod, w, rule, admissionID, dryRun); err != nil {
 		return nil, "", err
 	}
 	// The ledger recorded the class the replica is meant for; while Spot is short it
@@ -175,6 +176,52 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	out := pod.DeepCopy()
 	apply(out, w, rule, decision, admissionID)
 	return out, "", nil
+}
+
+// rule returns the rule that applies to the workload.
+func (p *Placer) rule(ctx context.Context, w *Workload) (split.Rule, error) {
+	policy, err := ClusterPolicyFor(ctx, p.Client, p.Cluster)
+	if err != nil {
+		return split.Rule{}, err
+	}
+	if policy == nil {
+		return split.Rule{}, errors.New("no ClusterPolicy for this cluster")
+	}
+	return p.ruleUnder(ctx, policy, w)
+}
+
+func (p *Placer) ruleUnder(ctx context.Context, policy *v1alpha1.ClusterPolicy, w *Workload) (split.Rule, error) {
+	rules, err := RulesIn(ctx, p.Client, w.Namespace)
+	if err != nil {
+		return split.Rule{}, err
+	}
+	return split.Resolve(policy, rules, w.SplitWorkload())
+}
+
+// decide decides a pod of a Deployment, ReplicaSet or Job: from memory when this
+// replica is the decider, else by the decider it forwards to, else under the
+// workload's ledger.
+func (p *Placer) decide(ctx context.Context, pod *corev1.Pod, w *Workload, rule split.Rule, admissionID string, dryRun bool) (split.Decision, error) {
+	if p.Decider.Deciding() {
+		d, err := p.Decider.decide(ctx, w, rule, admissionID, dryRun)
+		if err == nil {
+			return d, nil
+		}
+		if !errors.Is(err, errNotDeciding) {
+			logf.FromContext(ctx).V(1).Info("deciding from memory failed; deciding through the ledger", "error", err.Error())
+		}
+	}
+	if owner := metav1.GetControllerOf(pod); p.Forwarder != nil && owner != nil {
+		d, err := p.Forwarder.Forward(ctx, decisionRequest{
+			Namespace: pod.Namespace, OwnerKind: owner.Kind, OwnerName: owner.Name, OwnerUID: owner.UID,
+			AdmissionID: admissionID, DryRun: dryRun,
+		})
+		if err == nil {
+			return d, nil
+		}
+		logf.FromContext(ctx).V(1).Info("no decider reachable; deciding through the ledger", "error", err.Error())
+	}
+	return p.decideWithLedger(ctx, w, rule, admissionID, dryRun)
 }
 
 // decideWithLedger decides a pod of a Deployment, ReplicaSet or Job under its ledger.
