@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,7 +35,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
-	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/split"
 )
@@ -47,66 +47,150 @@ const (
 )
 
 // BenchmarkAdmission measures what the distribution webhook adds to pod creation
-// through the real kube-apiserver. Each iteration creates 1,000 pods of a Deployment
-// (replicas: 1000) one after the other, as the ReplicaSet controller would, first in a
-// namespace the webhook does not select, then in one it does, and records the latency
-// of every Create call. The webhook is the Placer served over TLS from this process and
-// registered like Ballast registers it (failurePolicy Ignore, 5s timeout), with the
-// production clients: reads from an informer cache, ledger writes straight to the API
-// server. It reports the p50 and p99 of both phases and their ratios, and fails unless
-// every webhook pod is placed and the split equals the rule's target.
+// through the real kube-apiserver, with one webhook replica and with two. Each
+// iteration creates 1,000 pods of a Deployment (replicas: 1000) one after the other,
+// as the ReplicaSet controller would, in a namespace the webhook does not select and in
+// one it does, a hundred of each in turn (so that both see the same load of this shared
+// machine), and records the latency of every Create call. The webhook is the Placer
+// served over TLS from this process and registered like Ballast registers it
+// (failurePolicy Ignore, 5s timeout), with the production clients: reads from an
+// informer cache, the workload's pods from the PodIndex. The first replica is elected
+// and decides from memory; with two, the API server's calls alternate between them
+// (as a Service spreads them) and the second forwards its decisions to the first over
+// HTTPS. It reports the p50 and p99 of both and their ratios, and fails unless every
+// webhook pod is placed and the split equals the rule's target.
+//
+// BenchmarkAdmissionFloor does the same with a webhook that answers every admission
+// "allowed" at once: what any webhook costs on this machine, however fast its answer.
 //
 //	go test -run '^$' -bench BenchmarkAdmission -benchtime 1x ./controllers/distribution/
 func BenchmarkAdmission(b *testing.B) {
+	for _, replicas := range []int{1, 2} {
+		b.Run(fmt.Sprintf("replicas=%d", replicas), func(b *testing.B) {
+			without, with, webhook := admissions(b, fmt.Sprintf("r%d", replicas), replicas, admissionPods, 100)
+			p50Without, p99Without := percentile(without, 50), percentile(without, 99)
+			p50With, p99With := percentile(with, 50), percentile(with, 99)
+			b.ReportMetric(ms(p50Without), "without-p50-ms")
+			b.ReportMetric(ms(p99Without), "without-p99-ms")
+			b.ReportMetric(ms(p50With), "with-p50-ms")
+			b.ReportMetric(ms(p99With), "with-p99-ms")
+			b.ReportMetric(float64(p50With)/float64(p50Without), "p50-ratio")
+			b.ReportMetric(float64(p99With)/float64(p99Without), "p99-ratio")
+			// The webhook's own share: from the request reaching it to its response written.
+			b.ReportMetric(ms(percentile(webhook, 50)), "webhook-p50-ms")
+			b.ReportMetric(ms(percentile(webhook, 99)), "webhook-p99-ms")
+			b.Logf("p50 by position in the batch of %d, per hundred pods, without / with the webhook: %s",
+				admissionPods, byHundreds(without, with))
+		})
+	}
+}
+
+// BenchmarkAdmissionFloor: see BenchmarkAdmission.
+func BenchmarkAdmissionFloor(b *testing.B) {
+	without, with, _ := admissions(b, "floor", 0, admissionPods, 100)
+	b.ReportMetric(ms(percentile(without, 50)), "without-p50-ms")
+	b.ReportMetric(ms(percentile(with, 50)), "with-p50-ms")
+	b.ReportMetric(float64(percentile(with, 50))/float64(percentile(without, 50)), "p50-ratio")
+	b.ReportMetric(float64(percentile(with, 99))/float64(percentile(without, 99)), "p99-ratio")
+}
+
+// scaleUpPods is the size of BenchmarkAdmissionScaleUp's Deployment.
+const scaleUpPods = 3000
+
+// BenchmarkAdmissionScaleUp creates the 3,000 pods of a 3,000-replica Deployment
+// through the webhook (one replica, deciding from memory) and reports the p50 of the
+// webhook's answer and of the Create call for the first and the last 300 pods, and
+// their ratios: flat (about 1) when the cost of a decision does not grow with the
+// workload.
+//
+//	go test -run '^$' -bench BenchmarkAdmissionScaleUp -benchtime 1x ./controllers/distribution/
+func BenchmarkAdmissionScaleUp(b *testing.B) {
+	_, with, webhook := admissions(b, "scale", 1, scaleUpPods, scaleUpPods)
+	const part = scaleUpPods / 10
+	n := len(webhook)
+	first, last := percentile(webhook[:part], 50), percentile(webhook[n-part:], 50)
+	b.ReportMetric(ms(first), "webhook-first-p50-ms")
+	b.ReportMetric(ms(last), "webhook-last-p50-ms")
+	b.ReportMetric(float64(last)/float64(first), "webhook-last/first")
+	n = len(with)
+	first, last = percentile(with[:part], 50), percentile(with[n-part:], 50)
+	b.ReportMetric(ms(first), "create-first-p50-ms")
+	b.ReportMetric(ms(last), "create-last-p50-ms")
+	b.ReportMetric(float64(last)/float64(first), "create-last/first")
+}
+
+// admissions runs the benchmark's iterations: webhook replicas serving the API server,
+// pods pods created without and with the webhook, chunk at a time in turn. It returns
+// the Create latencies without and with the webhook and the webhook's own answers.
+func admissions(b *testing.B, name string, replicas, pods, chunk int) (without, with, webhook []time.Duration) {
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	ctx := b.Context()
 	const cluster = "bench"
-	reader, index := cachedClient(b)
-	placer := &distribution.Placer{Client: reader, API: uncachedClient(b), Cluster: cluster, Scope: scope.Scope{Own: "ballast-system"}, Index: index}
-	handler := &timedHandler{next: &admission.Webhook{Handler: placer}}
-	serveWebhook(b, handler)
+	recordNS, sc := recordNamespace(b), newServingCert(b)
+	var hooks []http.Handler
+	var first *replica
+	for i := range replicas {
+		r := newReplica(b, cluster, recordNS, fmt.Sprintf("%s-%d", name, i), sc)
+		if first == nil {
+			first = r
+		}
+		hooks = append(hooks, &admission.Webhook{Handler: r.placer})
+	}
+	if first == nil { // the floor: a webhook that decides nothing
+		hooks = append(hooks, &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+			return admission.Allowed("")
+		})})
+	} else {
+		first.elect(b)
+	}
+	handler := &timedHandler{next: &roundRobin{next: hooks}}
+	serveWebhook(b, handler, name)
 
-	var without, with []time.Duration
 	for b.Loop() {
 		b.StopTimer()
-		plainNS, plainRS := fixture(b, cluster, admissionPods, 2, 30)
-		placedNS, placedRS := fixture(b, cluster, admissionPods, 2, 30, map[string]string{benchWebhookLabel: "on", v1alpha1.DistributionLabel: v1alpha1.DistributionEnabled})
-		waitWebhook(b, placedNS)
-		waitCached(b, placer.Client, placedRS)
-		b.StartTimer()
-
-		without = append(without, createPods(b, plainRS, admissionPods)...)
-		b.StopTimer()
-		if n := placedCount(b, plainNS); n != 0 {
-			b.Fatalf("the webhook placed %d pods of a namespace it does not select", n)
+		plainNS, plainRS := fixture(b, cluster, int32(pods), 2, 30) //nolint:gosec // small
+		placedNS, placedRS := fixture(b, cluster, int32(pods), 2, 30, //nolint:gosec // small
+			map[string]string{benchWebhookLabel: name, v1alpha1.DistributionLabel: v1alpha1.DistributionEnabled})
+		if first != nil {
+			waitWebhook(b, placedNS)
+			waitCached(b, first.placer.Client, placedRS)
 		}
-		deletePods(b, plainNS)
 		b.StartTimer()
 
 		handler.start()
-		with = append(with, createPods(b, placedRS, admissionPods)...)
-		b.StopTimer()
-		if n := len(handler.stop()); n != admissionPods {
-			b.Fatalf("the webhook answered %d admissions, want %d", n, admissionPods)
+		handler.pause(false)
+		for done := 0; done < pods; done += chunk {
+			n := min(chunk, pods-done)
+			without = append(without, createPods(b, plainRS, n)...)
+			handler.pause(true)
+			with = append(with, createPods(b, placedRS, n)...)
+			handler.pause(false)
 		}
-		verifySplit(ctx, b, cluster, placedNS, placedRS)
+		b.StopTimer()
+		if n := len(handler.stop()); n != pods {
+			b.Fatalf("the webhook answered %d admissions, want %d", n, pods)
+		}
+		if n := placedCount(b, plainNS); n != 0 {
+			b.Fatalf("the webhook placed %d pods of a namespace it does not select", n)
+		}
+		if first != nil {
+			verifySplit(ctx, b, cluster, placedNS, placedRS)
+		}
+		deletePods(b, plainNS)
 		deletePods(b, placedNS)
 		b.StartTimer()
 	}
+	return without, with, handler.all
+}
 
-	p50Without, p99Without := percentile(without, 50), percentile(without, 99)
-	p50With, p99With := percentile(with, 50), percentile(with, 99)
-	b.ReportMetric(ms(p50Without), "without-p50-ms")
-	b.ReportMetric(ms(p99Without), "without-p99-ms")
-	b.ReportMetric(ms(p50With), "with-p50-ms")
-	b.ReportMetric(ms(p99With), "with-p99-ms")
-	b.ReportMetric(float64(p50With)/float64(p50Without), "p50-ratio")
-	b.ReportMetric(float64(p99With)/float64(p99Without), "p99-ratio")
-	// The webhook's own share: from the request reaching it to its response written.
-	b.ReportMetric(ms(percentile(handler.all, 50)), "webhook-p50-ms")
-	b.ReportMetric(ms(percentile(handler.all, 99)), "webhook-p99-ms")
-	b.Logf("p50 by position in the batch of %d, per hundred pods, without / with the webhook: %s",
-		admissionPods, byHundreds(without, with))
+// roundRobin spreads requests over the replicas in turn, as a Service does.
+type roundRobin struct {
+	next []http.Handler
+	n    atomic.Uint64
+}
+
+func (r *roundRobin) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.next[int(r.n.Add(1)%uint64(len(r.next)))].ServeHTTP(w, req) //nolint:gosec // small
 }
 
 // byHundreds formats the p50 latency of each hundred positions of the batches, which
@@ -150,6 +234,14 @@ func (h *timedHandler) start() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.recording, h.batch = true, nil
+}
+
+// pause sets whether the requests served are recorded (the webhook sees no request of
+// the namespaces it does not select, but its probes).
+func (h *timedHandler) pause(recording bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.recording = recording
 }
 
 // stop ends recording and returns the durations of the requests served since start.
@@ -334,7 +426,7 @@ func waitCached(tb testing.TB, c client.Reader, rs *appsv1.ReplicaSet) {
 // serveWebhook serves handler over TLS on a loopback port and registers it with the API
 // server for pod creations in the namespaces labelled benchWebhookLabel, the way
 // Ballast's webhook configuration does (failurePolicy Ignore, 5s timeout).
-func serveWebhook(b *testing.B, handler http.Handler) {
+func serveWebhook(b *testing.B, handler http.Handler, label string) {
 	b.Helper()
 	caPEM, serving := selfSignedServing(b)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -364,7 +456,7 @@ func serveWebhook(b *testing.B, handler http.Handler) {
 			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
 			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
 			TimeoutSeconds:          ptr.To[int32](5),
-			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{benchWebhookLabel: "on"}},
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{benchWebhookLabel: label}},
 			Rules: []admissionregistrationv1.RuleWithOperations{{
 				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
 				Rule: admissionregistrationv1.Rule{

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -38,14 +40,14 @@ type servingCert struct {
 	cert  tls.Certificate
 }
 
-func newServingCert(t *testing.T) servingCert {
+func newServingCert(t testing.TB) servingCert {
 	t.Helper()
 	caPEM, cert := selfSignedServing(t)
 	return servingCert{caPEM: caPEM, cert: cert}
 }
 
 // newReplica starts a replica whose decider record lives in recordNS.
-func newReplica(t *testing.T, cluster, recordNS, name string, sc servingCert) *replica {
+func newReplica(t testing.TB, cluster, recordNS, name string, sc servingCert) *replica {
 	t.Helper()
 	p := cachedPlacer(t, cluster)
 	// A decision through the ledger takes at most this budget; the decider's warm-up
@@ -62,7 +64,7 @@ func newReplica(t *testing.T, cluster, recordNS, name string, sc servingCert) *r
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{serving}, MinVersion: tls.VersionTLS12}}
 	go func() {
 		if err := server.ServeTLS(l, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			t.Error(err)
+			fmt.Fprintln(os.Stderr, "decide server:", err)
 		}
 	}()
 	t.Cleanup(func() { _ = server.Close() })
@@ -77,7 +79,7 @@ func newReplica(t *testing.T, cluster, recordNS, name string, sc servingCert) *r
 
 // trusting returns an HTTPS client trusting the test CA (in production the replicas
 // pin their shared serving certificate instead: PinnedClient).
-func trusting(t *testing.T, caPEM []byte) *http.Client {
+func trusting(t testing.TB, caPEM []byte) *http.Client {
 	t.Helper()
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {
@@ -88,7 +90,7 @@ func trusting(t *testing.T, caPEM []byte) *http.Client {
 
 // elect starts the replica's decider, as winning the leader election does, and waits
 // until it decides from memory.
-func (r *replica) elect(t *testing.T) {
+func (r *replica) elect(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -102,7 +104,7 @@ func (r *replica) elect(t *testing.T) {
 }
 
 // recordNamespace creates the namespace standing for Ballast's own.
-func recordNamespace(t *testing.T) string {
+func recordNamespace(t testing.TB) string {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ballast-"}}
 	if err := env.Client.Create(context.Background(), ns); err != nil {
@@ -235,4 +237,3 @@ func TestLeaderChangeKeepsTheSplitExact(t *testing.T) {
 		t.Fatal("the new leader does not decide from memory")
 	}
 }
-

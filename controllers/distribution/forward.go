@@ -50,7 +50,7 @@ type decisionRequest struct {
 
 // decisionResponse is the decider's answer.
 type decisionResponse struct {
-	Capacity string      `json:"capacity"`
+	Capacity string       `json:"capacity"`
 	Reason   split.Reason `json:"reason"`
 }
 

@@ -407,7 +407,7 @@ func TestDepartingPodIsReplacedInItsClass(t *testing.T) {
 
 // cachedPlacer is a webhook replica as the manager runs it: reads from an informer
 // cache, the workloads' pods from the PodIndex, ledgers straight from the API server.
-func cachedPlacer(t *testing.T, cluster string) *distribution.Placer {
+func cachedPlacer(t testing.TB, cluster string) *distribution.Placer {
 	t.Helper()
 	reader, index := cachedClient(t)
 	return &distribution.Placer{Client: reader, API: uncachedClient(t), Cluster: cluster, Timeout: 20 * time.Second,
