@@ -148,7 +148,7 @@ func admissions(b *testing.B, name string, replicas, pods, chunk int) (without, 
 
 	for b.Loop() {
 		b.StopTimer()
-		plainNS, plainRS := fixture(b, cluster, int32(pods), 2, 30) //nolint:gosec // small
+		plainNS, plainRS := fixture(b, cluster, int32(pods), 2, 30)   //nolint:gosec // small
 		placedNS, placedRS := fixture(b, cluster, int32(pods), 2, 30, //nolint:gosec // small
 			map[string]string{benchWebhookLabel: name, v1alpha1.DistributionLabel: v1alpha1.DistributionEnabled})
 		if first != nil {

@@ -177,7 +177,9 @@ func (h *DecideHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stub := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: req.Namespace, OwnerReferences: []metav1.OwnerReference{{
 		Kind: req.OwnerKind, Name: req.OwnerName, UID: req.OwnerUID, Controller: ptr.To(true),
 	}}}}
-	ctx := r.Context()
+	// Within the decision budget, which the next decider's warm-up outlasts.
+	ctx, cancel := context.WithTimeout(r.Context(), p.budget())
+	defer cancel()
 	wl, err := WorkloadOf(ctx, p.Client, stub)
 	if err != nil || wl == nil || wl.Kind == KindStatefulSet {
 		http.Error(w, "no such workload", http.StatusServiceUnavailable)

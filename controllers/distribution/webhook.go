@@ -85,11 +85,7 @@ func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Re
 	if req.Kind.Kind != "Pod" || req.Operation != "CREATE" {
 		return admission.Allowed("not a pod creation")
 	}
-	timeout := p.Timeout
-	if timeout <= 0 {
-		timeout = 2 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, p.budget())
 	defer cancel()
 	in, why, err := p.Scope.Check(ctx, p.Client, req.Namespace)
 	if err != nil || !in {
@@ -247,6 +243,14 @@ func (p *Placer) lock(uid types.UID) *sync.Mutex {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(uid))
 	return &p.locks[h.Sum32()%uint32(len(p.locks))]
+}
+
+// budget is the longest a decision takes (Timeout, 2s when zero).
+func (p *Placer) budget() time.Duration {
+	if p.Timeout > 0 {
+		return p.Timeout
+	}
+	return 2 * time.Second
 }
 
 func (p *Placer) now() time.Time {
