@@ -203,3 +203,37 @@ func TestRacingAdmissionsWithoutAReachableDecider(t *testing.T) {
 		t.Fatal("no decision went through the ledger")
 	}
 }
+
+// TestLeaderChangeKeepsTheSplitExact: 60 admissions race through two replicas while
+// leadership moves from one to the other in their middle: the old leader steps down
+// (its unobserved decisions go to the ledger), every decision goes through the ledger
+// while the new one warms up, and the new one decides from memory after it. None of
+// the pods is ever created, so nothing but the reservations carries the earlier
+// decisions: the split is exact only if none is lost in the handover.
+func TestLeaderChangeKeepsTheSplitExact(t *testing.T) {
+	ns, rs := fixture(t, "handover", 60, 2, 30) // 2 + ceil(58*0.3) = 20 On-Demand, 40 Spot
+	recordNS, sc := recordNamespace(t), newServingCert(t)
+	a, b := newReplica(t, "handover", recordNS, "a", sc), newReplica(t, "handover", recordNS, "b", sc)
+	a.elect(t)
+	var handover sync.WaitGroup
+	got := race(t, []*replica{a, b}, ns, rs, 60, func(i int) {
+		switch i {
+		case 20:
+			handover.Add(1)
+			go func() {
+				defer handover.Done()
+				a.stop()
+				b.elect(t)
+			}()
+		case 40:
+			handover.Wait()
+		}
+		time.Sleep(5 * time.Millisecond) // spread the admissions over the handover
+	})
+	if got["on-demand"] != 20 || got["spot"] != 40 {
+		t.Fatalf("60 admissions racing a leader change placed %v, want 20 on-demand and 40 spot", got)
+	}
+	if !b.decider.Deciding() {
+		t.Fatal("the new leader does not decide from memory")
+	}
+}
