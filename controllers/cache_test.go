@@ -71,6 +71,9 @@ func TestCacheOptions(t *testing.T) {
 var updates = []string{
 	// The placement ledger: a Lease read and written through the uncached API client.
 	"controllers/distribution/ledger.go: l.api",
+	// The decider record: a Lease in Ballast's namespace, read and written through the
+	// uncached API client.
+	"controllers/distribution/decider.go: d.API",
 	// The webhook certificate's Secret and the webhook configuration: the direct client.
 	"controllers/certs/certs.go: m.Client",
 	// The guard itself, forwarding the updates it lets through.
