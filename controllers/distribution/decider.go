@@ -159,11 +159,15 @@ func (d *Decider) Start(ctx context.Context) error {
 		return nil
 	case <-time.After(warmup):
 	}
+	// Decisions through the ledger that this replica began while warming up finish
+	// before it decides from memory: the ledgers it reads then hold them.
+	d.handover.Lock()
 	d.mu.Lock()
 	d.workloads = map[types.UID]*memory{}
 	d.mu.Unlock()
 	registerLocal(d)
 	d.active.Store(true)
+	d.handover.Unlock()
 	log.Info("deciding admissions from memory", "identity", d.Identity)
 	sweep := time.NewTicker(time.Minute)
 	defer sweep.Stop()
@@ -202,6 +206,18 @@ func (d *Decider) publish(ctx context.Context) error {
 		return d.API.Update(ctx, &lease)
 	}
 	return d.API.Create(ctx, &lease)
+}
+
+// ledgerTurn waits while the decider changes state (steps down or starts deciding
+// from memory) and returns the function that ends the caller's decision through the
+// ledger, during which the decider does not change state. A nil decider waits for
+// nothing.
+func (d *Decider) ledgerTurn() func() {
+	if d == nil {
+		return func() {}
+	}
+	d.handover.RLock()
+	return d.handover.RUnlock
 }
 
 // stepDown stops deciding from memory and writes the decisions whose pods are not
@@ -303,12 +319,14 @@ func (d *Decider) memoryOf(w *Workload) *memory {
 
 // decide places a pod of w from memory, or returns errNotDeciding.
 func (d *Decider) decide(ctx context.Context, w *Workload, rule split.Rule, id string, dryRun bool) (split.Decision, error) {
-	if !d.Deciding() {
+	if !d.Serving() && !d.Deciding() {
 		return split.Decision{}, errNotDeciding
 	}
+	// Taken before deciding whether to decide from memory: while the decider steps
+	// down, this waits until its decisions are in the ledgers, so that the ledger
+	// decision the caller falls back to sees them.
 	d.handover.RLock()
 	defer d.handover.RUnlock()
-	// Checked again: a step-down may have flushed in between.
 	m := d.memoryOf(w)
 	if m == nil || !d.Deciding() {
 		return split.Decision{}, errNotDeciding

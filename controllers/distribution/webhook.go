@@ -222,6 +222,8 @@ func (p *Placer) decide(ctx context.Context, pod *corev1.Pod, w *Workload, rule 
 
 // decideWithLedger decides a pod of a Deployment, ReplicaSet or Job under its ledger.
 func (p *Placer) decideWithLedger(ctx context.Context, w *Workload, rule split.Rule, admissionID string, dryRun bool) (split.Decision, error) {
+	// On the decider's replica, not while it hands over: see Decider.ledgerTurn.
+	defer p.Decider.ledgerTurn()()
 	obs, err := p.observe(ctx, w)
 	if err != nil {
 		return split.Decision{}, err
