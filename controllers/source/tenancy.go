@@ -93,8 +93,13 @@ func (r *Reconciler) refuseNamespace(ctx context.Context, obj *v1alpha1.PolicySo
 // groups). cfg's user needs the verb impersonate on that ServiceAccount. opts should
 // hold the manager's Scheme and RESTMapper (a client without a mapper discovers the
 // API anew) and no HTTPClient: impersonation lives in the HTTP client made from cfg.
+// A cfg that impersonates already (a kubeconfig with "as") makes no client:
+// impersonation does not nest, and replacing it would act with cfg's own credentials.
 func Impersonator(cfg *rest.Config, opts client.Options) func(namespace, name string) (client.Client, error) {
 	return func(namespace, name string) (client.Client, error) {
+		if cfg.Impersonate.UserName != "" || cfg.Impersonate.UID != "" || len(cfg.Impersonate.Groups) > 0 {
+			return nil, fmt.Errorf("the controller's own credentials impersonate %q already, and impersonation does not nest", cfg.Impersonate.UserName)
+		}
 		c := rest.CopyConfig(cfg)
 		c.Impersonate = rest.ImpersonationConfig{UserName: serviceAccountUser(namespace, name)}
 		return client.New(c, opts)

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -242,5 +243,25 @@ func TestServiceAccountApplies(t *testing.T) {
 	}
 	if f.spotPool() == nil {
 		t.Error("the Spot NodePool was deleted by an account that may not delete it")
+	}
+}
+
+// TestImpersonatorDoesNotNest: credentials that impersonate someone already (a
+// kubeconfig with "as") give no client, rather than one acting with the credentials
+// underneath.
+func TestImpersonatorDoesNotNest(t *testing.T) {
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:ballast-system:ballast-controller"}
+	if _, err := Impersonator(cfg, client.Options{Scheme: controlplane.Scheme})("team-a", "policies"); err == nil || !strings.Contains(err.Error(), "does not nest") {
+		t.Errorf("err = %v, want a refusal", err)
+	}
+	c, err := Impersonator(env.Config, client.Options{Scheme: controlplane.Scheme})("team-a", "policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The API server sees the ServiceAccount: it may not even list namespaces.
+	if err := c.List(context.Background(), &corev1.NamespaceList{}); !apierrors.IsForbidden(err) ||
+		!strings.Contains(err.Error(), `"system:serviceaccount:team-a:policies"`) {
+		t.Errorf("listing namespaces as the account: %v, want forbidden to system:serviceaccount:team-a:policies", err)
 	}
 }
