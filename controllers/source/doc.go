@@ -6,6 +6,11 @@
 // A revision that fails to fetch, validate or render applies nothing: the objects of the
 // last good revision stay as they are.
 //
+// Only PolicySources of the namespaces the controller is told (its own, by default)
+// are synced; one elsewhere is refused and nothing of it is read. A PolicySource naming
+// spec.serviceAccountName is applied and pruned as that ServiceAccount (impersonation),
+// so that it changes only what the account may change.
+//
 // It reports back to Git: a commit status on every attempted commit (GitReporter,
 // called by each sync), and the status file with the applied revision and the runtime
 // figures of the cluster (StatusFileReconciler, a controller of its own that commits

@@ -64,9 +64,14 @@ const defaultInterval = 10 * time.Minute
 // +kubebuilder:rbac:groups=karpenter.kwok.sh,resources=kwoknodeclasses,verbs=get;list;watch;create;update;patch;delete
 // Flux sources, whose artifacts a PolicySource may consume, in any watched namespace.
 // +kubebuilder:rbac:groups=source.toolkit.fluxcd.io,resources=gitrepositories;ocirepositories,verbs=get;list;watch
+// A PolicySource with spec.serviceAccountName applies as that ServiceAccount of its
+// namespace: allowed here in Ballast's own namespace; another allowed namespace needs a
+// Role granting it there (the chart renders one per controller.policySourceNamespaces
+// entry).
+// +kubebuilder:rbac:groups="",namespace=ballast-system,resources=serviceaccounts,verbs=impersonate
 // Credentials are read only in Ballast's own namespace; a PolicySource in another
-// namespace that references a Secret needs a Role granting get on it there (see
-// docs/security.md). Flux's event recorder writes core/v1 Events.
+// allowed namespace that references a Secret needs a Role granting get on it there (the
+// chart renders one; see docs/security.md). Flux's event recorder writes core/v1 Events.
 // +kubebuilder:rbac:groups="",namespace=ballast-system,resources=secrets,verbs=get
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -99,6 +104,14 @@ type Reconciler struct {
 	// the status file's repository), for local development and tests; otherwise only
 	// https://, ssh:// and user@host:path are synced.
 	AllowInsecureHTTP bool
+	// Namespaces lists the namespaces whose PolicySources are synced (AllNamespaces:
+	// every one). A PolicySource in another namespace is refused (Ready=False,
+	// NamespaceNotAllowed) and nothing of it is fetched or applied. Empty allows none.
+	Namespaces []string
+	// Impersonate returns a client acting as a ServiceAccount (see Impersonator), with
+	// which the objects of a PolicySource naming spec.serviceAccountName are applied
+	// and pruned. Such a PolicySource applies nothing when it is nil.
+	Impersonate func(namespace, name string) (client.Client, error)
 }
 
 // step is one stage of a sync; it sets the condition it owns and returns a stepError
@@ -113,6 +126,9 @@ type syncState struct {
 	objects  []*unstructured.Unstructured
 	applied  *applied
 	pruned   int
+	// writer applies and prunes: the controller's client or one acting as
+	// spec.serviceAccountName.
+	writer client.Client
 	// empty says why the render is empty, when it is.
 	empty string
 	// requeueAt is when the rendered maintenance windows must be rendered again.
@@ -125,6 +141,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	obj := &v1alpha1.PolicySource{}
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !namespaceAllowed(r.Namespaces, obj.Namespace) {
+		return r.refuseNamespace(ctx, obj, start)
 	}
 	if obj.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		// The finalizer goes on before anything is applied, so that nothing applied
@@ -391,14 +410,21 @@ func (r *Reconciler) guard(_ context.Context, s *syncState) error {
 	return &stepError{Condition: AppliedCondition, Reason: EmptyRenderRefusedReason, Err: err, Stalled: true}
 }
 
-// apply applies the rendered objects with server-side apply.
+// apply applies the rendered objects with server-side apply, as spec.serviceAccountName
+// when it is set.
 func (r *Reconciler) apply(ctx context.Context, s *syncState) error {
-	m := ssa.NewResourceManager(r.Client, nil, ssa.Owner{Field: FieldManager, Group: v1alpha1.GroupVersion.Group})
+	writer, err := r.writer(s.obj)
+	if err != nil {
+		conditions.MarkFalse(wrap(s.obj), AppliedCondition, ApplyFailedReason, "%s", err)
+		return &stepError{Condition: AppliedCondition, Reason: ApplyFailedReason, Err: err}
+	}
+	s.writer = writer
+	m := ssa.NewResourceManager(writer, nil, ssa.Owner{Field: FieldManager, Group: v1alpha1.GroupVersion.Group})
 	res, err := apply(ctx, m, s.objects)
 	if err != nil {
-		err = fmt.Errorf("failed to apply revision %s: %w", s.snapshot.Revision, err)
-		conditions.MarkFalse(wrap(s.obj), AppliedCondition, ApplyFailedReason, "%s", err)
-		return &stepError{Condition: AppliedCondition, Reason: ApplyFailedReason, Err: err, Stalled: apierrors.IsInvalid(err)}
+		reason, failure := writeFailure(s.obj, ApplyFailedReason, fmt.Errorf("failed to apply revision %s: %w", s.snapshot.Revision, err))
+		conditions.MarkFalse(wrap(s.obj), AppliedCondition, reason, "%s", failure)
+		return &stepError{Condition: AppliedCondition, Reason: reason, Err: failure, Stalled: apierrors.IsInvalid(failure)}
 	}
 	s.applied = res
 	return nil
@@ -412,14 +438,14 @@ func (r *Reconciler) prune(ctx context.Context, s *syncState) error {
 	last := inventoryRefs(obj.Status.Inventory)
 	next := s.applied.Inventory
 	if obj.Spec.Prune {
-		failed, n, err := deleteOwned(ctx, r.Client, stale(last, next), obj.Name)
+		failed, n, err := deleteOwned(ctx, s.writer, stale(last, next), obj.Name)
 		s.pruned = n
 		if err != nil {
 			// What could not be deleted stays in the inventory, to be pruned next time.
 			obj.Status.Inventory = inventory(append(append([]ref{}, next...), failed...))
-			err = fmt.Errorf("failed to prune: %w", err)
-			conditions.MarkFalse(wrap(obj), AppliedCondition, PruneFailedReason, "%s", err)
-			return &stepError{Condition: AppliedCondition, Reason: PruneFailedReason, Err: err}
+			reason, failure := writeFailure(obj, PruneFailedReason, fmt.Errorf("failed to prune: %w", err))
+			conditions.MarkFalse(wrap(obj), AppliedCondition, reason, "%s", failure)
+			return &stepError{Condition: AppliedCondition, Reason: reason, Err: failure}
 		}
 	}
 	obj.Status.Inventory = inventory(next)
@@ -438,11 +464,17 @@ func (r *Reconciler) prune(ctx context.Context, s *syncState) error {
 	return nil
 }
 
-// finalize deletes what the inventory lists when spec.prune is set, and orphans it
-// otherwise; then it lets the PolicySource go.
+// finalize deletes what the inventory lists when spec.prune is set (as
+// spec.serviceAccountName when it is set), and orphans it otherwise; then it lets the
+// PolicySource go.
 func (r *Reconciler) finalize(ctx context.Context, obj *v1alpha1.PolicySource) (ctrl.Result, error) {
 	if obj.Spec.Prune && !obj.Spec.Suspend {
-		failed, _, err := deleteOwned(ctx, r.Client, inventoryRefs(obj.Status.Inventory), obj.Name)
+		writer, err := r.writer(obj)
+		if err != nil {
+			r.event(obj, corev1.EventTypeWarning, PruneFailedReason, fmt.Sprintf("failed to delete what the source applied: %v", err))
+			return ctrl.Result{}, err
+		}
+		failed, _, err := deleteOwned(ctx, writer, inventoryRefs(obj.Status.Inventory), obj.Name)
 		if err != nil {
 			obj.Status.Inventory = inventory(failed)
 			r.event(obj, corev1.EventTypeWarning, PruneFailedReason, fmt.Sprintf("failed to delete what the source applied: %v", err))

@@ -56,6 +56,13 @@ const (
 	UnsafeLinkReason = "UnsafeLink"
 	// WrongClusterReason: spec.cluster is not the cluster this controller serves.
 	WrongClusterReason = "WrongCluster"
+	// NamespaceNotAllowedReason: the PolicySource's namespace is not one this
+	// controller accepts PolicySources from (--policy-source-namespaces).
+	NamespaceNotAllowedReason = "NamespaceNotAllowed"
+	// ForbiddenReason: the API server refused to let the source's identity (the
+	// ServiceAccount of spec.serviceAccountName, or the controller's) apply or prune an
+	// object.
+	ForbiddenReason = "Forbidden"
 	// SyncedBranchReason: the status file would go to the branch the source syncs.
 	SyncedBranchReason = "SyncedBranch"
 	// UnsupportedSourceReason: the source has no Git repository the status file can go

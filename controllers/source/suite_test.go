@@ -93,6 +93,11 @@ func (r runWithManager) Run() int {
 		Reporter: &GitReporter{Secrets: env.Client, Statuses: forge.factory},
 		// The test git servers listen on http://127.0.0.1.
 		AllowInsecureHTTP: true,
+		// Each test has a namespace of its own; the refusal of the others is tested
+		// with a controller of its own (TestNamespaceNotAllowed) and with the command's
+		// flags (cmd/ballast/app).
+		Namespaces:  []string{AllNamespaces},
+		Impersonate: Impersonator(env.Config, client.Options{Scheme: controlplane.Scheme, Mapper: mgr.GetRESTMapper()}),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -101,7 +106,7 @@ func (r runWithManager) Run() int {
 		return 1
 	}
 	statusFiles := &StatusFileReconciler{Client: mgr.GetClient(), Secrets: env.Client, Files: routedFiles{fake: forge, real: gogit.NewFileWriter()},
-		Recorder: mgr.GetEventRecorder("ballast-source"), AllowInsecureHTTP: true}
+		Recorder: mgr.GetEventRecorder("ballast-source"), AllowInsecureHTTP: true, Namespaces: []string{AllNamespaces}}
 	if err := statusFiles.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

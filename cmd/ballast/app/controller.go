@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -73,6 +75,7 @@ type controllerOptions struct {
 	eventsAddr           string
 	allowInsecureHTTP    bool
 	trimCache            bool
+	sourceNamespaces     []string
 
 	// The flag sets Flux controllers share, so operators find the same knobs.
 	client         runtimeclient.Options
@@ -135,6 +138,8 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.DurationVar(&o.binPackingStable, "binpacking-stable-period", 5*time.Minute, "how long a node stays below binPacking.podEviction's thresholds before bin-packing empties it")
 	f.DurationVar(&o.binPackingInterval, "binpacking-interval", time.Minute, "time between bin-packing passes (each evicts at most binPacking.podEviction.maxEvictionsPerPass pods)")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
+	f.StringSliceVar(&o.sourceNamespaces, "policy-source-namespaces", nil, "namespaces besides its own whose PolicySources the controller syncs, or * for every namespace; "+
+		"a PolicySource elsewhere gets Ready=False (NamespaceNotAllowed) and nothing of it is read or applied")
 	f.BoolVar(&o.allowInsecureHTTP, "allow-insecure-http", false, "also accept http:// and file:// Git addresses and http:// forge addresses (local development and tests only: credentials and policy would travel unencrypted)")
 	f.BoolVar(&o.trimCache, "trim-cache", true, "cache only the fields Ballast reads of pods, nodes, workloads, namespaces and NodeClaims (false: whole objects, several times the memory; for debugging)")
 	o.client.BindFlags(f)
@@ -145,6 +150,25 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	o.intervalJitter.BindFlags(f)
 	o.features.BindFlags(f)
 	return cmd
+}
+
+// allowedNamespaces returns the namespaces whose PolicySources sync: the controller's
+// own and those of --policy-source-namespaces, or source.AllNamespaces alone.
+func (o controllerOptions) allowedNamespaces() ([]string, error) {
+	out := []string{o.namespace}
+	for _, ns := range o.sourceNamespaces {
+		ns = strings.TrimSpace(ns)
+		if ns == source.AllNamespaces {
+			return []string{source.AllNamespaces}, nil
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("--policy-source-namespaces: %q is no namespace name (%s); list names, or * for every namespace", ns, strings.Join(errs, "; "))
+		}
+		if !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out, nil
 }
 
 func envOr(key, def string) string {
@@ -168,18 +192,23 @@ func controllerScheme() (*runtime.Scheme, error) {
 
 // managerCacheOptions is the manager's cache as `ballast controller` configures it: the
 // runtime controllers' (trimmed objects unless --trim-cache=false), and PolicySources
-// scoped by the watch options.
-func managerCacheOptions(o controllerOptions) (cache.Options, error) {
+// scoped by the watch options and, when not watching every namespace, the allowed
+// namespaces.
+func managerCacheOptions(o controllerOptions, allowed []string) (cache.Options, error) {
 	watchSelector, err := runtimectrl.GetWatchSelector(o.watch)
 	if err != nil {
 		return cache.Options{}, err
 	}
 	opts := controllers.CacheOptions(o.trimCache)
-	// The watch options scope PolicySources (sharding, one namespace), never the pods
-	// and workloads the distributor must see everywhere.
+	// The watch options scope PolicySources (sharding, namespaces), never the pods and
+	// workloads the distributor must see everywhere. Watching every namespace (the
+	// default) lets a PolicySource in a namespace not allowed be told so.
 	sources := cache.ByObject{Label: watchSelector}
 	if !o.watch.AllNamespaces {
-		sources.Namespaces = map[string]cache.Config{o.namespace: {}}
+		sources.Namespaces = map[string]cache.Config{}
+		for _, ns := range allowed {
+			sources.Namespaces[ns] = cache.Config{}
+		}
 	}
 	opts.ByObject[&v1alpha1.PolicySource{}] = sources
 	return opts, nil
@@ -199,6 +228,13 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	if err := o.intervalJitter.SetGlobalJitter(nil); err != nil {
 		return usageError(s, "%v", err)
 	}
+	allowed, err := o.allowedNamespaces()
+	if err != nil {
+		return usageError(s, "%v", err)
+	}
+	if !o.watch.AllNamespaces && slices.Contains(allowed, source.AllNamespaces) {
+		return usageError(s, "--policy-source-namespaces=* needs --watch-all-namespaces")
+	}
 	scheme, err := controllerScheme()
 	if err != nil {
 		return err
@@ -208,7 +244,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		return fmt.Errorf("failed to find the cluster: %w", err)
 	}
 	cfg.QPS, cfg.Burst = o.client.QPS, o.client.Burst
-	cacheOpts, err := managerCacheOptions(o)
+	cacheOpts, err := managerCacheOptions(o, allowed)
 	if err != nil {
 		return usageError(s, "%v", err)
 	}
@@ -299,6 +335,9 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		Cluster:           o.cluster,
 		Target:            render.Target(o.renderTarget),
 		AllowInsecureHTTP: o.allowInsecureHTTP,
+		Namespaces:        allowed,
+		// spec.serviceAccountName: applied and pruned as that ServiceAccount.
+		Impersonate: source.Impersonator(cfg, client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()}),
 	}
 	if err := src.SetupWithManager(ctx, mgr, source.SetupOptions{
 		MaxConcurrentReconciles: o.concurrent, WatchFluxSources: true, RateLimiter: runtimectrl.GetRateLimiter(o.rateLimiter),
@@ -307,7 +346,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	}
 	statusFiles := &source.StatusFileReconciler{
 		Client: mgr.GetClient(), Secrets: direct, Files: gogit.NewFileWriter(), Recorder: recorder, Cluster: o.cluster,
-		AllowInsecureHTTP: o.allowInsecureHTTP,
+		AllowInsecureHTTP: o.allowInsecureHTTP, Namespaces: allowed,
 	}
 	if err := statusFiles.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("failed to set up the status-file controller: %w", err)
@@ -321,6 +360,6 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	if o.allowInsecureHTTP {
 		log.Info("--allow-insecure-http: http:// and file:// Git addresses and http:// forge addresses are accepted; use it for local development only")
 	}
-	log.Info("starting", "cluster", o.cluster, "namespace", o.namespace, "version", Version())
+	log.Info("starting", "cluster", o.cluster, "namespace", o.namespace, "policySourceNamespaces", allowed, "version", Version())
 	return mgr.Start(ctx)
 }
