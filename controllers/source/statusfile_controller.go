@@ -118,7 +118,8 @@ func (r *StatusFileReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 }
 
 // source reads the PolicySource; nil when it has no status file to write: gone,
-// deleted, suspended, without statusWriteBack.statusFile, or of another cluster.
+// deleted, suspended, without statusWriteBack.statusFile, of another cluster, or
+// waiting for the cluster another source applies (claimOf).
 func (r *StatusFileReconciler) source(ctx context.Context, key types.NamespacedName) (*v1alpha1.PolicySource, error) {
 	src := &v1alpha1.PolicySource{}
 	if err := r.Client.Get(ctx, key, src); err != nil {
@@ -128,6 +129,16 @@ func (r *StatusFileReconciler) source(ctx context.Context, key types.NamespacedN
 		return nil, client.IgnoreNotFound(err)
 	}
 	if statusFileSpec(src) == nil || !src.DeletionTimestamp.IsZero() || src.Spec.Suspend || (r.Cluster != "" && src.Spec.Cluster != r.Cluster) {
+		r.forget(key)
+		return nil, nil
+	}
+	// Only the source that applies the cluster describes it: two sources writing
+	// status/<cluster>.yaml to one branch would overwrite each other's commits.
+	var list v1alpha1.PolicySourceList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("failed to list the PolicySources: %w", err)
+	}
+	if holder := claimOf(src.Spec.Cluster, list.Items).Holder; holder == nil || keyOf(holder) != key {
 		r.forget(key)
 		return nil, nil
 	}
