@@ -2,10 +2,13 @@ package source
 
 import (
 	"cmp"
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/render"
@@ -16,6 +19,17 @@ import (
 // the cluster's claim (claimOf). Both are decided from what the API server holds, the
 // labels and the PolicySources with their inventories, so that every replica and every
 // sync decides alike.
+
+// servedSources lists the PolicySources this controller serves (the cache holds only
+// those: watched namespaces, the watch label selector): the ones that may own objects
+// and claim clusters. Every decision of ownership reads them here.
+func servedSources(ctx context.Context, c client.Reader) ([]v1alpha1.PolicySource, error) {
+	var list v1alpha1.PolicySourceList
+	if err := c.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("failed to list the PolicySources: %w", err)
+	}
+	return list.Items, nil
+}
 
 // keyOf is a PolicySource's identity: its namespace and name.
 func keyOf(ps *v1alpha1.PolicySource) types.NamespacedName {

@@ -305,15 +305,14 @@ func (r *Reconciler) checkCluster(_ context.Context, s *syncState) error {
 // deletion or change enqueues it, see SetupWithManager).
 func (r *Reconciler) checkClaim(ctx context.Context, s *syncState) error {
 	w := wrap(s.obj)
-	var list v1alpha1.PolicySourceList
-	if err := r.Client.List(ctx, &list); err != nil {
-		err = fmt.Errorf("failed to list the PolicySources of cluster %q: %w", s.obj.Spec.Cluster, err)
+	sources, err := servedSources(ctx, r.Client)
+	if err != nil {
 		conditions.MarkUnknown(w, ClusterClaimCondition, ReconciliationFailedReason, "%s", err)
 		return &stepError{Condition: ClusterClaimCondition, Reason: ReconciliationFailedReason, Err: err}
 	}
 	// The cache may hold an older copy of this source, or none yet.
 	me := keyOf(s.obj)
-	sources := slices.DeleteFunc(list.Items, func(ps v1alpha1.PolicySource) bool { return keyOf(&ps) == me })
+	sources = slices.DeleteFunc(sources, func(ps v1alpha1.PolicySource) bool { return keyOf(&ps) == me })
 	s.sources = append(sources, *s.obj)
 	c := claimOf(s.obj.Spec.Cluster, s.sources)
 	if keyOf(c.Holder) != me {
@@ -562,11 +561,11 @@ func (r *Reconciler) prune(ctx context.Context, s *syncState) error {
 // set, and orphans it otherwise; then it lets the PolicySource go.
 func (r *Reconciler) finalize(ctx context.Context, obj *v1alpha1.PolicySource) (ctrl.Result, error) {
 	if obj.Spec.Prune && !obj.Spec.Suspend {
-		var list v1alpha1.PolicySourceList
-		if err := r.Client.List(ctx, &list); err != nil {
-			return ctrl.Result{}, fmt.Errorf("failed to list the PolicySources: %w", err)
+		sources, err := servedSources(ctx, r.Client)
+		if err != nil {
+			return ctrl.Result{}, err
 		}
-		failed, _, err := deleteOwned(ctx, r.Client, inventoryRefs(obj.Status.Inventory), keyOf(obj), list.Items)
+		failed, _, err := deleteOwned(ctx, r.Client, inventoryRefs(obj.Status.Inventory), keyOf(obj), sources)
 		if err != nil {
 			obj.Status.Inventory = inventory(failed)
 			r.event(obj, corev1.EventTypeWarning, PruneFailedReason, fmt.Sprintf("failed to delete what the source applied: %v", err))

@@ -117,13 +117,13 @@ func (r *Reconciler) sameCluster(ctx context.Context, o client.Object) []reconci
 	if !ok {
 		return nil
 	}
-	var list v1alpha1.PolicySourceList
-	if err := r.Client.List(ctx, &list); err != nil {
-		logf.FromContext(ctx).Error(err, "failed to list the PolicySources of a cluster", "cluster", changed.Spec.Cluster)
+	sources, err := servedSources(ctx, r.Client)
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "failed to find the PolicySources of a cluster", "cluster", changed.Spec.Cluster)
 		return nil
 	}
 	var out []reconcile.Request
-	for _, ps := range list.Items {
+	for _, ps := range sources {
 		if ps.Spec.Cluster == changed.Spec.Cluster && keyOf(&ps) != keyOf(changed) {
 			out = append(out, reconcile.Request{NamespacedName: keyOf(&ps)})
 		}

@@ -134,11 +134,11 @@ func (r *StatusFileReconciler) source(ctx context.Context, key types.NamespacedN
 	}
 	// Only the source that applies the cluster describes it: two sources writing
 	// status/<cluster>.yaml to one branch would overwrite each other's commits.
-	var list v1alpha1.PolicySourceList
-	if err := r.Client.List(ctx, &list); err != nil {
-		return nil, fmt.Errorf("failed to list the PolicySources: %w", err)
+	sources, err := servedSources(ctx, r.Client)
+	if err != nil {
+		return nil, err
 	}
-	if holder := claimOf(src.Spec.Cluster, list.Items).Holder; holder == nil || keyOf(holder) != key {
+	if holder := claimOf(src.Spec.Cluster, sources).Holder; holder == nil || keyOf(holder) != key {
 		r.forget(key)
 		return nil, nil
 	}
