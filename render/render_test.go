@@ -157,6 +157,7 @@ func TestRenderErrors(t *testing.T) {
 		{"no reference time", func(in *Input) { in.Now = time.Time{} }, "no reference time"},
 		{"no source", func(in *Input) { in.Source = "" }, "no source"},
 		{"source not a label value", func(in *Input) { in.Source = "my source" }, "not a label value"},
+		{"source namespace not a label value", func(in *Input) { in.SourceNamespace = "team/a" }, "not a label value"},
 		{"no policy name", func(in *Input) { in.Policy.Name = "" }, "metadata.name is empty"},
 		{"no cluster name", func(in *Input) { in.Policy.Spec.Cluster.Name = "" }, "spec.cluster.name is empty"},
 		{"cluster name too long", func(in *Input) { in.Policy.Spec.Cluster.Name = strings.Repeat("a", 60) }, "invalid object names"},
@@ -207,9 +208,34 @@ func TestSpotDisabledRendersOneNodePool(t *testing.T) {
 	}
 }
 
+// TestOwnerLabelsNameTheNamespace: a PolicySource's objects carry its namespace beside
+// its name, so that a PolicySource of the same name elsewhere never takes them for its
+// own; the CLI's objects carry no namespace, whatever the policy's labels say.
+func TestOwnerLabelsNameTheNamespace(t *testing.T) {
+	for _, ns := range []string{"team-a", ""} {
+		t.Run("namespace="+ns, func(t *testing.T) {
+			in := fullCase(t)
+			in.SourceNamespace = ns
+			in.Policy.Labels[v1alpha1.SourceNamespaceLabel] = "team-x"
+			in.Rules[0].Labels = map[string]string{v1alpha1.SourceNamespaceLabel: "team-x"}
+			objs, err := Render(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, obj := range objs {
+				got, ok := obj.GetLabels()[v1alpha1.SourceNamespaceLabel]
+				if ns == "" && ok || ns != "" && got != ns {
+					t.Errorf("%T %s: labels %v, want %s=%q", obj, obj.GetName(), obj.GetLabels(), v1alpha1.SourceNamespaceLabel, ns)
+				}
+			}
+		})
+	}
+}
+
 func TestTrackingKeysAreDropped(t *testing.T) {
 	in := fullCase(t)
 	in.Policy.Labels[v1alpha1.SourceLabel] = "someone-else"
+	in.Policy.Labels[v1alpha1.SourceNamespaceLabel] = "team-x"
 	in.Policy.Labels["helm.toolkit.fluxcd.io/name"] = "x"
 	in.Policy.Annotations["kubectl.kubernetes.io/last-applied-configuration"] = "{}"
 	in.Policy.Annotations["argocd.argoproj.io/sync-options"] = "Prune=false"

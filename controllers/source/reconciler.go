@@ -2,10 +2,12 @@ package source
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -47,6 +50,10 @@ const (
 
 // defaultTimeout bounds one sync when spec.timeout is not set.
 const defaultTimeout = 60 * time.Second
+
+// staleRetry is how soon a pass that read an out-of-date PolicySource runs again: the
+// cache catches up within it.
+const staleRetry = time.Second
 
 // defaultInterval is the interval of a PolicySource whose spec.interval is zero.
 const defaultInterval = 10 * time.Minute
@@ -129,6 +136,9 @@ type syncState struct {
 	// writer applies and prunes: the controller's client or one acting as
 	// spec.serviceAccountName.
 	writer client.Client
+	// sources are the PolicySources this controller serves, as the claim step
+	// listed them, with obj as this sync sees it.
+	sources []v1alpha1.PolicySource
 	// empty says why the render is empty, when it is.
 	empty string
 	// requeueAt is when the rendered maintenance windows must be rendered again.
@@ -160,6 +170,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 	var out outcome
 	suspended := false
+	// stale is set when this pass read an out-of-date copy of the PolicySource: it
+	// ends without a verdict and runs again shortly.
+	var stale error
 	defer func() {
 		deleting := !obj.DeletionTimestamp.IsZero()
 		if deleting && !controllerutil.ContainsFinalizer(obj, Finalizer) {
@@ -167,7 +180,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 			r.forgetMetrics(obj)
 			return
 		}
-		if !deleting && !suspended {
+		if !deleting && !suspended && stale == nil {
 			r.finish(obj, out)
 		}
 		// Whatever a step wrote, the status stays writable and shows no credential.
@@ -191,8 +204,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	stepCtx, cancel := context.WithTimeout(ctx, timeout(obj))
 	defer cancel()
 	s := &syncState{obj: obj}
-	for _, st := range []step{r.checkCluster, r.checkStatusFile, r.checkAddress, r.fetch, r.validate, r.render, r.guard, r.apply, r.prune} {
+	steps := []step{
+		r.checkCluster, r.checkClaim, r.checkStatusFile, r.checkAddress, r.fetch, r.validate, r.render, r.guard,
+		r.recordInventory, r.apply, r.prune,
+	}
+	for _, st := range steps {
 		if err := st(stepCtx, s); err != nil {
+			if errors.Is(err, errStale) {
+				stale = err
+				break
+			}
 			var se *stepError
 			if !errors.As(err, &se) {
 				se = &stepError{Condition: AppliedCondition, Reason: ApplyFailedReason, Err: err}
@@ -202,6 +223,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 			out.Failure = se
 			break
 		}
+	}
+	if stale != nil {
+		logf.FromContext(ctx).V(1).Info("the PolicySource changed since it was read; syncing again", "reason", stale.Error())
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
 	out.Revision = obj.Status.LastAttemptedRevision
 	if s.applied != nil {
@@ -215,6 +240,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 // never a failed sync.
 func (r *Reconciler) report(ctx context.Context, obj *v1alpha1.PolicySource, out outcome) {
 	if r.Reporter == nil || out.Revision == "" || obj.Spec.StatusWriteBack == nil {
+		return
+	}
+	if f := out.Failure; f != nil && f.Reason == ClusterClaimedByOtherSourceReason {
+		// The source that holds the cluster reports on the commits; a waiting one
+		// would overwrite its statuses.
 		return
 	}
 	rep := Report{Revision: out.Revision, Succeeded: out.Failure == nil, Objects: out.Objects}
@@ -279,8 +309,59 @@ func (r *Reconciler) checkCluster(_ context.Context, s *syncState) error {
 	if r.Cluster != "" && s.obj.Spec.Cluster != r.Cluster {
 		err := fmt.Errorf("spec.cluster is %q but this controller serves cluster %q", s.obj.Spec.Cluster, r.Cluster)
 		conditions.MarkFalse(wrap(s.obj), SourceReadyCondition, WrongClusterReason, "%s", err)
+		// A source of another cluster claims nothing here.
+		conditions.Delete(wrap(s.obj), ClusterClaimCondition)
 		return &stepError{Condition: SourceReadyCondition, Reason: WrongClusterReason, Err: err, Stalled: true}
 	}
+	return nil
+}
+
+// checkClaim lets the sync go on only while this source holds its cluster's claim
+// (claimOf): two PolicySources applying one cluster under the same field manager would
+// silently overwrite each other, and each would prune what the other applies. Both
+// say so in their ClusterClaim condition; the one waiting is not Ready and applies
+// nothing until the holder is deleted or serves another cluster (the holder's
+// deletion or change enqueues it, see SetupWithManager).
+func (r *Reconciler) checkClaim(ctx context.Context, s *syncState) error {
+	w := wrap(s.obj)
+	sources, err := servedSources(ctx, r.Client, r.Namespaces)
+	if err != nil {
+		conditions.MarkUnknown(w, ClusterClaimCondition, ReconciliationFailedReason, "%s", err)
+		return &stepError{Condition: ClusterClaimCondition, Reason: ReconciliationFailedReason, Err: err}
+	}
+	// The cache may hold an older copy of this source, or none yet.
+	me := keyOf(s.obj)
+	sources = slices.DeleteFunc(sources, func(ps v1alpha1.PolicySource) bool { return keyOf(&ps) == me })
+	s.sources = append(sources, *s.obj)
+	c := claimOf(s.obj.Spec.Cluster, s.sources)
+	if keyOf(c.Holder) != me {
+		holder := keyOf(c.Holder).String()
+		if !c.Holder.DeletionTimestamp.IsZero() {
+			holder += " (being deleted)"
+		}
+		err := fmt.Errorf("cluster %q is applied by PolicySource %s, which claimed it first; "+
+			"this source applies nothing until that one is deleted or serves another cluster", s.obj.Spec.Cluster, holder)
+		conditions.MarkFalse(w, ClusterClaimCondition, ClusterClaimedByOtherSourceReason, "%s", err)
+		conditions.MarkFalse(w, AppliedCondition, ClusterClaimedByOtherSourceReason, "%s", err)
+		return &stepError{Condition: ClusterClaimCondition, Reason: ClusterClaimedByOtherSourceReason, Err: err}
+	}
+	if len(c.Waiting) == 0 {
+		conditions.MarkTrue(w, ClusterClaimCondition, SucceededReason, "This source applies cluster %q", s.obj.Spec.Cluster)
+		return nil
+	}
+	names := make([]string, 0, len(c.Waiting))
+	for _, k := range c.Waiting {
+		names = append(names, k.String())
+	}
+	others := "PolicySource " + names[0] + " renders it too and applies"
+	if len(names) > 1 {
+		others = "PolicySources " + strings.Join(names, ", ") + " render it too and apply"
+	}
+	msg := fmt.Sprintf("This source applies cluster %q; %s nothing while this one does", s.obj.Spec.Cluster, others)
+	if conditions.GetMessage(w, ClusterClaimCondition) != msg {
+		r.event(s.obj, corev1.EventTypeWarning, OtherSourcesWaitingReason, msg)
+	}
+	conditions.MarkTrue(w, ClusterClaimCondition, OtherSourcesWaitingReason, "%s", msg)
 	return nil
 }
 
@@ -385,7 +466,9 @@ func (r *Reconciler) render(_ context.Context, s *syncState) error {
 		s.empty = err.Error()
 		return nil
 	}
-	objs, err := render.Render(render.Input{Policy: policy, Rules: rules, Source: s.obj.Name, Now: r.now(), Target: r.Target})
+	objs, err := render.Render(render.Input{
+		Policy: policy, Rules: rules, Source: s.obj.Name, SourceNamespace: s.obj.Namespace, Now: r.now(), Target: r.Target,
+	})
 	if err == nil {
 		s.objects, err = toUnstructured(objs)
 	}
@@ -408,6 +491,42 @@ func (r *Reconciler) guard(_ context.Context, s *syncState) error {
 		"set spec.allowEmpty to allow it", s.snapshot.Revision, s.obj.Spec.Cluster, s.obj.Spec.Path)
 	conditions.MarkFalse(wrap(s.obj), AppliedCondition, EmptyRenderRefusedReason, "%s", err)
 	return &stepError{Condition: AppliedCondition, Reason: EmptyRenderRefusedReason, Err: err, Stalled: true}
+}
+
+// errStale says that the PolicySource this pass read was not the API server's latest
+// (the cache lags behind the last status write): the pass is run again.
+var errStale = errors.New("the PolicySource changed since it was read")
+
+// recordInventory records, before anything is applied, the union of the last
+// inventory and the objects about to be applied: a sync that stops after applying (the
+// process killed, the leadership lost, the final status write refused) leaves every
+// object it may have created listed, for the next sync to prune. prune narrows the
+// inventory to what this revision applied. Nothing is applied when it cannot be
+// recorded.
+//
+// The write is conditional on the resource version read, even when the union adds
+// nothing: a cached copy older than the last sync's status write would miss what that
+// sync listed, and narrowing from it would orphan those objects.
+func (r *Reconciler) recordInventory(ctx context.Context, s *syncState) error {
+	union := inventory(append(inventoryRefs(s.obj.Status.Inventory), refsOf(s.objects)...))
+	data, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": s.obj.ResourceVersion},
+		"status":   map[string]any{"inventory": union},
+	})
+	if err == nil {
+		target := &v1alpha1.PolicySource{ObjectMeta: metav1.ObjectMeta{Namespace: s.obj.Namespace, Name: s.obj.Name}}
+		err = r.Client.Status().Patch(ctx, target, client.RawPatch(types.MergePatchType, data), client.FieldOwner(FieldManager))
+	}
+	switch {
+	case apierrors.IsConflict(err):
+		return fmt.Errorf("%w: %w", errStale, err)
+	case err != nil:
+		err = fmt.Errorf("failed to record the inventory before applying revision %s: %w", s.snapshot.Revision, err)
+		conditions.MarkFalse(wrap(s.obj), AppliedCondition, ApplyFailedReason, "%s", err)
+		return &stepError{Condition: AppliedCondition, Reason: ApplyFailedReason, Err: err}
+	}
+	s.obj.Status.Inventory = union
+	return nil
 }
 
 // apply applies the rendered objects with server-side apply, as spec.serviceAccountName
@@ -438,7 +557,7 @@ func (r *Reconciler) prune(ctx context.Context, s *syncState) error {
 	last := inventoryRefs(obj.Status.Inventory)
 	next := s.applied.Inventory
 	if obj.Spec.Prune {
-		failed, n, err := deleteOwned(ctx, s.writer, stale(last, next), obj.Name)
+		failed, n, err := deleteOwned(ctx, s.writer, stale(last, next), keyOf(obj), s.sources)
 		s.pruned = n
 		if err != nil {
 			// What could not be deleted stays in the inventory, to be pruned next time.
@@ -464,9 +583,9 @@ func (r *Reconciler) prune(ctx context.Context, s *syncState) error {
 	return nil
 }
 
-// finalize deletes what the inventory lists when spec.prune is set (as
-// spec.serviceAccountName when it is set), and orphans it otherwise; then it lets the
-// PolicySource go.
+// finalize deletes what the inventory lists and this source owns when spec.prune is
+// set (as spec.serviceAccountName when it is set), and orphans it otherwise; then it
+// lets the PolicySource go.
 func (r *Reconciler) finalize(ctx context.Context, obj *v1alpha1.PolicySource) (ctrl.Result, error) {
 	if obj.Spec.Prune && !obj.Spec.Suspend {
 		writer, err := r.writer(obj)
@@ -474,7 +593,11 @@ func (r *Reconciler) finalize(ctx context.Context, obj *v1alpha1.PolicySource) (
 			r.event(obj, corev1.EventTypeWarning, PruneFailedReason, fmt.Sprintf("failed to delete what the source applied: %v", err))
 			return ctrl.Result{}, err
 		}
-		failed, _, err := deleteOwned(ctx, writer, inventoryRefs(obj.Status.Inventory), obj.Name)
+		sources, err := servedSources(ctx, r.Client, r.Namespaces)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		failed, _, err := deleteOwned(ctx, writer, inventoryRefs(obj.Status.Inventory), keyOf(obj), sources)
 		if err != nil {
 			obj.Status.Inventory = inventory(failed)
 			r.event(obj, corev1.EventTypeWarning, PruneFailedReason, fmt.Sprintf("failed to delete what the source applied: %v", err))

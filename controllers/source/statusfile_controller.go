@@ -122,8 +122,8 @@ func (r *StatusFileReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 }
 
 // source reads the PolicySource; nil when it has no status file to write: gone,
-// deleted, suspended, without statusWriteBack.statusFile, of another cluster, or in a
-// namespace not allowed.
+// deleted, suspended, without statusWriteBack.statusFile, of another cluster, in a
+// namespace not allowed, or waiting for the cluster another source applies (claimOf).
 func (r *StatusFileReconciler) source(ctx context.Context, key types.NamespacedName) (*v1alpha1.PolicySource, error) {
 	src := &v1alpha1.PolicySource{}
 	if err := r.Client.Get(ctx, key, src); err != nil {
@@ -134,6 +134,16 @@ func (r *StatusFileReconciler) source(ctx context.Context, key types.NamespacedN
 	}
 	if statusFileSpec(src) == nil || !src.DeletionTimestamp.IsZero() || src.Spec.Suspend || (r.Cluster != "" && src.Spec.Cluster != r.Cluster) ||
 		!namespaceAllowed(r.Namespaces, src.Namespace) {
+		r.forget(key)
+		return nil, nil
+	}
+	// Only the source that applies the cluster describes it: two sources writing
+	// status/<cluster>.yaml to one branch would overwrite each other's commits.
+	sources, err := servedSources(ctx, r.Client, r.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	if holder := claimOf(src.Spec.Cluster, sources).Holder; holder == nil || keyOf(holder) != key {
 		r.forget(key)
 		return nil, nil
 	}

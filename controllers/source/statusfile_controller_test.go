@@ -322,3 +322,33 @@ func TestStatusFileNotForOthers(t *testing.T) {
 	b.reconcile(time.Minute)
 	b.expect(1, "the source as it was")
 }
+
+// TestStatusFileOnlyFromTheClusterHolder: a source waiting for the cluster another
+// source applies writes no status file (both would write status/<cluster>.yaml, each
+// overwriting the other's commits); it writes once the other is gone.
+func TestStatusFileOnlyFromTheClusterHolder(t *testing.T) {
+	b := newStatusBench(t)
+	holder := &v1alpha1.PolicySource{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "policies"},
+		Spec:       v1alpha1.PolicySourceSpec{Cluster: "prod", Interval: metav1.Duration{Duration: time.Hour}, Git: &v1alpha1.GitSource{URL: "https://git.example.com/a.git"}},
+		Status: v1alpha1.PolicySourceStatus{Inventory: &v1alpha1.ResourceInventory{Entries: []v1alpha1.ResourceRef{
+			v1alpha1ResourceRef("_ballast-prod-on-demand_karpenter.sh_NodePool"),
+		}}},
+	}
+	if err := b.kube.Create(context.Background(), holder); err != nil {
+		t.Fatal(err)
+	}
+	// The holder's namespace must be allowed: a source refused there holds nothing.
+	b.rec.Namespaces = []string{"ballast-system", "team-a"}
+	if res := b.reconcile(time.Minute); res.RequeueAfter != 0 {
+		t.Errorf("requeue after %s", res.RequeueAfter)
+	}
+	if refs := b.root.Git(t, b.repo.Bare, "for-each-ref", "--format=%(refname)"); refs != "refs/heads/main" {
+		t.Errorf("refs = %s, want main alone: the waiting source wrote", refs)
+	}
+	if err := b.kube.Delete(context.Background(), holder); err != nil {
+		t.Fatal(err)
+	}
+	b.reconcile(time.Minute)
+	b.expect(1, "the holder gone")
+}

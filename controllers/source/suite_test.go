@@ -83,7 +83,7 @@ func (r runWithManager) Run() int {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	rec := &Reconciler{
-		Client: mgr.GetClient(),
+		Client: faults.wrap(mgr.GetClient()),
 		Fetcher: Sources{
 			Git:      routedGit{fake: git, real: &GitFetcher{Cloner: gogit.NewCloner(), Secrets: env.Client, Dir: filepath.Join(dir, "git")}},
 			Artifact: &ArtifactFetcher{Client: mgr.GetAPIReader(), Dir: dir},

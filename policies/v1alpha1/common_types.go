@@ -13,6 +13,9 @@ import (
 const (
 	// SourceLabel names the PolicySource (or "local" for the CLI) an object was rendered from.
 	SourceLabel = "ballast.dev/source"
+	// SourceNamespaceLabel is the namespace of that PolicySource: a PolicySource owns
+	// what carries its name and its namespace. Objects rendered by the CLI have none.
+	SourceNamespaceLabel = "ballast.dev/source-namespace"
 	// ClusterLabel names the cluster an object was rendered for.
 	ClusterLabel = "ballast.dev/cluster"
 	// CapacityLabel is set on nodes and pods: "spot" or "on-demand".
