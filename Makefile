@@ -85,9 +85,11 @@ test-unit: ## Run the tests that need no control plane or Gitea.
 e2e: ## Run only the whole-cluster end-to-end suites.
 	$(GO) test -timeout $(TEST_TIMEOUT) -v ./test/e2e/... ./test/dev/... ./test/savings/... ./test/charte2e/...
 
+BENCH_OUT ?= bench.txt
 .PHONY: bench
-bench: ## Run the benchmarks.
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: ## Run the benchmarks and print every figure as one table (raw output in BENCH_OUT, for benchstat).
+	@bash -o pipefail -c "$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./... | tee $(BENCH_OUT)"
+	@$(GO) run ./hack/benchtable < $(BENCH_OUT)
 
 .PHONY: fuzz
 fuzz: ## Fuzz the policy loader and the redaction for a minute each.
