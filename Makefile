@@ -90,9 +90,12 @@ bench: ## Run the benchmarks.
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the policy loader and the redaction for a minute each.
+fuzz: ## Fuzz the policy loader, the redaction, artifact extraction and inventory parsing for a minute each.
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./policies
 	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime 60s ./redact
+	$(GO) test -run '^$$' -fuzz '^FuzzUntar$$' -fuzztime 60s ./controllers/source
+	$(GO) test -run '^$$' -fuzz '^FuzzUntarEntries$$' -fuzztime 60s ./controllers/source
+	$(GO) test -run '^$$' -fuzz '^FuzzInventory$$' -fuzztime 60s ./controllers/source
 
 ##@ Code generation
 
