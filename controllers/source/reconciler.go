@@ -408,7 +408,9 @@ func (r *Reconciler) checkAddress(_ context.Context, s *syncState) error {
 // objects: nothing after it runs.
 func (r *Reconciler) fetch(ctx context.Context, s *syncState) error {
 	w := wrap(s.obj)
-	snap, err := r.Fetcher.Fetch(ctx, s.obj, s.obj.Status.LastAttemptedRevision)
+	// The revision comes from what the fetcher verified it holds, never from the
+	// status: another replica may have written the status from its own checkout.
+	snap, err := r.Fetcher.Fetch(ctx, s.obj)
 	if err != nil {
 		reason, stalled := ArtifactFailedReason, false
 		switch {

@@ -33,7 +33,7 @@ type countingFetcher struct {
 	fetches int
 }
 
-func (f *countingFetcher) Fetch(context.Context, *v1alpha1.PolicySource, string) (*Snapshot, error) {
+func (f *countingFetcher) Fetch(context.Context, *v1alpha1.PolicySource) (*Snapshot, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fetches++
