@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -108,8 +109,18 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	// read from a trimmed cache must never be written whole.
 	c := trim.Guard(mgr.GetClient())
 	hooks := mgr.GetWebhookServer()
+	// Admissions read their workload's split from counts kept from the pod informer's
+	// events, not from a list of its pods.
+	pods, err := mgr.GetCache().GetInformer(ctx, &corev1.Pod{})
+	if err != nil {
+		return fmt.Errorf("failed to get the pod informer: %w", err)
+	}
+	index, err := distribution.NewPodIndex(pods, c)
+	if err != nil {
+		return err
+	}
 	hooks.Register(distribution.WebhookPath, &admission.Webhook{Handler: &distribution.Placer{
-		Client: c, API: o.API, Cluster: o.Cluster, Scope: inScope, Timeout: o.DecisionTimeout,
+		Client: c, API: o.API, Cluster: o.Cluster, Scope: inScope, Timeout: o.DecisionTimeout, Index: index,
 	}})
 	hooks.Register(distribution.DaemonSetWebhookPath, &admission.Webhook{Handler: &distribution.DaemonSetTolerator{
 		Client: c, Scope: inScope,

@@ -61,7 +61,8 @@ func BenchmarkAdmission(b *testing.B) {
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.Level(zapcore.ErrorLevel)))
 	ctx := b.Context()
 	const cluster = "bench"
-	placer := &distribution.Placer{Client: cachedClient(b), API: uncachedClient(b), Cluster: cluster, Scope: scope.Scope{Own: "ballast-system"}}
+	reader, index := cachedClient(b)
+	placer := &distribution.Placer{Client: reader, API: uncachedClient(b), Cluster: cluster, Scope: scope.Scope{Own: "ballast-system"}, Index: index}
 	handler := &timedHandler{next: &admission.Webhook{Handler: placer}}
 	serveWebhook(b, handler)
 
@@ -258,8 +259,9 @@ func deletePods(tb testing.TB, ns string) {
 }
 
 // cachedClient returns a client that reads from an informer cache, as the webhook does
-// in the manager, with the informers the Placer reads already synced.
-func cachedClient(b *testing.B) client.Client {
+// in the manager, with the informers the Placer reads already synced, and the PodIndex
+// on its pod informer.
+func cachedClient(b testing.TB) (client.Client, *distribution.PodIndex) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
@@ -287,7 +289,16 @@ func cachedClient(b *testing.B) client.Client {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return c
+	pods, err := informers.GetInformer(ctx, &corev1.Pod{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	index, err := distribution.NewPodIndex(pods, c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	poll(b, "the pod index to sync", func() (bool, error) { return index.Synced(), nil })
+	return c, index
 }
 
 func uncachedClient(tb testing.TB) client.Client {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/split"
 )
 
@@ -80,23 +81,14 @@ type departure struct {
 // from (observed pods, less those recorded as departing, plus pending reservations)
 // and returns the capacity; reserve records it under id, unless dryRun (a dry-run
 // admission decides like a real one but writes nothing).
-func (l *ledger) reserve(ctx context.Context, w *Workload, observed []observedPod, id string, dryRun bool, decide func(split.Counts) string) (string, error) {
-	observedIDs := make(map[string]bool, len(observed))
-	present := make(map[types.UID]bool, len(observed))
-	for _, o := range observed {
-		if o.Reservation != "" {
-			observedIDs[o.Reservation] = true
-		}
-		present[o.UID] = true
-	}
+func (l *ledger) reserve(ctx context.Context, w *Workload, obs observation, id string, dryRun bool, decide func(split.Counts) string) (string, error) {
 	var capacity string
 	err := l.update(ctx, w, func(lease *coordinationv1.Lease, now time.Time) (bool, error) {
-		pending := pendingReservations(lease.Annotations[reservationsAnnotation], observedIDs, now)
-		departing := departures(lease.Annotations[departuresAnnotation], present, now)
-		var current split.Counts
-		for _, o := range observed {
-			if !departing[o.UID] {
-				current.Add(o.Capacity)
+		pending := pendingReservations(lease.Annotations[reservationsAnnotation], obs.seen, now)
+		current := obs.counts()
+		for _, d := range departures(lease.Annotations[departuresAnnotation], now) {
+			if c, ok := obs.class(d); ok {
+				subtract(&current, c)
 			}
 		}
 		for _, r := range pending {
@@ -115,6 +107,15 @@ func (l *ledger) reserve(ctx context.Context, w *Workload, observed []observedPo
 		return true, nil
 	})
 	return capacity, err
+}
+
+// subtract uncounts one replica of the class.
+func subtract(c *split.Counts, capacity string) {
+	if capacity == v1alpha1.CapacitySpot {
+		c.Spot--
+	} else {
+		c.OnDemand--
+	}
 }
 
 // Depart records that pod is about to leave its workload (an eviction, or a delete so
@@ -205,17 +206,16 @@ func (l *ledger) update(ctx context.Context, w *Workload, change func(lease *coo
 	return fmt.Errorf("the placement ledger of %s stayed contended for %d attempts", w.Key(), maxAttempts)
 }
 
-// departures returns the UIDs recorded as departing that a cache may still show:
-// those still observed and not expired.
-func departures(raw string, present map[types.UID]bool, now time.Time) map[types.UID]bool {
+// departures returns the UIDs recorded as departing and not expired.
+func departures(raw string, now time.Time) []types.UID {
 	var all []departure
 	if raw == "" || json.Unmarshal([]byte(raw), &all) != nil {
 		return nil
 	}
-	out := map[types.UID]bool{}
+	var out []types.UID
 	for _, d := range all {
-		if present[d.UID] && now.Sub(time.UnixMilli(d.At)) <= reservationTTL {
-			out[d.UID] = true
+		if now.Sub(time.UnixMilli(d.At)) <= reservationTTL {
+			out = append(out, d.UID)
 		}
 	}
 	return out
@@ -223,14 +223,14 @@ func departures(raw string, present map[types.UID]bool, now time.Time) map[types
 
 // pendingReservations returns the reservations whose pods are not observed yet and
 // that have not expired.
-func pendingReservations(raw string, observedIDs map[string]bool, now time.Time) []reservation {
+func pendingReservations(raw string, seen func(string) bool, now time.Time) []reservation {
 	var all []reservation
 	if raw == "" || json.Unmarshal([]byte(raw), &all) != nil {
 		return nil
 	}
 	var out []reservation
 	for _, r := range all {
-		if observedIDs[r.ID] || now.Sub(time.UnixMilli(r.At)) > reservationTTL {
+		if seen(r.ID) || now.Sub(time.UnixMilli(r.At)) > reservationTTL {
 			continue
 		}
 		out = append(out, r)

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -61,6 +62,9 @@ type Placer struct {
 	Timeout time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Index, when set and synced, is where admissions read their workload's pods
+	// (counts kept from the pod informer's events); without it they list the pods.
+	Index *PodIndex
 
 	// locks serialise this replica's decisions per workload (striped by workload
 	// UID, so memory stays bounded), so that its admissions queue instead of colliding
@@ -175,37 +179,52 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 
 // decideWithLedger decides a pod of a Deployment, ReplicaSet or Job under its ledger.
 func (p *Placer) decideWithLedger(ctx context.Context, w *Workload, rule split.Rule, admissionID string, dryRun bool) (split.Decision, error) {
-	pods, err := w.Pods(ctx, p.Client)
+	obs, err := p.observe(ctx, w)
 	if err != nil {
 		return split.Decision{}, err
 	}
-	observed := p.observe(ctx, pods)
 	var decision split.Decision
-	now := p.Now
-	if now == nil {
-		now = time.Now
-	}
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(w.UID))
-	mu := &p.locks[h.Sum32()%uint32(len(p.locks))]
+	mu := p.lock(w.UID)
 	mu.Lock()
 	defer mu.Unlock()
-	l := &ledger{api: p.API, now: now}
-	_, err = l.reserve(ctx, w, observed, admissionID, dryRun, func(current split.Counts) string {
+	l := &ledger{api: p.API, now: p.now}
+	_, err = l.reserve(ctx, w, obs, admissionID, dryRun, func(current split.Counts) string {
 		decision = split.Decide(rule, w.Replicas, current)
 		return decision.Capacity
 	})
 	return decision, err
 }
 
-// observe returns the class and reservation id of each pod.
-func (p *Placer) observe(ctx context.Context, pods []corev1.Pod) []observedPod {
+// lock returns the striped lock of a workload.
+func (p *Placer) lock(uid types.UID) *sync.Mutex {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(uid))
+	return &p.locks[h.Sum32()%uint32(len(p.locks))]
+}
+
+func (p *Placer) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+// observe returns the workload's pods as observed: from the PodIndex once it is
+// synced (O(1) in the workload's size), else from a list of its pods.
+func (p *Placer) observe(ctx context.Context, w *Workload) (observation, error) {
+	if p.Index.Synced() {
+		return p.Index.view(w), nil
+	}
+	pods, err := w.Pods(ctx, p.Client)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]observedPod, len(pods))
 	capacity := NodeCapacity(ctx, p.Client)
 	for i := range pods {
 		out[i] = observedPod{UID: pods[i].UID, Capacity: IntendedCapacity(&pods[i], capacity), Reservation: pods[i].Annotations[ReservationAnnotation]}
 	}
-	return out
+	return newListed(out), nil
 }
 
 // NodeCapacity returns a lookup of a node's Karpenter capacity type.

@@ -23,6 +23,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/split"
 )
 
 // fixture creates a namespace, the cluster's ClusterPolicy (once), a rule, and a
@@ -356,37 +357,59 @@ func TestDaemonSetTemplateTolerates(t *testing.T) {
 // Spot replicas; one Spot replica is recorded as departing (evicted, or deleted to be
 // replaced) but a cache still shows it. Its replacement takes its place on Spot rather
 // than surging beside it On-Demand; once the record is withdrawn (the eviction was
-// refused), the same admission is a surge again.
+// refused), the same admission is a surge again. Both ways of observing the pods are
+// checked: a list of them, and the PodIndex kept from the informer's events.
 func TestDepartingPodIsReplacedInItsClass(t *testing.T) {
-	ns, rs := fixture(t, "depart", 4, 0, 50)
-	p := newPlacer(t, "depart")
-	ctx := context.Background()
-	var spotPod *corev1.Pod
-	for i, capacity := range []string{"on-demand", "on-demand", "spot", "spot"} {
-		pod := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("web-1-%d", i), Labels: map[string]string{"app": "web", v1alpha1.CapacityLabel: capacity},
-				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
-		}
-		if err := env.Client.Create(ctx, pod); err != nil {
-			t.Fatal(err)
-		}
-		spotPod = pod
+	for _, observer := range []string{"list", "index"} {
+		t.Run(observer, func(t *testing.T) {
+			ns, rs := fixture(t, "depart", 4, 0, 50)
+			p := newPlacer(t, "depart")
+			if observer == "index" {
+				p = cachedPlacer(t, "depart")
+			}
+			ctx := context.Background()
+			var spotPod *corev1.Pod
+			for i, capacity := range []string{"on-demand", "on-demand", "spot", "spot"} {
+				pod := &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("web-1-%d", i), Labels: map[string]string{"app": "web", v1alpha1.CapacityLabel: capacity},
+						OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: rs.Name, UID: rs.UID, Controller: ptr.To(true)}}},
+					Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+				}
+				if err := env.Client.Create(ctx, pod); err != nil {
+					t.Fatal(err)
+				}
+				spotPod = pod
+			}
+			if p.Index != nil {
+				poll(t, "the index to count the pods", func() (bool, error) {
+					return p.Index.Owned(rs.UID) == split.Counts{OnDemand: 2, Spot: 2}, nil
+				})
+			}
+			w, err := distribution.WorkloadOf(ctx, env.Client, spotPod)
+			if err != nil || w == nil {
+				t.Fatalf("no workload for the pod: %v", err)
+			}
+			if err := distribution.Depart(ctx, p.API, w, spotPod, false); err != nil {
+				t.Fatal(err)
+			}
+			if got := dryRun(t, p, ns, rs); got != "spot" {
+				t.Fatalf("the replacement of a departing Spot replica was placed %q, want spot", got)
+			}
+			if err := distribution.Depart(ctx, p.API, w, spotPod, true); err != nil {
+				t.Fatal(err)
+			}
+			if got := dryRun(t, p, ns, rs); got != "on-demand" {
+				t.Fatalf("with the departure withdrawn, a fifth pod of four (2/2) was placed %q, want on-demand (a surge tie)", got)
+			}
+		})
 	}
-	w, err := distribution.WorkloadOf(ctx, env.Client, spotPod)
-	if err != nil || w == nil {
-		t.Fatalf("no workload for the pod: %v", err)
-	}
-	if err := distribution.Depart(ctx, p.API, w, spotPod, false); err != nil {
-		t.Fatal(err)
-	}
-	if got := dryRun(t, p, ns, rs); got != "spot" {
-		t.Fatalf("the replacement of a departing Spot replica was placed %q, want spot", got)
-	}
-	if err := distribution.Depart(ctx, p.API, w, spotPod, true); err != nil {
-		t.Fatal(err)
-	}
-	if got := dryRun(t, p, ns, rs); got != "on-demand" {
-		t.Fatalf("with the departure withdrawn, a fifth pod of four (2/2) was placed %q, want on-demand (a surge tie)", got)
-	}
+}
+
+// cachedPlacer is a webhook replica as the manager runs it: reads from an informer
+// cache, the workloads' pods from the PodIndex, ledgers straight from the API server.
+func cachedPlacer(t *testing.T, cluster string) *distribution.Placer {
+	t.Helper()
+	reader, index := cachedClient(t)
+	return &distribution.Placer{Client: reader, API: uncachedClient(t), Cluster: cluster, Timeout: 20 * time.Second,
+		Scope: scope.Scope{Own: "ballast-system"}, Index: index}
 }
