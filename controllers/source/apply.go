@@ -13,10 +13,12 @@ import (
 	ssautils "github.com/fluxcd/pkg/ssa/utils"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/validation/path"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -56,7 +58,12 @@ func (r ref) String() string {
 // and kinds neither.
 func parseEntry(e v1alpha1.ResourceRef) (ref, error) {
 	parts := strings.Split(e.ID, "_")
-	if len(parts) != 4 || parts[1] == "" || parts[3] == "" {
+	if len(parts) != 4 || parts[1] == "" || parts[3] == "" || e.Version == "" {
+		return ref{}, fmt.Errorf("invalid inventory id %q", e.ID)
+	}
+	// An entry no object can have (edited by hand, or corrupted) is skipped rather than
+	// kept failing every prune.
+	if len(path.IsValidPathSegmentName(parts[1])) > 0 || parts[0] != "" && len(validation.IsDNS1123Label(parts[0])) > 0 {
 		return ref{}, fmt.Errorf("invalid inventory id %q", e.ID)
 	}
 	return ref{Namespace: parts[0], Name: parts[1], GVK: schema.GroupVersionKind{Group: parts[2], Version: e.Version, Kind: parts[3]}}, nil

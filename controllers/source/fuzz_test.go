@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	apipath "k8s.io/apimachinery/pkg/api/validation/path"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -274,8 +275,12 @@ func FuzzInventory(f *testing.F) {
 		}
 		refs := inventoryRefs(inv)
 		for _, r := range refs {
-			if r.Name == "" || r.GVK.Kind == "" {
-				t.Fatalf("read an entry without a name or kind: %+v", r)
+			if r.Name == "" || r.GVK.Kind == "" || r.GVK.Version == "" {
+				t.Fatalf("read an entry without a name, kind or version: %+v", r)
+			}
+			// An entry no object can have would fail every prune: it is skipped.
+			if len(apipath.IsValidPathSegmentName(r.Name)) > 0 || r.Namespace != "" && len(validation.IsDNS1123Label(r.Namespace)) > 0 {
+				t.Fatalf("read an entry no object can have: %+v", r)
 			}
 			e := r.entry()
 			if !slices.Contains(inv.Entries, e) {
