@@ -13,7 +13,7 @@ import (
 	ssautils "github.com/fluxcd/pkg/ssa/utils"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -63,7 +63,7 @@ func parseEntry(e v1alpha1.ResourceRef) (ref, error) {
 	}
 	// An entry no object can have (edited by hand, or corrupted) is skipped rather than
 	// kept failing every prune.
-	if len(path.IsValidPathSegmentName(parts[1])) > 0 || parts[0] != "" && len(validation.IsDNS1123Label(parts[0])) > 0 {
+	if len(content.IsPathSegmentName(parts[1])) > 0 || parts[0] != "" && len(validation.IsDNS1123Label(parts[0])) > 0 {
 		return ref{}, fmt.Errorf("invalid inventory id %q", e.ID)
 	}
 	return ref{Namespace: parts[0], Name: parts[1], GVK: schema.GroupVersionKind{Group: parts[2], Version: e.Version, Kind: parts[3]}}, nil

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	apipath "k8s.io/apimachinery/pkg/api/validation/path"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -279,7 +279,7 @@ func FuzzInventory(f *testing.F) {
 				t.Fatalf("read an entry without a name, kind or version: %+v", r)
 			}
 			// An entry no object can have would fail every prune: it is skipped.
-			if len(apipath.IsValidPathSegmentName(r.Name)) > 0 || r.Namespace != "" && len(validation.IsDNS1123Label(r.Namespace)) > 0 {
+			if len(content.IsPathSegmentName(r.Name)) > 0 || r.Namespace != "" && len(validation.IsDNS1123Label(r.Namespace)) > 0 {
 				t.Fatalf("read an entry no object can have: %+v", r)
 			}
 			e := r.entry()
