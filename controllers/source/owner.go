@@ -98,7 +98,7 @@ func claimOf(cluster string, sources []v1alpha1.PolicySource) claim {
 	anchors := clusterAnchors(cluster)
 	applied := func(ps *v1alpha1.PolicySource) bool {
 		return ps.Status.Inventory != nil && slices.ContainsFunc(ps.Status.Inventory.Entries, func(e v1alpha1.ResourceRef) bool {
-			return anchors(e.ID)
+			return anchors(e)
 		})
 	}
 	holder := slices.MinFunc(candidates, func(a, b *v1alpha1.PolicySource) int {
@@ -123,16 +123,16 @@ func claimOf(cluster string, sources []v1alpha1.PolicySource) claim {
 	return out
 }
 
-// clusterAnchors returns a test of inventory ids: whether an id is one of the
+// clusterAnchors returns a test of inventory entries: whether an entry is one of the
 // objects only a sync of cluster applies, its node class and NodePools (their names
 // hold the cluster name).
-func clusterAnchors(cluster string) func(id string) bool {
+func clusterAnchors(cluster string) func(e v1alpha1.ResourceRef) bool {
 	pools := map[string]bool{
 		render.NodePoolName(cluster, v1alpha1.CapacityOnDemand): true,
 		render.NodePoolName(cluster, v1alpha1.CapacitySpot):     true,
 	}
-	return func(id string) bool {
-		r, err := parseEntry(v1alpha1.ResourceRef{ID: id})
+	return func(e v1alpha1.ResourceRef) bool {
+		r, err := parseEntry(e)
 		if err != nil || r.Namespace != "" {
 			return false
 		}
