@@ -36,6 +36,9 @@ type Input struct {
 	Now time.Time
 	// Target is the cloud to render for: TargetAWS (the default) or TargetKwok.
 	Target Target
+	// Steering is the runtime state the Spot NodePool is steered by: the live
+	// ClusterPolicy's status.interruptions (see Steer). Nil renders the policy alone.
+	Steering *v1alpha1.InterruptionsStatus
 }
 
 // trackingKeyPrefixes and trackingKeys are the labels and annotations GitOps tools
@@ -109,6 +112,9 @@ func Render(in Input) ([]client.Object, error) {
 		np, err := nodePool(settings, ct)
 		if err != nil {
 			return fail(fmt.Sprintf("NodePool %s", NodePoolName(cluster, ct)), err)
+		}
+		if ct == v1alpha1.CapacitySpot {
+			Steer(np, in.Steering)
 		}
 		objs = append(objs, np)
 	}

@@ -461,15 +461,20 @@ func (r *Reconciler) validate(_ context.Context, s *syncState) error {
 
 // render renders the objects of spec.cluster; a revision without a ClusterPolicy for
 // it renders nothing (see guard).
-func (r *Reconciler) render(_ context.Context, s *syncState) error {
+func (r *Reconciler) render(ctx context.Context, s *syncState) error {
 	policy, rules, err := s.repo.ForCluster(s.obj.Spec.Cluster)
 	if err != nil {
 		// No ClusterPolicy for the cluster: an empty render, which guard judges.
 		s.empty = err.Error()
 		return nil
 	}
+	steering, err := r.steering(ctx, policy.Name)
+	if err != nil {
+		return err
+	}
 	objs, err := render.Render(render.Input{
 		Policy: policy, Rules: rules, Source: s.obj.Name, SourceNamespace: s.obj.Namespace, Now: r.now(), Target: r.Target,
+		Steering: steering,
 	})
 	if err == nil {
 		s.objects, err = toUnstructured(objs)
@@ -480,6 +485,20 @@ func (r *Reconciler) render(_ context.Context, s *syncState) error {
 	}
 	s.requeueAt = windowsValidUntil(s.objects)
 	return nil
+}
+
+// steering is the runtime steering state of the Spot NodePool (the live ClusterPolicy's
+// status.interruptions, which the interruption controller writes), so that the
+// NodePool applied is the one that controller keeps: neither undoes the other.
+func (r *Reconciler) steering(ctx context.Context, name string) (*v1alpha1.InterruptionsStatus, error) {
+	var live v1alpha1.ClusterPolicy
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, &live); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("failed to read the steering state of ClusterPolicy %s: %w", name, err)
+	}
+	return live.Status.Interruptions, nil
 }
 
 // guard refuses a render that removes every NodePool the last revision applied, unless

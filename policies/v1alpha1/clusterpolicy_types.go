@@ -247,6 +247,31 @@ type SpotSpec struct {
 	// Fallback moves Spot replicas to On-Demand when Spot capacity runs out, and back.
 	// +optional
 	Fallback FallbackSpec `json:"fallback,omitempty"`
+	// Interruptions steers new Spot capacity away from the pools (instance types) that
+	// are being reclaimed.
+	// +optional
+	Interruptions InterruptionsSpec `json:"interruptions,omitempty"`
+}
+
+// InterruptionsSpec configures how Ballast steers Spot capacity away from pools being
+// reclaimed: an instance type that gets a Spot interruption warning or a rebalance
+// recommendation is left out of the Spot NodePool's requirements for a while, so
+// that the capacity Karpenter launches to replace it is of other types.
+type InterruptionsSpec struct {
+	// ExcludeFor is how long an instance type stays out of the Spot NodePool after its
+	// last interruption warning or rebalance recommendation. "0s" turns steering off
+	// (the history is still kept). Defaults to 30m.
+	// +optional
+	ExcludeFor Duration `json:"excludeFor,omitempty"`
+	// MinInstanceTypes is the fewest instance types the Spot NodePool keeps offering:
+	// an exclusion that would leave fewer is not made (running out of Spot is
+	// fallback's job). At least 15 when the controller runs with
+	// --spot-to-spot-consolidation, Karpenter's minimum for Spot-to-Spot
+	// consolidation. Defaults to 5.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=500
+	// +optional
+	MinInstanceTypes *int32 `json:"minInstanceTypes,omitempty"`
 }
 
 // FallbackSpec configures fallback to On-Demand and the return to Spot.
@@ -482,6 +507,84 @@ type ClusterPolicyStatus struct {
 	// bin-packing controller owns it.
 	// +optional
 	BinPacking *BinPackingStatus `json:"binPacking,omitempty"`
+	// Interruptions is the interruption history of the cluster's Spot pools and the
+	// instance types the Spot NodePool leaves out because of it; the interruption
+	// controller owns it, and every renderer of the Spot NodePool reads it.
+	// +optional
+	Interruptions *InterruptionsStatus `json:"interruptions,omitempty"`
+}
+
+// InterruptionsStatus is where interruption steering stands.
+type InterruptionsStatus struct {
+	// ExcludedInstanceTypes are the instance types the Spot NodePool leaves out now,
+	// sorted. The PolicySource's render and the interruption controller both write
+	// exactly these into the NodePool, so that they never undo each other.
+	// +kubebuilder:validation:MaxItems=500
+	// +optional
+	ExcludedInstanceTypes []string `json:"excludedInstanceTypes,omitempty"`
+	// PreferredInstanceTypes, for strategy LeastInterrupted, are the instance types
+	// the Spot NodePool offers, best first (by Spot placement score and interruption
+	// history); empty means every type the policy allows.
+	// +kubebuilder:validation:MaxItems=500
+	// +optional
+	PreferredInstanceTypes []string `json:"preferredInstanceTypes,omitempty"`
+	// Exclusions are the steering decisions in force, one per pool (instance type and
+	// zone) that was reclaimed, newest first (at most 100).
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	Exclusions []SpotExclusion `json:"exclusions,omitempty"`
+	// Pools is the interruption history per instance type and zone, highest score
+	// first (at most 100).
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	Pools []SpotPoolHistory `json:"pools,omitempty"`
+	// Recent are the instances whose notices were counted lately, so that a notice
+	// delivered twice is counted once (at most 200, for an hour).
+	// +kubebuilder:validation:MaxItems=200
+	// +optional
+	Recent []InterruptionNotice `json:"recent,omitempty"`
+}
+
+// SpotExclusion is one reclaimed pool and what steering did about it.
+type SpotExclusion struct {
+	InstanceType string `json:"instanceType"`
+	// +optional
+	Zone string `json:"zone,omitempty"`
+	// Reason is SpotInterruption or RebalanceRecommendation.
+	Reason string `json:"reason"`
+	// Since is when the notice was sent.
+	Since metav1.Time `json:"since"`
+	// Until is when the exclusion ends.
+	Until metav1.Time `json:"until"`
+	// Applied is false when the exclusion is not in the NodePool because it would
+	// leave fewer than spec.spot.interruptions.minInstanceTypes.
+	Applied bool `json:"applied"`
+}
+
+// SpotPoolHistory is the interruption history of one instance type in one zone.
+type SpotPoolHistory struct {
+	InstanceType string `json:"instanceType"`
+	// +optional
+	Zone string `json:"zone,omitempty"`
+	// Interruptions counts the Spot interruption warnings seen.
+	Interruptions int32 `json:"interruptions"`
+	// Rebalances counts the rebalance recommendations seen.
+	// +optional
+	Rebalances int32 `json:"rebalances,omitempty"`
+	// Score is the notices weighted by age (an interruption 1, a rebalance
+	// recommendation 0.5, halved every half-life), as of ScoredAt, as a decimal.
+	Score string `json:"score"`
+	// ScoredAt is when Score was computed.
+	ScoredAt metav1.Time `json:"scoredAt"`
+	// LastSeen is when the last notice for the pool was sent.
+	LastSeen metav1.Time `json:"lastSeen"`
+}
+
+// InterruptionNotice is one instance's notice, remembered to count it once.
+type InterruptionNotice struct {
+	InstanceID string      `json:"instanceID"`
+	Reason     string      `json:"reason"`
+	Seen       metav1.Time `json:"seen"`
 }
 
 // CommitmentsStatus is the commitments the cluster may use, against the On-Demand
