@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -22,6 +23,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/controllers/internal/trim"
+	"github.com/ballast-dev/ballast/controllers/interruption"
 	"github.com/ballast-dev/ballast/controllers/limits"
 	"github.com/ballast-dev/ballast/controllers/readiness"
 	"github.com/ballast-dev/ballast/cost"
@@ -64,6 +66,15 @@ type Options struct {
 	// BinPackingInterval is the time between bin-packing passes
 	// (binpacking.DefaultInterval when zero).
 	BinPackingInterval time.Duration
+	// SpotToSpot says Karpenter runs with Spot-to-Spot consolidation, whose minimum
+	// of instance types interruption steering keeps.
+	SpotToSpot bool
+	// InterruptionHalfLife is how quickly the interruption history fades
+	// (interruption.DefaultHalfLife when zero).
+	InterruptionHalfLife time.Duration
+	// KarpenterEvents, when set, reads interruption notices from the events
+	// Karpenter records (the clusters without a queue of Ballast's own).
+	KarpenterEvents kubernetes.Interface
 }
 
 // CacheOptions are the options of the manager's cache the runtime controllers need:
@@ -163,6 +174,18 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	if err := bp.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)
+	}
+	steer := &interruption.Reconciler{
+		Client: c, API: mgr.GetAPIReader(), Recorder: status.Events(mgr.GetEventRecorder("ballast-interruption")), Cluster: o.Cluster,
+		Shapes: o.Prices.Catalogue(), HalfLife: o.InterruptionHalfLife, SpotToSpot: o.SpotToSpot,
+	}
+	if err := steer.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("failed to set up the interruption controller: %w", err)
+	}
+	if o.KarpenterEvents != nil {
+		if err := mgr.Add(&interruption.KarpenterEvents{Clientset: o.KarpenterEvents, Steer: steer}); err != nil {
+			return fmt.Errorf("failed to set up the interruption controller's Karpenter events: %w", err)
+		}
 	}
 	if err := (&readiness.Reconciler{Client: c, Cluster: o.Cluster}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("failed to set up the readiness controller: %w", err)

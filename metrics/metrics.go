@@ -141,6 +141,33 @@ var (
 		Name: "ballast_policysource_last_success_timestamp_seconds",
 		Help: "Unix time of the PolicySource's last successful sync.",
 	}, []string{"namespace", "name"})
+
+	// SpotExcludedTypes is how many instance types the Spot NodePool leaves out
+	// because their pools are being reclaimed.
+	SpotExcludedTypes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_spot_excluded_instance_types",
+		Help: "Instance types the cluster's Spot NodePool leaves out because of interruption notices.",
+	}, []string{"cluster"})
+
+	// SpotPoolInterruptions is the interruption history score of a Spot pool.
+	SpotPoolInterruptions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_spot_pool_interruption_score",
+		Help: "Interruption notices of a Spot pool (instance type and zone), weighted by age (an interruption 1, a rebalance recommendation 0.5, halved every half-life).",
+	}, []string{"cluster", "instance_type", "zone"})
+
+	// SpotNotices counts the interruption notices recorded for the cluster's Spot nodes.
+	SpotNotices = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ballast_spot_notices_total",
+		Help: "Interruption notices recorded for Spot nodes of the cluster, by reason (SpotInterruption, RebalanceRecommendation).",
+	}, []string{"cluster", "reason"})
+
+	// SteerLatency is the time from an interruption notice's arrival to the Spot
+	// NodePool leaving its instance type out.
+	SteerLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ballast_spot_steer_seconds",
+		Help:    "Seconds from receiving an interruption notice to the status and the Spot NodePool recording it.",
+		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+	}, []string{"cluster"})
 )
 
 // All lists every collector of this package, in the order they are registered.
@@ -151,6 +178,7 @@ func All() []prometheus.Collector {
 		CostPotential, CostActual, CostSavings, UnusedCommitment,
 		NamespaceCost, NamespaceSavings, WorkloadCost, WorkloadSavings, CostErrors,
 		SourceReady, SourceLastApplied,
+		SpotExcludedTypes, SpotPoolInterruptions, SpotNotices, SteerLatency,
 	}
 }
 

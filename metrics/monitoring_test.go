@@ -269,7 +269,11 @@ func TestQueriesUseExportedMetrics(t *testing.T) {
 	for _, e := range c.errs {
 		t.Error(e)
 	}
-	for name := range ours {
+	for name, e := range ours {
+		if e.typ == "histogram" && !strings.HasSuffix(name, "_bucket") && !strings.HasSuffix(name, "_sum") && !strings.HasSuffix(name, "_count") {
+			// A histogram's own name is no series: its _bucket, _sum and _count are.
+			continue
+		}
 		if !c.used[name] {
 			t.Errorf("%s is in neither the dashboard nor the alerts", name)
 		}

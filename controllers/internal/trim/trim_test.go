@@ -222,7 +222,7 @@ func TestNodeKeepsWhatBallastReads(t *testing.T) {
 	}
 	same(t, "cost", fw, tw)
 	if n.Status.Images != nil || n.Status.Conditions != nil || n.Status.Addresses != nil || n.Status.NodeInfo.KernelVersion != "" ||
-		n.ManagedFields != nil || len(n.Annotations) != 1 || n.Spec.ProviderID != "" || n.Finalizers != nil {
+		n.ManagedFields != nil || len(n.Annotations) != 1 || n.Finalizers != nil {
 		t.Errorf("the trimmed node keeps what nothing reads: %s", jsonOf(t, n))
 	}
 	same(t, "trimming again", n, Node(n.DeepCopy()))
@@ -345,7 +345,8 @@ func TestNamespaceAndNodeClaim(t *testing.T) {
 	same(t, "launched", launched(&nc), launched(tnc))
 	same(t, "capacity", nc.Status.Capacity, tnc.Status.Capacity)
 	same(t, "pool", nc.Labels[karpv1.NodePoolLabelKey], tnc.Labels[karpv1.NodePoolLabelKey])
-	if tnc.Spec.Requirements != nil || tnc.Status.ProviderID != "" || tnc.Status.Allocatable != nil || tnc.Status.Conditions[0].Message != "" ||
+	same(t, "provider ID (interruption notices name it)", nc.Status.ProviderID, tnc.Status.ProviderID)
+	if tnc.Spec.Requirements != nil || tnc.Status.Allocatable != nil || tnc.Status.Conditions[0].Message != "" ||
 		len(tnc.Annotations) != 0 {
 		t.Errorf("the trimmed NodeClaim: %s", jsonOf(t, tnc))
 	}

@@ -1,0 +1,102 @@
+package interruption
+
+import (
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
+	corev1 "k8s.io/api/core/v1"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	"github.com/ballast-dev/ballast/cost"
+)
+
+// familyParts splits an instance family the way Karpenter's AWS provider labels it:
+// category, an optional memory part, generation, then attributes.
+var familyParts = regexp.MustCompile(`^([a-z]+)(-[0-9]+tb)?([0-9]+)(.*)$`)
+
+// typeLabels are the labels Karpenter's AWS provider gives a Spot node of instance type
+// t, as far as its name and shape (when ok) tell.
+func typeLabels(t string, s cost.Shape, ok bool) map[string]string {
+	family, size, _ := strings.Cut(t, ".")
+	l := map[string]string{
+		corev1.LabelInstanceTypeStable: t,
+		karpv1.CapacityTypeLabelKey:    karpv1.CapacityTypeSpot,
+		awsv1.LabelInstanceFamily:      family,
+		awsv1.LabelInstanceSize:        size,
+	}
+	if m := familyParts.FindStringSubmatch(family); m != nil {
+		l[awsv1.LabelInstanceCategory] = m[1]
+		l[awsv1.LabelInstanceGeneration] = m[3]
+	}
+	if ok {
+		l[corev1.LabelArchStable] = s.Arch
+		l[awsv1.LabelInstanceCPU] = strconv.Itoa(s.VCPU)
+		l[awsv1.LabelInstanceMemory] = strconv.FormatInt(int64(s.MemoryGiB*1024), 10)
+		l[awsv1.LabelInstanceGPUCount] = strconv.Itoa(s.GPU)
+	}
+	return l
+}
+
+// allows reports whether every requirement that names a label of the type (labels)
+// admits it. Requirements on labels the type does not define here (zones, operating
+// systems, custom labels) say nothing about the type and are passed.
+func allows(reqs []karpv1.NodeSelectorRequirementWithMinValues, labels map[string]string) bool {
+	for _, r := range reqs {
+		v, ok := labels[r.Key]
+		if !ok {
+			continue
+		}
+		switch r.Operator {
+		case corev1.NodeSelectorOpIn:
+			if !slices.Contains(r.Values, v) {
+				return false
+			}
+		case corev1.NodeSelectorOpNotIn:
+			if slices.Contains(r.Values, v) {
+				return false
+			}
+		case corev1.NodeSelectorOpDoesNotExist:
+			return false
+		case corev1.NodeSelectorOpGt, corev1.NodeSelectorOpLt:
+			n, err1 := strconv.ParseInt(v, 10, 64)
+			if len(r.Values) != 1 {
+				return false
+			}
+			bound, err2 := strconv.ParseInt(r.Values[0], 10, 64)
+			if err1 != nil || err2 != nil {
+				return false
+			}
+			if (r.Operator == corev1.NodeSelectorOpGt && n <= bound) || (r.Operator == corev1.NodeSelectorOpLt && n >= bound) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Supply lists the instance types a Spot NodePool with requirements reqs offers: the
+// types of the catalogue (shapes) it allows, and those of seen (types running or
+// reclaimed, which a catalogue may not know) that its requirements allow as far as
+// their names tell. Sorted.
+func Supply(reqs []karpv1.NodeSelectorRequirementWithMinValues, shapes cost.ShapeBook, seen ...string) []string {
+	var out []string
+	for _, t := range shapes.InstanceTypes() {
+		s, ok := shapes.Shape(t)
+		if allows(reqs, typeLabels(t, s, ok)) {
+			out = append(out, t)
+		}
+	}
+	for _, t := range seen {
+		if _, known := shapes.Shape(t); known || t == "" {
+			continue
+		}
+		if allows(reqs, typeLabels(t, cost.Shape{}, false)) {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
