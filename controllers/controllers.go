@@ -66,9 +66,6 @@ type Options struct {
 	// BinPackingInterval is the time between bin-packing passes
 	// (binpacking.DefaultInterval when zero).
 	BinPackingInterval time.Duration
-	// SpotToSpot says Karpenter runs with Spot-to-Spot consolidation, whose minimum
-	// of instance types interruption steering keeps.
-	SpotToSpot bool
 	// InterruptionHalfLife is how quickly the interruption history fades
 	// (interruption.DefaultHalfLife when zero).
 	InterruptionHalfLife time.Duration
@@ -177,7 +174,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	}
 	steer := &interruption.Reconciler{
 		Client: c, API: mgr.GetAPIReader(), Recorder: status.Events(mgr.GetEventRecorder("ballast-interruption")), Cluster: o.Cluster,
-		Shapes: o.Prices.Catalogue(), HalfLife: o.InterruptionHalfLife, SpotToSpot: o.SpotToSpot,
+		Shapes: o.Prices.Catalogue(), HalfLife: o.InterruptionHalfLife,
 	}
 	if err := steer.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the interruption controller: %w", err)

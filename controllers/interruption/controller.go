@@ -68,9 +68,6 @@ type Reconciler struct {
 	Shapes cost.ShapeBook
 	// HalfLife of the interruption history; DefaultHalfLife when zero.
 	HalfLife time.Duration
-	// SpotToSpot says Karpenter runs with Spot-to-Spot consolidation: the Spot NodePool
-	// then keeps at least SpotToSpotMinimum instance types.
-	SpotToSpot bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -238,7 +235,7 @@ func (r *Reconciler) settings(p *v1alpha1.ClusterPolicy) (Settings, error) {
 		return Settings{}, fmt.Errorf("spec.spot.interruptions.excludeFor: %w", err)
 	}
 	floor := int(*in.MinInstanceTypes)
-	if r.SpotToSpot {
+	if p.Spec.BinPacking.SpotToSpotConsolidation {
 		floor = max(floor, SpotToSpotMinimum)
 	}
 	halfLife := r.HalfLife

@@ -265,9 +265,8 @@ type InterruptionsSpec struct {
 	ExcludeFor Duration `json:"excludeFor,omitempty"`
 	// MinInstanceTypes is the fewest instance types the Spot NodePool keeps offering:
 	// an exclusion that would leave fewer is not made (running out of Spot is
-	// fallback's job). At least 15 when the controller runs with
-	// --spot-to-spot-consolidation, Karpenter's minimum for Spot-to-Spot
-	// consolidation. Defaults to 5.
+	// fallback's job). At least 15, Karpenter's minimum for Spot-to-Spot
+	// consolidation, when binPacking.spotToSpotConsolidation is on. Defaults to 5.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=500
 	// +optional

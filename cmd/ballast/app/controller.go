@@ -52,7 +52,6 @@ type controllerOptions struct {
 	metricsAddr          string
 	prices               string
 	livePrices           bool
-	spotToSpot           bool
 	interruptionHalfLife time.Duration
 	karpenterEvents      bool
 	discoverCommitments  bool
@@ -141,7 +140,6 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.DurationVar(&o.costInterval, "cost-interval", time.Minute, "how often the cost controller prices the nodes when none comes or goes")
 	f.DurationVar(&o.binPackingStable, "binpacking-stable-period", 5*time.Minute, "how long a node stays below binPacking.podEviction's thresholds before bin-packing empties it")
 	f.DurationVar(&o.binPackingInterval, "binpacking-interval", time.Minute, "time between bin-packing passes (each evicts at most binPacking.podEviction.maxEvictionsPerPass pods)")
-	f.BoolVar(&o.spotToSpot, "spot-to-spot-consolidation", false, "Karpenter runs with its SpotToSpotConsolidation feature gate: interruption steering keeps at least the 15 instance types it needs in the Spot NodePool")
 	f.DurationVar(&o.interruptionHalfLife, "interruption-half-life", 24*time.Hour, "how quickly the interruption history of a Spot pool fades: a notice counts half as much after this long")
 	f.BoolVar(&o.karpenterEvents, "karpenter-interruption-events", true, "without an interruption queue of Ballast's own, read interruption notices from the events Karpenter records (SpotInterrupted, SpotRebalanceRecommendation)")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
@@ -328,7 +326,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
 		LimitsStallAfter: o.limitsStallAfter, BestSpotScore: bestScore, MinSpotScore: o.minSpotScore,
 		UnavailableOfferingsTTL: o.offeringsTTL,
-		SpotToSpot:              o.spotToSpot, InterruptionHalfLife: o.interruptionHalfLife, KarpenterEvents: karpenterEvents,
+		InterruptionHalfLife:    o.interruptionHalfLife, KarpenterEvents: karpenterEvents,
 	}); err != nil {
 		return err
 	}
