@@ -527,6 +527,9 @@ type InterruptionsStatus struct {
 	// +kubebuilder:validation:MaxItems=500
 	// +optional
 	PreferredInstanceTypes []string `json:"preferredInstanceTypes,omitempty"`
+	// RankedAt is when PreferredInstanceTypes were last chosen.
+	// +optional
+	RankedAt *metav1.Time `json:"rankedAt,omitempty"`
 	// Exclusions are the steering decisions in force, one per pool (instance type and
 	// zone) that was reclaimed, newest first (at most 100).
 	// +kubebuilder:validation:MaxItems=100

@@ -688,6 +688,10 @@ func (in *InterruptionsStatus) DeepCopyInto(out *InterruptionsStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.RankedAt != nil {
+		in, out := &in.RankedAt, &out.RankedAt
+		*out = (*in).DeepCopy()
+	}
 	if in.Exclusions != nil {
 		in, out := &in.Exclusions, &out.Exclusions
 		*out = make([]SpotExclusion, len(*in))
