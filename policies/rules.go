@@ -87,7 +87,7 @@ var Rules = []RuleInfo{
 	{RuleInvalidSelector, SeverityError, "A workload label selector that is not valid (a warning when it can never match)."},
 	{RuleOverlappingRules, SeverityError, "Two rules of the same namespace and specificity that can match the same workload in the same cluster."},
 	{RuleEmptySupply, SeverityError, "The instance supply allows no instance type at all."},
-	{RuleNarrowSpotSupply, SeverityWarning, "spotToSpotConsolidation is on but the instance supply has too few types for Karpenter to ever replace a single Spot node."},
+	{RuleNarrowSpotSupply, SeverityWarning, "spotToSpotConsolidation is on but the instance supply has too few types for Karpenter to ever replace a single Spot node, or spot.interruptions.minInstanceTypes is not below the number of types, so interruption steering can never leave a reclaimed type out."},
 	{RuleLimitsTooSmall, SeverityError, "The limits cannot hold even one node for the base On-Demand replicas."},
 	{RuleSpotDisabled, SeverityWarning, "Spot is disabled while distributions send replicas to Spot; they will run On-Demand."},
 	{RuleZoneNotInRegion, SeverityError, "An availability zone that is not in the cluster's region."},
