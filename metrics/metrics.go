@@ -141,6 +141,32 @@ var (
 		Name: "ballast_policysource_last_success_timestamp_seconds",
 		Help: "Unix time of the PolicySource's last successful sync.",
 	}, []string{"namespace", "name"})
+
+	// InterruptionMessages counts the messages read from the interruption queue, by
+	// what they announced and what became of them.
+	InterruptionMessages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ballast_interruption_messages_total",
+		Help: "Messages read from Ballast's interruption queue, by kind (SpotInterruption, RebalanceRecommendation, StateChange, ScheduledChange, Unknown) and result (handled, duplicate, malformed, unknown, failed).",
+	}, []string{"kind", "result"})
+
+	// InterruptionReceiveErrors counts failed receives from the interruption queue.
+	InterruptionReceiveErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ballast_interruption_receive_errors_total",
+		Help: "Receives from Ballast's interruption queue that failed (the consumer backs off and tries again).",
+	})
+
+	// InterruptionDeleteErrors counts messages the consumer could not delete.
+	InterruptionDeleteErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ballast_interruption_delete_errors_total",
+		Help: "Messages of Ballast's interruption queue that could not be deleted after they were read (the queue delivers them again).",
+	})
+
+	// InterruptionHandleDuration is how long handling one interruption event took.
+	InterruptionHandleDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ballast_interruption_handle_duration_seconds",
+		Help:    "Time taken to handle one interruption event read from the queue, by kind, whether it succeeded or not.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+	}, []string{"kind"})
 )
 
 // All lists every collector of this package, in the order they are registered.
@@ -151,6 +177,7 @@ func All() []prometheus.Collector {
 		CostPotential, CostActual, CostSavings, UnusedCommitment,
 		NamespaceCost, NamespaceSavings, WorkloadCost, WorkloadSavings, CostErrors,
 		SourceReady, SourceLastApplied,
+		InterruptionMessages, InterruptionReceiveErrors, InterruptionDeleteErrors, InterruptionHandleDuration,
 	}
 }
 
