@@ -314,11 +314,21 @@ func checkInstanceID(id string) error {
 		return fmt.Errorf("%d characters, more than an instance ID has", len(id))
 	}
 	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+		if !idChar(r) {
 			return errors.New("not an instance ID")
 		}
 	}
 	return nil
+}
+
+// idChar reports whether r may be part of an instance ID: a letter or digit of ASCII,
+// '-', '_' or '.'.
+func idChar(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return true
+	}
+	return r == '-' || r == '_' || r == '.'
 }
 
 func parseSpotInterruption(detail []byte, ev *InterruptionEvent) error {

@@ -141,7 +141,10 @@ func (s *SQS) waitHealthy(ctx context.Context) error {
 			if strings.Contains(log, "EADDRINUSE") {
 				return fmt.Errorf("fauxqs on %s: %w", s.Endpoint, errPortTaken)
 			}
-			return fmt.Errorf("fauxqs exited before it answered (%v):\n%s", err, log)
+			if err == nil {
+				err = errors.New("exit status 0")
+			}
+			return fmt.Errorf("fauxqs exited before it answered: %w\n%s", err, log)
 		}
 		select {
 		case <-ctx.Done():
