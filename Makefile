@@ -92,12 +92,13 @@ bench: ## Run the benchmarks and print every figure as one table (raw output in 
 	@$(GO) run ./hack/benchtable < $(BENCH_OUT)
 
 .PHONY: fuzz
-fuzz: ## Fuzz the policy loader, the redaction, artifact extraction and inventory parsing for a minute each.
+fuzz: ## Fuzz the policy loader, the redaction, artifact extraction, inventory and interruption message parsing for a minute each.
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./policies
 	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime 60s ./redact
 	$(GO) test -run '^$$' -fuzz '^FuzzUntar$$' -fuzztime 60s ./controllers/source
 	$(GO) test -run '^$$' -fuzz '^FuzzUntarEntries$$' -fuzztime 60s ./controllers/source
 	$(GO) test -run '^$$' -fuzz '^FuzzInventory$$' -fuzztime 60s ./controllers/source
+	$(GO) test -run '^$$' -fuzz '^FuzzParseInterruptionMessage$$' -fuzztime 60s ./cloud
 
 ##@ Code generation
 

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ballast-dev/ballast/cloud"
 	"github.com/ballast-dev/ballast/controllers/binpacking"
 	"github.com/ballast-dev/ballast/controllers/commitments"
 	costctl "github.com/ballast-dev/ballast/controllers/cost"
@@ -69,8 +70,10 @@ type Options struct {
 	// InterruptionHalfLife is how quickly the interruption history fades
 	// (interruption.DefaultHalfLife when zero).
 	InterruptionHalfLife time.Duration
-	// KarpenterEvents, when set, reads interruption notices from the events
-	// Karpenter records (the clusters without a queue of Ballast's own).
+	// InterruptionQueue, when set, is Ballast's own queue of interruption notices.
+	InterruptionQueue cloud.InterruptionQueue
+	// KarpenterEvents, when set and there is no InterruptionQueue, reads interruption
+	// notices from the events Karpenter records.
 	KarpenterEvents kubernetes.Interface
 }
 
@@ -179,7 +182,12 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := steer.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the interruption controller: %w", err)
 	}
-	if o.KarpenterEvents != nil {
+	switch {
+	case o.InterruptionQueue != nil:
+		if err := mgr.Add(&interruption.QueueReader{Consumer: &interruption.Consumer{Queue: o.InterruptionQueue, Handle: steer.Handle}}); err != nil {
+			return fmt.Errorf("failed to set up the interruption queue: %w", err)
+		}
+	case o.KarpenterEvents != nil:
 		if err := mgr.Add(&interruption.KarpenterEvents{Clientset: o.KarpenterEvents, Steer: steer}); err != nil {
 			return fmt.Errorf("failed to set up the interruption controller's Karpenter events: %w", err)
 		}

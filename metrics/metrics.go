@@ -160,14 +160,31 @@ var (
 		Name: "ballast_spot_notices_total",
 		Help: "Interruption notices recorded for Spot nodes of the cluster, by reason (SpotInterruption, RebalanceRecommendation).",
 	}, []string{"cluster", "reason"})
+	// InterruptionMessages counts the messages read from the interruption queue, by
+	// what they announced and what became of them.
+	InterruptionMessages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ballast_interruption_messages_total",
+		Help: "Messages read from Ballast's interruption queue, by kind (SpotInterruption, RebalanceRecommendation, StateChange, ScheduledChange, Unknown) and result (handled, duplicate, malformed, unknown, failed).",
+	}, []string{"kind", "result"})
 
-	// SteerLatency is the time from an interruption notice's arrival to the Spot
-	// NodePool leaving its instance type out.
-	SteerLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "ballast_spot_steer_seconds",
-		Help:    "Seconds from receiving an interruption notice to the status and the Spot NodePool recording it.",
-		Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
-	}, []string{"cluster"})
+	// InterruptionReceiveErrors counts failed receives from the interruption queue.
+	InterruptionReceiveErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ballast_interruption_receive_errors_total",
+		Help: "Receives from Ballast's interruption queue that failed (the consumer backs off and tries again).",
+	})
+
+	// InterruptionDeleteErrors counts messages the consumer could not delete.
+	InterruptionDeleteErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ballast_interruption_delete_errors_total",
+		Help: "Messages of Ballast's interruption queue that could not be deleted after they were read (the queue delivers them again).",
+	})
+
+	// InterruptionHandleDuration is how long handling one interruption event took.
+	InterruptionHandleDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ballast_interruption_handle_duration_seconds",
+		Help:    "Time taken to handle one interruption event read from the queue, by kind, whether it succeeded or not.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+	}, []string{"kind"})
 )
 
 // All lists every collector of this package, in the order they are registered.
@@ -178,7 +195,8 @@ func All() []prometheus.Collector {
 		CostPotential, CostActual, CostSavings, UnusedCommitment,
 		NamespaceCost, NamespaceSavings, WorkloadCost, WorkloadSavings, CostErrors,
 		SourceReady, SourceLastApplied,
-		SpotExcludedTypes, SpotPoolInterruptions, SpotNotices, SteerLatency,
+		SpotExcludedTypes, SpotPoolInterruptions, SpotNotices,
+		InterruptionMessages, InterruptionReceiveErrors, InterruptionDeleteErrors, InterruptionHandleDuration,
 	}
 }
 

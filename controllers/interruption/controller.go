@@ -22,7 +22,6 @@ import (
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/cost"
-	"github.com/ballast-dev/ballast/metrics"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/render"
 )
@@ -109,11 +108,7 @@ func (r *Reconciler) Notify(ctx context.Context, reason string, instanceIDs []st
 	if len(notices) == 0 {
 		return nil
 	}
-	start := time.Now()
 	_, err := r.update(ctx, notices)
-	if err == nil {
-		metrics.SteerLatency.WithLabelValues(r.Cluster).Observe(time.Since(start).Seconds())
-	}
 	return err
 }
 

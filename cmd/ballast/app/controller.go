@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/ballast-dev/ballast/cloud"
 	"github.com/ballast-dev/ballast/controllers"
 	"github.com/ballast-dev/ballast/controllers/certs"
 	"github.com/ballast-dev/ballast/controllers/source"
@@ -54,6 +55,7 @@ type controllerOptions struct {
 	livePrices           bool
 	interruptionHalfLife time.Duration
 	karpenterEvents      bool
+	interruptionQueue    string
 	discoverCommitments  bool
 	costInterval         time.Duration
 	binPackingStable     time.Duration
@@ -141,7 +143,8 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.DurationVar(&o.binPackingStable, "binpacking-stable-period", 5*time.Minute, "how long a node stays below binPacking.podEviction's thresholds before bin-packing empties it")
 	f.DurationVar(&o.binPackingInterval, "binpacking-interval", time.Minute, "time between bin-packing passes (each evicts at most binPacking.podEviction.maxEvictionsPerPass pods)")
 	f.DurationVar(&o.interruptionHalfLife, "interruption-half-life", 24*time.Hour, "how quickly the interruption history of a Spot pool fades: a notice counts half as much after this long")
-	f.BoolVar(&o.karpenterEvents, "karpenter-interruption-events", true, "without an interruption queue of Ballast's own, read interruption notices from the events Karpenter records (SpotInterrupted, SpotRebalanceRecommendation)")
+	f.StringVar(&o.interruptionQueue, "interruption-queue", "", "URL or name of Ballast's own SQS queue of EC2 interruption notices (docs/interruptions.md; never Karpenter's queue); AWS credentials from the environment: IRSA, Pod Identity")
+	f.BoolVar(&o.karpenterEvents, "karpenter-interruption-events", true, "without --interruption-queue, read interruption notices from the events Karpenter records (SpotInterrupted, SpotRebalanceRecommendation)")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
 	f.StringSliceVar(&o.sourceNamespaces, "policy-source-namespaces", nil, "namespaces besides its own whose PolicySources the controller syncs, or * for every namespace; "+
 		"a PolicySource elsewhere gets Ready=False (NamespaceNotAllowed) and nothing of it is read or applied")
@@ -314,8 +317,14 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 			return err
 		}
 	}
+	var queue cloud.InterruptionQueue
+	if o.interruptionQueue != "" {
+		if queue, err = newInterruptionQueue(ctx, o.interruptionQueue); err != nil {
+			return err
+		}
+	}
 	var karpenterEvents kubernetes.Interface
-	if o.karpenterEvents {
+	if o.karpenterEvents && queue == nil {
 		if karpenterEvents, err = kubernetes.NewForConfig(mgr.GetConfig()); err != nil {
 			return err
 		}
@@ -326,7 +335,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
 		LimitsStallAfter: o.limitsStallAfter, BestSpotScore: bestScore, MinSpotScore: o.minSpotScore,
 		UnavailableOfferingsTTL: o.offeringsTTL,
-		InterruptionHalfLife:    o.interruptionHalfLife, KarpenterEvents: karpenterEvents,
+		InterruptionHalfLife:    o.interruptionHalfLife, KarpenterEvents: karpenterEvents, InterruptionQueue: queue,
 	}); err != nil {
 		return err
 	}

@@ -87,3 +87,17 @@ func newCommitmentDiscovery(ctx context.Context) (func(context.Context, string) 
 		return c, nil
 	}, nil
 }
+
+// newInterruptionQueue reads Ballast's own interruption queue (its URL or name) with the
+// credentials and region of the environment.
+func newInterruptionQueue(ctx context.Context, queue string) (cloud.InterruptionQueue, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load the AWS configuration: %w", err)
+	}
+	q, err := awscloud.NewInterruptionQueue(cfg, queue)
+	if err != nil {
+		return nil, fmt.Errorf("--interruption-queue: %w", err)
+	}
+	return q, nil
+}
