@@ -70,6 +70,9 @@ type Options struct {
 	// InterruptionHalfLife is how quickly the interruption history fades
 	// (interruption.DefaultHalfLife when zero).
 	InterruptionHalfLife time.Duration
+	// PlacementScores, when set, answers Spot placement scores (cached) for the
+	// ranking of LeastInterrupted clusters' Spot supply.
+	PlacementScores cloud.PlacementScoreSource
 	// InterruptionQueue, when set, is Ballast's own queue of interruption notices.
 	InterruptionQueue cloud.InterruptionQueue
 	// KarpenterEvents, when set and there is no InterruptionQueue, reads interruption
@@ -175,9 +178,10 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := bp.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)
 	}
+	catalogue := o.Prices.Catalogue()
 	steer := &interruption.Reconciler{
 		Client: c, API: mgr.GetAPIReader(), Recorder: status.Events(mgr.GetEventRecorder("ballast-interruption")), Cluster: o.Cluster,
-		Shapes: o.Prices.Catalogue(), HalfLife: o.InterruptionHalfLife,
+		Shapes: catalogue, Book: catalogue, Scores: o.PlacementScores, HalfLife: o.InterruptionHalfLife,
 	}
 	if err := steer.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the interruption controller: %w", err)

@@ -11,14 +11,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/ballast-dev/ballast/cloud"
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/cost"
@@ -65,12 +68,22 @@ type Reconciler struct {
 	// Shapes is the catalogue the Spot supply is counted from (the built-in one when
 	// nil).
 	Shapes cost.ShapeBook
+	// Book prices the Spot supply of LeastInterrupted clusters for the ranking (the
+	// built-in catalogue when nil).
+	Book cost.PriceBook
+	// Scores answers Spot placement scores for the ranking (a
+	// cloud.CachedPlacementScores); without it, every score is unknown.
+	Scores cloud.PlacementScoreSource
+	// RankEvery is how often a LeastInterrupted cluster's supply is ranked again;
+	// DefaultRankEvery when zero.
+	RankEvery time.Duration
 	// HalfLife of the interruption history; DefaultHalfLife when zero.
 	HalfLife time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
-	mu sync.Mutex
+	mu         sync.Mutex
+	lastRanked time.Time
 }
 
 // +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies,verbs=get;list;watch
@@ -200,6 +213,7 @@ func (r *Reconciler) update(ctx context.Context, notices []Notice) (time.Time, e
 		record(st, n, now, settings)
 	}
 	tidy(st, now, settings)
+	r.rank(ctx, spec, st, now, settings.HalfLife)
 
 	pool, err := r.spotPool(ctx)
 	if err != nil {
@@ -219,7 +233,13 @@ func (r *Reconciler) update(ctx context.Context, notices []Notice) (time.Time, e
 		}
 	}
 	r.report(policy, before, st, notices, now)
-	return nextChange(st), nil
+	next := nextChange(st)
+	if len(st.PreferredInstanceTypes) > 0 {
+		if again := r.lastRanked.Add(r.rankEvery()); next.IsZero() || again.Before(next) {
+			next = again
+		}
+	}
+	return next, nil
 }
 
 // settings reads the policy's steering settings (defaulted).
@@ -272,21 +292,27 @@ func (r *Reconciler) supply(pool *karpv1.NodePool, st *v1alpha1.InterruptionsSta
 }
 
 // writeStatus applies status.interruptions when it changed.
+// When nothing is left, the field is removed with a merge patch: an apply of an
+// empty object would be an empty status, which the API refuses.
 func (r *Reconciler) writeStatus(ctx context.Context, policy *v1alpha1.ClusterPolicy, before, st *v1alpha1.InterruptionsStatus) error {
 	if empty(st) {
-		st = nil
+		if before == nil {
+			return nil
+		}
+		patch := client.RawPatch(types.MergePatchType, []byte(`{"status":{"interruptions":null}}`))
+		if err := r.Client.Status().Patch(ctx, &v1alpha1.ClusterPolicy{ObjectMeta: metav1.ObjectMeta{Name: policy.Name}}, patch); err != nil {
+			return fmt.Errorf("failed to clear status.interruptions: %w", err)
+		}
+		return nil
 	}
 	if apiequality.Semantic.DeepEqual(before, st) {
 		return nil
 	}
-	fields := map[string]any{}
-	if st != nil {
-		m, err := status.ToMap(st)
-		if err != nil {
-			return err
-		}
-		fields["interruptions"] = m
+	m, err := status.ToMap(st)
+	if err != nil {
+		return err
 	}
+	fields := map[string]any{"interruptions": m}
 	if err := status.Apply(ctx, r.Client, v1alpha1.GroupVersion.WithKind(v1alpha1.ClusterPolicyKind), client.ObjectKey{Name: policy.Name}, FieldManager, fields); err != nil {
 		return fmt.Errorf("failed to write status.interruptions: %w", err)
 	}
@@ -297,9 +323,15 @@ func (r *Reconciler) writeStatus(ctx context.Context, policy *v1alpha1.ClusterPo
 func (r *Reconciler) steer(ctx context.Context, live *karpv1.NodePool, st *v1alpha1.InterruptionsStatus) error {
 	want := live.DeepCopy()
 	render.Steer(want, st)
+	annotation, steered := want.Annotations[render.SteeringAnnotation]
+	if _, was := live.Annotations[render.SteeringAnnotation]; was && !steered {
+		// The PolicySource may own the annotation too, and an apply without it would
+		// leave its old value: write one that names nothing.
+		annotation, steered = "{}", true
+	}
 	if apiequality.Semantic.DeepEqual(want.Spec.Template.Spec.Requirements, live.Spec.Template.Spec.Requirements) &&
 		apiequality.Semantic.DeepEqual(want.Spec.Disruption.Budgets, live.Spec.Disruption.Budgets) &&
-		want.Annotations[render.SteeringAnnotation] == live.Annotations[render.SteeringAnnotation] {
+		annotation == live.Annotations[render.SteeringAnnotation] {
 		return nil
 	}
 	reqs, err := toList(want.Spec.Template.Spec.Requirements)
@@ -311,8 +343,8 @@ func (r *Reconciler) steer(ctx context.Context, live *karpv1.NodePool, st *v1alp
 		return err
 	}
 	meta := map[string]any{"name": live.Name}
-	if a, ok := want.Annotations[render.SteeringAnnotation]; ok {
-		meta["annotations"] = map[string]any{render.SteeringAnnotation: a}
+	if steered {
+		meta["annotations"] = map[string]any{render.SteeringAnnotation: annotation}
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": meta,

@@ -23,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/ballast-dev/ballast/cloud"
+	"github.com/ballast-dev/ballast/cloud/fake"
 	"github.com/ballast-dev/ballast/controllers/interruption"
 	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -290,8 +292,8 @@ func TestSteering(t *testing.T) {
 		!apiequality.Semantic.DeepEqual(np.Spec.Disruption.Budgets, original.Spec.Disruption.Budgets) {
 		t.Errorf("after the exclusions ended the NodePool is\n%+v\nwant the policy's\n%+v", np.Spec, original.Spec)
 	}
-	if _, ok := np.Annotations[render.SteeringAnnotation]; ok {
-		t.Error("the steering annotation stayed")
+	if ex, pref := render.Steered(np); ex != nil || pref != nil {
+		t.Errorf("the steering annotation still names %v %v", ex, pref)
 	}
 	st = getStatus()
 	if len(st.ExcludedInstanceTypes) != 0 || len(st.Exclusions) != 0 || len(st.Pools) != 4 {
@@ -318,5 +320,107 @@ func hasEvent(rec *events.FakeRecorder, reason string) bool {
 		default:
 			return false
 		}
+	}
+}
+
+// TestLeastInterruptedChoosesPools: a LeastInterrupted cluster's Spot NodePool offers
+// the types the ranking chooses (placement scores favour one family), without writing
+// again while nothing changes; CostOptimized offers every type again.
+func TestLeastInterruptedChoosesPools(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := env.Client
+	policy := &v1alpha1.ClusterPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "rank"},
+		Spec: v1alpha1.ClusterPolicySpec{
+			Cluster:   v1alpha1.ClusterIdentity{Name: "rank", Region: "eu-west-1"},
+			NodeClass: v1alpha1.NodeClassSpec{Role: "KarpenterNodeRole-rank"},
+			Instances: v1alpha1.InstancesSpec{Categories: []string{"c", "m", "r"}, CPU: &v1alpha1.IntRange{Min: ptr.To[int32](2), Max: ptr.To[int32](16)}},
+			Spot:      v1alpha1.SpotSpec{Strategy: v1alpha1.LeastInterrupted},
+		},
+	}
+	if err := c.Create(ctx, policy); err != nil {
+		t.Fatal(err)
+	}
+	applyRendered(t, policy, nil)
+	book := cost.DefaultCatalogue()
+	defaulted := policy.DeepCopy()
+	defaulted.Default()
+	supply := cost.SupplyTypes(defaulted, book)
+
+	// Every family scores 3, but r6i scores 9 in every zone.
+	scores := &fake.PlacementScores{}
+	scores.SetScores("eu-west-1", cloud.PlacementScore{Region: "eu-west-1", ZoneID: "euw1-az1", Score: 3})
+	var r6i []string
+	for _, typ := range supply {
+		if strings.HasPrefix(typ, "r6i.") {
+			r6i = append(r6i, typ)
+		}
+	}
+	scores.SetScoresFor("eu-west-1", r6i, cloud.PlacementScore{Region: "eu-west-1", ZoneID: "euw1-az1", Score: 9})
+
+	r := &interruption.Reconciler{
+		Client: c, API: c, Cluster: "rank", Shapes: book, Book: book,
+		Scores: &cloud.CachedPlacementScores{Source: scores}, Now: func() time.Time { return time.Date(2026, 12, 2, 9, 0, 0, 0, time.UTC) },
+	}
+	res, err := r.Reconcile(ctx, reconcile.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p v1alpha1.ClusterPolicy
+	if err := c.Get(ctx, client.ObjectKey{Name: "rank"}, &p); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Status.Interruptions
+	if st == nil || len(st.PreferredInstanceTypes) < 10 || len(st.PreferredInstanceTypes) >= len(supply) {
+		t.Fatalf("preferred %v of a supply of %d: want at least 10, not all", st, len(supply))
+	}
+	if !slices.ContainsFunc(st.PreferredInstanceTypes[:1], func(t string) bool { return strings.HasPrefix(t, "r6i.") }) {
+		t.Errorf("preferred %v: the family with the best placement score comes first", st.PreferredInstanceTypes)
+	}
+	if res.RequeueAfter <= 0 || res.RequeueAfter > interruption.DefaultRankEvery {
+		t.Errorf("requeue after %s, want the next ranking", res.RequeueAfter)
+	}
+	var np karpv1.NodePool
+	if err := c.Get(ctx, client.ObjectKey{Name: render.NodePoolName("rank", v1alpha1.CapacitySpot)}, &np); err != nil {
+		t.Fatal(err)
+	}
+	_, preferred := render.Steered(&np)
+	want := slices.Clone(st.PreferredInstanceTypes)
+	slices.Sort(want)
+	if !slices.Equal(preferred, want) {
+		t.Errorf("the NodePool offers %v, want the preferred %v", preferred, want)
+	}
+	// The PolicySource's apply agrees, and a second pass writes nothing.
+	applyRendered(t, policy, st)
+	if err := c.Get(ctx, client.ObjectKey{Name: np.Name}, &np); err != nil {
+		t.Fatal(err)
+	}
+	rv := np.ResourceVersion
+	if _, err := r.Reconcile(ctx, reconcile.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKey{Name: np.Name}, &np); err != nil {
+		t.Fatal(err)
+	}
+	if np.ResourceVersion != rv {
+		t.Error("a second pass rewrote the NodePool")
+	}
+
+	// CostOptimized: every type again.
+	p.Spec.Spot.Strategy = v1alpha1.CostOptimized
+	if err := c.Update(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reconcile(ctx, reconcile.Request{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKey{Name: np.Name}, &np); err != nil {
+		t.Fatal(err)
+	}
+	if _, preferred := render.Steered(&np); preferred != nil || slices.ContainsFunc(np.Spec.Template.Spec.Requirements, func(r karpv1.NodeSelectorRequirementWithMinValues) bool {
+		return r.Key == corev1.LabelInstanceTypeStable && r.Operator == corev1.NodeSelectorOpIn
+	}) {
+		t.Errorf("a CostOptimized cluster's Spot NodePool still prefers %v", preferred)
 	}
 }

@@ -129,7 +129,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.StringVar(&o.webhookURL, "webhook-url", "", "https://host:port where the API server reaches the webhook server, for a controller running outside the cluster (default: the webhook Service)")
 	f.StringSliceVar(&o.excluded, "exclude-namespaces", nil, "namespaces never placed even when opted in (besides Ballast's own, kube-system, kube-public and kube-node-lease)")
 	f.DurationVar(&o.decisionTimeout, "decision-timeout", 2*time.Second, "longest time the webhook spends placing one pod before admitting it unchanged")
-	f.BoolVar(&o.spotScores, "spot-placement-scores", false, "ask EC2 GetSpotPlacementScores (AWS credentials from the environment: IRSA, Pod Identity) before returning fallback replicas to Spot")
+	f.BoolVar(&o.spotScores, "spot-placement-scores", false, "ask EC2 GetSpotPlacementScores (AWS credentials from the environment: IRSA, Pod Identity) before returning fallback replicas to Spot, and to rank the Spot supply of LeastInterrupted clusters")
 	f.Int32Var(&o.minSpotScore, "min-spot-placement-score", 5, "the Spot placement score (1-10) a return to Spot needs, with --spot-placement-scores")
 	f.DurationVar(&o.offeringsTTL, "unavailable-offerings-ttl", 3*time.Minute, "how long Karpenter does not retry a Spot offering that ran out of capacity (its AWS provider's unavailable-offerings cache); a return to Spot waits at least this long after the last failure")
 	f.StringVar(&o.renderTarget, "render-target", "aws", "the cloud PolicySources render NodePools for: aws, or kwok (Karpenter's kwok provider, as `ballast dev` runs it)")
@@ -302,8 +302,9 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		}
 	}
 	var bestScore func(context.Context, string, []string, int32) (int32, error)
+	var placementScores cloud.PlacementScoreSource
 	if o.spotScores {
-		if bestScore, err = newSpotScores(ctx); err != nil {
+		if placementScores, bestScore, err = newSpotScores(ctx); err != nil {
 			return err
 		}
 	}
@@ -335,7 +336,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
 		LimitsStallAfter: o.limitsStallAfter, BestSpotScore: bestScore, MinSpotScore: o.minSpotScore,
 		UnavailableOfferingsTTL: o.offeringsTTL,
-		InterruptionHalfLife:    o.interruptionHalfLife, KarpenterEvents: karpenterEvents, InterruptionQueue: queue,
+		InterruptionHalfLife:    o.interruptionHalfLife, KarpenterEvents: karpenterEvents, InterruptionQueue: queue, PlacementScores: placementScores,
 	}); err != nil {
 		return err
 	}
