@@ -145,8 +145,9 @@ const maxFieldExcerpt = 64
 // maxEventIDLength bounds an event ID; EventBridge's are UUIDs (36 characters).
 const maxEventIDLength = 128
 
-// maxInstanceIDLength bounds an instance ID; EC2's are 19 characters.
-const maxInstanceIDLength = 64
+// maxInstanceIDLength bounds an instance ID: EC2's are 19 characters; a node name (what
+// the last segment of other providers' IDs is, e.g. kwok's) is at most 253.
+const maxInstanceIDLength = 253
 
 // envelope is the part of an EventBridge event every kind shares.
 type envelope struct {

@@ -157,7 +157,7 @@ func TestParseInterruptionMessageRejects(t *testing.T) {
 			want: malformed, kind: RebalanceRecommendation, says: "instance-id is a JSON number"},
 		{name: "instance-id not a token", body: event("aws.ec2", "EC2 Instance Rebalance Recommendation", `{"instance-id":"i-0a; rm -rf /"}`),
 			want: malformed, kind: RebalanceRecommendation, says: "not an instance ID"},
-		{name: "instance-id too long", body: event("aws.ec2", "EC2 Instance Rebalance Recommendation", `{"instance-id":"i-`+strings.Repeat("0", 80)+`"}`),
+		{name: "instance-id too long", body: event("aws.ec2", "EC2 Instance Rebalance Recommendation", `{"instance-id":"i-`+strings.Repeat("0", 260)+`"}`),
 			want: malformed, kind: RebalanceRecommendation, says: "more than an instance ID has"},
 		{name: "missing instance-action", body: event("aws.ec2", spotWarning, `{"instance-id":"i-0a"}`),
 			want: malformed, kind: SpotInterruption, says: "no detail.instance-action"},

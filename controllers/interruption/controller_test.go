@@ -56,7 +56,7 @@ func (c *clock) Set(t time.Time) {
 
 // applyRendered applies what the PolicySource applies for the policy, steered by the
 // live status as the PolicySource's render is, under its field manager.
-func applyRendered(t *testing.T, policy *v1alpha1.ClusterPolicy, steering *v1alpha1.InterruptionsStatus) {
+func applyRendered(t testing.TB, policy *v1alpha1.ClusterPolicy, steering *v1alpha1.InterruptionsStatus) {
 	t.Helper()
 	objs, err := render.Render(render.Input{Policy: policy, Source: "src", Now: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), Steering: steering})
 	if err != nil {

@@ -67,7 +67,8 @@ func combinations() map[string]helmchart.Release {
 			"controller": map[string]any{"spotPlacementScores": true, "minSpotPlacementScore": 7, "excludeNamespaces": []string{"batch"},
 				"policySourceNamespaces": []string{"team-a"},
 				"eventsAddr":             "http://notification-controller.flux-system.svc.cluster.local./", "livePrices": true, "costInterval": "30s", "discoverCommitments": true,
-				"interruptionHalfLife": "6h", "karpenterInterruptionEvents": false},
+				"interruptionHalfLife": "6h", "karpenterInterruptionEvents": false,
+				"interruptionQueue": "ballast-prod-eu"},
 			"prices":              "prices:\n  eu-west-1:\n    m5.large: [0.1, 0.04]\n",
 			"extraArgs":           []string{"--log-encoding=console"},
 			"extraEnv":            []any{map[string]any{"name": "GOMEMLIMIT", "value": "400MiB"}},
@@ -555,7 +556,8 @@ func TestValuesAct(t *testing.T) {
 	}
 	for _, arg := range []string{"--spot-placement-scores=true", "--min-spot-placement-score=7", "--exclude-namespaces=batch",
 		"--events-addr=http://notification-controller.flux-system.svc.cluster.local./", "--live-prices=true", "--cost-interval=30s", "--discover-commitments=true",
-		"--prices=/etc/ballast/prices/prices.yaml", "--policy-source-namespaces=team-a"} {
+		"--prices=/etc/ballast/prices/prices.yaml", "--policy-source-namespaces=team-a",
+		"--interruption-queue=ballast-prod-eu", "--interruption-half-life=6h", "--karpenter-interruption-events=false"} {
 		if !has(c.Args, arg) {
 			t.Errorf("args %v lack %s", c.Args, arg)
 		}
