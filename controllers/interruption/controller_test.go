@@ -3,6 +3,7 @@ package interruption_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -422,5 +424,82 @@ func TestLeastInterruptedChoosesPools(t *testing.T) {
 		return r.Key == corev1.LabelInstanceTypeStable && r.Operator == corev1.NodeSelectorOpIn
 	}) {
 		t.Errorf("a CostOptimized cluster's Spot NodePool still prefers %v", preferred)
+	}
+}
+
+// TestKarpenterEvents: without a queue of Ballast's own, the SpotInterrupted and
+// SpotRebalanceRecommendation events Karpenter records on a NodeClaim and its node are
+// the notices; the two events of one instance count once.
+func TestKarpenterEvents(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := env.Client
+	policy := &v1alpha1.ClusterPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "kevents"},
+		Spec: v1alpha1.ClusterPolicySpec{
+			Cluster:   v1alpha1.ClusterIdentity{Name: "kevents", Region: "eu-west-1"},
+			NodeClass: v1alpha1.NodeClassSpec{Role: "KarpenterNodeRole-kevents"},
+			Spot:      v1alpha1.SpotSpec{Interruptions: v1alpha1.InterruptionsSpec{MinInstanceTypes: ptr.To[int32](1)}},
+		},
+	}
+	if err := c.Create(ctx, policy); err != nil {
+		t.Fatal(err)
+	}
+	applyRendered(t, policy, nil)
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: "kevents-node", Labels: map[string]string{
+			corev1.LabelInstanceTypeStable: "m6i.large", corev1.LabelTopologyZone: "eu-west-1b", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeSpot,
+		}},
+		Spec: corev1.NodeSpec{ProviderID: "aws:///eu-west-1b/i-0kevents"},
+	}
+	if err := c.Create(ctx, node); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Delete(context.Background(), node) }()
+
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: controlplane.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &interruption.Reconciler{Client: mgr.GetClient(), API: mgr.GetAPIReader(), Cluster: "kevents", Shapes: cost.DefaultCatalogue()}
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	clientset, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mgr.Add(&interruption.KarpenterEvents{Clientset: clientset, Steer: r}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = mgr.Start(ctx) }()
+	eventually(t, "the node in the cache", func() bool {
+		var n corev1.Node
+		return mgr.GetClient().Get(ctx, client.ObjectKey{Name: node.Name}, &n) == nil
+	})
+
+	// Karpenter's events: one on the node, one unrelated (another reason).
+	for i, reason := range []string{interruption.KarpenterSpotInterrupted, "Launched", interruption.KarpenterSpotInterrupted} {
+		ev := &corev1.Event{
+			ObjectMeta:     metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("kevents-%d", i)},
+			InvolvedObject: corev1.ObjectReference{Kind: "Node", Name: node.Name, APIVersion: "v1"},
+			Reason:         reason, Type: corev1.EventTypeWarning, Message: "Spot interruption warning was triggered",
+			FirstTimestamp: metav1.Now(), LastTimestamp: metav1.Now(), Source: corev1.EventSource{Component: "karpenter"},
+		}
+		if err := c.Create(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = c.Delete(context.Background(), ev) }()
+	}
+	var p v1alpha1.ClusterPolicy
+	eventually(t, "the notice recorded from Karpenter's event", func() bool {
+		return c.Get(ctx, client.ObjectKey{Name: "kevents"}, &p) == nil && p.Status.Interruptions != nil &&
+			slices.Equal(p.Status.Interruptions.ExcludedInstanceTypes, []string{"m6i.large"})
+	})
+	if pools := p.Status.Interruptions.Pools; len(pools) != 1 || pools[0].Zone != "eu-west-1b" || pools[0].Interruptions != 1 {
+		t.Errorf("history %+v: want one interruption of m6i.large in eu-west-1b", pools)
 	}
 }
