@@ -67,7 +67,9 @@ func BenchmarkMessageToExclusion(b *testing.B) {
 	defer func() { _ = c.Delete(context.Background(), policy) }()
 	applyRendered(b, policy, nil)
 	pool := render.NodePoolName(name, v1alpha1.CapacitySpot)
-	defer func() { _ = c.Delete(context.Background(), &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: pool}}) }()
+	defer func() {
+		_ = c.Delete(context.Background(), &karpv1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: pool}})
+	}()
 	var np karpv1.NodePool
 	if err := c.Get(ctx, client.ObjectKey{Name: pool}, &np); err != nil {
 		b.Fatal(err)
