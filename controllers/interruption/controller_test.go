@@ -157,13 +157,7 @@ func TestSteering(t *testing.T) {
 	original := getPool()
 
 	rec := events.NewFakeRecorder(100)
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: controlplane.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := newManager(t)
 	r := &interruption.Reconciler{
 		Client: mgr.GetClient(), API: mgr.GetAPIReader(), Recorder: rec, Cluster: "steer",
 		Shapes: cost.DefaultCatalogue(), Now: clk.Now,
@@ -457,13 +451,7 @@ func TestKarpenterEvents(t *testing.T) {
 	}
 	defer func() { _ = c.Delete(context.Background(), node) }()
 
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: controlplane.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := newManager(t)
 	r := &interruption.Reconciler{Client: mgr.GetClient(), API: mgr.GetAPIReader(), Cluster: "kevents", Shapes: cost.DefaultCatalogue()}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
@@ -502,4 +490,17 @@ func TestKarpenterEvents(t *testing.T) {
 	if pools := p.Status.Interruptions.Pools; len(pools) != 1 || pools[0].Zone != "eu-west-1b" || pools[0].Interruptions != 1 {
 		t.Errorf("history %+v: want one interruption of m6i.large in eu-west-1b", pools)
 	}
+}
+
+// newManager is a manager on the test API server with no metrics or probes.
+func newManager(t testing.TB) ctrl.Manager {
+	t.Helper()
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: controlplane.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mgr
 }

@@ -11,10 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	awscloud "github.com/ballast-dev/ballast/cloud/aws"
@@ -23,7 +20,6 @@ import (
 	"github.com/ballast-dev/ballast/localcluster"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/render"
-	"github.com/ballast-dev/ballast/test/controlplane"
 )
 
 // BenchmarkMessageToExclusion measures what the issue asks to be within a second: from
@@ -77,13 +73,7 @@ func BenchmarkMessageToExclusion(b *testing.B) {
 	book := cost.DefaultCatalogue()
 	types := interruption.Supply(render.Unsteered(&np), book)
 
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: controlplane.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	mgr := newManager(b)
 	r := &interruption.Reconciler{Client: mgr.GetClient(), API: mgr.GetAPIReader(), Cluster: name, Shapes: book}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		b.Fatal(err)
