@@ -19,10 +19,12 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/render"
 	"github.com/ballast-dev/ballast/split"
 )
 
@@ -52,6 +54,11 @@ func fixture(t testing.TB, cluster string, replicas int32, base, percent int32, 
 	}
 	if err := c.Create(ctx, policy); err != nil && !isAlreadyExists(err) {
 		t.Fatal(err)
+	}
+	for _, np := range ballastPools(t, policy) {
+		if err := c.Create(ctx, np); err != nil && !isAlreadyExists(err) {
+			t.Fatal(err)
+		}
 	}
 	rule := &v1alpha1.WorkloadDistributionRule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "r"},
@@ -84,6 +91,25 @@ func fixture(t testing.TB, cluster string, replicas int32, base, percent int32, 
 		t.Fatal(err)
 	}
 	return ns, rs
+}
+
+// ballastPools are the NodePools Ballast renders for the policy.
+func ballastPools(t testing.TB, policy *v1alpha1.ClusterPolicy) []*karpv1.NodePool {
+	t.Helper()
+	objs, err := render.Render(render.Input{Policy: policy, Source: "local", Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*karpv1.NodePool
+	for _, o := range objs {
+		if np, ok := o.(*karpv1.NodePool); ok {
+			out = append(out, np)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("the policy renders no NodePool")
+	}
+	return out
 }
 
 func isAlreadyExists(err error) bool { return err != nil && client.IgnoreAlreadyExists(err) == nil }
