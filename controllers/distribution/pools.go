@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -80,7 +81,7 @@ type pool struct {
 	reqs scheduling.Requirements
 	// taints: the template taints without Ballast's Spot taint; spotTainted says
 	// whether that one was among them.
-	taints      scheduling.Taints
+	taints      []corev1.Taint
 	spotTainted bool
 	// spot and onDemand: the capacity types the pool's requirements allow.
 	spot, onDemand bool
@@ -187,16 +188,43 @@ func (f *Fit) add(p *pool, spec *corev1.PodSpec, terms []scheduling.Requirements
 // admits reports whether a pod with the spec and its requirement terms (podTerms)
 // can land on the pool.
 func (p *pool) admits(spec *corev1.PodSpec, terms []scheduling.Requirements) bool {
-	if len(p.taints) > 0 && p.taints.Tolerates(spec.Tolerations) != nil {
+	if !tolerates(p.taints, spec.Tolerations) {
 		return false
 	}
 	for _, t := range terms {
-		if p.reqs.Compatible(t, scheduling.AllowUndefinedWellKnownLabels) == nil {
+		// A term without requirements fits every pool; Compatible would say so too, at
+		// the cost of resolving its options.
+		if len(t) == 0 || p.reqs.Compatible(t, scheduling.AllowUndefinedWellKnownLabels) == nil {
 			return true
 		}
 	}
 	return false
 }
+
+// tolerates reports whether the tolerations tolerate every taint, as Karpenter's
+// scheduling.Taints.Tolerates judges it (Kubernetes' Toleration.ToleratesTaint, with
+// the comparison operators), without building the error that says which taint is not
+// tolerated: most pods tolerate few of the pools' taints, and the admission needs only
+// the answer.
+func tolerates(taints []corev1.Taint, tolerations []corev1.Toleration) bool {
+	for i := range taints {
+		ok := false
+		for j := range tolerations {
+			if tolerations[j].ToleratesTaint(logr.Discard(), &taints[i], true) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// anyNode is the terms of a pod that selects no node labels: one empty term. Shared,
+// never written.
+var anyNode = []scheduling.Requirements{nil}
 
 // podTerms returns the pod's node requirements as Karpenter reads them, one set per
 // term of its required node affinity (the terms are ORed; Karpenter tries each in
@@ -215,6 +243,9 @@ func podTerms(spec *corev1.PodSpec) []scheduling.Requirements {
 	a := spec.Affinity
 	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil ||
 		len(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms) == 0 {
+		if base == nil {
+			return anyNode
+		}
 		return []scheduling.Requirements{base}
 	}
 	var out []scheduling.Requirements

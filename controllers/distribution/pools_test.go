@@ -211,3 +211,30 @@ func TestCompiledPoolsFollowChanges(t *testing.T) {
 		t.Fatalf("after a replacement: spot %v, on-demand %v", p.spot, p.onDemand)
 	}
 }
+
+// BenchmarkFit is the per-admission work of judging a pod against the NodePools once
+// they are compiled (the list itself is a read of the informer cache, without copies).
+func BenchmarkFit(b *testing.B) {
+	var n nodePools
+	for _, np := range testPools {
+		n.get("c", np)
+	}
+	specs := map[string]*corev1.PodSpec{
+		"plain": {},
+		"gpu": {NodeSelector: map[string]string{"ballast.dev/e2e-gpu": "true"},
+			Tolerations: []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists}}},
+		"affinity": {Affinity: requiring(term(expr(karpv1.NodePoolLabelKey, corev1.NodeSelectorOpIn, "batch", "ballast-c-spot")))},
+	}
+	for name, spec := range specs {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var f Fit
+				terms := podTerms(spec)
+				for _, np := range testPools {
+					f.add(n.get("c", np), spec, terms)
+				}
+			}
+		})
+	}
+}
