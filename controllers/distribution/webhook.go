@@ -149,6 +149,8 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	}
 	c := chooses(&pod.Spec)
 	switch {
+	case c.pinned && c.allowsSpot && p.onlyUnmanaged(ctx, &pod.Spec):
+		return nil, "the pod chooses Spot itself on NodePools Ballast does not manage", nil
 	case c.pinned && c.allowsSpot:
 		out := pod.DeepCopy()
 		if !addSpotToleration(&out.Spec) {
@@ -206,6 +208,14 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	out := pod.DeepCopy()
 	apply(out, w, rule, decision, admissionID)
 	return out, "", nil
+}
+
+// onlyUnmanaged reports whether the pod can land only on NodePools Ballast does not
+// manage (so Ballast's Spot toleration would be of no use to it). When the NodePools
+// cannot be read or none fits, it says false: the toleration is harmless.
+func (p *Placer) onlyUnmanaged(ctx context.Context, spec *corev1.PodSpec) bool {
+	fit, err := p.pools.fit(ctx, p.Client, p.Cluster, spec)
+	return err == nil && fit.Pools > 0 && !fit.Ballast
 }
 
 // decideWithLedger decides a pod of a Deployment, ReplicaSet or Job under its ledger.

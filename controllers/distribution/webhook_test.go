@@ -544,6 +544,11 @@ func TestWebhookIsPoolAware(t *testing.T) {
 		{"the Spot-only batch pool: left alone", func(s *corev1.PodSpec) {
 			s.Affinity = pools("e2e-batch")
 		}, []string{"", "", "", ""}, []string{"", "", "", ""}},
+		// Ballast's Spot toleration would be of no use there.
+		{"the team pool, choosing Spot itself: left alone", func(s *corev1.PodSpec) {
+			s.NodeSelector = map[string]string{"team": "ml", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeSpot}
+			s.Tolerations = []corev1.Toleration{{Key: "team", Operator: corev1.TolerationOpExists}}
+		}, []string{"", "", "", ""}, []string{"", "", "", ""}},
 		{"the GPU pool or Ballast's On-Demand pool: never Spot", func(s *corev1.PodSpec) {
 			s.Affinity = pools("e2e-gpu", render.NodePoolName(cluster, "on-demand"), render.NodePoolName(cluster, "spot"))
 			s.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions = append(
