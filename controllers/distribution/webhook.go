@@ -166,17 +166,22 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	if err != nil {
 		return nil, "", err
 	}
+	leftAlone := func(reason, why string) (*corev1.Pod, string, error) {
+		if !dryRun {
+			metrics.LeftAlone.WithLabelValues(reason).Inc()
+		}
+		return nil, why, nil
+	}
 	switch {
 	case fit.Pools == 0:
-		metrics.LeftAlone.WithLabelValues(LeftAloneNoNodePool).Inc()
-		return nil, "no NodePool can take the pod", nil
+		return leftAlone(LeftAloneNoNodePool, "no NodePool can take the pod")
 	case !fit.Ballast:
-		metrics.LeftAlone.WithLabelValues(LeftAloneUnmanagedPool).Inc()
-		return nil, "the pod can land only on NodePools Ballast does not manage", nil
+		return leftAlone(LeftAloneUnmanagedPool, "the pod can land only on NodePools Ballast does not manage")
 	case !fit.Spot && !fit.OnDemand:
-		metrics.LeftAlone.WithLabelValues(LeftAloneNoNodePool).Inc()
-		return nil, "no NodePool the pod can land on offers Spot or On-Demand", nil
+		return leftAlone(LeftAloneNoNodePool, "no NodePool the pod can land on offers Spot or On-Demand")
 	}
+	// From here on some NodePool the pod can land on offers Spot or On-Demand, so
+	// fit.Constrain always finds a capacity type.
 	w, err := WorkloadOf(ctx, p.Client, pod)
 	if err != nil || w == nil {
 		return nil, "not part of a Deployment, StatefulSet, ReplicaSet or Job", err
