@@ -28,6 +28,13 @@ var (
 		Help: "Pod admissions the distribution webhook let through without a placement, by cause (timeout, error).",
 	}, []string{"cause"})
 
+	// LeftAlone counts the pods the webhook admitted unchanged because of the NodePools
+	// they can land on.
+	LeftAlone = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ballast_placements_left_alone_total",
+		Help: "Pods the distribution webhook left alone because of the NodePools they can land on, by reason (unmanaged-pool: only NodePools Ballast does not manage; no-nodepool: none).",
+	}, []string{"reason"})
+
 	// WorkloadReplicas is the desired and observed split of every workload in scope.
 	WorkloadReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "ballast_workload_replicas",
@@ -190,7 +197,7 @@ var (
 // All lists every collector of this package, in the order they are registered.
 func All() []prometheus.Collector {
 	return []prometheus.Collector{
-		Placements, PlacementErrors, WorkloadReplicas, WorkloadDrift, Evictions,
+		Placements, PlacementErrors, LeftAlone, WorkloadReplicas, WorkloadDrift, Evictions,
 		FallbackState, FallbackReplicas, FallbackSince, SpotShare, Nodes,
 		CostPotential, CostActual, CostSavings, UnusedCommitment,
 		NamespaceCost, NamespaceSavings, WorkloadCost, WorkloadSavings, CostErrors,
