@@ -13,8 +13,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
-	"github.com/ballast-dev/ballast/plan"
 	"github.com/ballast-dev/ballast/crdcheck"
+	"github.com/ballast-dev/ballast/plan"
 	"github.com/ballast-dev/ballast/policies"
 	"github.com/ballast-dev/ballast/policies/maintenance"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
