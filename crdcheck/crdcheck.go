@@ -104,9 +104,22 @@ func (c *Checker) add(crd *apiextensionsv1.CustomResourceDefinition) error {
 	return nil
 }
 
-// karpenter compiles Karpenter's CRDs once per process.
+// karpenter compiles Karpenter's CRDs once per process, from the CRDs the module has
+// already decoded when it was initialised (awsapis.CRDs).
 var karpenter = sync.OnceValues(func() (*Checker, error) {
-	return New(awsapis.EC2NodeClassCRD, awsapis.NodePoolCRD)
+	c := &Checker{versions: map[string]*version{}}
+	for _, crd := range awsapis.CRDs {
+		if crd.Name != "nodepools.karpenter.sh" && crd.Name != "ec2nodeclasses.karpenter.k8s.aws" {
+			continue
+		}
+		if err := c.add(crd); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.versions) == 0 {
+		return nil, fmt.Errorf("the Karpenter module has no NodePool or EC2NodeClass CRD")
+	}
+	return c, nil
 })
 
 // Karpenter returns the checker of Karpenter's NodePool (karpenter.sh) and

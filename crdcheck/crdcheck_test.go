@@ -5,10 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/utils/ptr"
-
 	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	"github.com/ballast-dev/ballast/crdcheck"
 )
@@ -123,7 +122,6 @@ func TestCheckObject(t *testing.T) {
 			AMISelectorTerms:           []awsv1.AMISelectorTerm{{Alias: "windows2019@v1"}},
 			SubnetSelectorTerms:        []awsv1.SubnetSelectorTerm{{Tags: map[string]string{"a": "b"}}},
 			SecurityGroupSelectorTerms: []awsv1.SecurityGroupSelectorTerm{{Tags: map[string]string{"a": "b"}}},
-			InstanceProfile:            nil,
 			MetadataOptions:            &awsv1.MetadataOptions{HTTPPutResponseHopLimit: ptr.To[int64](2)},
 		},
 	}
@@ -138,7 +136,7 @@ func TestCheckObject(t *testing.T) {
 	if nc.Spec.MetadataOptions.HTTPEndpoint != nil || before.Spec.MetadataOptions.HTTPPutResponseHopLimit == nil {
 		t.Error("CheckObject defaulted the caller's object")
 	}
-	if !checker.Knows("karpenter.sh/v1", "NodePool") || checker.Knows("karpenter.sh/v1", "NodeClaim") {
+	if !checker.Knows("karpenter.sh/v1", "NodePool") || !checker.Knows("karpenter.k8s.aws/v1", "EC2NodeClass") || checker.Knows("karpenter.sh/v1", "NodeClaim") {
 		t.Error("Knows does not match the CRDs given")
 	}
 	if _, err := checker.CheckYAML([]byte("apiVersion: v1\nkind: ConfigMap\n")); err == nil {
