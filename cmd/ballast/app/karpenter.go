@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,7 +58,11 @@ func karpenterFindings(checker *crdcheck.Checker, p *policies.ClusterPolicyDoc, 
 			return policies.Findings{karpenterFinding(p, "", fmt.Sprintf("the rendered %s %s cannot be checked: %v", gvk.Kind, obj.GetName(), err))}
 		}
 		for _, v := range violations {
-			k := key{kind: gvk.Kind, field: policyField(obj, v.Field, defaulted), rendered: v.Field, message: v.Message}
+			field := policyField(obj, v.Field, defaulted)
+			if np, ok := obj.(*karpv1.NodePool); ok && v.CEL {
+				field = narrow(checker, np, v, defaulted, field)
+			}
+			k := key{kind: gvk.Kind, field: field, rendered: v.Field, message: v.Message}
 			if _, ok := names[k]; !ok {
 				order = append(order, k)
 			}
@@ -73,6 +78,50 @@ func karpenterFindings(checker *crdcheck.Checker, p *policies.ClusterPolicyDoc, 
 		out = append(out, karpenterFinding(p, k.field, fmt.Sprintf("Karpenter would reject %s: %s: %s", what, k.rendered, k.message)))
 	}
 	return out
+}
+
+// narrow finds the policy field of a CEL rule written on a whole list of a NodePool
+// (requirements, budgets), whose violation names only the list: it checks the pool
+// with each element alone, and when exactly one element breaks the rule, returns the
+// policy field of that element. Otherwise it returns field.
+func narrow(checker *crdcheck.Checker, np *karpv1.NodePool, v crdcheck.Violation, p *v1alpha1.ClusterPolicy, field string) string {
+	var n int
+	var with func(i int) *karpv1.NodePool
+	switch v.Field {
+	case "spec.template.spec.requirements":
+		n = len(np.Spec.Template.Spec.Requirements)
+		with = func(i int) *karpv1.NodePool {
+			c := np.DeepCopy()
+			c.Spec.Template.Spec.Requirements = c.Spec.Template.Spec.Requirements[i : i+1]
+			return c
+		}
+	case "spec.disruption.budgets":
+		n = len(np.Spec.Disruption.Budgets)
+		with = func(i int) *karpv1.NodePool {
+			c := np.DeepCopy()
+			c.Spec.Disruption.Budgets = c.Spec.Disruption.Budgets[i : i+1]
+			return c
+		}
+	default:
+		return field
+	}
+	culprit := -1
+	for i := range n {
+		violations, err := checker.CheckObject(with(i))
+		if err != nil {
+			return field
+		}
+		if slices.Contains(violations, v) {
+			if culprit >= 0 {
+				return field
+			}
+			culprit = i
+		}
+	}
+	if culprit < 0 {
+		return field
+	}
+	return policyField(np, fmt.Sprintf("%s[%d]", v.Field, culprit), p)
 }
 
 func karpenterFinding(p *policies.ClusterPolicyDoc, field, message string) policies.Finding {

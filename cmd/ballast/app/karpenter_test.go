@@ -166,13 +166,13 @@ func TestKarpenterFindingsPointAtPolicyFields(t *testing.T) {
 	for _, f := range karpenterFindings(checker, p, objs) {
 		got = append(got, f.String())
 	}
-	// A rule on a whole list (requirements, budgets) names the list, so the finding
-	// points at the policy's list.
+	// A rule on a whole list (requirements, budgets) names the list; the finding
+	// points at the policy field of the one element that breaks it.
 	want := []string{
 		`prod.yaml:9:3: error [karpenter-rejects] spec.nodeClass.tags: Karpenter would reject the rendered EC2NodeClass ballast-prod: spec.tags: tag contains a restricted tag matching karpenter.sh/nodepool`,
 		`prod.yaml:13:9: error [karpenter-rejects] spec.nodeClass.subnetSelector[1].tags: Karpenter would reject the rendered EC2NodeClass ballast-prod: spec.subnetSelectorTerms[1].tags: empty tag keys or values aren't supported`,
-		`prod.yaml:14:3: error [karpenter-rejects] spec.instances: Karpenter would reject the rendered NodePools ballast-prod-on-demand and ballast-prod-spot: spec.template.spec.requirements: requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value`,
-		`prod.yaml:17:5: error [karpenter-rejects] spec.binPacking.disruptionBudgets: Karpenter would reject the rendered NodePool ballast-prod-spot: spec.disruption.budgets: 'schedule' must be set with 'duration'`,
+		`prod.yaml:15:5: error [karpenter-rejects] spec.instances.zones: Karpenter would reject the rendered NodePools ballast-prod-on-demand and ballast-prod-spot: spec.template.spec.requirements: requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value`,
+		`prod.yaml:18:9: error [karpenter-rejects] spec.binPacking.disruptionBudgets[0]: Karpenter would reject the rendered NodePool ballast-prod-spot: spec.disruption.budgets: 'schedule' must be set with 'duration'`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("findings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
