@@ -1,10 +1,11 @@
 package crdcheck
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 
@@ -167,7 +168,8 @@ func (c *Checker) CheckJSON(data []byte) ([]Violation, error) {
 
 // Check checks an object decoded from JSON (integers as int64) as the API server
 // would on create: unknown fields, then nulls and defaults, then the OpenAPI schema, list types
-// and CEL rules. It prunes and defaults obj in place. It returns an error when the
+// and CEL rules. The violations are sorted by field and message. It prunes and
+// defaults obj in place. It returns an error when the
 // checker has no CRD for the object's apiVersion and kind.
 func (c *Checker) Check(obj map[string]any) ([]Violation, error) {
 	apiVersion, _ := obj["apiVersion"].(string)
@@ -178,9 +180,7 @@ func (c *Checker) Check(obj map[string]any) ([]Violation, error) {
 	}
 	var out []Violation
 	opts := structuralschema.UnknownFieldPathOptions{TrackUnknownFieldPaths: true}
-	unknown := pruning.PruneWithOptions(obj, v.structural, true, opts)
-	sort.Strings(unknown)
-	for _, path := range unknown {
+	for _, path := range pruning.PruneWithOptions(obj, v.structural, true, opts) {
 		out = append(out, Violation{Field: path, Message: "unknown field: the CRD has no such field", CRD: v.crd})
 	}
 	// As the API server's decoder does: a null where the schema allows none is dropped,
@@ -198,7 +198,12 @@ func (c *Checker) Check(obj map[string]any) ([]Violation, error) {
 			out = append(out, Violation{Field: e.Field, Message: celMessage(e), CEL: true, CRD: v.crd})
 		}
 	}
-	return out, nil
+	// The validators walk maps, in no fixed order: sort, so the same object always
+	// gives the same list.
+	slices.SortFunc(out, func(a, b Violation) int {
+		return cmp.Or(cmp.Compare(a.Field, b.Field), cmp.Compare(a.Message, b.Message))
+	})
+	return slices.Compact(out), nil
 }
 
 // celMessage is a CEL rule's own message; the bad value the validator reports for a

@@ -1,7 +1,9 @@
 package crdcheck_test
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -141,5 +143,39 @@ func TestCheckObject(t *testing.T) {
 	}
 	if _, err := checker.CheckYAML([]byte("apiVersion: v1\nkind: ConfigMap\n")); err == nil {
 		t.Error("an object of no known CRD was checked")
+	}
+}
+
+// TestViolationsAreSorted: the validators walk maps in no fixed order; the same object
+// always gives the same violations, sorted by field and message.
+func TestViolationsAreSorted(t *testing.T) {
+	checker, err := crdcheck.Karpenter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := []byte(fmt.Sprintf(nodeClass, "windows2022@v1", "  tags: {karpenter.sh/nodeclaim: x, eks:eks-cluster-name: \"y\"}\n  made: up\n"))
+	var first []string
+	for i := range 20 {
+		violations, err := checker.CheckYAML(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sorted := slices.IsSortedFunc(violations, func(a, b crdcheck.Violation) int {
+			return cmp.Or(cmp.Compare(a.Field, b.Field), cmp.Compare(a.Message, b.Message))
+		})
+		var got []string
+		for _, v := range violations {
+			got = append(got, v.String())
+		}
+		if i == 0 {
+			first = got
+			if len(got) < 4 || !sorted {
+				t.Fatalf("violations %q: want at least 4, sorted", got)
+			}
+			continue
+		}
+		if !slices.Equal(got, first) {
+			t.Fatalf("check %d gave %q, the first %q", i, got, first)
+		}
 	}
 }

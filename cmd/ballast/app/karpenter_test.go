@@ -162,6 +162,7 @@ func TestKarpenterFindingsPointAtPolicyFields(t *testing.T) {
 			}
 		}
 	}
+	// In the order of the rendered objects, and of the fields within one.
 	var got []string
 	for _, f := range karpenterFindings(checker, p, objs) {
 		got = append(got, f.String())
@@ -169,8 +170,8 @@ func TestKarpenterFindingsPointAtPolicyFields(t *testing.T) {
 	// A rule on a whole list (requirements, budgets) names the list; the finding
 	// points at the policy field of the one element that breaks it.
 	want := []string{
-		`prod.yaml:9:3: error [karpenter-rejects] spec.nodeClass.tags: Karpenter would reject the rendered EC2NodeClass ballast-prod: spec.tags: tag contains a restricted tag matching karpenter.sh/nodepool`,
 		`prod.yaml:13:9: error [karpenter-rejects] spec.nodeClass.subnetSelector[1].tags: Karpenter would reject the rendered EC2NodeClass ballast-prod: spec.subnetSelectorTerms[1].tags: empty tag keys or values aren't supported`,
+		`prod.yaml:9:3: error [karpenter-rejects] spec.nodeClass.tags: Karpenter would reject the rendered EC2NodeClass ballast-prod: spec.tags: tag contains a restricted tag matching karpenter.sh/nodepool`,
 		`prod.yaml:15:5: error [karpenter-rejects] spec.instances.zones: Karpenter would reject the rendered NodePools ballast-prod-on-demand and ballast-prod-spot: spec.template.spec.requirements: requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value`,
 		`prod.yaml:18:9: error [karpenter-rejects] spec.binPacking.disruptionBudgets[0]: Karpenter would reject the rendered NodePool ballast-prod-spot: spec.disruption.budgets: 'schedule' must be set with 'duration'`,
 	}
