@@ -16,6 +16,7 @@ const (
 	RuleTooComplex      = "too-complex"
 	RuleUnknownKind     = "unknown-kind"
 	RuleIgnored         = "ignored-document"
+	RuleKarpenterObject = "karpenter-object"
 
 	// Values.
 	RuleOutOfRange      = "out-of-range"
@@ -52,6 +53,9 @@ const (
 	RuleIncompleteBudget  = "incomplete-budget"
 	RuleInvalidWindow     = "invalid-window"
 	RuleIneffectiveWindow = "ineffective-window"
+
+	// What the policy renders to.
+	RuleKarpenterRejects = "karpenter-rejects"
 )
 
 // RuleInfo describes a rule for documentation and SARIF output.
@@ -74,6 +78,7 @@ var Rules = []RuleInfo{
 	{RuleTooComplex, SeverityError, "A document nested too deeply or too large to be a policy."},
 	{RuleUnknownKind, SeverityError, "A ballast.dev document of an unknown kind or version."},
 	{RuleIgnored, SeverityInfo, "A document that is not a Ballast policy; it is ignored."},
+	{RuleKarpenterObject, SeverityWarning, "A Karpenter NodePool or EC2NodeClass in the policy tree: it is not Ballast policy and is not applied; `ballast import` turns Karpenter objects into policy."},
 	{RuleOutOfRange, SeverityError, "A number or quantity outside its allowed range."},
 	{RuleInvalidValue, SeverityError, "A value that is not one of the allowed values or does not match the expected format."},
 	{RuleInvalidDuration, SeverityError, "A duration that does not parse or cannot be used where it is written."},
@@ -100,4 +105,5 @@ var Rules = []RuleInfo{
 	{RuleIncompleteBudget, SeverityError, "A disruption budget with a schedule but no duration, or a duration but no schedule."},
 	{RuleInvalidWindow, SeverityError, "A maintenance window that is empty (end equals start)."},
 	{RuleIneffectiveWindow, SeverityWarning, "A maintenance window that allows an operation that is turned off."},
+	{RuleKarpenterRejects, SeverityError, "A NodePool or EC2NodeClass the policy renders to breaks a rule of Karpenter's own CRDs (an OpenAPI constraint or a CEL rule, evaluated offline from the CRDs of the Karpenter version Ballast is built with), so the API server would refuse it. Reported by `ballast validate` and `ballast render` at the policy field the rendered field comes from."},
 }
