@@ -122,6 +122,19 @@ func TestInterruptionSteersSpotCapacity(t *testing.T) {
 		t.Fatalf("the pod runs on %s (pool %q, type %q, provider ID %q), not a node of Ballast's Spot pool", node.Name, node.Labels[karpv1.NodePoolLabelKey], reclaimed, node.Spec.ProviderID)
 	}
 
+	// Other tests' empty nodes of that type would take the replacement pod without a
+	// launch: wait until Karpenter has consolidated them away.
+	err = kube.Eventually(ctx, "no other Spot node of type "+reclaimed, 2*time.Minute, func(ctx context.Context) (bool, string, error) {
+		var nodes corev1.NodeList
+		if err := kube.Client.List(ctx, &nodes, client.MatchingLabels{karpv1.NodePoolLabelKey: node.Labels[karpv1.NodePoolLabelKey], corev1.LabelInstanceTypeStable: reclaimed}); err != nil {
+			return false, "", err
+		}
+		return len(nodes.Items) == 1, fmt.Sprintf("%d nodes", len(nodes.Items)), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// The warning, sent now; the exclusion appears in the NodePool.
 	sentAt := time.Now()
 	sendNotice(t, interruption.SpotInterruptionReason, id, sentAt)
