@@ -145,19 +145,17 @@ func (r *Reconciler) notice(ctx context.Context, instanceID, reason string, at t
 			labels = claims.Items[0].Labels
 		}
 	}
-	return noticeFor(labels, instanceID, reason, at)
+	n, ok := noticeFor(labels, instanceID, reason, at)
+	return n, ok, nil
 }
 
 // noticeFor makes the notice of a node with labels, if it is a Spot node.
-func noticeFor(labels map[string]string, instanceID, reason string, at time.Time) (Notice, bool, error) {
-	if labels[karpv1.CapacityTypeLabelKey] != karpv1.CapacityTypeSpot {
-		return Notice{}, false, nil
-	}
+func noticeFor(labels map[string]string, instanceID, reason string, at time.Time) (Notice, bool) {
 	t := labels[corev1.LabelInstanceTypeStable]
-	if t == "" {
-		return Notice{}, false, nil
+	if labels[karpv1.CapacityTypeLabelKey] != karpv1.CapacityTypeSpot || t == "" {
+		return Notice{}, false
 	}
-	return Notice{InstanceID: instanceID, Reason: reason, InstanceType: t, Zone: labels[corev1.LabelTopologyZone], Time: at}, true, nil
+	return Notice{InstanceID: instanceID, Reason: reason, InstanceType: t, Zone: labels[corev1.LabelTopologyZone], Time: at}, true
 }
 
 // InstanceIndex indexes nodes and NodeClaims by the instance ID of their provider ID.

@@ -107,7 +107,8 @@ func (k *KarpenterEvents) notice(ctx context.Context, ev *corev1.Event, reason s
 	if id == "" {
 		return Notice{}, false, fmt.Errorf("%s %s has no provider ID yet", ev.InvolvedObject.Kind, ev.InvolvedObject.Name)
 	}
-	return noticeFor(labels, id, reason, at)
+	n, ok := noticeFor(labels, id, reason, at)
+	return n, ok, nil
 }
 
 // eventTime is when the event first happened.

@@ -1,7 +1,6 @@
 package interruption
 
 import (
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,10 +12,6 @@ import (
 	"github.com/ballast-dev/ballast/cost"
 )
 
-// familyParts splits an instance family the way Karpenter's AWS provider labels it:
-// category, an optional memory part, generation, then attributes.
-var familyParts = regexp.MustCompile(`^([a-z]+)(-[0-9]+tb)?([0-9]+)(.*)$`)
-
 // typeLabels are the labels Karpenter's AWS provider gives a Spot node of instance type
 // t, as far as its name and shape (when ok) tell.
 func typeLabels(t string, s cost.Shape, ok bool) map[string]string {
@@ -27,9 +22,9 @@ func typeLabels(t string, s cost.Shape, ok bool) map[string]string {
 		awsv1.LabelInstanceFamily:      family,
 		awsv1.LabelInstanceSize:        size,
 	}
-	if m := familyParts.FindStringSubmatch(family); m != nil {
-		l[awsv1.LabelInstanceCategory] = m[1]
-		l[awsv1.LabelInstanceGeneration] = m[3]
+	if category, generation, ok := cost.FamilyParts(family); ok {
+		l[awsv1.LabelInstanceCategory] = category
+		l[awsv1.LabelInstanceGeneration] = generation
 	}
 	if ok {
 		l[corev1.LabelArchStable] = s.Arch
