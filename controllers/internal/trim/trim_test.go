@@ -141,9 +141,11 @@ func TestPodKeepsWhatBallastReads(t *testing.T) {
 			room := func(n *corev1.Node) []*binpacking.Node {
 				n = n.DeepCopy()
 				n.Spec.Taints = n.Spec.Taints[:1] // not disrupted
-				return []*binpacking.Node{{Node: n}}
+				// Not empty: an empty node is no target.
+				running := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "running"}}
+				return []*binpacking.Node{{Node: n, Pods: []*corev1.Pod{running}}}
 			}
-			same(t, "fit", binpacking.Fit([]*corev1.Pod{full}, room(node)), binpacking.Fit([]*corev1.Pod{p}, room(n)))
+			same(t, "fit", binpacking.Fit([]*corev1.Pod{full}, nil, room(node)), binpacking.Fit([]*corev1.Pod{p}, nil, room(n)))
 			fa, fErr := nodeaffinity.GetRequiredNodeAffinity(full).Match(node)
 			ta, tErr := nodeaffinity.GetRequiredNodeAffinity(p).Match(n)
 			same(t, "node affinity", [2]any{fa, fErr}, [2]any{ta, tErr})
