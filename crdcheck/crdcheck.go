@@ -206,6 +206,21 @@ func (c *Checker) Check(obj map[string]any) ([]Violation, error) {
 	return slices.Compact(out), nil
 }
 
+// Default fills obj's unset fields with its CRD's defaults, in place, as the API server
+// does on create (a null where the schema allows none is dropped first). It returns an
+// error when the checker has no CRD for the object's apiVersion and kind.
+func (c *Checker) Default(obj map[string]any) error {
+	apiVersion, _ := obj["apiVersion"].(string)
+	kind, _ := obj["kind"].(string)
+	v, ok := c.versions[apiVersion+"/"+kind]
+	if !ok {
+		return fmt.Errorf("no CRD for apiVersion %q kind %q", apiVersion, kind)
+	}
+	structuraldefaulting.PruneNonNullableNullsWithoutDefaults(obj, v.structural)
+	structuraldefaulting.Default(obj, v.structural)
+	return nil
+}
+
 // celMessage is a CEL rule's own message; the bad value the validator reports for a
 // rule is only the type of the value (object, string), which says nothing.
 func celMessage(e *field.Error) string {

@@ -27,6 +27,8 @@ var (
 	quantityType = reflect.TypeFor[resource.Quantity]()
 	durationType = reflect.TypeFor[metav1.Duration]()
 	timeType     = reflect.TypeFor[metav1.Time]()
+	// unmarshalerType: a type that decodes itself from JSON.
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 )
 
 // checker walks a YAML node tree against a Go API type the way the strict JSON decoder
@@ -103,6 +105,12 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string, depth int) {
 		}
 		return
 	}
+	if t.Kind() == reflect.Struct && reflect.PointerTo(t).Implements(unmarshalerType) {
+		// A type that reads itself (Karpenter's NillableDuration, say): checked by its
+		// own decoder, at this node.
+		c.checkUnmarshaler(n, t, path)
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		c.checkStruct(n, t, path, depth)
@@ -144,6 +152,19 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string, depth int) {
 		}
 	case reflect.Interface:
 		// Any value is allowed.
+	}
+}
+
+// checkUnmarshaler decodes the node with the type's own JSON decoder and reports its
+// error.
+func (c *checker) checkUnmarshaler(n *yaml.Node, t reflect.Type, path string) {
+	data, err := toJSON(n)
+	if err != nil {
+		c.report(n, path, RuleWrongType, "%v", err)
+		return
+	}
+	if err := json.Unmarshal(data, reflect.New(t).Interface()); err != nil {
+		c.report(n, path, RuleWrongType, "%s is not a valid value: %v", describe(n), err)
 	}
 }
 
@@ -299,11 +320,21 @@ func jsonFields(t reflect.Type) map[string]fieldInfo {
 		if name == "" {
 			name = sf.Name
 		}
-		required := !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") && sf.Type.Kind() != reflect.Pointer
+		// Karpenter's types mark optional fields without omitempty as well: which of
+		// their fields are required is Karpenter's CRDs' to say (crdcheck).
+		required := !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") && sf.Type.Kind() != reflect.Pointer &&
+			!karpenterType(t)
 		out[name] = fieldInfo{typ: sf.Type, required: required}
 	}
 	fieldCache.Store(t, out)
 	return out
+}
+
+// karpenterType reports whether a type is one of Karpenter's API types (core or AWS
+// provider), embedded as written in spec.nodePools and spec.nodeClasses.
+func karpenterType(t reflect.Type) bool {
+	pkg := t.PkgPath()
+	return strings.HasPrefix(pkg, "sigs.k8s.io/karpenter/") || strings.HasPrefix(pkg, "github.com/aws/karpenter-provider-aws/")
 }
 
 // toJSON converts a checked node tree into JSON for the typed decode: the JSON of

@@ -206,6 +206,11 @@ func (r *Repository) decode(d *Document, obj any) bool {
 	}
 	data, err := toJSON(d.root)
 	if err == nil {
+		if _, ok := obj.(*v1alpha1.ClusterPolicy); ok {
+			data, err = karpenterDefaults(data)
+		}
+	}
+	if err == nil {
 		err = json.Unmarshal(data, obj)
 	}
 	if err != nil {

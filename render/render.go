@@ -59,7 +59,8 @@ var (
 
 // Render renders the objects of the cluster Input.Policy describes, in this order: the
 // EC2NodeClass ballast-<cluster>, the NodePools ballast-<cluster>-on-demand and (when
-// Spot is enabled) ballast-<cluster>-spot, the defaulted ClusterPolicy, and the
+// Spot is enabled) ballast-<cluster>-spot, the EC2NodeClasses of spec.nodeClasses and
+// the NodePools of spec.nodePools in their order, the defaulted ClusterPolicy, and the
 // defaulted WorkloadDistributionRules sorted by namespace and name. Every object has
 // TypeMeta set and carries the owner labels (see OwnerLabels). The result depends on
 // nothing but in; Render does not change in.
@@ -118,6 +119,12 @@ func Render(in Input) ([]client.Object, error) {
 		}
 		objs = append(objs, np)
 	}
+
+	extra, err := extraObjects(policy, owner, in.Target, in.Now)
+	if err != nil {
+		return fail("node pools", err)
+	}
+	objs = append(objs, extra...)
 
 	objs = append(objs, policyObject(policy, owner))
 	rules, err := ruleObjects(in.Rules, policy, owner)

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/render"
 )
 
 // Labels, taints and annotations the plan reads or writes.
@@ -79,10 +79,11 @@ func Below(pe *v1alpha1.PodEvictionSpec, u Usage) bool {
 	return true
 }
 
-// Managed reports whether the node belongs to one of the NodePools Ballast renders for
-// cluster (render.NodePoolName: ballast-<cluster>-<capacity type>).
+// Managed reports whether the node belongs to one of the NodePools of the cluster's
+// default supply (render.SupplyPool); the pools of spec.nodePools are Karpenter's alone
+// to consolidate.
 func Managed(node *corev1.Node, cluster string) bool {
-	return strings.HasPrefix(node.Labels[NodePoolLabel], "ballast-"+cluster+"-")
+	return render.SupplyPool(cluster, node.Labels[NodePoolLabel])
 }
 
 // Disrupting reports whether Karpenter (or anyone) is already taking the node away.

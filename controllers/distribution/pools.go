@@ -87,15 +87,14 @@ type pool struct {
 	spot, onDemand bool
 }
 
-// ballastPool reports whether a NodePool is one Ballast renders (or the commitments
-// controller keeps) for the cluster.
-func ballastPool(cluster, name string) bool {
-	for _, ct := range []string{v1alpha1.CapacitySpot, v1alpha1.CapacityOnDemand, "committed"} {
-		if name == render.NodePoolName(cluster, ct) {
-			return true
-		}
+// ballastPool reports whether a NodePool is one of Ballast's for the cluster: one of
+// the default supply (render.SupplyPool), or a pool of spec.nodePools the split applies
+// to (spec.nodePools[].split, the ballast.dev/split label).
+func ballastPool(cluster string, np *karpv1.NodePool) bool {
+	if render.SupplyPool(cluster, np.Name) {
+		return true
 	}
-	return false
+	return np.Labels[v1alpha1.ClusterLabel] == cluster && np.Labels[v1alpha1.SplitLabel] == "true"
 }
 
 // compile builds the matching form of a NodePool.
@@ -107,7 +106,7 @@ func compile(cluster string, np *karpv1.NodePool) *pool {
 	if ref := t.Spec.NodeClassRef; ref != nil {
 		reqs.Add(scheduling.NewRequirement(karpv1.NodeClassLabelKey(ref.GroupKind()), corev1.NodeSelectorOpIn, ref.Name))
 	}
-	p := &pool{uid: np.UID, generation: np.Generation, ballast: ballastPool(cluster, np.Name), reqs: reqs}
+	p := &pool{uid: np.UID, generation: np.Generation, ballast: ballastPool(cluster, np), reqs: reqs}
 	for _, taint := range t.Spec.Taints {
 		if taint.MatchTaint(&spotTaint) && taint.Value == spotTaint.Value {
 			p.spotTainted = true

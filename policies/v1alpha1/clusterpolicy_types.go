@@ -1,8 +1,10 @@
 package v1alpha1
 
 import (
+	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 )
 
 // ClusterPolicySpec is the orchestration policy of one cluster.
@@ -45,6 +47,75 @@ type ClusterPolicySpec struct {
 	// +kubebuilder:validation:MaxItems=50
 	// +optional
 	MaintenanceWindows []MaintenanceWindow `json:"maintenanceWindows,omitempty"`
+
+	// NodePools are node pools beside the cluster's default supply (the Spot and
+	// On-Demand NodePools the fields above describe): a GPU pool, a pool per team, a
+	// Windows or arm64 pool. Each is rendered as one Karpenter NodePool, exactly as
+	// written. See docs/policy.md, "Node pools".
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	NodePools []NodePool `json:"nodePools,omitempty"`
+
+	// NodeClasses are EC2NodeClasses the node pools reference by name, each rendered as
+	// written.
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	NodeClasses []NodeClass `json:"nodeClasses,omitempty"`
+}
+
+// NodePool is one Karpenter NodePool of the cluster, with Ballast's layer beside
+// Karpenter's own spec.
+type NodePool struct {
+	// Name is the NodePool's name, exactly (`ballast import --adopt` keeps the name of
+	// the pool it adopts). It must not be one of the names of the default supply.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Split says whether Ballast's Spot / On-Demand split applies to the pods that can
+	// land on this pool. When false (the default) the webhook leaves those pods alone,
+	// as Karpenter alone would treat them. When true, the pool is one of Ballast's: the
+	// pods are split between the capacity types its requirements offer, and a pod gets
+	// the one it offers when it offers only one.
+	// +optional
+	Split bool `json:"split,omitempty"`
+
+	// MaintenanceWindows are the times, in a time zone each, when this pool's nodes may
+	// be disrupted; rendered as disruption budgets beside those of spec.disruption.
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	MaintenanceWindows []MaintenanceWindow `json:"maintenanceWindows,omitempty"`
+
+	// Spec is the NodePool's spec as Karpenter defines it (sigs.k8s.io/karpenter
+	// v1 NodePoolSpec): template (labels, annotations, requirements with minValues,
+	// taints, startupTaints, expireAfter, terminationGracePeriod, nodeClassRef),
+	// disruption, limits and weight. A nodeClassRef of kind EC2NodeClass names an
+	// entry of spec.nodeClasses, the default node class, or an EC2NodeClass kept
+	// outside Ballast. Karpenter's own schema and rules are checked by `ballast
+	// validate`, offline, from Karpenter's CRDs.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	// +kubebuilder:pruning:PreserveUnknownFields
+	Spec karpv1.NodePoolSpec `json:"spec"`
+}
+
+// NodeClass is one EC2NodeClass of the cluster.
+type NodeClass struct {
+	// Name is the EC2NodeClass's name, exactly. It must not be the default node
+	// class's name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Spec is the EC2NodeClass's spec as Karpenter's AWS provider defines it
+	// (github.com/aws/karpenter-provider-aws v1 EC2NodeClassSpec): AMI selection by
+	// alias, id, name or tags, role or instance profile, subnet and security-group
+	// selection, kubelet, userData, block devices, instance-store policy, metadata
+	// options, tags.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	// +kubebuilder:pruning:PreserveUnknownFields
+	Spec awsv1.EC2NodeClassSpec `json:"spec"`
 }
 
 // ClusterIdentity names a cluster.
