@@ -56,6 +56,8 @@ const (
 
 	// What the policy renders to.
 	RuleKarpenterRejects = "karpenter-rejects"
+	// RuleExternalNodeClass: a pool references an EC2NodeClass the policy does not render.
+	RuleExternalNodeClass = "external-node-class"
 )
 
 // RuleInfo describes a rule for documentation and SARIF output.
@@ -105,5 +107,6 @@ var Rules = []RuleInfo{
 	{RuleIncompleteBudget, SeverityError, "A disruption budget with a schedule but no duration, or a duration but no schedule."},
 	{RuleInvalidWindow, SeverityError, "A maintenance window that is empty (end equals start)."},
 	{RuleIneffectiveWindow, SeverityWarning, "A maintenance window that allows an operation that is turned off."},
+	{RuleExternalNodeClass, SeverityWarning, "A node pool's nodeClassRef names an EC2NodeClass that is neither in spec.nodeClasses nor the default node class: it must exist in the cluster, kept outside Ballast."},
 	{RuleKarpenterRejects, SeverityError, "A NodePool or EC2NodeClass the policy renders to breaks a rule of Karpenter's own CRDs (an OpenAPI constraint or a CEL rule, evaluated offline from the CRDs of the Karpenter version Ballast is built with), so the API server would refuse it. Reported by `ballast validate` and `ballast render` at the policy field the rendered field comes from."},
 }

@@ -99,6 +99,7 @@ func (v *validator) clusterPolicy(p *ClusterPolicyDoc) {
 	v.commitments(d, s)
 	v.binPacking(d, &s.BinPacking)
 	v.windows(d, s)
+	v.nodePools(d, s)
 }
 
 func (v *validator) clusterIdentity(d *Document, c *v1alpha1.ClusterIdentity) {

@@ -493,6 +493,17 @@ func TestWebhookIsPoolAware(t *testing.T) {
 	handKeptPool(t, "e2e-team", map[string]string{"team": "ml"},
 		[]corev1.Taint{{Key: "team", Value: "ml", Effect: corev1.TaintEffectNoSchedule}}, karpv1.CapacityTypeSpot, karpv1.CapacityTypeOnDemand)
 	handKeptPool(t, "e2e-batch", map[string]string{"ballast.dev/e2e-batch": "true"}, nil, karpv1.CapacityTypeSpot)
+	// A pool of spec.nodePools with split: true (as render labels it): Ballast's.
+	handKeptPool(t, "e2e-data", map[string]string{"team": "data"},
+		[]corev1.Taint{{Key: "team", Value: "data", Effect: corev1.TaintEffectNoSchedule}}, karpv1.CapacityTypeSpot, karpv1.CapacityTypeOnDemand)
+	var split karpv1.NodePool
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "e2e-data"}, &split); err != nil {
+		t.Fatal(err)
+	}
+	split.Labels = map[string]string{v1alpha1.ClusterLabel: cluster, v1alpha1.SplitLabel: "true"}
+	if err := env.Client.Update(context.Background(), &split); err != nil {
+		t.Fatal(err)
+	}
 	p := newPlacer(t, cluster)
 	gpu := []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
 	pools := func(names ...string) *corev1.Affinity {
@@ -541,6 +552,10 @@ func TestWebhookIsPoolAware(t *testing.T) {
 			s.NodeSelector = map[string]string{"team": "ml"}
 			s.Tolerations = []corev1.Toleration{{Key: "team", Operator: corev1.TolerationOpEqual, Value: "ml", Effect: corev1.TaintEffectNoSchedule}}
 		}, []string{"", "", "", ""}, []string{"", "", "", ""}},
+		{"a pool the split applies to: the exact split", func(s *corev1.PodSpec) {
+			s.NodeSelector = map[string]string{"team": "data"}
+			s.Tolerations = []corev1.Toleration{{Key: "team", Operator: corev1.TolerationOpEqual, Value: "data", Effect: corev1.TaintEffectNoSchedule}}
+		}, []string{"on-demand", "spot", "spot", "spot"}, []string{"base", "split", "split", "split"}},
 		{"the Spot-only batch pool: left alone", func(s *corev1.PodSpec) {
 			s.Affinity = pools("e2e-batch")
 		}, []string{"", "", "", ""}, []string{"", "", "", ""}},

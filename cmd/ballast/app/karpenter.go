@@ -146,6 +146,9 @@ func policyField(obj any, rendered string, p *v1alpha1.ClusterPolicy) string {
 		index, _ = strconv.Atoi(m[2])
 	}
 	under := func(prefix string) bool { return list == prefix || strings.HasPrefix(list, prefix+".") }
+	if f, ok := nodePoolsField(obj, rendered, index, p); ok {
+		return f
+	}
 	switch o := obj.(type) {
 	case *awsv1.EC2NodeClass:
 		switch {
@@ -197,6 +200,50 @@ func policyField(obj any, rendered string, p *v1alpha1.ClusterPolicy) string {
 		}
 	}
 	return ""
+}
+
+// nodePoolsField is the field of a NodePool or EC2NodeClass rendered from
+// spec.nodePools or spec.nodeClasses (the ballast.dev/node-pool label names the
+// entry): its spec is the entry's spec, as written, and the budgets after the entry's
+// own come from its maintenance windows. ok is false for the default supply's objects.
+func nodePoolsField(obj any, rendered string, index int, p *v1alpha1.ClusterPolicy) (string, bool) {
+	o, isObj := obj.(client.Object)
+	if !isObj {
+		return "", false
+	}
+	name, ok := o.GetLabels()[v1alpha1.NodePoolLabel]
+	if !ok {
+		return "", false
+	}
+	entry := func(list string, i int) string {
+		if rendered == "metadata.name" || strings.HasPrefix(rendered, "metadata.") {
+			return fmt.Sprintf("%s[%d].name", list, i)
+		}
+		if strings.HasPrefix(rendered, "spec.") || rendered == "spec" {
+			return fmt.Sprintf("%s[%d].%s", list, i, rendered)
+		}
+		return fmt.Sprintf("%s[%d]", list, i)
+	}
+	switch obj.(type) {
+	case *awsv1.EC2NodeClass:
+		for i := range p.Spec.NodeClasses {
+			if p.Spec.NodeClasses[i].Name == name {
+				return entry("spec.nodeClasses", i), true
+			}
+		}
+	case *karpv1.NodePool:
+		for i := range p.Spec.NodePools {
+			np := &p.Spec.NodePools[i]
+			if np.Name != name {
+				continue
+			}
+			if strings.HasPrefix(rendered, "spec.disruption.budgets[") && index >= len(np.Spec.Disruption.Budgets) {
+				return fmt.Sprintf("spec.nodePools[%d].maintenanceWindows", i), true
+			}
+			return entry("spec.nodePools", i), true
+		}
+	}
+	return "", true
 }
 
 // element is list[index]+rest when index is one of the policy's n elements, else list.

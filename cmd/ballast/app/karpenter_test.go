@@ -252,3 +252,43 @@ func TestPolicyField(t *testing.T) {
 		}
 	}
 }
+
+// TestKarpenterFindingsInNodePools: Karpenter's rules broken in spec.nodePools and
+// spec.nodeClasses are reported at the entry's field, as written.
+func TestKarpenterFindingsInNodePools(t *testing.T) {
+	const doc = cleanPolicy + `  nodeClasses:
+  - name: gpu
+    spec:
+      amiSelectorTerms: [{alias: al2023@latest}]
+      role: KarpenterNodeRole-prod
+      subnetSelectorTerms:
+      - tags: {"": x}
+      securityGroupSelectorTerms:
+      - tags: {karpenter.sh/discovery: prod}
+  nodePools:
+  - name: gpu
+    spec:
+      template:
+        spec:
+          nodeClassRef: {group: karpenter.k8s.aws, kind: EC2NodeClass, name: gpu}
+          requirements:
+          - {key: karpenter.sh/capacity-type, operator: In, values: [on-demand]}
+          - {key: karpenter.k8s.aws/instance-gpu-count, operator: Gt, values: [one]}
+      disruption:
+        budgets:
+        - {nodes: "1", schedule: "0 5 * * *"}
+`
+	repo := policies.LoadBytes("prod.yaml", []byte(doc))
+	var got []string
+	for _, f := range repo.ValidateWith(policies.Options{CheckRendered: karpenterCheck(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))}) {
+		got = append(got, f.String())
+	}
+	want := []string{
+		`prod.yaml:17:9: error [karpenter-rejects] spec.nodeClasses[0].spec.subnetSelectorTerms[0].tags: Karpenter would reject the rendered EC2NodeClass gpu: spec.subnetSelectorTerms[0].tags: empty tag keys or values aren't supported`,
+		`prod.yaml:28:13: error [karpenter-rejects] spec.nodePools[0].spec.template.spec.requirements[1]: Karpenter would reject the rendered NodePool gpu: spec.template.spec.requirements: type conversion error from 'string' to 'int' evaluating rule: requirements operator 'Gt', 'Lt', 'Gte', or 'Lte' must have a single positive integer value`,
+		`prod.yaml:31:11: error [karpenter-rejects] spec.nodePools[0].spec.disruption.budgets[0]: Karpenter would reject the rendered NodePool gpu: spec.disruption.budgets: 'schedule' must be set with 'duration'`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("findings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
