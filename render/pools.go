@@ -128,11 +128,15 @@ func extraPool(p *v1alpha1.ClusterPolicy, i int, owner map[string]string, target
 }
 
 // kwokPoolRequirements translates the AWS keys of a pool's requirements to kwok's
-// catalogue (see kwokRequirements) and keeps every other key (a team label, say).
+// catalogue (see kwokRequirements) and zones of the region to kwok's zones; every other
+// requirement is kept as written (a team label, kwok's own keys and zones), so that a
+// pool written for kwok renders unchanged.
 func kwokPoolRequirements(reqs []karpv1.NodeSelectorRequirementWithMinValues, region string) []karpv1.NodeSelectorRequirementWithMinValues {
 	var out []karpv1.NodeSelectorRequirementWithMinValues
 	for _, r := range reqs {
-		if strings.HasPrefix(r.Key, nodeClassGroup+"/") || slices.Contains([]string{corev1.LabelTopologyZone, corev1.LabelInstanceTypeStable}, r.Key) {
+		aws := strings.HasPrefix(r.Key, nodeClassGroup+"/") ||
+			(r.Key == corev1.LabelTopologyZone && slices.ContainsFunc(r.Values, func(v string) bool { return strings.HasPrefix(v, region) }))
+		if aws {
 			out = append(out, kwokRequirements([]karpv1.NodeSelectorRequirementWithMinValues{r}, region)...)
 			continue
 		}

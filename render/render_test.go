@@ -257,3 +257,58 @@ func TestTrackingKeysAreDropped(t *testing.T) {
 		t.Errorf("annotations %v lost example.com/owner", cp.Annotations)
 	}
 }
+
+// TestNodePoolsForKwok: for kwok, the node classes of spec.nodeClasses become
+// KWOKNodeClasses and the references to them follow; AWS keys and the region's zones
+// are translated, and a pool written for kwok (kwok's keys and zones, a reference to
+// a KWOKNodeClass kept outside Ballast) renders unchanged.
+func TestNodePoolsForKwok(t *testing.T) {
+	in := loadInput(t, filepath.Join("testdata", "node-pools"))
+	in.Target = TargetKwok
+	kwokPool := v1alpha1.NodePool{Name: "kept", Spec: karpv1.NodePoolSpec{Template: karpv1.NodeClaimTemplate{Spec: karpv1.NodeClaimTemplateSpec{
+		NodeClassRef: &karpv1.NodeClassReference{Group: "karpenter.kwok.sh", Kind: "KWOKNodeClass", Name: "default"},
+		Requirements: []karpv1.NodeSelectorRequirementWithMinValues{
+			{Key: "karpenter.kwok.sh/instance-family", Operator: "In", Values: []string{"c"}},
+			{Key: "topology.kubernetes.io/zone", Operator: "In", Values: []string{"test-zone-b"}},
+			{Key: "team", Operator: "In", Values: []string{"a"}},
+		},
+	}}}}
+	in.Policy = in.Policy.DeepCopy()
+	in.Policy.Spec.NodePools = append(in.Policy.Spec.NodePools, kwokPool)
+	in.Policy.Spec.NodePools[0].Spec.Template.Spec.Requirements = append(in.Policy.Spec.NodePools[0].Spec.Template.Spec.Requirements,
+		karpv1.NodeSelectorRequirementWithMinValues{Key: "topology.kubernetes.io/zone", Operator: "In", Values: []string{"eu-west-1a"}})
+	objs, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools := map[string]*karpv1.NodePool{}
+	classes := 0
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *karpv1.NodePool:
+			pools[o.Name] = o
+		case client.Object:
+			if o.GetObjectKind().GroupVersionKind().Kind == "KWOKNodeClass" {
+				classes++
+			}
+		}
+	}
+	if classes != 2 {
+		t.Errorf("%d KWOKNodeClasses, want the default one and gpu", classes)
+	}
+	gpu := pools["gpu"].Spec.Template.Spec
+	if ref := gpu.NodeClassRef; ref.Group != "karpenter.kwok.sh" || ref.Kind != "KWOKNodeClass" || ref.Name != "gpu" {
+		t.Errorf("gpu's nodeClassRef = %+v, want the KWOKNodeClass gpu", ref)
+	}
+	var keys []string
+	for _, r := range gpu.Requirements {
+		keys = append(keys, r.Key+"="+strings.Join(r.Values, ","))
+	}
+	// instance-family g5/g6 has no kwok family: left out; eu-west-1a is test-zone-a.
+	if got, want := strings.Join(keys, " "), "karpenter.sh/capacity-type=on-demand topology.kubernetes.io/zone=test-zone-a"; got != want {
+		t.Errorf("gpu's requirements for kwok = %s, want %s", got, want)
+	}
+	if !reflect.DeepEqual(pools["kept"].Spec.Template.Spec, kwokPool.Spec.Template.Spec) {
+		t.Errorf("a pool written for kwok changed:\n%+v\nwant\n%+v", pools["kept"].Spec.Template.Spec, kwokPool.Spec.Template.Spec)
+	}
+}
