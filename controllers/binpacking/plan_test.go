@@ -54,8 +54,10 @@ func TestBelow(t *testing.T) {
 func TestCandidateFilters(t *testing.T) {
 	managed := tnode("a", "4", "16Gi", map[string]string{NodePoolLabel: "ballast-prod-spot"})
 	other := tnode("b", "4", "16Gi", map[string]string{NodePoolLabel: "ballast-prodx-spot"})
-	if !Managed(managed, "prod") || Managed(other, "prod") || Managed(tnode("c", "1", "1Gi", nil), "prod") {
-		t.Fatal("Managed: only the NodePools rendered for the cluster")
+	// A pool of spec.nodePools is Karpenter's to consolidate, whatever its name.
+	pool := tnode("p", "4", "16Gi", map[string]string{NodePoolLabel: "ballast-prod-gpu"})
+	if !Managed(managed, "prod") || Managed(other, "prod") || Managed(tnode("c", "1", "1Gi", nil), "prod") || Managed(pool, "prod") {
+		t.Fatal("Managed: only the NodePools of the cluster's default supply")
 	}
 	disrupted := tnode("d", "4", "16Gi", nil, corev1.Taint{Key: DisruptedTaint, Effect: corev1.TaintEffectNoSchedule})
 	if !Disrupting(disrupted) || Disrupting(managed) {
