@@ -237,6 +237,9 @@ func convert(checker *crdcheck.Checker, o *importObject, fs *importFindings) *im
 		}
 		rewritten = append(rewritten, d.String())
 	}
+	if out.class != nil && out.class.UserData != nil {
+		fs.add(o, "spec.userData", importNote, "spec.userData is carried as it is into the policy, and so into Git: make sure it holds no secret (read one at boot from AWS Secrets Manager or SSM instead)")
+	}
 	if len(rewritten) > 0 {
 		fs.add(o, "spec", importNote, "written as Karpenter's types write it (the same values; kubectl diff shows these): %s", strings.Join(rewritten, "; "))
 	}

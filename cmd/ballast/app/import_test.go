@@ -316,6 +316,9 @@ func TestImportRoundTrip(t *testing.T) {
 					rename = func(n string) string { return n }
 				}
 				dir, written, report := importSetup(t, setup, extra...)
+				if setup == "instance-store" && !strings.Contains(report, ": EC2NodeClass/nvme: note: spec.userData is carried as it is into the policy, and so into Git") {
+					t.Errorf("no word that user data goes into Git:\n%s", report)
+				}
 
 				// The function gives the same policy and the same report.
 				var errOut bytes.Buffer
