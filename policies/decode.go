@@ -69,15 +69,8 @@ func join(path, field string) string {
 
 // check walks n as a value of type t at the field path.
 func (c *checker) check(n *yaml.Node, t reflect.Type, path string, depth int) {
-	n = resolve(n)
+	n = c.enter(n, path, depth, "the document nests too deeply or is too large to be a policy")
 	if n == nil {
-		return
-	}
-	c.nodes++
-	if depth > maxDepth || c.nodes > maxNodes {
-		if c.nodes == maxNodes+1 || depth == maxDepth+1 {
-			c.report(n, path, RuleTooComplex, "the document nests too deeply or is too large to be a policy")
-		}
 		return
 	}
 	for t.Kind() == reflect.Pointer {
@@ -166,6 +159,24 @@ func (c *checker) checkUnmarshaler(n *yaml.Node, t reflect.Type, path string) {
 	if err := json.Unmarshal(data, reflect.New(t).Interface()); err != nil {
 		c.report(n, path, RuleWrongType, "%s is not a valid value: %v", describe(n), err)
 	}
+}
+
+// enter resolves the node and counts it; nil when there is none, or when the document
+// nests deeper than maxDepth or has more than maxNodes nodes (reported once, with
+// message).
+func (c *checker) enter(n *yaml.Node, path string, depth int, message string) *yaml.Node {
+	n = resolve(n)
+	if n == nil {
+		return nil
+	}
+	c.nodes++
+	if depth > maxDepth || c.nodes > maxNodes {
+		if c.nodes == maxNodes+1 || depth == maxDepth+1 {
+			c.report(n, path, RuleTooComplex, "%s", message)
+		}
+		return nil
+	}
+	return n
 }
 
 // checkKey reports non-string and duplicate keys; it returns false when the key is unusable.

@@ -36,15 +36,8 @@ func (d *Document) Object() (map[string]any, Findings) {
 // checkKeys checks the keys of every mapping under n, with no type to check the values
 // against, and bounds the document's depth and size as check does.
 func (c *checker) checkKeys(n *yaml.Node, path string, depth int) {
-	n = resolve(n)
+	n = c.enter(n, path, depth, "the document nests too deeply or is too large")
 	if n == nil {
-		return
-	}
-	c.nodes++
-	if depth > maxDepth || c.nodes > maxNodes {
-		if c.nodes == maxNodes+1 || depth == maxDepth+1 {
-			c.report(n, path, RuleTooComplex, "the document nests too deeply or is too large")
-		}
 		return
 	}
 	switch n.Kind {

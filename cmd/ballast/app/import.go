@@ -115,9 +115,10 @@ func (o *importOptions) run(ctx context.Context, s streams, now time.Time) error
 		}
 	}
 	var objects []*importObject
+	var notes []importFinding
 	var err error
 	if live {
-		objects, err = o.readCluster(ctx)
+		objects, notes, err = o.readCluster(ctx)
 	} else {
 		objects, err = o.readFiles(s)
 	}
@@ -129,6 +130,7 @@ func (o *importOptions) run(ctx context.Context, s streams, now time.Time) error
 		return usageError(s, "%v", err)
 	}
 	out, findings := importPolicy(importInput{objects: objects, cluster: o.cluster, region: o.region, role: o.role, adopt: o.adopt, now: now})
+	findings = append(notes, findings...)
 	if !o.adopt && out != nil {
 		findings = append(findings, importFinding{severity: importNote, message: fmt.Sprintf(
 			"the objects are named ballast-%s-<name>: Karpenter launches nodes for the new NodePools, and the old NodePools' nodes are replaced when those are deleted; import with --adopt to keep the names and the nodes", o.cluster)})
@@ -239,16 +241,17 @@ func listItems(d *policies.Document, obj map[string]any) []*importObject {
 }
 
 // readCluster lists the cluster's EC2NodeClasses and NodePools.
-func (o *importOptions) readCluster(ctx context.Context) ([]*importObject, error) {
+func (o *importOptions) readCluster(ctx context.Context) ([]*importObject, []importFinding, error) {
 	cfg, where, err := loadKubeconfig(o.kubeconfig, o.context, clusterRequestTimeout)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("failed to reach the API server at %s: %w", where, err)
+		return nil, nil, fmt.Errorf("failed to reach the API server at %s: %w", where, err)
 	}
 	var objects []*importObject
+	var notes []importFinding
 	for _, l := range []struct {
 		gvk  schema.GroupVersionKind
 		what string
@@ -263,15 +266,21 @@ func (o *importOptions) readCluster(ctx context.Context) ([]*importObject, error
 				objects = append(objects, &importObject{obj: list.Items[i].Object})
 			}
 		})
-		if meta.IsNoMatchError(err) {
-			return nil, fmt.Errorf("the cluster at %s serves no %s %s: is Karpenter v1 installed? (before v1, upgrade Karpenter first)",
+		switch {
+		case meta.IsNoMatchError(err) && l.what == "ec2nodeclasses":
+			// Karpenter without its AWS provider (kwok, another cloud): the NodePools
+			// refer to node classes Ballast does not render; they are kept as written.
+			notes = append(notes, importFinding{severity: importWarning, message: fmt.Sprintf(
+				"the cluster at %s serves no %s EC2NodeClass (Karpenter without its AWS provider?): importing its NodePools only", where, l.gvk.GroupVersion())})
+			continue
+		case meta.IsNoMatchError(err):
+			return nil, nil, fmt.Errorf("the cluster at %s serves no %s %s: is Karpenter v1 installed? (before v1, upgrade Karpenter first)",
 				where, l.gvk.GroupVersion(), strings.TrimSuffix(l.gvk.Kind, "List"))
-		}
-		if err != nil {
-			return nil, err
+		case err != nil:
+			return nil, nil, err
 		}
 	}
-	return objects, nil
+	return objects, notes, nil
 }
 
 // writeFileAtomic writes data to path through a temporary file in the same

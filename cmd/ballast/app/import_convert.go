@@ -15,6 +15,7 @@ import (
 	"github.com/ballast-dev/ballast/crdcheck"
 	"github.com/ballast-dev/ballast/policies"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/render"
 )
 
 // The objects ballast import reads.
@@ -328,26 +329,10 @@ func toJSONMap(v any) (map[string]any, error) {
 	if err := utiljson.Unmarshal(data, &m); err != nil {
 		return nil, err
 	}
-	dropJSONNulls(m)
+	render.DropNulls(m)
 	return m, nil
 }
 
-func dropJSONNulls(v any) {
-	switch v := v.(type) {
-	case map[string]any:
-		for k, e := range v {
-			if e == nil {
-				delete(v, k)
-				continue
-			}
-			dropJSONNulls(e)
-		}
-	case []any:
-		for _, e := range v {
-			dropJSONNulls(e)
-		}
-	}
-}
 
 // deepCopyJSON copies a JSON value.
 func deepCopyJSON[T any](v T) T {
