@@ -333,7 +333,6 @@ func toJSONMap(v any) (map[string]any, error) {
 	return m, nil
 }
 
-
 // deepCopyJSON copies a JSON value.
 func deepCopyJSON[T any](v T) T {
 	var out any
