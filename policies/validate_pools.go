@@ -58,6 +58,22 @@ func (v *validator) nodePools(d *Document, s *v1alpha1.ClusterPolicySpec) {
 		if np.Split {
 			v.splitPool(d, prefix, np)
 		}
+		if np.Commitments && (s.Commitments == nil || !s.Commitments.Enabled) {
+			v.warnf(d, prefix+".commitments", RuleIgnoredField,
+				"the pool fills the cluster's commitments, but spec.commitments is not enabled, so there are none to fill: enable spec.commitments, or remove commitments here")
+		}
+	}
+	// A pool that fills commitments has a committed NodePool <name>-committed beside it.
+	for i := range s.NodePools {
+		np := &s.NodePools[i]
+		if !np.Commitments {
+			continue
+		}
+		sibling := np.Name + "-committed"
+		if j, taken := pools[sibling]; taken {
+			v.errorf(d, fmt.Sprintf("spec.nodePools[%d].name", j), RuleDuplicateName,
+				"%s is the name of the committed NodePool of spec.nodePools[%d] (commitments: true): give this pool another name", sibling, i)
+		}
 	}
 }
 

@@ -80,6 +80,16 @@ type NodePool struct {
 	// +optional
 	Split bool `json:"split,omitempty"`
 
+	// Commitments says whether this pool's pods fill the cluster's unused Reserved
+	// Instances first (spec.commitments, which must be enabled): the commitments
+	// controller keeps the NodePool <name>-committed, this pool's template narrowed to
+	// On-Demand and the reserved instance types the pool allows, weighted just above
+	// it and limited to the unused instances. Pools take the reservations in the order
+	// they are listed, before the default supply; the rest of Savings Plans is filled
+	// through the default supply.
+	// +optional
+	Commitments bool `json:"commitments,omitempty"`
+
 	// MaintenanceWindows are the times, in a time zone each, when this pool's nodes may
 	// be disrupted; rendered as disruption budgets beside those of spec.disruption.
 	// +kubebuilder:validation:MaxItems=50
