@@ -9,7 +9,6 @@ import (
 	"sigs.k8s.io/karpenter/pkg/scheduling"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
-	"github.com/ballast-dev/ballast/render"
 )
 
 // EC2NodeClass references: the group and kind a NodePool's nodeClassRef names an
@@ -50,9 +49,9 @@ func (v *validator) nodePools(d *Document, s *v1alpha1.ClusterPolicySpec) {
 		}
 		v.windowList(d, prefix+".maintenanceWindows", np.MaintenanceWindows, s, true)
 		if ref := np.Spec.Template.Spec.NodeClassRef; ref != nil && ref.Group == ec2NodeClassGroup && ref.Kind == ec2NodeClassKind && ref.Name != "" {
-			if _, ok := classes[ref.Name]; !ok && ref.Name != render.NodeClassName(cluster) {
+			if _, ok := classes[ref.Name]; !ok && ref.Name != v1alpha1.SupplyNodeClassName(cluster) {
 				v.warnf(d, prefix+".spec.template.spec.nodeClassRef.name", RuleExternalNodeClass,
-					"EC2NodeClass %q is neither in spec.nodeClasses nor the default node class %s: it must exist in the cluster, or Karpenter launches nothing for this pool", ref.Name, render.NodeClassName(cluster))
+					"EC2NodeClass %q is neither in spec.nodeClasses nor the default node class %s: it must exist in the cluster, or Karpenter launches nothing for this pool", ref.Name, v1alpha1.SupplyNodeClassName(cluster))
 			}
 		}
 		if np.Split {
@@ -84,7 +83,7 @@ func (v *validator) objectName(d *Document, field, cluster, name, what string) b
 		v.errorf(d, field, RuleInvalidValue, "%q is not a valid name for %s: %s", name, what, strings.Join(errs, "; "))
 		return false
 	}
-	if why := render.ReservedName(cluster, name); why != "" {
+	if why := v1alpha1.ReservedName(cluster, name); why != "" {
 		v.errorf(d, field, RuleDuplicateName, "%s: give this one another name", why)
 		return false
 	}

@@ -44,7 +44,7 @@ var budgetDuration = regexp.MustCompile(`^((([0-9]+(h|m))|([0-9]+h[0-9]+m))(0s)?
 // NodePoolName is the name of the NodePool rendered for a cluster and a capacity type
 // ("spot", "on-demand", or "committed" for the commitments controller's pool).
 func NodePoolName(cluster, capacityType string) string {
-	return "ballast-" + cluster + "-" + capacityType
+	return v1alpha1.SupplyNodePoolName(cluster, capacityType)
 }
 
 // poolSettings is what every NodePool of a cluster shares.

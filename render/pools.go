@@ -16,32 +16,6 @@ import (
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
-// SupplyPool reports whether a NodePool is one of the cluster's default supply: the
-// Spot and On-Demand NodePools Ballast renders from the policy's supply fields, and the
-// commitments controller's pool. Only these are fallen back, steered, limited in total
-// and bin-packed; the pools of spec.nodePools are rendered as written.
-func SupplyPool(cluster, name string) bool {
-	for _, ct := range []string{v1alpha1.CapacitySpot, v1alpha1.CapacityOnDemand, "committed"} {
-		if name == NodePoolName(cluster, ct) {
-			return true
-		}
-	}
-	return false
-}
-
-// ReservedName says why an object name cannot be given to a NodePool or EC2NodeClass
-// of spec.nodePools or spec.nodeClasses ("" when it can): the default supply's
-// objects have it.
-func ReservedName(cluster, name string) string {
-	if SupplyPool(cluster, name) {
-		return fmt.Sprintf("%s is the name of a NodePool of the default supply", name)
-	}
-	if name == NodeClassName(cluster) {
-		return fmt.Sprintf("%s is the name of the default node class", name)
-	}
-	return ""
-}
-
 // extraObjects renders spec.nodeClasses and spec.nodePools, in their order, as
 // written, with the owner labels and ballast.dev/node-pool. A pool's maintenance
 // windows become budgets after its own. For kwok, node classes become KWOKNodeClasses,
@@ -52,7 +26,7 @@ func extraObjects(p *v1alpha1.ClusterPolicy, owner map[string]string, target Tar
 	var objs []client.Object
 	for i := range p.Spec.NodeClasses {
 		c := &p.Spec.NodeClasses[i]
-		if why := ReservedName(cluster, c.Name); why != "" {
+		if why := v1alpha1.ReservedName(cluster, c.Name); why != "" {
 			return nil, fmt.Errorf("spec.nodeClasses[%d].name: %s", i, why)
 		}
 		if classes[c.Name] && c.Name != NodeClassName(cluster) {
@@ -92,7 +66,7 @@ func extraObjects(p *v1alpha1.ClusterPolicy, owner map[string]string, target Tar
 func extraPool(p *v1alpha1.ClusterPolicy, i int, owner map[string]string, target Target, now time.Time, classes map[string]bool) (*karpv1.NodePool, error) {
 	cluster := p.Spec.Cluster.Name
 	src := &p.Spec.NodePools[i]
-	if why := ReservedName(cluster, src.Name); why != "" {
+	if why := v1alpha1.ReservedName(cluster, src.Name); why != "" {
 		return nil, fmt.Errorf("name: %s", why)
 	}
 	labels := withLabel(owner, v1alpha1.NodePoolLabel, src.Name)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
-	"github.com/ballast-dev/ballast/render"
 )
 
 // Labels, taints and annotations the plan reads or writes.
@@ -80,10 +79,10 @@ func Below(pe *v1alpha1.PodEvictionSpec, u Usage) bool {
 }
 
 // Managed reports whether the node belongs to one of the NodePools of the cluster's
-// default supply (render.SupplyPool); the pools of spec.nodePools are Karpenter's alone
+// default supply (v1alpha1.SupplyPool); the pools of spec.nodePools are Karpenter's alone
 // to consolidate.
 func Managed(node *corev1.Node, cluster string) bool {
-	return render.SupplyPool(cluster, node.Labels[NodePoolLabel])
+	return v1alpha1.SupplyPool(cluster, node.Labels[NodePoolLabel])
 }
 
 // Disrupting reports whether Karpenter (or anyone) is already taking the node away.

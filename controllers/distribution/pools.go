@@ -13,7 +13,6 @@ import (
 	"sigs.k8s.io/karpenter/pkg/scheduling"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
-	"github.com/ballast-dev/ballast/render"
 	"github.com/ballast-dev/ballast/split"
 )
 
@@ -88,10 +87,10 @@ type pool struct {
 }
 
 // ballastPool reports whether a NodePool is one of Ballast's for the cluster: one of
-// the default supply (render.SupplyPool), or a pool of spec.nodePools the split applies
+// the default supply (v1alpha1.SupplyPool), or a pool of spec.nodePools the split applies
 // to (spec.nodePools[].split, the ballast.dev/split label).
 func ballastPool(cluster string, np *karpv1.NodePool) bool {
-	if render.SupplyPool(cluster, np.Name) {
+	if v1alpha1.SupplyPool(cluster, np.Name) {
 		return true
 	}
 	return np.Labels[v1alpha1.ClusterLabel] == cluster && np.Labels[v1alpha1.SplitLabel] == "true"

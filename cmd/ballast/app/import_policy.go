@@ -114,7 +114,7 @@ func giveNames(items []*imported, in importInput, fs *importFindings) map[string
 		if !in.adopt {
 			want[i] = "ballast-" + in.cluster + "-" + it.name
 		}
-		if render.ReservedName(in.cluster, want[i]) == "" {
+		if v1alpha1.ReservedName(in.cluster, want[i]) == "" {
 			taken[want[i]] = true
 		}
 	}
@@ -123,13 +123,13 @@ func giveNames(items []*imported, in importInput, fs *importFindings) map[string
 			continue
 		}
 		name := want[i]
-		if why := render.ReservedName(in.cluster, name); why != "" {
+		if why := v1alpha1.ReservedName(in.cluster, name); why != "" {
 			for n := 1; ; n++ {
 				name = want[i] + "-imported"
 				if n > 1 {
 					name += "-" + strconv.Itoa(n)
 				}
-				if !taken[name] && render.ReservedName(in.cluster, name) == "" {
+				if !taken[name] && v1alpha1.ReservedName(in.cluster, name) == "" {
 					break
 				}
 			}

@@ -306,7 +306,7 @@ func TestImportRoundTrip(t *testing.T) {
 				// A name of the default supply gets the suffix -imported (the setup
 				// min-values has an EC2NodeClass spot).
 				rename := func(n string) string {
-					if render.ReservedName("prod", "ballast-prod-"+n) != "" {
+					if v1alpha1.ReservedName("prod", "ballast-prod-"+n) != "" {
 						return "ballast-prod-" + n + "-imported"
 					}
 					return "ballast-prod-" + n
