@@ -3,15 +3,14 @@ package commitments
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
-	"sigs.k8s.io/karpenter/pkg/scheduling"
 
+	"github.com/ballast-dev/ballast/controllers/internal/offering"
 	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/render"
@@ -56,7 +55,7 @@ func (r *Reconciler) siblings(ctx context.Context, policy *v1alpha1.ClusterPolic
 		mine := cost.UnusedCommitment{}
 		for j := range unused.Reserved {
 			ru := &unused.Reserved[j]
-			if ru.Unused > 0 && allows(&np, ru.InstanceType, ru.Zone) {
+			if ru.Unused > 0 && allows(&np, ru.InstanceType, ru.Zone, shapes) {
 				mine.Reserved = append(mine.Reserved, *ru)
 				ru.Unused = 0
 			}
@@ -72,37 +71,16 @@ func (r *Reconciler) siblings(ctx context.Context, policy *v1alpha1.ClusterPolic
 }
 
 // allows reports whether a NodePool's requirements allow On-Demand instances of the
-// type in the zone ("" for any), judged on what the type's name says (its type,
-// family, category and generation): a requirement on another key (GPUs, say) is left
-// to Karpenter, which launches only what all of them allow.
-func allows(np *karpv1.NodePool, instanceType, zone string) bool {
-	reqs := scheduling.NewNodeSelectorRequirementsWithMinValues(np.Spec.Template.Spec.Requirements...)
-	labels := map[string]string{
-		karpv1.CapacityTypeLabelKey:    karpv1.CapacityTypeOnDemand,
-		corev1.LabelInstanceTypeStable: instanceType,
-	}
-	if family, _, ok := cutFamily(instanceType); ok {
-		labels["karpenter.k8s.aws/instance-family"] = family
-		if category, generation, ok := cost.FamilyParts(family); ok {
-			labels["karpenter.k8s.aws/instance-category"] = category
-			labels["karpenter.k8s.aws/instance-generation"] = generation
-		}
-	}
+// type in the zone ("" for any), judged on what the type's name and shape tell
+// (offering.Labels): a requirement on another key is left to Karpenter, which
+// launches only what all of them allow.
+func allows(np *karpv1.NodePool, instanceType, zone string, shapes cost.ShapeBook) bool {
+	s, ok := shapes.Shape(instanceType)
+	labels := offering.Labels(instanceType, karpv1.CapacityTypeOnDemand, s, ok)
 	if zone != "" {
 		labels[corev1.LabelTopologyZone] = zone
 	}
-	for key, value := range labels {
-		if reqs.Has(key) && !reqs.Get(key).Has(value) {
-			return false
-		}
-	}
-	return true
-}
-
-// cutFamily splits an instance type into its family and size (m5.large: m5, large).
-func cutFamily(instanceType string) (family, size string, ok bool) {
-	family, size, ok = strings.Cut(instanceType, ".")
-	return family, size, ok && family != "" && size != ""
+	return offering.Allowed(np.Spec.Template.Spec.Requirements, labels)
 }
 
 // applySiblings applies the planned siblings and takes the ones no pool asks for any

@@ -2,75 +2,12 @@ package interruption
 
 import (
 	"slices"
-	"strconv"
-	"strings"
 
-	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
-	corev1 "k8s.io/api/core/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/ballast-dev/ballast/controllers/internal/offering"
 	"github.com/ballast-dev/ballast/cost"
 )
-
-// typeLabels are the labels Karpenter's AWS provider gives a Spot node of instance type
-// t, as far as its name and shape (when ok) tell.
-func typeLabels(t string, s cost.Shape, ok bool) map[string]string {
-	family, size, _ := strings.Cut(t, ".")
-	l := map[string]string{
-		corev1.LabelInstanceTypeStable: t,
-		karpv1.CapacityTypeLabelKey:    karpv1.CapacityTypeSpot,
-		awsv1.LabelInstanceFamily:      family,
-		awsv1.LabelInstanceSize:        size,
-	}
-	if category, generation, ok := cost.FamilyParts(family); ok {
-		l[awsv1.LabelInstanceCategory] = category
-		l[awsv1.LabelInstanceGeneration] = generation
-	}
-	if ok {
-		l[corev1.LabelArchStable] = s.Arch
-		l[awsv1.LabelInstanceCPU] = strconv.Itoa(s.VCPU)
-		l[awsv1.LabelInstanceMemory] = strconv.FormatInt(int64(s.MemoryGiB*1024), 10)
-		l[awsv1.LabelInstanceGPUCount] = strconv.Itoa(s.GPU)
-	}
-	return l
-}
-
-// allows reports whether every requirement that names a label of the type (labels)
-// admits it. Requirements on labels the type does not define here (zones, operating
-// systems, custom labels) say nothing about the type and are passed.
-func allows(reqs []karpv1.NodeSelectorRequirementWithMinValues, labels map[string]string) bool {
-	for _, r := range reqs {
-		v, ok := labels[r.Key]
-		if !ok {
-			continue
-		}
-		switch r.Operator {
-		case corev1.NodeSelectorOpIn:
-			if !slices.Contains(r.Values, v) {
-				return false
-			}
-		case corev1.NodeSelectorOpNotIn:
-			if slices.Contains(r.Values, v) {
-				return false
-			}
-		case corev1.NodeSelectorOpDoesNotExist:
-			return false
-		case corev1.NodeSelectorOpGt, corev1.NodeSelectorOpLt:
-			n, err1 := strconv.ParseInt(v, 10, 64)
-			if len(r.Values) != 1 {
-				return false
-			}
-			bound, err2 := strconv.ParseInt(r.Values[0], 10, 64)
-			if err1 != nil || err2 != nil {
-				return false
-			}
-			if (r.Operator == corev1.NodeSelectorOpGt && n <= bound) || (r.Operator == corev1.NodeSelectorOpLt && n >= bound) {
-				return false
-			}
-		}
-	}
-	return true
-}
 
 // Supply lists the instance types a Spot NodePool with requirements reqs offers: the
 // types of the catalogue (shapes) it allows, and those of seen (types running or
@@ -80,7 +17,7 @@ func Supply(reqs []karpv1.NodeSelectorRequirementWithMinValues, shapes cost.Shap
 	var out []string
 	for _, t := range shapes.InstanceTypes() {
 		s, ok := shapes.Shape(t)
-		if allows(reqs, typeLabels(t, s, ok)) {
+		if offering.Allowed(reqs, offering.Labels(t, karpv1.CapacityTypeSpot, s, ok)) {
 			out = append(out, t)
 		}
 	}
@@ -88,7 +25,7 @@ func Supply(reqs []karpv1.NodeSelectorRequirementWithMinValues, shapes cost.Shap
 		if _, known := shapes.Shape(t); known || t == "" {
 			continue
 		}
-		if allows(reqs, typeLabels(t, cost.Shape{}, false)) {
+		if offering.Allowed(reqs, offering.Labels(t, karpv1.CapacityTypeSpot, cost.Shape{}, false)) {
 			out = append(out, t)
 		}
 	}
