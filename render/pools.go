@@ -29,7 +29,7 @@ func extraObjects(p *v1alpha1.ClusterPolicy, owner map[string]string, target Tar
 		if why := v1alpha1.ReservedName(cluster, c.Name); why != "" {
 			return nil, fmt.Errorf("spec.nodeClasses[%d].name: %s", i, why)
 		}
-		if classes[c.Name] && c.Name != NodeClassName(cluster) {
+		if classes[c.Name] { // the default node class's name is refused above
 			return nil, fmt.Errorf("spec.nodeClasses[%d].name: %s is given twice", i, c.Name)
 		}
 		classes[c.Name] = true
@@ -88,8 +88,8 @@ func extraPool(p *v1alpha1.ClusterPolicy, i int, owner map[string]string, target
 	for _, b := range plan.Budgets {
 		np.Spec.Disruption.Budgets = append(np.Spec.Disruption.Budgets, *b.DeepCopy())
 	}
-	if n := len(np.Spec.Disruption.Budgets); n > 50 {
-		return nil, fmt.Errorf("%d disruption budgets (with those compiled from maintenance windows) are more than Karpenter's 50: merge windows or budgets", n)
+	if err := budgetCount(np.Spec.Disruption.Budgets); err != nil {
+		return nil, err
 	}
 	if target == TargetKwok {
 		ref := np.Spec.Template.Spec.NodeClassRef
