@@ -111,9 +111,8 @@ func TestNodePoolsBesideTheSplit(t *testing.T) {
 	gpuApp := onPool(deployment(ns, "gpu-app", 2, "500m", "256Mi"), "workload", gpuPool)
 	gpuApp.Spec.Template.Spec.Tolerations = []corev1.Toleration{{Key: "example.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
 	teamApp := onPool(deployment(ns, "team-app", 3, "500m", "256Mi"), "team", "data")
-	plain := deployment(ns, "plain", 2, "500m", "256Mi")
 	t.Cleanup(func() {
-		for _, name := range []string{"kept-app", "gpu-app", "team-app", "plain"} {
+		for _, name := range []string{"kept-app", "gpu-app", "team-app"} {
 			_ = c.Delete(context.Background(), deployment(ns, name, 0, "0", "0"))
 		}
 	})
@@ -187,12 +186,12 @@ func TestNodePoolsBesideTheSplit(t *testing.T) {
 	}
 
 	// The new pools' workloads, and a plain split one.
-	for _, d := range []client.Object{gpuApp, teamApp, plain} {
+	for _, d := range []client.Object{gpuApp, teamApp} {
 		if err := c.Create(ctx, d); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for app, n := range map[string]int{"gpu-app": 2, "team-app": 3, "plain": 2} {
+	for app, n := range map[string]int{"gpu-app": 2, "team-app": 3} {
 		if _, err := env.Kube.WaitPodsRunning(ctx, ns, labels.SelectorFromSet(labels.Set{"app": app}), n, 3*time.Minute); err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +199,6 @@ func TestNodePoolsBesideTheSplit(t *testing.T) {
 	for _, want := range []struct{ app, pool, capacity, reason string }{
 		{"gpu-app", gpuPool, karpv1.CapacityTypeOnDemand, ""},    // left alone: Karpenter's choice, the pool's only type
 		{"team-app", teamPool, karpv1.CapacityTypeSpot, "split"}, // split by the namespace's rule
-		{"plain", "ballast-savings-spot", karpv1.CapacityTypeSpot, "split"},
 		{"kept-app", keptPool, karpv1.CapacityTypeOnDemand, ""},
 	} {
 		pods, err := runningPods(ctx, ns, want.app)
