@@ -70,7 +70,7 @@ const poolsYAML = `  - name: gpu
 // The adopted pool keeps its node: no NodeClaim is replaced or drifted, its template
 // hash is unchanged. Pods of the GPU-like pool are left alone and run On-Demand there,
 // the team pool's pods are split (Spot, by the namespace's rule) and run there, beside a
-// plain split workload on the default supply; nothing goes Pending.
+// nothing goes Pending.
 func TestNodePoolsBesideTheSplit(t *testing.T) {
 	ctx := context.Background()
 	c := env.Kube.Client
@@ -185,7 +185,7 @@ func TestNodePoolsBesideTheSplit(t *testing.T) {
 		t.Fatalf("adopting changed the kept NodePool's spec: generation %d → %d, hash %s → %s", generation, kept.Generation, hash, kept.Annotations[karpv1.NodePoolHashAnnotationKey])
 	}
 
-	// The new pools' workloads, and a plain split one.
+	// The new pools' workloads.
 	for _, d := range []client.Object{gpuApp, teamApp} {
 		if err := c.Create(ctx, d); err != nil {
 			t.Fatal(err)
