@@ -69,8 +69,8 @@ const poolsYAML = `  - name: gpu
 // Ballast gave it).
 // The adopted pool keeps its node: no NodeClaim is replaced or drifted, its template
 // hash is unchanged. Pods of the GPU-like pool are left alone and run On-Demand there,
-// the team pool's pods are split (Spot, by the namespace's rule) and run there, beside a
-// nothing goes Pending.
+// the team pool's pods are split (Spot, by the namespace's rule) and run there; nothing
+// goes Pending.
 func TestNodePoolsBesideTheSplit(t *testing.T) {
 	ctx := context.Background()
 	c := env.Kube.Client
