@@ -85,14 +85,20 @@ test-unit: ## Run the tests that need no control plane or Gitea.
 e2e: ## Run only the whole-cluster end-to-end suites.
 	$(GO) test -timeout $(TEST_TIMEOUT) -v ./test/e2e/... ./test/dev/... ./test/savings/... ./test/charte2e/...
 
+BENCH_OUT ?= bench.txt
 .PHONY: bench
-bench: ## Run the benchmarks.
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: ## Run the benchmarks and print every figure as one table (raw output in BENCH_OUT, for benchstat).
+	@bash -o pipefail -c "$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./... | tee $(BENCH_OUT)"
+	@$(GO) run ./hack/benchtable < $(BENCH_OUT)
 
 .PHONY: fuzz
-fuzz: ## Fuzz the policy loader and the redaction for a minute each.
+fuzz: ## Fuzz the policy loader, the redaction, artifact extraction, inventory and interruption message parsing for a minute each.
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime 60s ./policies
 	$(GO) test -run '^$$' -fuzz FuzzRedact -fuzztime 60s ./redact
+	$(GO) test -run '^$$' -fuzz '^FuzzUntar$$' -fuzztime 60s ./controllers/source
+	$(GO) test -run '^$$' -fuzz '^FuzzUntarEntries$$' -fuzztime 60s ./controllers/source
+	$(GO) test -run '^$$' -fuzz '^FuzzInventory$$' -fuzztime 60s ./controllers/source
+	$(GO) test -run '^$$' -fuzz '^FuzzParseInterruptionMessage$$' -fuzztime 60s ./cloud
 
 ##@ Code generation
 

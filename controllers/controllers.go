@@ -14,12 +14,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ballast-dev/ballast/cloud"
 	"github.com/ballast-dev/ballast/controllers/binpacking"
 	"github.com/ballast-dev/ballast/controllers/commitments"
 	costctl "github.com/ballast-dev/ballast/controllers/cost"
@@ -28,6 +30,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/controllers/internal/trim"
+	"github.com/ballast-dev/ballast/controllers/interruption"
 	"github.com/ballast-dev/ballast/controllers/limits"
 	"github.com/ballast-dev/ballast/controllers/readiness"
 	"github.com/ballast-dev/ballast/cost"
@@ -70,6 +73,17 @@ type Options struct {
 	// BinPackingInterval is the time between bin-packing passes
 	// (binpacking.DefaultInterval when zero).
 	BinPackingInterval time.Duration
+	// InterruptionHalfLife is how quickly the interruption history fades
+	// (interruption.DefaultHalfLife when zero).
+	InterruptionHalfLife time.Duration
+	// PlacementScores, when set, answers Spot placement scores (cached) for the
+	// ranking of LeastInterrupted clusters' Spot supply.
+	PlacementScores cloud.PlacementScoreSource
+	// InterruptionQueue, when set, is Ballast's own queue of interruption notices.
+	InterruptionQueue cloud.InterruptionQueue
+	// KarpenterEvents, when set and there is no InterruptionQueue, reads interruption
+	// notices from the events Karpenter records.
+	KarpenterEvents kubernetes.Interface
 }
 
 // CacheOptions are the options of the manager's cache the runtime controllers need:
@@ -186,6 +200,24 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err := bp.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)
 	}
+	catalogue := o.Prices.Catalogue()
+	steer := &interruption.Reconciler{
+		Client: c, API: mgr.GetAPIReader(), Recorder: status.Events(mgr.GetEventRecorder("ballast-interruption")), Cluster: o.Cluster,
+		Shapes: catalogue, Book: catalogue, Scores: o.PlacementScores, HalfLife: o.InterruptionHalfLife,
+	}
+	if err := steer.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("failed to set up the interruption controller: %w", err)
+	}
+	switch {
+	case o.InterruptionQueue != nil:
+		if err := mgr.Add(&interruption.QueueReader{Consumer: &interruption.Consumer{Queue: o.InterruptionQueue, Handle: steer.Handle}}); err != nil {
+			return fmt.Errorf("failed to set up the interruption queue: %w", err)
+		}
+	case o.KarpenterEvents != nil:
+		if err := mgr.Add(&interruption.KarpenterEvents{Clientset: o.KarpenterEvents, Steer: steer}); err != nil {
+			return fmt.Errorf("failed to set up the interruption controller's Karpenter events: %w", err)
+		}
+	}
 	if err := (&readiness.Reconciler{Client: c, Cluster: o.Cluster}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("failed to set up the readiness controller: %w", err)
 	}
@@ -214,14 +246,32 @@ func decider(hooks webhook.Server) (identity, address, certFile string) {
 	if name == "" {
 		name = "tls.crt"
 	}
-	ip := "127.0.0.1"
+	return identity, "https://" + net.JoinHostPort(podIP(), strconv.Itoa(port)), filepath.Join(dir, name)
+}
+
+// podIP is the address the other replicas reach this one at: POD_IP (the Deployment
+// sets it from status.podIP), else the first global unicast address of an interface
+// (IPv4 first), else the loopback address.
+func podIP() string {
+	if ip := net.ParseIP(os.Getenv("POD_IP")); ip != nil {
+		return ip.String()
+	}
+	var v6 string
 	if addrs, err := net.InterfaceAddrs(); err == nil {
 		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
-				ip = n.IP.String()
-				break
+			n, ok := a.(*net.IPNet)
+			switch {
+			case !ok || !n.IP.IsGlobalUnicast():
+			case n.IP.To4() != nil:
+				return n.IP.String()
+			case v6 == "":
+				v6 = n.IP.String()
 			}
 		}
 	}
-	return identity, "https://" + net.JoinHostPort(ip, strconv.Itoa(port)), filepath.Join(dir, name)
+	if v6 != "" {
+		return v6
+	}
+	return "127.0.0.1"
+
 }

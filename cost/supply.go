@@ -14,6 +14,17 @@ import (
 // category, an optional memory part (u-6tb1), generation, then attributes.
 var familyScheme = regexp.MustCompile(`^([a-z]+)(-[0-9]+tb)?([0-9]+)(.*)$`)
 
+// FamilyParts returns the category (m, c, r, u...) and generation of an instance family
+// (m6i, u-6tb1), as Karpenter's AWS provider labels them; ok is false for a name that
+// is not an EC2 family.
+func FamilyParts(family string) (category, generation string, ok bool) {
+	m := familyScheme.FindStringSubmatch(family)
+	if m == nil {
+		return "", "", false
+	}
+	return m[1], m[3], true
+}
+
 // allowedBy reports whether the policy's instance supply allows the instance type,
 // judged from its name and shape the way the rendered NodePool requirements would.
 func allowedBy(in *v1alpha1.InstancesSpec, instanceType string, s Shape) bool {
@@ -33,11 +44,11 @@ func allowedBy(in *v1alpha1.InstancesSpec, instanceType string, s Shape) bool {
 	if !slices.Contains(archs, s.Arch) {
 		return false
 	}
-	if m := familyScheme.FindStringSubmatch(family); m != nil {
-		if len(in.Categories) > 0 && !slices.Contains(in.Categories, m[1]) {
+	if category, generation, ok := FamilyParts(family); ok {
+		if len(in.Categories) > 0 && !slices.Contains(in.Categories, category) {
 			return false
 		}
-		if gen, err := strconv.Atoi(m[3]); err == nil && in.MinGeneration != nil && gen < int(*in.MinGeneration) {
+		if gen, err := strconv.Atoi(generation); err == nil && in.MinGeneration != nil && gen < int(*in.MinGeneration) {
 			return false
 		}
 	}

@@ -72,10 +72,6 @@ type CloneOptions struct {
 	Auth Auth
 	// Shallow fetches only the selected commit (depth 1) where the revision allows.
 	Shallow bool
-	// LastRevision is the Checkout.Revision.Name (or bare commit hash) of the last
-	// checkout. When the remote still points there, Clone does not fetch and returns a
-	// Checkout with Unchanged set.
-	LastRevision string
 }
 
 // Validate reports options that cannot work.
@@ -120,10 +116,13 @@ type Checkout struct {
 	Revision Revision
 	// Dir is the work tree.
 	Dir string
-	// Unchanged says the remote still points at CloneOptions.LastRevision and nothing
-	// was fetched; Dir then holds whatever the caller left there (Revision.Time and
-	// Subject are unknown).
+	// Unchanged says nothing was fetched: Dir already held a complete checkout of the
+	// revision, verified against its commit.
 	Unchanged bool
+	// Replaced says why what Dir held was not reused: a checkout of another commit, or
+	// one that is incomplete or damaged (a clone killed half-way). Empty when Dir held
+	// nothing, or when it was reused.
+	Replaced string
 }
 
 // RevisionName is the Flux-style name of commit on ref: "<ref>@sha1:<commit>".
@@ -144,13 +143,17 @@ func CommitOf(revision string) string {
 
 // Cloner checks out revisions of remote repositories.
 type Cloner interface {
-	// Clone checks out opts' revision into dir (created, or emptied first: a fresh clone
-	// never meets objects of a force-pushed branch), or, when the remote still points at
-	// opts.LastRevision, returns a Checkout with Unchanged set without fetching and
-	// without touching dir. Authentication failures are
-	// AuthError; a missing branch, tag or commit is NotFoundError; a revision with a
-	// symbolic link out of the work tree is LinkError (and dir is emptied). No error
-	// contains a credential.
+	// Clone brings dir to the commit opts' revision points at on the remote now. When
+	// dir already holds a complete checkout of that commit (its HEAD is the commit, its
+	// objects are sound and its work tree is the commit's tree, byte for byte), nothing
+	// is fetched and the Checkout has Unchanged set. Anything else in dir (another
+	// commit, a partial clone, a damaged repository, a work tree that differs) is
+	// removed and the revision cloned afresh, so that a force-pushed branch never meets
+	// stale objects; the checkout returned is verified the same way. Whatever dir held
+	// before, the files in it afterwards are those of Checkout.Revision.
+	// Authentication failures are AuthError; a missing branch, tag or commit is
+	// NotFoundError; a revision with a symbolic link out of the work tree is LinkError
+	// (and dir is emptied). No error contains a credential.
 	Clone(ctx context.Context, dir string, opts CloneOptions) (*Checkout, error)
 }
 

@@ -269,7 +269,14 @@ func (c *Cluster) StartInstallation(ctx context.Context, in Installation, cluste
 // server calls its webhook.
 func (b *Ballast) Start(ctx context.Context) error {
 	b.starts++
-	comp, err := startComponent(b.dir, fmt.Sprintf("ballast-%d", b.starts), b.bin, b.args, append([]string{"KUBECONFIG=" + b.Kubeconfig}, b.c.BallastEnv...))
+	// As the shipped Deployment runs it: a read-only root file system with an emptyDir
+	// on /tmp (and the certificate and source directories), no home directory.
+	tmp := filepath.Join(b.dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return err
+	}
+	env := append([]string{"KUBECONFIG=" + b.Kubeconfig, "HOME=/nonexistent", "TMPDIR=" + tmp, "XDG_CONFIG_HOME=", "XDG_CACHE_HOME="}, b.c.BallastEnv...)
+	comp, err := startComponent(b.dir, fmt.Sprintf("ballast-%d", b.starts), b.bin, b.args, env)
 	if err != nil {
 		return err
 	}

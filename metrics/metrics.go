@@ -28,6 +28,13 @@ var (
 		Help: "Pod admissions the distribution webhook let through without a placement, by cause (timeout, error).",
 	}, []string{"cause"})
 
+	// LeftAlone counts the pods the webhook admitted unchanged because of the NodePools
+	// they can land on.
+	LeftAlone = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ballast_placements_left_alone_total",
+		Help: "Pods the distribution webhook left alone because of the NodePools they can land on, by reason (unmanaged-pool: only NodePools Ballast does not manage; no-nodepool: none).",
+	}, []string{"reason"})
+
 	// WorkloadReplicas is the desired and observed split of every workload in scope.
 	WorkloadReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "ballast_workload_replicas",
@@ -141,16 +148,62 @@ var (
 		Name: "ballast_policysource_last_success_timestamp_seconds",
 		Help: "Unix time of the PolicySource's last successful sync.",
 	}, []string{"namespace", "name"})
+
+	// SpotExcludedTypes is how many instance types the Spot NodePool leaves out
+	// because their pools are being reclaimed.
+	SpotExcludedTypes = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_spot_excluded_instance_types",
+		Help: "Instance types the cluster's Spot NodePool leaves out because of interruption notices.",
+	}, []string{"cluster"})
+
+	// SpotPoolInterruptions is the interruption history score of a Spot pool.
+	SpotPoolInterruptions = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "ballast_spot_pool_interruption_score",
+		Help: "Interruption notices of a Spot pool (instance type and zone), weighted by age (an interruption 1, a rebalance recommendation 0.5, halved every half-life).",
+	}, []string{"cluster", "instance_type", "zone"})
+
+	// SpotNotices counts the interruption notices recorded for the cluster's Spot nodes.
+	SpotNotices = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ballast_spot_notices_total",
+		Help: "Interruption notices recorded for Spot nodes of the cluster, by reason (SpotInterruption, RebalanceRecommendation).",
+	}, []string{"cluster", "reason"})
+	// InterruptionMessages counts the messages read from the interruption queue, by
+	// what they announced and what became of them.
+	InterruptionMessages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ballast_interruption_messages_total",
+		Help: "Messages read from Ballast's interruption queue, by kind (SpotInterruption, RebalanceRecommendation, StateChange, ScheduledChange, Unknown) and result (handled, duplicate, malformed, unknown, failed).",
+	}, []string{"kind", "result"})
+
+	// InterruptionReceiveErrors counts failed receives from the interruption queue.
+	InterruptionReceiveErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ballast_interruption_receive_errors_total",
+		Help: "Receives from Ballast's interruption queue that failed (the consumer backs off and tries again).",
+	})
+
+	// InterruptionDeleteErrors counts messages the consumer could not delete.
+	InterruptionDeleteErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ballast_interruption_delete_errors_total",
+		Help: "Messages of Ballast's interruption queue that could not be deleted after they were read (the queue delivers them again).",
+	})
+
+	// InterruptionHandleDuration is how long handling one interruption event took.
+	InterruptionHandleDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "ballast_interruption_handle_duration_seconds",
+		Help:    "Time taken to handle one interruption event read from the queue, by kind, whether it succeeded or not.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+	}, []string{"kind"})
 )
 
 // All lists every collector of this package, in the order they are registered.
 func All() []prometheus.Collector {
 	return []prometheus.Collector{
-		Placements, PlacementErrors, WorkloadReplicas, WorkloadDrift, Evictions,
+		Placements, PlacementErrors, LeftAlone, WorkloadReplicas, WorkloadDrift, Evictions,
 		FallbackState, FallbackReplicas, FallbackSince, SpotShare, Nodes,
 		CostPotential, CostActual, CostSavings, UnusedCommitment,
 		NamespaceCost, NamespaceSavings, WorkloadCost, WorkloadSavings, CostErrors,
 		SourceReady, SourceLastApplied,
+		SpotExcludedTypes, SpotPoolInterruptions, SpotNotices,
+		InterruptionMessages, InterruptionReceiveErrors, InterruptionDeleteErrors, InterruptionHandleDuration,
 	}
 }
 

@@ -21,10 +21,11 @@ type section struct {
 func (s *section) text() string { return s.variants[min(s.level, len(s.variants)-1)] }
 
 // Markdown renders the plan: a one-line summary first, a table of clusters, notes, then
-// folded details (validation findings, the changed fields of every object, how the cost
-// was estimated) and a footer. When maxLen > 0 and the whole is longer than maxLen
-// bytes, details are shortened (field tables first, last cluster first), then left out,
-// and a note says so; the summary, the table and the footer are always kept.
+// folded details (validation findings, the changed fields of every object, the Spot
+// pools of each strategy, how the cost was estimated) and a footer. When maxLen > 0
+// and the whole is longer than maxLen bytes, details are shortened (field tables
+// first, last cluster first), then left out, and a note says so; the summary, the
+// table and the footer are always kept.
 func Markdown(p Plan, maxLen int) string {
 	sections := []*section{
 		{variants: []string{headline(p) + "\n"}},
@@ -35,6 +36,11 @@ func Markdown(p Plan, maxLen int) string {
 	for _, c := range p.Clusters {
 		if v := clusterVariants(p.Changes, c.Name); v != nil {
 			sections = append(sections, &section{variants: v})
+		}
+	}
+	for _, c := range p.Clusters {
+		if c.SpotPools != nil {
+			sections = append(sections, &section{variants: spotVariants(c.Name, c.SpotPools)})
 		}
 	}
 	sections = append(sections, &section{variants: []string{costDetails(p), ""}})
@@ -296,6 +302,76 @@ func clusterVariants(changes []Change, cluster string) []string {
 	full.WriteString("</details>\n")
 	brief.WriteString("\n</details>\n")
 	return []string{full.String(), brief.String(), ""}
+}
+
+// spotVariants are the folded details of a cluster's Spot pools: the two strategies
+// side by side in a table, or the chosen types in one line, or nothing.
+func spotVariants(cluster string, sp *SpotPools) []string {
+	other := "CostOptimized"
+	if sp.Strategy == other {
+		other = "LeastInterrupted"
+	}
+	types := plural(sp.Supply, "instance type", "instance types")
+	var summary string
+	if sp.Strategy == "LeastInterrupted" {
+		summary = fmt.Sprintf("LeastInterrupted offers %d of %s", len(sp.Chosen), types)
+	} else {
+		summary = fmt.Sprintf("%s offers all %s (%s would offer %d)", sp.Strategy, types, other, len(sp.Chosen))
+	}
+	head := fmt.Sprintf("<details><summary>Spot pools of <b>%s</b>: %s</summary>\n\n", html.EscapeString(cluster), summary)
+	var note string
+	if sp.Note != "" {
+		note = escapeText(sp.Note) + "\n\n"
+	}
+	if sp.Supply == 0 {
+		return []string{head + note + "The price catalogue knows no instance type the policy allows for Spot.\n\n</details>\n", ""}
+	}
+	li := fmt.Sprintf("only the %s of its column, best first by Spot placement score less interruption history (the Spot price "+
+		"per vCPU breaks ties), at most %d of one instance family so that one family being reclaimed cannot take the whole "+
+		"supply, one of the largest size so that every pod fits, and every zone", plural(len(sp.Chosen), "type", "types"), sp.PerFamily)
+	co := fmt.Sprintf("every type of the supply, of which Karpenter buys the cheapest per vCPU first (the first %d shown)", len(sp.Cheapest))
+	explain := "LeastInterrupted's Spot NodePool offers " + li + ". Under CostOptimized it would offer " + co + "."
+	if sp.Strategy == "CostOptimized" {
+		explain = "CostOptimized's Spot NodePool offers " + co + ". Under LeastInterrupted it would offer " + li + "."
+	}
+
+	var full strings.Builder
+	full.WriteString(head + note)
+	columns := [2]string{"LeastInterrupted", "CostOptimized"}
+	lists := [2][]SpotPool{sp.Chosen, sp.Cheapest}
+	if sp.Strategy == "CostOptimized" {
+		columns[0], columns[1] = columns[1], columns[0]
+		lists[0], lists[1] = lists[1], lists[0]
+	}
+	fmt.Fprintf(&full, "| # | %s (the policy's) | Placement score | Spot $/vCPU-hour | %s | Placement score | Spot $/vCPU-hour |\n", columns[0], columns[1])
+	full.WriteString("|---|---|---|---|---|---|---|\n")
+	for i := range max(len(lists[0]), len(lists[1])) {
+		fmt.Fprintf(&full, "| %d | %s | %s |\n", i+1, poolCells(lists[0], i), poolCells(lists[1], i))
+	}
+	full.WriteString("\n" + explain + "\n\n</details>\n")
+
+	chosen := make([]string, len(sp.Chosen))
+	for i, p := range sp.Chosen {
+		chosen[i] = code(p.InstanceType)
+	}
+	brief := head + note + "LeastInterrupted offers " + strings.Join(chosen, ", ") + "; CostOptimized offers every type of the supply.\n\n</details>\n"
+	return []string{full.String(), brief, ""}
+}
+
+// poolCells are the three cells of pools[i] in a Spot pools table, empty past the end.
+func poolCells(pools []SpotPool, i int) string {
+	if i >= len(pools) {
+		return " |  | "
+	}
+	p := pools[i]
+	score, price := "unknown", "—"
+	if p.Placement > 0 {
+		score = fmt.Sprint(p.Placement)
+	}
+	if p.PricePerVCPU > 0 {
+		price = fmt.Sprintf("$%.4f", p.PricePerVCPU)
+	}
+	return code(p.InstanceType) + " | " + score + " | " + price
 }
 
 func costDetails(p Plan) string {

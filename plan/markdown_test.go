@@ -102,6 +102,20 @@ func TestMarkdown(t *testing.T) {
 			Clusters: []Cluster{{Name: "prod-eu", InHead: true,
 				After: &Cost{Monthly: 10120, Potential: 20000, Savings: 9880, SpotShare: 0.62, Nodes: 38}, CostSource: "scenarios/prod-eu.yaml"}},
 		}},
+		{name: "spot-pools", plan: Plan{
+			Head: "working tree", Footer: footer,
+			Clusters: []Cluster{
+				{Name: "batch", InHead: true, SpotPools: &SpotPools{Strategy: "CostOptimized", Supply: 4, PerFamily: 3,
+					Cheapest: spotPools("c7g.large:0:0.0071", "m6i.large:0:0.0183", "m6i.xlarge:0:0.0183", "r9.large:0:0"),
+					Chosen:   spotPools("m6i.large:0:0.0183", "m6i.xlarge:0:0.0183", "c7g.large:0:0.0071", "r9.large:0:0"),
+					Note:     "Placement scores unknown <offline>."}},
+				{Name: "empty", InHead: true, SpotPools: &SpotPools{Strategy: "LeastInterrupted", PerFamily: 3}},
+				{Name: "prod-eu", InHead: true, SpotPools: &SpotPools{Strategy: "LeastInterrupted", Supply: 40, PerFamily: 1,
+					Chosen:   spotPools("m6i.large:9:0.0183", "c6i.large:8:0.0171"),
+					Cheapest: spotPools("c7g.large:2:0.0071", "c6i.large:8:0.0171", "m6i.large:9:0.0183"),
+					Note:     "Placement scores from scores.yaml."}},
+			},
+		}},
 		{name: "truncated", maxLen: 1500, plan: Plan{
 			Base: "main (1a2b3c4)", Head: "5d6e7f8", Changes: changes, Footer: footer,
 			Findings: policies.Findings{bad, warning},
@@ -118,6 +132,37 @@ func TestMarkdown(t *testing.T) {
 			}
 			golden(t, tc.name, got)
 		})
+	}
+}
+
+// spotPools makes SpotPools of "type:placement:price per vCPU" strings.
+func spotPools(pools ...string) []SpotPool {
+	out := make([]SpotPool, len(pools))
+	for i, p := range pools {
+		var price float64
+		parts := strings.Split(p, ":")
+		if _, err := fmt.Sscanf(parts[1]+" "+parts[2], "%d %g", &out[i].Placement, &price); err != nil {
+			panic(err)
+		}
+		out[i].InstanceType, out[i].PricePerVCPU = parts[0], price
+	}
+	return out
+}
+
+func TestMarkdownShortensSpotPools(t *testing.T) {
+	var chosen []SpotPool
+	for i := range 15 {
+		chosen = append(chosen, SpotPool{InstanceType: fmt.Sprintf("m%d.large", i), Placement: 7, PricePerVCPU: 0.01})
+	}
+	p := Plan{Head: "HEAD", Footer: "footer", Clusters: []Cluster{{Name: "prod", InHead: true,
+		SpotPools: &SpotPools{Strategy: "LeastInterrupted", Supply: 80, PerFamily: 5, Chosen: chosen, Cheapest: chosen}}}}
+	full := Markdown(p, 0)
+	if !strings.Contains(full, "| 15 | `m14.large` | 7 | $0.0100 | `m14.large` | 7 | $0.0100 |") {
+		t.Fatalf("full plan lacks the table:\n%s", full)
+	}
+	brief := Markdown(p, len(full)-1)
+	if !strings.Contains(brief, "LeastInterrupted offers `m0.large`, `m1.large`") || strings.Contains(brief, "| 15 |") {
+		t.Errorf("shortened plan lacks the one-line choice, or keeps the table:\n%s", brief)
 	}
 }
 

@@ -42,6 +42,40 @@ type Cluster struct {
 	CostSource string
 	// CostNote explains a missing estimate, or qualifies one.
 	CostNote string
+	// SpotPools is what the two Spot strategies make of the cluster's Spot supply
+	// under the head's policy; nil when not shown (Spot disabled, no valid head).
+	SpotPools *SpotPools
+}
+
+// SpotPools shows what each Spot strategy makes of a cluster's Spot supply (the
+// spotrank package): the policy's strategy and the other, side by side.
+type SpotPools struct {
+	// Strategy is the policy's strategy, CostOptimized or LeastInterrupted.
+	Strategy string
+	// Supply is how many instance types the policy allows for Spot, of those the
+	// price catalogue knows.
+	Supply int
+	// Cheapest are the first types of the supply by Spot price per vCPU:
+	// CostOptimized's NodePool offers every type of the supply, and Karpenter buys
+	// these first.
+	Cheapest []SpotPool
+	// Chosen are the only types LeastInterrupted's NodePool offers, best first.
+	Chosen []SpotPool
+	// PerFamily is the most types of one instance family in Chosen when the supply
+	// has enough families.
+	PerFamily int
+	// Note says where the placement scores and interruption history came from, or
+	// that they are unknown.
+	Note string
+}
+
+// SpotPool is one instance type of a cluster's Spot supply.
+type SpotPool struct {
+	InstanceType string
+	// Placement is the Spot placement score, 1 to 10; 0 when unknown.
+	Placement int32
+	// PricePerVCPU is the Spot price per vCPU-hour in US dollars; 0 when unknown.
+	PricePerVCPU float64
 }
 
 // Cost is a cluster's estimated monthly cost under one revision's policy.

@@ -27,6 +27,8 @@ var (
 	quantityType = reflect.TypeFor[resource.Quantity]()
 	durationType = reflect.TypeFor[metav1.Duration]()
 	timeType     = reflect.TypeFor[metav1.Time]()
+	// unmarshalerType: a type that decodes itself from JSON.
+	unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 )
 
 // checker walks a YAML node tree against a Go API type the way the strict JSON decoder
@@ -67,15 +69,8 @@ func join(path, field string) string {
 
 // check walks n as a value of type t at the field path.
 func (c *checker) check(n *yaml.Node, t reflect.Type, path string, depth int) {
-	n = resolve(n)
+	n = c.enter(n, path, depth, "the document nests too deeply or is too large to be a policy")
 	if n == nil {
-		return
-	}
-	c.nodes++
-	if depth > maxDepth || c.nodes > maxNodes {
-		if c.nodes == maxNodes+1 || depth == maxDepth+1 {
-			c.report(n, path, RuleTooComplex, "the document nests too deeply or is too large to be a policy")
-		}
 		return
 	}
 	for t.Kind() == reflect.Pointer {
@@ -101,6 +96,12 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string, depth int) {
 				c.report(n, path, RuleWrongType, "%q is not an RFC 3339 timestamp", n.Value)
 			}
 		}
+		return
+	}
+	if t.Kind() == reflect.Struct && reflect.PointerTo(t).Implements(unmarshalerType) {
+		// A type that reads itself (Karpenter's NillableDuration, say): checked by its
+		// own decoder, at this node.
+		c.checkUnmarshaler(n, t, path)
 		return
 	}
 	switch t.Kind() {
@@ -145,6 +146,37 @@ func (c *checker) check(n *yaml.Node, t reflect.Type, path string, depth int) {
 	case reflect.Interface:
 		// Any value is allowed.
 	}
+}
+
+// checkUnmarshaler decodes the node with the type's own JSON decoder and reports its
+// error.
+func (c *checker) checkUnmarshaler(n *yaml.Node, t reflect.Type, path string) {
+	data, err := toJSON(n)
+	if err != nil {
+		c.report(n, path, RuleWrongType, "%v", err)
+		return
+	}
+	if err := json.Unmarshal(data, reflect.New(t).Interface()); err != nil {
+		c.report(n, path, RuleWrongType, "%s is not a valid value: %v", describe(n), err)
+	}
+}
+
+// enter resolves the node and counts it; nil when there is none, or when the document
+// nests deeper than maxDepth or has more than maxNodes nodes (reported once, with
+// message).
+func (c *checker) enter(n *yaml.Node, path string, depth int, message string) *yaml.Node {
+	n = resolve(n)
+	if n == nil {
+		return nil
+	}
+	c.nodes++
+	if depth > maxDepth || c.nodes > maxNodes {
+		if c.nodes == maxNodes+1 || depth == maxDepth+1 {
+			c.report(n, path, RuleTooComplex, "%s", message)
+		}
+		return nil
+	}
+	return n
 }
 
 // checkKey reports non-string and duplicate keys; it returns false when the key is unusable.
@@ -299,11 +331,21 @@ func jsonFields(t reflect.Type) map[string]fieldInfo {
 		if name == "" {
 			name = sf.Name
 		}
-		required := !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") && sf.Type.Kind() != reflect.Pointer
+		// Karpenter's types mark optional fields without omitempty as well: which of
+		// their fields are required is Karpenter's CRDs' to say (crdcheck).
+		required := !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") && sf.Type.Kind() != reflect.Pointer &&
+			!karpenterType(t)
 		out[name] = fieldInfo{typ: sf.Type, required: required}
 	}
 	fieldCache.Store(t, out)
 	return out
+}
+
+// karpenterType reports whether a type is one of Karpenter's API types (core or AWS
+// provider), embedded as written in spec.nodePools and spec.nodeClasses.
+func karpenterType(t reflect.Type) bool {
+	pkg := t.PkgPath()
+	return strings.HasPrefix(pkg, "sigs.k8s.io/karpenter/") || strings.HasPrefix(pkg, "github.com/aws/karpenter-provider-aws/")
 }
 
 // toJSON converts a checked node tree into JSON for the typed decode: the JSON of

@@ -142,6 +142,13 @@ func (r *Repository) addDocument(file string, index int, doc *yaml.Node) {
 		d.Name, d.Namespace = scalarAt(meta, "name"), scalarAt(meta, "namespace")
 	}
 	group, _, _ := strings.Cut(d.APIVersion, "/")
+	if what := karpenterKind(group, d.Kind); what != "" {
+		// Users point validate at the Karpenter manifests they have: say what to do.
+		r.Ignored = append(r.Ignored, d)
+		r.Findings = append(r.Findings, Finding{Position: d.Position(), Rule: RuleKarpenterObject, Severity: SeverityWarning,
+			Message: fmt.Sprintf("%s %q (%s) is a Karpenter %s, not Ballast policy, and is ignored; try `ballast import` to turn it into a ClusterPolicy", d.Kind, d.Name, d.APIVersion, what)})
+		return
+	}
 	if group != v1alpha1.GroupVersion.Group {
 		r.Ignored = append(r.Ignored, d)
 		what := "this document"
@@ -177,6 +184,17 @@ func (r *Repository) addDocument(file string, index int, doc *yaml.Node) {
 	}
 }
 
+// karpenterKind names the Karpenter objects that ballast import reads, or returns "".
+func karpenterKind(group, kind string) string {
+	switch {
+	case group == "karpenter.sh" && kind == "NodePool":
+		return "NodePool"
+	case group == "karpenter.k8s.aws" && kind == "EC2NodeClass":
+		return "EC2NodeClass"
+	}
+	return ""
+}
+
 // decode checks the document strictly against obj's type and, when it is sound,
 // decodes it into obj.
 func (r *Repository) decode(d *Document, obj any) bool {
@@ -187,6 +205,11 @@ func (r *Repository) decode(d *Document, obj any) bool {
 		return false
 	}
 	data, err := toJSON(d.root)
+	if err == nil {
+		if _, ok := obj.(*v1alpha1.ClusterPolicy); ok {
+			data, err = karpenterDefaults(data)
+		}
+	}
 	if err == nil {
 		err = json.Unmarshal(data, obj)
 	}

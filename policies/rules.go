@@ -16,6 +16,7 @@ const (
 	RuleTooComplex      = "too-complex"
 	RuleUnknownKind     = "unknown-kind"
 	RuleIgnored         = "ignored-document"
+	RuleKarpenterObject = "karpenter-object"
 
 	// Values.
 	RuleOutOfRange      = "out-of-range"
@@ -52,6 +53,11 @@ const (
 	RuleIncompleteBudget  = "incomplete-budget"
 	RuleInvalidWindow     = "invalid-window"
 	RuleIneffectiveWindow = "ineffective-window"
+
+	// What the policy renders to.
+	RuleKarpenterRejects = "karpenter-rejects"
+	// RuleExternalNodeClass: a pool references an EC2NodeClass the policy does not render.
+	RuleExternalNodeClass = "external-node-class"
 )
 
 // RuleInfo describes a rule for documentation and SARIF output.
@@ -74,6 +80,7 @@ var Rules = []RuleInfo{
 	{RuleTooComplex, SeverityError, "A document nested too deeply or too large to be a policy."},
 	{RuleUnknownKind, SeverityError, "A ballast.dev document of an unknown kind or version."},
 	{RuleIgnored, SeverityInfo, "A document that is not a Ballast policy; it is ignored."},
+	{RuleKarpenterObject, SeverityWarning, "A Karpenter NodePool or EC2NodeClass in the policy tree: it is not Ballast policy and is not applied; `ballast import` turns Karpenter objects into policy."},
 	{RuleOutOfRange, SeverityError, "A number or quantity outside its allowed range."},
 	{RuleInvalidValue, SeverityError, "A value that is not one of the allowed values or does not match the expected format."},
 	{RuleInvalidDuration, SeverityError, "A duration that does not parse or cannot be used where it is written."},
@@ -87,7 +94,7 @@ var Rules = []RuleInfo{
 	{RuleInvalidSelector, SeverityError, "A workload label selector that is not valid (a warning when it can never match)."},
 	{RuleOverlappingRules, SeverityError, "Two rules of the same namespace and specificity that can match the same workload in the same cluster."},
 	{RuleEmptySupply, SeverityError, "The instance supply allows no instance type at all."},
-	{RuleNarrowSpotSupply, SeverityWarning, "spotToSpotConsolidation is on but the instance supply has too few types for Karpenter to ever replace a single Spot node."},
+	{RuleNarrowSpotSupply, SeverityWarning, "spotToSpotConsolidation is on but the instance supply has too few types for Karpenter to ever replace a single Spot node, or spot.interruptions.minInstanceTypes is not below the number of types, so interruption steering can never leave a reclaimed type out."},
 	{RuleLimitsTooSmall, SeverityError, "The limits cannot hold even one node for the base On-Demand replicas."},
 	{RuleSpotDisabled, SeverityWarning, "Spot is disabled while distributions send replicas to Spot; they will run On-Demand."},
 	{RuleZoneNotInRegion, SeverityError, "An availability zone that is not in the cluster's region."},
@@ -100,4 +107,6 @@ var Rules = []RuleInfo{
 	{RuleIncompleteBudget, SeverityError, "A disruption budget with a schedule but no duration, or a duration but no schedule."},
 	{RuleInvalidWindow, SeverityError, "A maintenance window that is empty (end equals start)."},
 	{RuleIneffectiveWindow, SeverityWarning, "A maintenance window that allows an operation that is turned off."},
+	{RuleExternalNodeClass, SeverityWarning, "A node pool's nodeClassRef names an EC2NodeClass that is neither in spec.nodeClasses nor the default node class: it must exist in the cluster, kept outside Ballast."},
+	{RuleKarpenterRejects, SeverityError, "A NodePool or EC2NodeClass the policy renders to breaks a rule of Karpenter's own CRDs (an OpenAPI constraint or a CEL rule, evaluated offline from the CRDs of the Karpenter version Ballast is built with), so the API server would refuse it. Reported by `ballast validate` and `ballast render` at the policy field the rendered field comes from."},
 }

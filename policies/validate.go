@@ -23,6 +23,11 @@ type Options struct {
 	// skips that check: validation never reads the clock, so the same files always give
 	// the same findings unless the caller passes a date.
 	Today time.Time
+	// CheckRendered, when set, is called for every ClusterPolicy that has no error
+	// finding once every other check has run, and what it returns is added to the
+	// findings. It lets the caller check what the policy renders to (Karpenter's own
+	// rules, see crdcheck) without policies importing render, which sits above it.
+	CheckRendered func(p *ClusterPolicyDoc) Findings
 }
 
 // Validate returns the findings of loading plus the semantic findings of every policy
@@ -53,6 +58,15 @@ func (r *Repository) ValidateWith(opts Options) Findings {
 		if !v.broken[p.Document] {
 			v.capacity(p)
 			v.compiledBudgets(p.Document, &p.Policy.Spec)
+		}
+	}
+	if opts.CheckRendered != nil {
+		for _, p := range r.ClusterPolicies {
+			if !v.broken[p.Document] {
+				for _, f := range opts.CheckRendered(p) {
+					v.record(p.Document, f)
+				}
+			}
 		}
 	}
 	out := make(Findings, 0, len(r.Findings)+len(v.findings))

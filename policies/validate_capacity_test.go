@@ -36,6 +36,9 @@ func TestValidateCapacity(t *testing.T) {
 		{name: "many families in a range", spec: "  instances:\n    families: [m6i, c6i, r6i, m7i]\n    cpu: {min: 4, max: 16}\n" + s2s},
 		{name: "categories only", spec: "  instances:\n    categories: [c]\n    cpu: {min: 4, max: 4}\n" + s2s},
 		{name: "narrow but consolidation off", spec: include(3)},
+		{name: "steering floor at the supply", spec: include(3) + "  spot:\n    interruptions:\n      minInstanceTypes: 3\n",
+			want: []string{"warning narrow-spot-supply spec.spot.interruptions.minInstanceTypes"}, contains: "no reclaimed type can ever be left out"},
+		{name: "steering floor below the supply", spec: include(4) + "  spot:\n    interruptions:\n      minInstanceTypes: 3\n"},
 		{name: "s2s while spot disabled", spec: include(3) + s2s + "  spot:\n    enabled: false\n  distribution:\n    onDemandPercent: 100\n",
 			want: []string{"warning ignored-field spec.binPacking.spotToSpotConsolidation"}},
 

@@ -93,10 +93,13 @@ func (v *validator) clusterPolicy(p *ClusterPolicyDoc) {
 	v.duration(d, "spec.spot.fallback.after", s.Spot.Fallback.After, false)
 	v.duration(d, "spec.spot.fallback.reverseInterval", s.Spot.Fallback.ReverseInterval, true)
 	v.fallbackTiming(d, s.Spot.Fallback)
+	v.duration(d, "spec.spot.interruptions.excludeFor", s.Spot.Interruptions.ExcludeFor, false)
+	v.intRange(d, "spec.spot.interruptions.minInstanceTypes", s.Spot.Interruptions.MinInstanceTypes, 1, 500)
 	v.distribution(d, "spec.distribution.", &s.Distribution)
 	v.commitments(d, s)
 	v.binPacking(d, &s.BinPacking)
 	v.windows(d, s)
+	v.nodePools(d, s)
 }
 
 func (v *validator) clusterIdentity(d *Document, c *v1alpha1.ClusterIdentity) {

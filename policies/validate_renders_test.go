@@ -117,7 +117,7 @@ func TestWindowErrorPointsAtTheWindow(t *testing.T) {
 		"    - {name: b, days: [Mon], start: \"01:00\", end: \"02:00\", timeZone: Europe/Amsterdam, allow: [Consolidation]}\n"))
 	d := repo.ClusterPolicies[0].Document
 	v := &validator{repo: repo, broken: map[*Document]bool{}}
-	v.windowError(d, []int{1}, &maintenance.Error{Index: 0, Field: "timeZone", Err: errors.New(`maintenance window "b": time zone Europe/Amsterdam is 1172s off UTC, not a whole number of minutes`)})
+	v.windowError(d, "spec.maintenanceWindows", []int{1}, &maintenance.Error{Index: 0, Field: "timeZone", Err: errors.New(`maintenance window "b": time zone Europe/Amsterdam is 1172s off UTC, not a whole number of minutes`)})
 	if got := keys(v.findings); !slices.Equal(got, []string{"error invalid-time-zone spec.maintenanceWindows[1].timeZone"}) {
 		t.Errorf("findings %q", got)
 	}

@@ -23,15 +23,21 @@ var (
 var weekdays = []string{"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"}
 
 func (v *validator) windows(d *Document, s *v1alpha1.ClusterPolicySpec) {
-	v.maxItems(d, "spec.maintenanceWindows", len(s.MaintenanceWindows), 50, "maintenance windows are")
+	v.windowList(d, "spec.maintenanceWindows", s.MaintenanceWindows, s, false)
+}
+
+// windowList checks the maintenance windows at field. A node pool's windows (pool) can
+// only allow Consolidation: bin-packing and reverse fallback act on the default supply.
+func (v *validator) windowList(d *Document, field string, windows []v1alpha1.MaintenanceWindow, s *v1alpha1.ClusterPolicySpec, pool bool) {
+	v.maxItems(d, field, len(windows), 50, "maintenance windows are")
 	names := map[string]int{}
-	for i := range s.MaintenanceWindows {
-		w := &s.MaintenanceWindows[i]
-		f := fmt.Sprintf("spec.maintenanceWindows[%d]", i)
+	for i := range windows {
+		w := &windows[i]
+		f := fmt.Sprintf("%s[%d]", field, i)
 		if !clusterNamePattern.MatchString(w.Name) {
 			v.errorf(d, f+".name", RuleInvalidValue, "%q is not a valid window name: use lower-case letters, digits and '-', e.g. weeknights", w.Name)
 		} else if first, ok := names[w.Name]; ok {
-			v.errorf(d, f+".name", RuleDuplicateName, "window %q is already defined by maintenanceWindows[%d]: give each window its own name", w.Name, first)
+			v.errorf(d, f+".name", RuleDuplicateName, "window %q is already defined by %s[%d]: give each window its own name", w.Name, field, first)
 		} else {
 			names[w.Name] = i
 		}
@@ -57,6 +63,8 @@ func (v *validator) windows(d *Document, s *v1alpha1.ClusterPolicySpec) {
 			field := fmt.Sprintf("%s.allow[%d]", f, j)
 			v.enum(d, field, string(op), string(v1alpha1.OperationConsolidation), string(v1alpha1.OperationPodEviction), string(v1alpha1.OperationReverseFallback))
 			switch {
+			case pool && (op == v1alpha1.OperationPodEviction || op == v1alpha1.OperationReverseFallback):
+				v.errorf(d, field, RuleInvalidValue, "a node pool's window can only allow Consolidation: %s acts on the default supply only; allow it in spec.maintenanceWindows", op)
 			case op == v1alpha1.OperationPodEviction && (s.BinPacking.PodEviction == nil || !s.BinPacking.PodEviction.Enabled):
 				v.warnf(d, field, RuleIneffectiveWindow, "the window allows PodEviction, but binPacking.podEviction is not enabled: enable it, or remove PodEviction here")
 			case op == v1alpha1.OperationReverseFallback && s.Spot.Enabled != nil && !*s.Spot.Enabled:
@@ -183,9 +191,19 @@ const maxNodePoolBudgets = 50
 // time is whenever the policy is rendered, so every combination of offsets the zones
 // take from maintenance.From to maintenance.To is checked, and the worst reported.
 func (v *validator) compiledBudgets(d *Document, s *v1alpha1.ClusterPolicySpec) {
+	// Without budgets of its own a policy gets the default one (see Default).
+	v.compiledBudgetsOf(d, "spec.maintenanceWindows", s.MaintenanceWindows, max(1, len(s.BinPacking.DisruptionBudgets)), "disruption budget of binPacking", "disruption budgets of binPacking")
+	for i := range s.NodePools {
+		np := &s.NodePools[i]
+		v.compiledBudgetsOf(d, fmt.Sprintf("spec.nodePools[%d].maintenanceWindows", i), np.MaintenanceWindows, len(np.Spec.Disruption.Budgets), "disruption budget of the pool", "disruption budgets of the pool")
+	}
+}
+
+// compiledBudgetsOf checks the windows at field, which render adds to own budgets.
+func (v *validator) compiledBudgetsOf(d *Document, field string, all []v1alpha1.MaintenanceWindow, own int, one, many string) {
 	var windows []v1alpha1.MaintenanceWindow
-	var index []int // index[i] is the index in spec.maintenanceWindows of windows[i]
-	for i, w := range s.MaintenanceWindows {
+	var index []int // index[i] is the index in the list at field of windows[i]
+	for i, w := range all {
 		if slices.Contains(w.Allow, v1alpha1.OperationConsolidation) {
 			windows = append(windows, w)
 			index = append(index, i)
@@ -196,7 +214,7 @@ func (v *validator) compiledBudgets(d *Document, s *v1alpha1.ClusterPolicySpec) 
 	}
 	zones, err := maintenance.Locations(windows)
 	if err != nil {
-		v.windowError(d, index, err)
+		v.windowError(d, field, index, err)
 		return
 	}
 	worst, at := -1, maintenance.Regime{}
@@ -204,21 +222,19 @@ func (v *validator) compiledBudgets(d *Document, s *v1alpha1.ClusterPolicySpec) 
 	for _, r := range regimes {
 		blocked, err := maintenance.Blocked(windows, r.At)
 		if err != nil {
-			v.windowError(d, index, err)
+			v.windowError(d, field, index, err)
 			return
 		}
 		if len(blocked) > worst {
 			worst, at = len(blocked), r
 		}
 	}
-	// Without budgets of its own a policy gets the default one (see Default).
-	own := max(1, len(s.BinPacking.DisruptionBudgets))
 	if own+worst <= maxNodePoolBudgets {
 		return
 	}
-	v.errorf(d, "spec.maintenanceWindows", RuleTooManyItems,
+	v.errorf(d, field, RuleTooManyItems,
 		"the windows that allow Consolidation compile to %d UTC budgets that block consolidation outside them%s; with %s that makes %d disruption budgets, more than the %d a Karpenter NodePool accepts: merge windows (windows with the same hours share budgets across days) or remove disruption budgets",
-		worst, regimeText(zones, regimes, at), countText(own, "disruption budget of binPacking", "disruption budgets of binPacking"), own+worst, maxNodePoolBudgets)
+		worst, regimeText(zones, regimes, at), countText(own, one, many), own+worst, maxNodePoolBudgets)
 }
 
 // regimeText says when the offsets of a regime are in force, naming the zones whose
@@ -261,13 +277,13 @@ func countText(n int, one, many string) string {
 
 // windowError reports a window that cannot be laid on the UTC week; index maps the
 // error's window to its index in spec.maintenanceWindows.
-func (v *validator) windowError(d *Document, index []int, err error) {
+func (v *validator) windowError(d *Document, list string, index []int, err error) {
 	var we *maintenance.Error
 	if !errors.As(err, &we) || we.Index >= len(index) {
-		v.errorf(d, "spec.maintenanceWindows", RuleInvalidWindow, "%v", err)
+		v.errorf(d, list, RuleInvalidWindow, "%v", err)
 		return
 	}
-	field := fmt.Sprintf("spec.maintenanceWindows[%d].%s", index[we.Index], we.Field)
+	field := fmt.Sprintf("%s[%d].%s", list, index[we.Index], we.Field)
 	if we.Field == "timeZone" {
 		v.errorf(d, field, RuleInvalidTimeZone, "%v: Karpenter's cron schedules have whole minutes; write a zone with whole-minute offsets", we.Err)
 		return

@@ -222,6 +222,13 @@ func (v *validator) capacity(p *ClusterPolicyDoc) {
 				minSpotToSpotTypes, how)
 		}
 	}
+	if m := spec.Spot.Interruptions.MinInstanceTypes; m != nil && spotOn && !empty {
+		if n, how, known := s.spotTypes(); known && n <= int(*m) {
+			v.warnf(d, "spec.spot.interruptions.minInstanceTypes", RuleNarrowSpotSupply,
+				"interruption steering leaves an instance type out only while at least %d stay, but %s: no reclaimed type can ever be left out; lower minInstanceTypes or widen the supply",
+				*m, how)
+		}
+	}
 	rules := v.rulesFor(spec.Cluster.Name)
 	v.limits(d, spec, rules)
 	if !spotOn {

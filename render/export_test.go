@@ -1,10 +1,7 @@
 package render
 
 // Exported for the tests of package render_test.
-type CRDSchema = crdSchema
-
 var (
 	LoadCRDs       = loadCRDs
-	CRDErrors      = crdErrors
 	SplitDocuments = splitDocuments
 )

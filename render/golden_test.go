@@ -203,13 +203,19 @@ func checkObjects(t *testing.T, in Input, objs []client.Object) {
 			if err := np.RuntimeValidate(context.Background()); err != nil {
 				t.Errorf("NodePool %s fails Karpenter's runtime validation: %v", np.Name, err)
 			}
-			if np.Spec.Template.Spec.NodeClassRef.Name != NodeClassName(cluster) {
+			if _, extra := np.Labels[v1alpha1.NodePoolLabel]; !extra && np.Spec.Template.Spec.NodeClassRef.Name != NodeClassName(cluster) {
 				t.Errorf("NodePool %s refers to node class %q", np.Name, np.Spec.Template.Spec.NodeClassRef.Name)
 			}
 		}
 	}
 	want := []string{"EC2NodeClass", "NodePool"}
 	if in.Policy.Spec.Spot.Enabled == nil || *in.Policy.Spec.Spot.Enabled {
+		want = append(want, "NodePool")
+	}
+	for range in.Policy.Spec.NodeClasses {
+		want = append(want, "EC2NodeClass")
+	}
+	for range in.Policy.Spec.NodePools {
 		want = append(want, "NodePool")
 	}
 	want = append(want, "ClusterPolicy")

@@ -60,7 +60,7 @@ func marshalObject(obj client.Object) ([]byte, error) {
 	if status, ok := m["status"]; ok && isEmpty(status) {
 		delete(m, "status")
 	}
-	dropNulls(m)
+	DropNulls(m)
 	return yamlv2.Marshal(yamlValues(m))
 }
 
@@ -94,8 +94,8 @@ func yamlValues(v any) any {
 	return v
 }
 
-// dropNulls removes null values from maps, recursively.
-func dropNulls(v any) {
+// DropNulls removes null values from the maps of a decoded JSON value, recursively.
+func DropNulls(v any) {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, e := range v {
@@ -103,11 +103,11 @@ func dropNulls(v any) {
 				delete(v, k)
 				continue
 			}
-			dropNulls(e)
+			DropNulls(e)
 		}
 	case []any:
 		for _, e := range v {
-			dropNulls(e)
+			DropNulls(e)
 		}
 	}
 }

@@ -102,7 +102,7 @@ func TestMarshalAsSigsYAML(t *testing.T) {
 		if status, ok := m["status"]; ok && isEmpty(status) {
 			delete(m, "status")
 		}
-		dropNulls(m)
+		DropNulls(m)
 		want, err := yaml.Marshal(m)
 		if err != nil {
 			t.Fatal(err)

@@ -32,7 +32,7 @@ var ebsVolumeSize = regexp.MustCompile(`^((?:[1-9][0-9]{0,3}|[1-4][0-9]{4}|[5][0
 
 // NodeClassName is the name of the EC2NodeClass rendered for a cluster.
 func NodeClassName(cluster string) string {
-	return "ballast-" + cluster
+	return v1alpha1.SupplyNodeClassName(cluster)
 }
 
 // nodeClass renders the EC2NodeClass of a defaulted policy.

@@ -44,7 +44,7 @@ var budgetDuration = regexp.MustCompile(`^((([0-9]+(h|m))|([0-9]+h[0-9]+m))(0s)?
 // NodePoolName is the name of the NodePool rendered for a cluster and a capacity type
 // ("spot", "on-demand", or "committed" for the commitments controller's pool).
 func NodePoolName(cluster, capacityType string) string {
-	return "ballast-" + cluster + "-" + capacityType
+	return v1alpha1.SupplyNodePoolName(cluster, capacityType)
 }
 
 // poolSettings is what every NodePool of a cluster shares.
@@ -269,10 +269,18 @@ func disruption(b v1alpha1.BinPackingSpec, windows []karpv1.Budget) (karpv1.Disr
 	for _, w := range windows {
 		out.Budgets = append(out.Budgets, *w.DeepCopy())
 	}
-	if n := len(out.Budgets); n > 50 {
-		return karpv1.Disruption{}, fmt.Errorf("%d disruption budgets (with those compiled from maintenance windows) are more than Karpenter's 50: merge windows or budgets", n)
+	if err := budgetCount(out.Budgets); err != nil {
+		return karpv1.Disruption{}, err
 	}
 	return out, nil
+}
+
+// budgetCount refuses more disruption budgets than a Karpenter NodePool takes.
+func budgetCount(budgets []karpv1.Budget) error {
+	if n := len(budgets); n > 50 {
+		return fmt.Errorf("%d disruption budgets (with those compiled from maintenance windows) are more than Karpenter's 50: merge windows or budgets", n)
+	}
+	return nil
 }
 
 // budget converts one of the user's budgets. Karpenter reads its schedule in UTC and

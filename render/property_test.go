@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/ballast-dev/ballast/crdcheck"
 	"github.com/ballast-dev/ballast/plan"
 	"github.com/ballast-dev/ballast/policies"
 	"github.com/ballast-dev/ballast/policies/maintenance"
@@ -158,7 +159,7 @@ func TestValidPoliciesRender(t *testing.T) {
 
 // checkCRDs checks rendered objects against the CRD schemas and CEL rules, as the API
 // server would on apply.
-func checkCRDs(t *testing.T, schemas map[string]render.CRDSchema, objs []client.Object, what string, fsys fstest.MapFS) {
+func checkCRDs(t *testing.T, schemas *crdcheck.Checker, objs []client.Object, what string, fsys fstest.MapFS) {
 	t.Helper()
 	data, err := render.Marshal(objs)
 	if err != nil {
@@ -166,7 +167,11 @@ func checkCRDs(t *testing.T, schemas map[string]render.CRDSchema, objs []client.
 		return
 	}
 	for _, doc := range render.SplitDocuments(data) {
-		for _, e := range render.CRDErrors(t, schemas, doc) {
+		violations, err := schemas.CheckYAML(doc)
+		if err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+		for _, e := range violations {
 			t.Errorf("%s: the API server would refuse a rendered object: %s\n%s", what, e, fsys["policy.yaml"].Data)
 		}
 	}

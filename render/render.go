@@ -25,6 +25,10 @@ type Input struct {
 	// Source is the value of the ballast.dev/source owner label: the PolicySource's
 	// name, or "local" for the command line.
 	Source string
+	// SourceNamespace is the value of the ballast.dev/source-namespace owner label: the
+	// PolicySource's namespace. Empty for the command line, whose objects carry no
+	// such label.
+	SourceNamespace string
 	// Now is the reference time for maintenance windows: their UTC budgets use the
 	// offsets their time zones have at Now. It is required; Render never reads the
 	// clock itself. A policy that validates without errors renders at any Now from
@@ -32,6 +36,9 @@ type Input struct {
 	Now time.Time
 	// Target is the cloud to render for: TargetAWS (the default) or TargetKwok.
 	Target Target
+	// Steering is the runtime state the Spot NodePool is steered by: the live
+	// ClusterPolicy's status.interruptions (see Steer). Nil renders the policy alone.
+	Steering *v1alpha1.InterruptionsStatus
 }
 
 // trackingKeyPrefixes and trackingKeys are the labels and annotations GitOps tools
@@ -52,7 +59,8 @@ var (
 
 // Render renders the objects of the cluster Input.Policy describes, in this order: the
 // EC2NodeClass ballast-<cluster>, the NodePools ballast-<cluster>-on-demand and (when
-// Spot is enabled) ballast-<cluster>-spot, the defaulted ClusterPolicy, and the
+// Spot is enabled) ballast-<cluster>-spot, the EC2NodeClasses of spec.nodeClasses and
+// the NodePools of spec.nodePools in their order, the defaulted ClusterPolicy, and the
 // defaulted WorkloadDistributionRules sorted by namespace and name. Every object has
 // TypeMeta set and carries the owner labels (see OwnerLabels). The result depends on
 // nothing but in; Render does not change in.
@@ -66,10 +74,10 @@ func Render(in Input) ([]client.Object, error) {
 	policy := in.Policy.DeepCopy()
 	policy.Default()
 	cluster := policy.Spec.Cluster.Name
-	if err := checkNames(policy, in.Source); err != nil {
+	if err := checkNames(policy, in.Source, in.SourceNamespace); err != nil {
 		return nil, fmt.Errorf("failed to render ClusterPolicy %q: %w", policy.Name, err)
 	}
-	owner := OwnerLabels(in.Source, cluster)
+	owner := OwnerLabels(in.Source, in.SourceNamespace, cluster)
 	fail := func(what string, err error) ([]client.Object, error) {
 		return nil, fmt.Errorf("failed to render %s for cluster %q (ClusterPolicy %q): %w", what, cluster, policy.Name, err)
 	}
@@ -106,8 +114,17 @@ func Render(in Input) ([]client.Object, error) {
 		if err != nil {
 			return fail(fmt.Sprintf("NodePool %s", NodePoolName(cluster, ct)), err)
 		}
+		if ct == v1alpha1.CapacitySpot {
+			Steer(np, in.Steering)
+		}
 		objs = append(objs, np)
 	}
+
+	extra, err := extraObjects(policy, owner, in.Target, in.Now)
+	if err != nil {
+		return fail("node pools", err)
+	}
+	objs = append(objs, extra...)
 
 	objs = append(objs, policyObject(policy, owner))
 	rules, err := ruleObjects(in.Rules, policy, owner)
@@ -121,16 +138,22 @@ func Render(in Input) ([]client.Object, error) {
 }
 
 // OwnerLabels are the labels every rendered object carries: they say which policy
-// source and cluster it belongs to, so that Ballast prunes only what it created.
-func OwnerLabels(source, cluster string) map[string]string {
-	return map[string]string{
+// source (its name and, for a PolicySource, its namespace) and cluster it belongs to,
+// so that Ballast prunes only what it created. Without a namespace there is no
+// ballast.dev/source-namespace label.
+func OwnerLabels(source, namespace, cluster string) map[string]string {
+	l := map[string]string{
 		v1alpha1.SourceLabel:  source,
 		v1alpha1.ClusterLabel: cluster,
 	}
+	if namespace != "" {
+		l[v1alpha1.SourceNamespaceLabel] = namespace
+	}
+	return l
 }
 
 // checkNames rejects names that would make invalid object names or label values.
-func checkNames(p *v1alpha1.ClusterPolicy, source string) error {
+func checkNames(p *v1alpha1.ClusterPolicy, source, namespace string) error {
 	if p.Name == "" {
 		return fmt.Errorf("metadata.name is empty")
 	}
@@ -147,6 +170,9 @@ func checkNames(p *v1alpha1.ClusterPolicy, source string) error {
 	}
 	if errs := validation.IsValidLabelValue(source); len(errs) > 0 {
 		return fmt.Errorf("source %q is not a label value: %s", source, strings.Join(errs, "; "))
+	}
+	if errs := validation.IsValidLabelValue(namespace); len(errs) > 0 {
+		return fmt.Errorf("source namespace %q is not a label value: %s", namespace, strings.Join(errs, "; "))
 	}
 	return nil
 }
@@ -206,6 +232,9 @@ func objectMeta(m metav1.ObjectMeta, owner map[string]string) metav1.ObjectMeta 
 	if labels == nil {
 		labels = map[string]string{}
 	}
+	// Only the owner labels say who owns the object: a policy's own source namespace
+	// label would make a PolicySource of that namespace take it for its own.
+	delete(labels, v1alpha1.SourceNamespaceLabel)
 	maps.Copy(labels, owner)
 	return metav1.ObjectMeta{
 		Name:        m.Name,

@@ -157,6 +157,7 @@ func TestRenderErrors(t *testing.T) {
 		{"no reference time", func(in *Input) { in.Now = time.Time{} }, "no reference time"},
 		{"no source", func(in *Input) { in.Source = "" }, "no source"},
 		{"source not a label value", func(in *Input) { in.Source = "my source" }, "not a label value"},
+		{"source namespace not a label value", func(in *Input) { in.SourceNamespace = "team/a" }, "not a label value"},
 		{"no policy name", func(in *Input) { in.Policy.Name = "" }, "metadata.name is empty"},
 		{"no cluster name", func(in *Input) { in.Policy.Spec.Cluster.Name = "" }, "spec.cluster.name is empty"},
 		{"cluster name too long", func(in *Input) { in.Policy.Spec.Cluster.Name = strings.Repeat("a", 60) }, "invalid object names"},
@@ -207,9 +208,34 @@ func TestSpotDisabledRendersOneNodePool(t *testing.T) {
 	}
 }
 
+// TestOwnerLabelsNameTheNamespace: a PolicySource's objects carry its namespace beside
+// its name, so that a PolicySource of the same name elsewhere never takes them for its
+// own; the CLI's objects carry no namespace, whatever the policy's labels say.
+func TestOwnerLabelsNameTheNamespace(t *testing.T) {
+	for _, ns := range []string{"team-a", ""} {
+		t.Run("namespace="+ns, func(t *testing.T) {
+			in := fullCase(t)
+			in.SourceNamespace = ns
+			in.Policy.Labels[v1alpha1.SourceNamespaceLabel] = "team-x"
+			in.Rules[0].Labels = map[string]string{v1alpha1.SourceNamespaceLabel: "team-x"}
+			objs, err := Render(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, obj := range objs {
+				got, ok := obj.GetLabels()[v1alpha1.SourceNamespaceLabel]
+				if ns == "" && ok || ns != "" && got != ns {
+					t.Errorf("%T %s: labels %v, want %s=%q", obj, obj.GetName(), obj.GetLabels(), v1alpha1.SourceNamespaceLabel, ns)
+				}
+			}
+		})
+	}
+}
+
 func TestTrackingKeysAreDropped(t *testing.T) {
 	in := fullCase(t)
 	in.Policy.Labels[v1alpha1.SourceLabel] = "someone-else"
+	in.Policy.Labels[v1alpha1.SourceNamespaceLabel] = "team-x"
 	in.Policy.Labels["helm.toolkit.fluxcd.io/name"] = "x"
 	in.Policy.Annotations["kubectl.kubernetes.io/last-applied-configuration"] = "{}"
 	in.Policy.Annotations["argocd.argoproj.io/sync-options"] = "Prune=false"
@@ -229,5 +255,60 @@ func TestTrackingKeysAreDropped(t *testing.T) {
 	}
 	if cp.Annotations["example.com/owner"] != "platform@example.com" {
 		t.Errorf("annotations %v lost example.com/owner", cp.Annotations)
+	}
+}
+
+// TestNodePoolsForKwok: for kwok, the node classes of spec.nodeClasses become
+// KWOKNodeClasses and the references to them follow; AWS keys and the region's zones
+// are translated, and a pool written for kwok (kwok's keys and zones, a reference to
+// a KWOKNodeClass kept outside Ballast) renders unchanged.
+func TestNodePoolsForKwok(t *testing.T) {
+	in := loadInput(t, filepath.Join("testdata", "node-pools"))
+	in.Target = TargetKwok
+	kwokPool := v1alpha1.NodePool{Name: "kept", Spec: karpv1.NodePoolSpec{Template: karpv1.NodeClaimTemplate{Spec: karpv1.NodeClaimTemplateSpec{
+		NodeClassRef: &karpv1.NodeClassReference{Group: "karpenter.kwok.sh", Kind: "KWOKNodeClass", Name: "default"},
+		Requirements: []karpv1.NodeSelectorRequirementWithMinValues{
+			{Key: "karpenter.kwok.sh/instance-family", Operator: "In", Values: []string{"c"}},
+			{Key: "topology.kubernetes.io/zone", Operator: "In", Values: []string{"test-zone-b"}},
+			{Key: "team", Operator: "In", Values: []string{"a"}},
+		},
+	}}}}
+	in.Policy = in.Policy.DeepCopy()
+	in.Policy.Spec.NodePools = append(in.Policy.Spec.NodePools, kwokPool)
+	in.Policy.Spec.NodePools[0].Spec.Template.Spec.Requirements = append(in.Policy.Spec.NodePools[0].Spec.Template.Spec.Requirements,
+		karpv1.NodeSelectorRequirementWithMinValues{Key: "topology.kubernetes.io/zone", Operator: "In", Values: []string{"eu-west-1a"}})
+	objs, err := Render(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools := map[string]*karpv1.NodePool{}
+	classes := 0
+	for _, o := range objs {
+		switch o := o.(type) {
+		case *karpv1.NodePool:
+			pools[o.Name] = o
+		case client.Object:
+			if o.GetObjectKind().GroupVersionKind().Kind == "KWOKNodeClass" {
+				classes++
+			}
+		}
+	}
+	if classes != 2 {
+		t.Errorf("%d KWOKNodeClasses, want the default one and gpu", classes)
+	}
+	gpu := pools["gpu"].Spec.Template.Spec
+	if ref := gpu.NodeClassRef; ref.Group != "karpenter.kwok.sh" || ref.Kind != "KWOKNodeClass" || ref.Name != "gpu" {
+		t.Errorf("gpu's nodeClassRef = %+v, want the KWOKNodeClass gpu", ref)
+	}
+	var keys []string
+	for _, r := range gpu.Requirements {
+		keys = append(keys, r.Key+"="+strings.Join(r.Values, ","))
+	}
+	// instance-family g5/g6 has no kwok family: left out; eu-west-1a is test-zone-a.
+	if got, want := strings.Join(keys, " "), "karpenter.sh/capacity-type=on-demand topology.kubernetes.io/zone=test-zone-a"; got != want {
+		t.Errorf("gpu's requirements for kwok = %s, want %s", got, want)
+	}
+	if !reflect.DeepEqual(pools["kept"].Spec.Template.Spec, kwokPool.Spec.Template.Spec) {
+		t.Errorf("a pool written for kwok changed:\n%+v\nwant\n%+v", pools["kept"].Spec.Template.Spec, kwokPool.Spec.Template.Spec)
 	}
 }

@@ -18,7 +18,8 @@ const (
 	// ReasonFallback: meant for Spot, placed On-Demand because Spot capacity is short.
 	ReasonFallback Reason = "fallback"
 	// ReasonOverride: the workload keeps itself off Spot (ballast.dev/spot: never), the
-	// cluster has Spot disabled, or SpotReady keeps a single replica On-Demand.
+	// cluster has Spot disabled, SpotReady keeps a single replica On-Demand, or no
+	// NodePool the pod can land on offers the capacity type the split chose.
 	ReasonOverride Reason = "override"
 )
 

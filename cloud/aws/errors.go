@@ -24,8 +24,12 @@ var (
 		"AccessDenied": true, "AccessDeniedException": true, "UnauthorizedOperation": true, "AuthFailure": true,
 		"UnrecognizedClientException": true, "InvalidClientTokenId": true, "SignatureDoesNotMatch": true,
 		"ExpiredToken": true, "ExpiredTokenException": true, "OptInRequired": true,
+		"KmsAccessDenied": true, // SQS: the queue's KMS key is not usable
 	}
-	notFoundCodes = map[string]bool{"NotFoundException": true, "ResourceNotFoundException": true}
+	notFoundCodes = map[string]bool{
+		"NotFoundException": true, "ResourceNotFoundException": true,
+		"QueueDoesNotExist": true, "AWS.SimpleQueueService.NonExistentQueue": true, // SQS, JSON and query protocols
+	}
 )
 
 // classify turns an SDK error into a cloud typed error when its code changes what the
@@ -34,18 +38,23 @@ var (
 // credential); the SDK error itself is not wrapped, so that nothing it carries reaches
 // a log.
 func classify(op, what string, err error) error {
+	return classifyAction(op, "get "+what, err)
+}
+
+// classifyAction is classify for any action, e.g. "delete message X from Q".
+func classifyAction(op, action string, err error) error {
 	var ae smithy.APIError
 	if !errors.As(err, &ae) {
-		return fmt.Errorf("failed to get %s (%s): %w", what, op, err)
+		return fmt.Errorf("failed to %s (%s): %w", action, op, redact.Error(err))
 	}
 	base := cloud.APIError{Op: op, Code: ae.ErrorCode(), Message: redact.String(ae.ErrorMessage())}
 	switch {
 	case throttlingCodes[base.Code]:
-		return fmt.Errorf("failed to get %s: %w", what, &cloud.ThrottledError{APIError: base})
+		return fmt.Errorf("failed to %s: %w", action, &cloud.ThrottledError{APIError: base})
 	case accessDeniedCodes[base.Code]:
-		return fmt.Errorf("failed to get %s: %w", what, &cloud.AccessDeniedError{APIError: base})
+		return fmt.Errorf("failed to %s: %w", action, &cloud.AccessDeniedError{APIError: base})
 	case notFoundCodes[base.Code]:
-		return fmt.Errorf("failed to get %s: %w", what, &cloud.NotFoundError{APIError: base})
+		return fmt.Errorf("failed to %s: %w", action, &cloud.NotFoundError{APIError: base})
 	}
-	return fmt.Errorf("failed to get %s: %w", what, &base)
+	return fmt.Errorf("failed to %s: %w", action, &base)
 }

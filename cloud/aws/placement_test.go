@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ballast-dev/ballast/cloud"
+	"github.com/ballast-dev/ballast/spotrank"
 )
 
 func TestSpotPlacementScores(t *testing.T) {
@@ -183,5 +184,45 @@ func TestSpotPlacementScoresRefusesBadRequests(t *testing.T) {
 	}
 	if len(s.requests) != 1 || s.requests[0].params["InstanceType.1000"] == "" || s.requests[0].params["InstanceType.1001"] != "" {
 		t.Errorf("%d requests, want one with 1000 instance types", len(s.requests))
+	}
+}
+
+// TestSpotPlacementScoresPerFamily asks for the scores spotrank ranks LeastInterrupted's
+// Spot supply by, through the cache the controller uses and the real SDK: one request
+// per instance family, each type scored with its family's mean over zones, and the
+// same questions answered from the cache afterwards.
+func TestSpotPlacementScoresPerFamily(t *testing.T) {
+	s := newAWSServer(t)
+	s.placementFor = map[string][]string{
+		"m6i.2xlarge,m6i.large,m6i.xlarge": {placementItem("eu-west-1", "euw1-az1", 9), placementItem("eu-west-1", "euw1-az2", 7)},
+		"c7g.large,c7g.medium,c7g.xlarge":  {placementItem("eu-west-1", "euw1-az1", 2), placementItem("eu-west-1", "euw1-az3", 3)},
+	}
+	cached := &cloud.CachedPlacementScores{Source: NewPlacementScores(s.config())}
+	types := []string{"m6i.large", "c7g.medium", "m6i.xlarge", "c7g.large", "m6i.2xlarge", "c7g.xlarge", "r6i.large", "r6i.xlarge"}
+	got, err := spotrank.Scores(context.Background(), cached, "eu-west-1", types)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int32{"m6i.large": 8, "m6i.xlarge": 8, "m6i.2xlarge": 8, "c7g.medium": 3, "c7g.large": 3, "c7g.xlarge": 3}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("scores = %v, want %v", got, want)
+	}
+	if len(s.requests) != 2 {
+		t.Fatalf("%d requests, want one per family of three or more", len(s.requests))
+	}
+	for i, wantTypes := range []string{"c7g.large,c7g.medium,c7g.xlarge", "m6i.2xlarge,m6i.large,m6i.xlarge"} {
+		r := s.requests[i].params
+		var asked []string
+		for n := 1; r[fmt.Sprintf("InstanceType.%d", n)] != ""; n++ {
+			asked = append(asked, r[fmt.Sprintf("InstanceType.%d", n)])
+		}
+		if strings.Join(asked, ",") != wantTypes || r["SingleAvailabilityZone"] != "true" ||
+			r["TargetCapacity"] != fmt.Sprint(spotrank.PlacementCapacity) || r["RegionName.1"] != "eu-west-1" {
+			t.Errorf("request %d = %v, want %s per zone for %d instances", i, r, wantTypes, spotrank.PlacementCapacity)
+		}
+	}
+	again, err := spotrank.Scores(context.Background(), cached, "eu-west-1", types)
+	if err != nil || !reflect.DeepEqual(again, want) || len(s.requests) != 2 {
+		t.Errorf("asked again: %v, %v, %d requests; want the cached answers", again, err, len(s.requests))
 	}
 }

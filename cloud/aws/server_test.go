@@ -46,6 +46,10 @@ type awsServer struct {
 	spot [][]string
 	// placement are GetSpotPlacementScores pages (item XML), chained with NextToken.
 	placement [][]string
+	// placementFor, when set, answers GetSpotPlacementScores by its instance types
+	// (InstanceType.1, .2, ... joined by commas) with one page of items instead; a
+	// set it does not list gets an empty page.
+	placementFor map[string][]string
 	// ec2Message, when set, replaces the message of EC2 errors.
 	ec2Message string
 	// reserved are the reservedInstancesSet items (XML) of DescribeReservedInstances.
@@ -180,6 +184,13 @@ func (s *awsServer) serveEC2(w http.ResponseWriter, r *http.Request, body string
 </DescribeSpotPriceHistoryResponse>`, items, next)
 	case "GetSpotPlacementScores":
 		items, next := page(s.placement, params["NextToken"])
+		if s.placementFor != nil {
+			var types []string
+			for i := 1; params[fmt.Sprintf("InstanceType.%d", i)] != ""; i++ {
+				types = append(types, params[fmt.Sprintf("InstanceType.%d", i)])
+			}
+			items, next = strings.Join(s.placementFor[strings.Join(types, ",")], ""), ""
+		}
 		_, _ = fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
 <GetSpotPlacementScoresResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
   <requestId>4f2a3b1c-7d8e-4f90-a1b2-example</requestId>

@@ -3,6 +3,7 @@ package fake
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ballast-dev/ballast/cloud"
@@ -16,16 +17,18 @@ type PlacementCall struct {
 	PerZone       bool
 }
 
-// PlacementScores is a recording cloud.PlacementScoreSource. It answers every question
-// about a region with the scores set for it by SetScores, whatever the instance types
-// and capacity: the zone scores for a per-zone call, the regional one otherwise. It is
-// safe for concurrent use, and its scores may change while a controller runs (Spot
-// capacity going and coming back).
+// PlacementScores is a recording cloud.PlacementScoreSource. It answers a question
+// about a set of instance types with the scores SetScoresFor set for that set, else
+// with the scores SetScores set for the region, whatever the capacity: the zone scores
+// for a per-zone call, the regional one otherwise. It is safe for concurrent use, and
+// its scores may change while a controller runs (Spot capacity going and coming back).
 type PlacementScores struct {
-	mu      sync.Mutex
-	scores  map[string][]cloud.PlacementScore
-	calls   []PlacementCall
-	nextErr error
+	mu     sync.Mutex
+	scores map[string][]cloud.PlacementScore
+	// forTypes are the scores of SetScoresFor, by region and set of types (typeSet).
+	forTypes map[string][]cloud.PlacementScore
+	calls    []PlacementCall
+	nextErr  error
 }
 
 var _ cloud.PlacementScoreSource = (*PlacementScores)(nil)
@@ -46,6 +49,36 @@ func (f *PlacementScores) SetScores(region string, scores ...cloud.PlacementScor
 	f.scores[region] = own
 }
 
+// SetScoresFor replaces the scores of questions about exactly the set instanceTypes
+// (in any order, duplicates ignored) in region, as AWS scores each set of types on its
+// own; questions about other sets get the region's scores (SetScores). Without scores,
+// the set's questions get the region's scores again.
+func (f *PlacementScores) SetScoresFor(region string, instanceTypes []string, scores ...cloud.PlacementScore) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.forTypes == nil {
+		f.forTypes = map[string][]cloud.PlacementScore{}
+	}
+	key := typeSet(region, instanceTypes)
+	if len(scores) == 0 {
+		delete(f.forTypes, key)
+		return
+	}
+	own := make([]cloud.PlacementScore, len(scores))
+	for i, s := range scores {
+		s.Region = region
+		own[i] = s
+	}
+	f.forTypes[key] = own
+}
+
+// typeSet is the key of a region and a set of instance types.
+func typeSet(region string, instanceTypes []string) string {
+	types := slices.Clone(instanceTypes)
+	slices.Sort(types)
+	return region + "/" + strings.Join(slices.Compact(types), ",")
+}
+
 // SpotPlacementScores implements cloud.PlacementScoreSource.
 func (f *PlacementScores) SpotPlacementScores(_ context.Context, region string, instanceTypes []string, capacity int32, perZone bool) ([]cloud.PlacementScore, error) {
 	f.mu.Lock()
@@ -55,8 +88,12 @@ func (f *PlacementScores) SpotPlacementScores(_ context.Context, region string, 
 		f.nextErr = nil
 		return nil, err
 	}
+	scores, ok := f.forTypes[typeSet(region, instanceTypes)]
+	if !ok {
+		scores = f.scores[region]
+	}
 	var out []cloud.PlacementScore
-	for _, s := range f.scores[region] {
+	for _, s := range scores {
 		if (s.ZoneID != "") == perZone {
 			out = append(out, s)
 		}

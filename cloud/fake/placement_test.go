@@ -51,3 +51,36 @@ func TestPlacementScores(t *testing.T) {
 		t.Errorf("Reset kept the injected error or dropped the scores: %v, %v", got, err)
 	}
 }
+
+func TestPlacementScoresForTypes(t *testing.T) {
+	f := &PlacementScores{}
+	ctx := context.Background()
+	f.SetScores("eu-west-1", cloud.PlacementScore{ZoneID: "euw1-az1", Score: 5})
+	m6i := []string{"m6i.large", "m6i.xlarge", "m6i.2xlarge"}
+	f.SetScoresFor("eu-west-1", m6i, cloud.PlacementScore{ZoneID: "euw1-az1", Score: 9}, cloud.PlacementScore{Score: 8})
+	for _, tc := range []struct {
+		name    string
+		region  string
+		types   []string
+		perZone bool
+		want    []cloud.PlacementScore
+	}{
+		// The same set in another order, with a duplicate.
+		{"the set, per zone", "eu-west-1", []string{"m6i.xlarge", "m6i.2xlarge", "m6i.large", "m6i.large"}, true,
+			[]cloud.PlacementScore{{Region: "eu-west-1", ZoneID: "euw1-az1", Score: 9}}},
+		{"the set, regional", "eu-west-1", m6i, false, []cloud.PlacementScore{{Region: "eu-west-1", Score: 8}}},
+		{"another set", "eu-west-1", m6i[:2], true, []cloud.PlacementScore{{Region: "eu-west-1", ZoneID: "euw1-az1", Score: 5}}},
+		{"another region", "us-east-1", m6i, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.SpotPlacementScores(ctx, tc.region, tc.types, 10, tc.perZone)
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("scores = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+	f.SetScoresFor("eu-west-1", m6i)
+	if got, _ := f.SpotPlacementScores(ctx, "eu-west-1", m6i, 10, true); len(got) != 1 || got[0].Score != 5 {
+		t.Errorf("after clearing the set's scores: %+v, want the region's", got)
+	}
+}

@@ -250,12 +250,12 @@ func (r *Reconciler) pass(ctx context.Context, policy *v1alpha1.ClusterPolicy, n
 		}
 		return st, r.release(ctx, managed)
 	}
-	return st, r.drain(ctx, policy, pe, nodes, candidates, st, now)
+	return st, r.drain(ctx, policy, pe, nodes, candidates, waiting(pending), st, now)
 }
 
 // drain empties the first candidate (a node already draining comes first) whose pods
 // all fit elsewhere, at most maxEvictionsPerPass pods per pass.
-func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, pe *v1alpha1.PodEvictionSpec, nodes, candidates []*Node, st *v1alpha1.BinPackingStatus, now time.Time) error {
+func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, pe *v1alpha1.PodEvictionSpec, nodes, candidates []*Node, waiting []*corev1.Pod, st *v1alpha1.BinPackingStatus, now time.Time) error {
 	limit := v1alpha1.DefaultMaxEvictions
 	if pe.MaxEvictionsPerPass != nil {
 		limit = max(*pe.MaxEvictionsPerPass, 1)
@@ -273,7 +273,7 @@ func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 			}
 		}
 		if why == "" {
-			why = Fit(movable, targetsOf(c))
+			why = Fit(movable, waiting, targetsOf(c))
 		}
 		if why != "" {
 			reasons = append(reasons, c.Node.Name+": "+why)
@@ -465,6 +465,18 @@ func (r *Reconciler) replicas(ctx context.Context, p *corev1.Pod) (int32, bool) 
 
 // replacementPending reports whether a pod became unschedulable after the last
 // eviction: a replacement found no room, so the simulation was wrong.
+// waiting returns the pending pods the scheduler has still to place (not those being
+// deleted).
+func waiting(pending []corev1.Pod) []*corev1.Pod {
+	var out []*corev1.Pod
+	for i := range pending {
+		if pending[i].DeletionTimestamp == nil {
+			out = append(out, &pending[i])
+		}
+	}
+	return out
+}
+
 func replacementPending(pending []corev1.Pod, since time.Time) bool {
 	for i := range pending {
 		for _, c := range pending[i].Status.Conditions {

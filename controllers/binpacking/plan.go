@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	resourcehelper "k8s.io/component-helpers/resource"
@@ -79,10 +78,11 @@ func Below(pe *v1alpha1.PodEvictionSpec, u Usage) bool {
 	return true
 }
 
-// Managed reports whether the node belongs to one of the NodePools Ballast renders for
-// cluster (render.NodePoolName: ballast-<cluster>-<capacity type>).
+// Managed reports whether the node belongs to one of the NodePools of the cluster's
+// default supply (v1alpha1.SupplyPool); the pools of spec.nodePools are Karpenter's alone
+// to consolidate.
 func Managed(node *corev1.Node, cluster string) bool {
-	return strings.HasPrefix(node.Labels[NodePoolLabel], "ballast-"+cluster+"-")
+	return v1alpha1.SupplyPool(cluster, node.Labels[NodePoolLabel])
 }
 
 // Disrupting reports whether Karpenter (or anyone) is already taking the node away.
@@ -158,14 +158,21 @@ func claims(p *corev1.Pod) bool {
 // first target it tolerates, whose labels its nodeSelector and required node affinity
 // match (capacity type included), and whose free allocatable (CPU, memory, pod count)
 // holds it. It returns "" when every pod fits, otherwise why the first one does not.
-func Fit(pods []*corev1.Pod, targets []*Node) string {
+//
+// The room is what is left once the pods waiting for the scheduler are placed: each
+// pending pod that fits somewhere takes its room first (one that fits nowhere waits
+// for Karpenter's new capacity and takes none), so that an evicted pod's replacement
+// not yet bound is not counted twice. A node that runs nothing but pods that stay
+// (DaemonSets, mirror pods) is no target: Karpenter takes empty nodes away, and the
+// scheduler would spread the evicted pods onto it just as Karpenter deletes it.
+func Fit(pods, pending []*corev1.Pod, targets []*Node) string {
 	type room struct {
 		node          *corev1.Node
 		cpu, mem, pod int64
 	}
 	rooms := make([]*room, 0, len(targets))
 	for _, t := range targets {
-		if t.Node.Spec.Unschedulable || Disrupting(t.Node) || Draining(t.Node) {
+		if t.Node.Spec.Unschedulable || Disrupting(t.Node) || Draining(t.Node) || Empty(t) {
 			continue
 		}
 		a := t.Node.Status.Allocatable
@@ -176,19 +183,21 @@ func Fit(pods []*corev1.Pod, targets []*Node) string {
 		}
 		rooms = append(rooms, r)
 	}
-	sorted := slices.Clone(pods)
-	slices.SortStableFunc(sorted, func(a, b *corev1.Pod) int {
-		ac, am := Requests(a)
-		bc, bm := Requests(b)
-		return cmp.Or(cmp.Compare(bc, ac), cmp.Compare(bm, am))
-	})
+	largestFirst := func(pods []*corev1.Pod) []*corev1.Pod {
+		sorted := slices.Clone(pods)
+		slices.SortStableFunc(sorted, func(a, b *corev1.Pod) int {
+			ac, am := Requests(a)
+			bc, bm := Requests(b)
+			return cmp.Or(cmp.Compare(bc, ac), cmp.Compare(bm, am))
+		})
+		return sorted
+	}
 	noSchedule := func(t *corev1.Taint) bool {
 		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
 	}
-	for _, p := range sorted {
+	place := func(p *corev1.Pod) bool {
 		c, m := Requests(p)
 		affinity := nodeaffinity.GetRequiredNodeAffinity(p)
-		placed := false
 		for _, r := range rooms {
 			if r.cpu < c || r.mem < m || r.pod < 1 {
 				continue
@@ -200,14 +209,25 @@ func Fit(pods []*corev1.Pod, targets []*Node) string {
 				continue
 			}
 			r.cpu, r.mem, r.pod = r.cpu-c, r.mem-m, r.pod-1
-			placed = true
-			break
+			return true
 		}
-		if !placed {
+		return false
+	}
+	for _, p := range largestFirst(pending) {
+		place(p)
+	}
+	for _, p := range largestFirst(pods) {
+		if !place(p) {
 			return fmt.Sprintf("pod %s/%s fits on no other node (%d targets)", p.Namespace, p.Name, len(rooms))
 		}
 	}
 	return ""
+}
+
+// Empty reports whether nothing but pods that stay (DaemonSets, mirror pods) runs on
+// the node.
+func Empty(n *Node) bool {
+	return !slices.ContainsFunc(n.Pods, func(p *corev1.Pod) bool { return !Stays(p) })
 }
 
 // Order sorts candidates least utilised first (the larger of the two shares, then the

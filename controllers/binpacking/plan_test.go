@@ -54,8 +54,10 @@ func TestBelow(t *testing.T) {
 func TestCandidateFilters(t *testing.T) {
 	managed := tnode("a", "4", "16Gi", map[string]string{NodePoolLabel: "ballast-prod-spot"})
 	other := tnode("b", "4", "16Gi", map[string]string{NodePoolLabel: "ballast-prodx-spot"})
-	if !Managed(managed, "prod") || Managed(other, "prod") || Managed(tnode("c", "1", "1Gi", nil), "prod") {
-		t.Fatal("Managed: only the NodePools rendered for the cluster")
+	// A pool of spec.nodePools is Karpenter's to consolidate, whatever its name.
+	pool := tnode("p", "4", "16Gi", map[string]string{NodePoolLabel: "ballast-prod-gpu"})
+	if !Managed(managed, "prod") || Managed(other, "prod") || Managed(tnode("c", "1", "1Gi", nil), "prod") || Managed(pool, "prod") {
+		t.Fatal("Managed: only the NodePools of the cluster's default supply")
 	}
 	disrupted := tnode("d", "4", "16Gi", nil, corev1.Taint{Key: DisruptedTaint, Effect: corev1.TaintEffectNoSchedule})
 	if !Disrupting(disrupted) || Disrupting(managed) {
@@ -115,7 +117,16 @@ func TestMovable(t *testing.T) {
 func TestFit(t *testing.T) {
 	spot := map[string]string{"karpenter.sh/capacity-type": "spot"}
 	od := map[string]string{"karpenter.sh/capacity-type": "on-demand"}
-	busy := func(n *corev1.Node, pods ...*corev1.Pod) *Node { return &Node{Node: n, Pods: pods} }
+	// busy: a node running pods, a 1m one when none is given (an empty node is no target).
+	busy := func(n *corev1.Node, pods ...*corev1.Pod) *Node {
+		if len(pods) == 0 {
+			pods = []*corev1.Pod{tpod(n.Name+"-running", "1m", "1Mi")}
+		}
+		return &Node{Node: n, Pods: pods}
+	}
+	daemonSet := func(p *corev1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{{Kind: "DaemonSet", Name: "d", Controller: ptr.To(true)}}
+	}
 	wantsOD := func(p *corev1.Pod) { p.Spec.NodeSelector = od }
 	tolerates := func(p *corev1.Pod) {
 		p.Spec.Tolerations = []corev1.Toleration{{Key: "gpu", Operator: corev1.TolerationOpExists}}
@@ -131,34 +142,43 @@ func TestFit(t *testing.T) {
 		pods    []*corev1.Pod
 		targets []*Node
 		fits    bool
+		pending []*corev1.Pod
 	}{
 		{"fits in free room", []*corev1.Pod{tpod("a", "1", "1Gi"), tpod("b", "1", "1Gi")},
-			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, true},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, true, nil},
 		{"CPU short", []*corev1.Pod{tpod("a", "2", "1Gi"), tpod("b", "1", "1Gi")},
-			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, false},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, false, nil},
 		{"memory short", []*corev1.Pod{tpod("a", "1", "10Gi")},
-			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "1", "8Gi"))}, false},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "1", "8Gi"))}, false, nil},
 		{"spread over two nodes", []*corev1.Pod{tpod("a", "2", "1Gi"), tpod("b", "2", "1Gi")},
-			[]*Node{busy(tnode("t1", "4", "16Gi", spot), tpod("x", "2", "1Gi")), busy(tnode("t2", "2", "16Gi", spot))}, true},
+			[]*Node{busy(tnode("t1", "4", "16Gi", spot), tpod("x", "2", "1Gi")), busy(tnode("t2", "2100m", "16Gi", spot))}, true, nil},
 		{"nodeSelector capacity type: only a Spot node left", []*corev1.Pod{tpod("a", "1", "1Gi", wantsOD)},
-			[]*Node{busy(tnode("t", "4", "16Gi", spot))}, false},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot))}, false, nil},
 		{"nodeSelector capacity type: an On-Demand node", []*corev1.Pod{tpod("a", "1", "1Gi", wantsOD)},
-			[]*Node{busy(tnode("t", "4", "16Gi", spot)), busy(tnode("o", "4", "16Gi", od))}, true},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot)), busy(tnode("o", "4", "16Gi", od))}, true, nil},
 		{"required node affinity", []*corev1.Pod{tpod("a", "1", "1Gi", affinityOD)},
-			[]*Node{busy(tnode("t", "4", "16Gi", spot))}, false},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot))}, false, nil},
 		{"untolerated taint", []*corev1.Pod{tpod("a", "1", "1Gi")},
-			[]*Node{busy(tnode("t", "4", "16Gi", spot, gpuTaint))}, false},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot, gpuTaint))}, false, nil},
 		{"tolerated taint", []*corev1.Pod{tpod("a", "1", "1Gi", tolerates)},
-			[]*Node{busy(tnode("t", "4", "16Gi", spot, gpuTaint))}, true},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot, gpuTaint))}, true, nil},
 		{"a cordoned node takes nothing", []*corev1.Pod{tpod("a", "1", "1Gi")},
-			[]*Node{busy(func() *corev1.Node { n := tnode("t", "4", "16Gi", spot); n.Spec.Unschedulable = true; return n }())}, false},
+			[]*Node{busy(func() *corev1.Node { n := tnode("t", "4", "16Gi", spot); n.Spec.Unschedulable = true; return n }())}, false, nil},
 		{"a node Karpenter disrupts takes nothing", []*corev1.Pod{tpod("a", "1", "1Gi")},
-			[]*Node{busy(tnode("t", "4", "16Gi", spot, corev1.Taint{Key: DisruptedTaint, Effect: corev1.TaintEffectNoSchedule}))}, false},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot, corev1.Taint{Key: DisruptedTaint, Effect: corev1.TaintEffectNoSchedule}))}, false, nil},
+		{"an empty node is no target (Karpenter takes it away)", []*corev1.Pod{tpod("a", "1", "1Gi")},
+			[]*Node{{Node: tnode("t", "4", "16Gi", spot)}}, false, nil},
+		{"a node with only a DaemonSet pod is empty", []*corev1.Pod{tpod("a", "1", "1Gi")},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("ds", "100m", "64Mi", daemonSet))}, false, nil},
+		{"a pending pod takes the room first", []*corev1.Pod{tpod("a", "1", "1Gi")},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, false, []*corev1.Pod{tpod("replacement", "1500m", "1Gi")}},
+		{"a pending pod that fits nowhere takes no room", []*corev1.Pod{tpod("a", "1", "1Gi")},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, true, []*corev1.Pod{tpod("huge", "8", "1Gi")}},
 		{"largest first: first fit in order would fail", []*corev1.Pod{tpod("s", "1", "1Gi"), tpod("l", "3", "1Gi")},
-			[]*Node{busy(tnode("t1", "3", "16Gi", spot)), busy(tnode("t2", "1", "16Gi", spot))}, true},
+			[]*Node{busy(tnode("t1", "3100m", "16Gi", spot)), busy(tnode("t2", "1100m", "16Gi", spot))}, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			why := Fit(tc.pods, tc.targets)
+			why := Fit(tc.pods, tc.pending, tc.targets)
 			if (why == "") != tc.fits {
 				t.Fatalf("Fit = %q, want fits %v", why, tc.fits)
 			}
@@ -183,11 +203,11 @@ func TestTargetsPackLightNodesOntoEachOther(t *testing.T) {
 	if got, want := strings.Join(names, ","), "full,c,a"; got != want {
 		t.Errorf("targets of b = %s, want %s (the non-candidate, then the other candidates fullest first)", got, want)
 	}
-	if why := Fit(b.Pods, targetsOf(b)); why != "" {
+	if why := Fit(b.Pods, nil, targetsOf(b)); why != "" {
 		t.Errorf("b's pod does not fit on the other light nodes: %s", why)
 	}
 	// Were the candidates not targets, the light nodes could never be packed.
-	if why := Fit(b.Pods, []*Node{full}); why == "" {
+	if why := Fit(b.Pods, nil, []*Node{full}); why == "" {
 		t.Error("b's 600m pod fits on the node with 400m free")
 	}
 }

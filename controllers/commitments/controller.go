@@ -3,6 +3,7 @@ package commitments
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,6 +73,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		if gone && policy != nil {
 			r.event(policy, corev1.EventTypeNormal, PoolChangedReason, "deleted the committed NodePool "+name+": commitments are disabled")
 		}
+		if err != nil || policy == nil {
+			return reconcile.Result{}, err
+		}
+		// The node pools' committed pools launch no more; empty ones go.
+		var nodes corev1.NodeList
+		if err := r.Client.List(ctx, &nodes); err != nil {
+			return reconcile.Result{}, err
+		}
+		changes, err := r.applySiblings(ctx, nil, nodes.Items, shapes(r.book()))
+		for _, c := range changes {
+			r.event(policy, corev1.EventTypeNormal, PoolChangedReason, c)
+		}
 		return reconcile.Result{}, err
 	}
 	now := r.now()
@@ -91,6 +104,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		}
 		if change != "" {
 			r.event(policy, corev1.EventTypeNormal, PoolChangedReason, change)
+		}
+		changes, err := r.applySiblings(ctx, obs.siblings, obs.nodes, obs.shapes)
+		for _, c := range changes {
+			r.event(policy, corev1.EventTypeNormal, PoolChangedReason, c)
+		}
+		if err != nil {
+			s, reason, msg := failed(err)
+			cond = status.Condition(policy.Status.Conditions, ReadyCondition, s, reason, msg, policy.Generation, now)
+			break
 		}
 		cond = status.Condition(policy.Status.Conditions, ReadyCondition, metav1.ConditionTrue, AppliedReason, obs.message(), policy.Generation, now)
 	}
@@ -130,6 +152,11 @@ type observation struct {
 	unused   cost.UnusedCommitment
 	onDemand *karpv1.NodePool
 	pool     poolSpec
+	// siblings are the committed pools of the pools of spec.nodePools with
+	// commitments; nodes and shapes what they were planned from.
+	siblings []sibling
+	nodes    []corev1.Node
+	shapes   cost.ShapeBook
 }
 
 // observe reads the commitments, the nodes and the On-Demand NodePool and computes
@@ -166,11 +193,18 @@ func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy
 		}
 		return nil, err
 	}
-	pool, err := plan(unused, own(nodes.Items, PoolName(r.Cluster)), shapes(book))
+	// The pools of spec.nodePools take their reservations first; the default
+	// supply's committed pool gets the rest. status.commitments reports them all.
+	rest := cost.UnusedCommitment{Reserved: slices.Clone(unused.Reserved), SavingsPlans: unused.SavingsPlans}
+	sib, err := r.siblings(ctx, policy, &rest, nodes.Items, shapes(book))
 	if err != nil {
 		return nil, err
 	}
-	return &observation{unused: unused, onDemand: &od, pool: pool}, nil
+	pool, err := plan(rest, own(nodes.Items, PoolName(r.Cluster)), shapes(book))
+	if err != nil {
+		return nil, err
+	}
+	return &observation{unused: unused, onDemand: &od, pool: pool, siblings: sib, nodes: nodes.Items, shapes: shapes(book)}, nil
 }
 
 func (r *Reconciler) book() cost.PriceBook {

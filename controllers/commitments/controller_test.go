@@ -294,3 +294,131 @@ func (r *recorded) count(e string) int {
 	}
 	return n
 }
+
+// TestNodePoolFillsItsCommitments: a pool of spec.nodePools with commitments: true gets
+// a committed NodePool of its own for the reservations its requirements allow (2
+// g5.xlarge for a GPU pool), with its template (taint, labels, node class) and a weight
+// just above it; the default supply's committed pool keeps the rest (3 c5.large); a
+// pool whose types have no reservation gets none. A steady state writes nothing. When
+// the pool stops filling commitments, its committed pool keeps its running node but
+// launches no more, and goes once empty.
+func TestNodePoolFillsItsCommitments(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const cluster = "gcom"
+	pool := func(name string, weight int32, families ...string) v1alpha1.NodePool {
+		return v1alpha1.NodePool{Name: name, Commitments: true, Spec: karpv1.NodePoolSpec{
+			Weight: ptr.To(weight),
+			Template: karpv1.NodeClaimTemplate{
+				ObjectMeta: karpv1.ObjectMeta{Labels: map[string]string{"workload": name}},
+				Spec: karpv1.NodeClaimTemplateSpec{
+					NodeClassRef: &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "ballast-" + cluster},
+					Requirements: []karpv1.NodeSelectorRequirementWithMinValues{
+						{Key: karpv1.CapacityTypeLabelKey, Operator: corev1.NodeSelectorOpIn, Values: []string{"on-demand"}},
+						{Key: "karpenter.k8s.aws/instance-family", Operator: corev1.NodeSelectorOpIn, Values: families},
+					},
+					Taints:      []corev1.Taint{{Key: "workload", Value: name, Effect: corev1.TaintEffectNoSchedule}},
+					ExpireAfter: karpv1.MustParseNillableDuration("720h"),
+				},
+			},
+			Disruption: karpv1.Disruption{ConsolidateAfter: karpv1.MustParseNillableDuration("0s")},
+		}}
+	}
+	policy := &v1alpha1.ClusterPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: cluster},
+		Spec: v1alpha1.ClusterPolicySpec{
+			Cluster:   v1alpha1.ClusterIdentity{Name: cluster, Region: "eu-west-1"},
+			NodeClass: v1alpha1.NodeClassSpec{Role: "r"},
+			Commitments: &v1alpha1.CommitmentsSpec{Enabled: true, Source: v1alpha1.CommitmentsFromGit,
+				ReservedInstances: []v1alpha1.ReservedInstance{{InstanceType: "c5.large", Count: 3}, {InstanceType: "g5.xlarge", Count: 2}}},
+			NodePools: []v1alpha1.NodePool{pool("gpu", 20, "g5", "g6"), pool("compute", 5, "c6i")},
+		},
+	}
+	applyRendered(t, policy)
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: controlplane.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorded{rec: events.NewFakeRecorder(1000)}
+	if err := (&commitments.Reconciler{Client: mgr.GetClient(), Cluster: cluster, Recorder: rec.rec, Interval: time.Second}).SetupWithManager(ctx, mgr); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = mgr.Start(ctx) }()
+
+	get := func(name string) *karpv1.NodePool {
+		var np karpv1.NodePool
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &np); err != nil {
+			return nil
+		}
+		return &np
+	}
+	typesOf := func(np *karpv1.NodePool) []string {
+		for _, r := range np.Spec.Template.Spec.Requirements {
+			if r.Key == corev1.LabelInstanceTypeStable {
+				return r.Values
+			}
+		}
+		return nil
+	}
+	limitsAre := func(name, cpu, mem string, nodes int64) func() bool {
+		return func() bool {
+			np := get(name)
+			if np == nil {
+				return false
+			}
+			l := corev1.ResourceList(np.Spec.Limits)
+			return l.Cpu().Cmp(resource.MustParse(cpu)) == 0 && l.Memory().Cmp(resource.MustParse(mem)) == 0 && l.Name("nodes", resource.DecimalSI).Value() == nodes
+		}
+	}
+	sibling := commitments.SiblingName("gpu")
+	eventually(t, "a committed pool for the GPU pool's 2 g5.xlarge", limitsAre(sibling, "8", "32Gi", 2))
+	eventually(t, "the default committed pool for 3 c5.large", limitsAre(commitments.PoolName(cluster), "6", "12Gi", 3))
+	np := get(sibling)
+	if got := typesOf(np); !slices.Equal(got, []string{"g5.xlarge"}) {
+		t.Errorf("the GPU pool's committed pool allows %v, want [g5.xlarge]", got)
+	}
+	if got := typesOf(get(commitments.PoolName(cluster))); !slices.Equal(got, []string{"c5.large"}) {
+		t.Errorf("the default committed pool allows %v, want [c5.large] (the g5.xlarge are the GPU pool's)", got)
+	}
+	if np.Spec.Weight == nil || *np.Spec.Weight != 21 {
+		t.Errorf("weight %v, want 21: just above the GPU pool's 20", np.Spec.Weight)
+	}
+	if len(np.Spec.Template.Spec.Taints) != 1 || np.Spec.Template.Spec.Taints[0].Key != "workload" || np.Spec.Template.Labels["workload"] != "gpu" {
+		t.Errorf("template %+v: want the GPU pool's taint and labels", np.Spec.Template)
+	}
+	if np.Labels[commitments.CommittedForLabel] != "gpu" || np.Labels[v1alpha1.SourceLabel] != "" {
+		t.Errorf("labels %v: want committed-for gpu and no source label", np.Labels)
+	}
+	if get(commitments.SiblingName("compute")) != nil {
+		t.Error("a committed pool for the compute pool, whose c6i has no reservation")
+	}
+
+	// Steady: the render applied again, passes every second: nothing written.
+	rv := np.ResourceVersion
+	applyRendered(t, policy)
+	time.Sleep(3 * time.Second)
+	if np := get(sibling); np.ResourceVersion != rv {
+		t.Errorf("the GPU pool's committed pool changed in a steady state (resourceVersion %s -> %s)", rv, np.ResourceVersion)
+	}
+
+	// One of its nodes runs; then the GPU pool stops filling commitments: the pool
+	// keeps that node and launches no more; without the node it goes.
+	n := node("gpu-committed-1", "g5.xlarge", "on-demand", sibling)
+	if err := env.Client.Create(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	policy.Spec.NodePools[0].Commitments = false
+	applyRendered(t, policy)
+	eventually(t, "the committed pool held at its one node", limitsAre(sibling, "4", "16Gi", 1))
+	if err := env.Client.Delete(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the committed pool gone with its last node", func() bool { return get(sibling) == nil })
+	eventually(t, "the default committed pool gets the g5.xlarge back", func() bool {
+		np := get(commitments.PoolName(cluster))
+		return np != nil && slices.Equal(typesOf(np), []string{"c5.large", "g5.xlarge"})
+	})
+}

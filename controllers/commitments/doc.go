@@ -14,7 +14,12 @@
 // leave the commitment unused. When nothing is unused and no committed node runs, the
 // pool is deleted.
 //
-// The pool carries the cluster label but not the source label: the PolicySource's
+// A pool of spec.nodePools with commitments: true gets a committed NodePool of its own,
+// <pool>-committed (siblings.go): its template narrowed the same way to the reserved
+// types its requirements allow, one weight above it, labelled ballast.dev/committed-for.
+// The pools take the reservations in policy order before the default supply's pool.
+//
+// The pools carry the cluster label but not the source label: the PolicySource's
 // prune (which deletes only what its inventory lists) and the limits controller
 // (which owns spec.limits of rendered pools only) leave it alone, so the cluster's
 // total limits do not bound it; the commitment does. The controller owns

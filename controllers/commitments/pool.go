@@ -142,9 +142,10 @@ func mib(gib float64) resource.Quantity {
 	return *resource.NewQuantity(mi<<20, resource.BinarySI)
 }
 
-// nodePool is the committed pool: the On-Demand pool's template with the committed
-// types, weight and limits.
-func nodePool(name, cluster string, od *karpv1.NodePool, p poolSpec) *karpv1.NodePool {
+// nodePool is a committed pool: the template of the pool it fills commitments for
+// (the On-Demand pool of the default supply, or a pool of spec.nodePools) with the
+// committed types, the weight and limits; labels are added to Ballast's.
+func nodePool(name, cluster string, od *karpv1.NodePool, p poolSpec, weight int32, labels map[string]string) *karpv1.NodePool {
 	tmpl := od.Spec.Template.DeepCopy()
 	if tmpl.Labels == nil {
 		tmpl.Labels = map[string]string{}
@@ -172,10 +173,10 @@ func nodePool(name, cluster string, od *karpv1.NodePool, p poolSpec) *karpv1.Nod
 	tmpl.Spec.Requirements = reqs
 	return &karpv1.NodePool{
 		TypeMeta: metav1.TypeMeta{APIVersion: "karpenter.sh/v1", Kind: "NodePool"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: withLabels(labels, map[string]string{
 			v1alpha1.ClusterLabel: cluster,
 			CommittedLabel:        "true",
-		}},
+		})},
 		Spec: karpv1.NodePoolSpec{
 			Template: *tmpl,
 			Disruption: karpv1.Disruption{
@@ -186,7 +187,7 @@ func nodePool(name, cluster string, od *karpv1.NodePool, p poolSpec) *karpv1.Nod
 				Budgets:             od.Spec.Disruption.Budgets,
 			},
 			Limits: karpv1.Limits(p.limits),
-			Weight: ptr.To(render.CommittedWeight),
+			Weight: ptr.To(weight),
 		},
 	}
 }
@@ -195,7 +196,14 @@ func nodePool(name, cluster string, od *karpv1.NodePool, p poolSpec) *karpv1.Nod
 // allow nothing, and says what changed for people: the pool created, deleted, or its
 // limits ("" when nothing did).
 func (r *Reconciler) applyPool(ctx context.Context, name string, o *observation) (string, error) {
-	if len(o.pool.types) == 0 {
+	return r.apply(ctx, nodePool(name, r.Cluster, o.onDemand, o.pool, render.CommittedWeight, nil), o.pool)
+}
+
+// apply server-side applies a committed pool planned as p, or deletes it when it
+// would allow nothing, and says what changed for people ("" when nothing did).
+func (r *Reconciler) apply(ctx context.Context, np *karpv1.NodePool, p poolSpec) (string, error) {
+	name := np.Name
+	if len(p.types) == 0 {
 		gone, err := r.deletePool(ctx, name)
 		if gone {
 			return "deleted the committed NodePool " + name + ": no commitment is left unused and no committed node runs", err
@@ -206,14 +214,13 @@ func (r *Reconciler) applyPool(ctx context.Context, name string, o *observation)
 	var old karpv1.NodePool
 	switch err := r.Client.Get(ctx, client.ObjectKey{Name: name}, &old); {
 	case apierrors.IsNotFound(err):
-		change = fmt.Sprintf("created the committed NodePool %s for %s with limits %s", name, strings.Join(o.pool.types, ", "), limitsString(o.pool.limits))
+		change = fmt.Sprintf("created the committed NodePool %s for %s with limits %s", name, strings.Join(p.types, ", "), limitsString(p.limits))
 	case err != nil:
 		return "", err
-	case !sameLimits(corev1.ResourceList(old.Spec.Limits), o.pool.limits):
+	case !sameLimits(corev1.ResourceList(old.Spec.Limits), p.limits):
 		change = fmt.Sprintf("the committed NodePool %s now allows %s (was %s): %d committed nodes running", name,
-			limitsString(o.pool.limits), limitsString(corev1.ResourceList(old.Spec.Limits)), o.pool.running)
+			limitsString(p.limits), limitsString(corev1.ResourceList(old.Spec.Limits)), p.running)
 	}
-	np := nodePool(name, r.Cluster, o.onDemand, o.pool)
 	// Through JSON: Karpenter's durations marshal themselves, which the unstructured
 	// converter does not honour.
 	data, err := json.Marshal(np)
@@ -231,6 +238,11 @@ func (r *Reconciler) applyPool(ctx context.Context, name string, o *observation)
 		return "", fmt.Errorf("failed to apply NodePool %s: %w", name, err)
 	}
 	return change, nil
+}
+
+func withLabels(extra, labels map[string]string) map[string]string {
+	maps.Copy(labels, extra)
+	return labels
 }
 
 // limitKeys are the limits the committed pool sets, in the order people read them.
@@ -286,18 +298,29 @@ func (r *Reconciler) deletePool(ctx context.Context, name string) (bool, error) 
 	return true, nil
 }
 
-// message describes the pool in the condition.
+// message describes the pools in the condition.
 func (o *observation) message() string {
-	if len(o.pool.types) == 0 {
-		return "no commitment is left unused and no committed node runs: no committed NodePool"
+	msg := "no commitment is left unused and no committed node runs: no committed NodePool"
+	if len(o.pool.types) > 0 {
+		msg = "committed NodePool " + o.pool.describe()
 	}
+	for _, s := range o.siblings {
+		if len(s.pool.types) > 0 {
+			msg += "; " + s.name + " (for " + s.source.Name + ") " + s.pool.describe()
+		}
+	}
+	return msg
+}
+
+// describe says what a committed pool allows.
+func (p poolSpec) describe() string {
 	var parts []string
-	for _, t := range slices.Sorted(maps.Keys(o.pool.unused)) {
-		parts = append(parts, fmt.Sprintf("%d %s", o.pool.unused[t], t))
+	for _, t := range slices.Sorted(maps.Keys(p.unused)) {
+		parts = append(parts, fmt.Sprintf("%d %s", p.unused[t], t))
 	}
 	unused := "nothing"
 	if len(parts) > 0 {
 		unused = strings.Join(parts, ", ")
 	}
-	return fmt.Sprintf("committed NodePool allows %s: %d committed nodes running, room for %s more", strings.Join(o.pool.types, ", "), o.pool.running, unused)
+	return fmt.Sprintf("allows %s: %d committed nodes running, room for %s more", strings.Join(p.types, ", "), p.running, unused)
 }

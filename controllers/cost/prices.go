@@ -108,6 +108,15 @@ func (p *Prices) fetch(ctx context.Context, region string, types []string) error
 	return nil
 }
 
+// Catalogue is the catalogue of instance shapes the prices are laid over (the
+// built-in one when p or its Base is nil).
+func (p *Prices) Catalogue() *cost.Catalogue {
+	if p == nil {
+		return cost.DefaultCatalogue()
+	}
+	return p.base()
+}
+
 func (p *Prices) base() *cost.Catalogue {
 	if p.Base != nil {
 		return p.Base.Clone()

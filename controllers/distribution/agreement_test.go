@@ -108,6 +108,9 @@ func admitAll(t *testing.T, policy *v1alpha1.ClusterPolicy, rules []*v1alpha1.Wo
 	for _, r := range rules {
 		objs = append(objs, r.DeepCopy())
 	}
+	for _, np := range ballastPools(t, policy) {
+		objs = append(objs, np)
+	}
 	var owner metav1.OwnerReference
 	if kind == distribution.KindStatefulSet {
 		objs = append(objs, &appsv1.StatefulSet{ObjectMeta: meta, Spec: appsv1.StatefulSetSpec{Replicas: ptr.To(replicas), Selector: sel, Template: template}})

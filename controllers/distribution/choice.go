@@ -39,8 +39,8 @@ type choice struct {
 	allowsSpot bool
 	// foreign names a node label the pod requires that Ballast's NodePools may not
 	// have (e.g. karpenter.sh/nodepool, a node group, a hostname, a team label), or ""
-	// when none: Ballast leaves such a pod alone, since a capacity type could pin it to
-	// capacity that cannot exist.
+	// when none: drift correction leaves such a workload alone and never moves such a
+	// pod unplaced. (The webhook judges pods by the NodePools they can land on: Fit.)
 	foreign string
 }
 

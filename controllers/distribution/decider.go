@@ -318,7 +318,7 @@ func (d *Decider) memoryOf(w *Workload) *memory {
 }
 
 // decide places a pod of w from memory, or returns errNotDeciding.
-func (d *Decider) decide(ctx context.Context, w *Workload, rule split.Rule, id string, dryRun bool) (split.Decision, error) {
+func (d *Decider) decide(ctx context.Context, w *Workload, rule split.Rule, fit Fit, id string, dryRun bool) (split.Decision, error) {
 	if !d.Serving() && !d.Deciding() {
 		return split.Decision{}, errNotDeciding
 	}
@@ -339,7 +339,7 @@ func (d *Decider) decide(ctx context.Context, w *Workload, rule split.Rule, id s
 		}
 	}
 	now := d.now()
-	decision := d.decideIn(m, d.Index.view(w), rule, w.Replicas, now)
+	decision := d.decideIn(m, d.Index.view(w), rule, fit, w.Replicas, now)
 	if !dryRun {
 		m.pending = append(m.pending, reservation{ID: id, Capacity: decision.Capacity, At: now.UnixMilli()})
 	}
@@ -347,8 +347,8 @@ func (d *Decider) decide(ctx context.Context, w *Workload, rule split.Rule, id s
 }
 
 // decideIn is the in-memory decision: counts from the index, less departing pods,
-// plus unobserved decisions. It allocates nothing.
-func (d *Decider) decideIn(m *memory, obs observation, rule split.Rule, replicas int32, now time.Time) split.Decision {
+// plus unobserved decisions, constrained to fit. It allocates nothing.
+func (d *Decider) decideIn(m *memory, obs observation, rule split.Rule, fit Fit, replicas int32, now time.Time) split.Decision {
 	current := obs.counts()
 	d.prune(m, now)
 	for _, dep := range m.departing {
@@ -364,7 +364,8 @@ func (d *Decider) decideIn(m *memory, obs observation, rule split.Rule, replicas
 		}
 	}
 	m.pending = kept
-	return split.Decide(rule, replicas, current)
+	decision, _ := fit.Constrain(split.Decide(rule, replicas, current))
+	return decision
 }
 
 // prune drops expired reservations and departures; m.mu is held.

@@ -20,8 +20,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/render"
 )
 
 // replica is one webhook replica of the controller as the manager runs it: a cached
@@ -235,5 +237,31 @@ func TestLeaderChangeKeepsTheSplitExact(t *testing.T) {
 	}
 	if !b.decider.Deciding() {
 		t.Fatal("the new leader does not decide from memory")
+	}
+}
+
+// TestDecidedFromMemoryWithinThePodsPools: a pod that can land only on Ballast's
+// On-Demand NodePool gets On-Demand whether the leader decides it from memory or
+// another replica forwards it there, as the ledger path gives it: the decision is
+// constrained to the capacity types of the pools the pod fits.
+func TestDecidedFromMemoryWithinThePodsPools(t *testing.T) {
+	const cluster = "deciderfit"
+	ns, rs := fixture(t, cluster, 4, 1, 0) // unconstrained: 1 On-Demand, 3 Spot
+	recordNS, sc := recordNamespace(t), newServingCert(t)
+	leader, other := newReplica(t, cluster, recordNS, "a", sc), newReplica(t, cluster, recordNS, "b", sc)
+	leader.elect(t)
+	onDemandOnly := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+			{Key: karpv1.NodePoolLabelKey, Operator: corev1.NodeSelectorOpIn, Values: []string{render.NodePoolName(cluster, "on-demand")}}}}},
+	}}}
+	for i, r := range []*replica{leader, other, leader, other} {
+		pod := replicaSetPod(ns, rs)
+		pod.Spec.Affinity = onDemandOnly
+		if got := capacityFromPatch(t, handle(t, r.placer, pod)); got != "on-demand" {
+			t.Fatalf("pod %d, decided by %s: placed on %q, want on-demand (the only pool it fits)", i, r.decider.Identity, got)
+		}
+	}
+	if l := ledgerOf(t, ns, rs); l != nil {
+		t.Fatalf("the decisions went through the ledger: %v", l.Annotations)
 	}
 }

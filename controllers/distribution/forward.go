@@ -38,7 +38,8 @@ const recordTTL = 5 * time.Second
 const forwardTimeout = 500 * time.Millisecond
 
 // decisionRequest is a decision forwarded to the decider: the pod's namespace and
-// controller, and the admission.
+// controller, the admission, and the capacity types the NodePools the pod can land on
+// offer (Fit.Spot, Fit.OnDemand), which the decision is constrained to.
 type decisionRequest struct {
 	Namespace   string    `json:"namespace"`
 	OwnerKind   string    `json:"ownerKind"`
@@ -46,6 +47,8 @@ type decisionRequest struct {
 	OwnerUID    types.UID `json:"ownerUID"`
 	AdmissionID string    `json:"admissionID"`
 	DryRun      bool      `json:"dryRun,omitempty"`
+	Spot        bool      `json:"spot,omitempty"`
+	OnDemand    bool      `json:"onDemand,omitempty"`
 }
 
 // decisionResponse is the decider's answer.
@@ -190,10 +193,11 @@ func (h *DecideHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no rule", http.StatusServiceUnavailable)
 		return
 	}
-	d, err := p.Decider.decide(ctx, wl, rule, req.AdmissionID, req.DryRun)
+	fit := Fit{Spot: req.Spot, OnDemand: req.OnDemand}
+	d, err := p.Decider.decide(ctx, wl, rule, fit, req.AdmissionID, req.DryRun)
 	if errors.Is(err, errNotDeciding) && p.Decider.Serving() {
 		// Warming up: the decider decides through the ledger for everyone.
-		d, err = p.decideWithLedger(ctx, wl, rule, req.AdmissionID, req.DryRun)
+		d, err = p.decideWithLedger(ctx, wl, rule, fit, req.AdmissionID, req.DryRun)
 	}
 	if err != nil {
 		http.Error(w, "not decided", http.StatusServiceUnavailable)

@@ -76,6 +76,26 @@ type Reconciler struct {
 	Placement *placement.Watch
 
 	placementOnce sync.Once
+	// pools are the cluster's NodePools as read through Client, compiled for matching.
+	pools nodePools
+}
+
+// poolsLimit says why the split does not apply to the pods of a template because of
+// the NodePools they can land on, or "" when it does (or when the NodePools cannot be
+// read or none fits: the webhook leaves such pods unplaced, and the placement watch
+// pauses evictions whose replacements arrive unplaced).
+func (r *Reconciler) poolsLimit(ctx context.Context, spec *corev1.PodSpec) string {
+	fit, err := r.pools.fit(ctx, r.Client, r.Cluster, spec)
+	switch {
+	case err != nil, fit.Pools == 0, fit.Splittable():
+		return ""
+	case !fit.Ballast:
+		return "the pod template targets NodePools Ballast does not manage"
+	case !fit.Spot:
+		return "no NodePool the pod template can land on offers Spot"
+	default:
+		return "no NodePool the pod template can land on offers On-Demand"
+	}
 }
 
 // Reconcile brings one workload's split to its target.
@@ -117,12 +137,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	target := rule.Target(w.Replicas)
 	var message string
 	victims, stuck, onFallback := r.surplus(w, rule, pods)
+	limit := r.poolsLimit(ctx, &w.Template.Spec)
 	switch c := chooses(&w.Template.Spec); {
 	case c.foreign != "":
 		message = "left alone: the pod template requires node label " + c.foreign
 		victims = nil
 	case c.pinned:
 		message = "left alone: the pod template chooses its capacity type itself"
+		victims = nil
+	case limit != "":
+		message = "left alone: " + limit
 		victims = nil
 	case len(victims) > 0 && FallbackActive(policy) && CapacityOf(&victims[0], nil) == v1alpha1.CapacityOnDemand:
 		// A replacement would be meant for Spot and placed On-Demand again.

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/internal/placement"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
@@ -360,6 +361,53 @@ func TestDriftLeavesFallbackReplicasToReverseFallback(t *testing.T) {
 			}
 			if !slices.Equal(evicted, tc.evicted) {
 				t.Errorf("evicted %v, want %v", evicted, tc.evicted)
+			}
+			if msg := f.message(t); !strings.Contains(msg, tc.message) {
+				t.Errorf("status message %q, want it to contain %q", msg, tc.message)
+			}
+		})
+	}
+}
+
+// TestDriftLeavesPoolLimitedWorkloadsAlone: a workload whose pods can land only on
+// NodePools Ballast does not manage, or only on pools that offer one capacity type, is
+// not moved toward a split that its pools cannot give (its replacements would be placed
+// the same way again); a workload of the same pods that can land anywhere is.
+func TestDriftLeavesPoolLimitedWorkloadsAlone(t *testing.T) {
+	arch := func(values ...string) karpv1.NodeSelectorRequirementWithMinValues {
+		return req(corev1.LabelArchStable, corev1.NodeSelectorOpIn, values...)
+	}
+	for _, tc := range []struct {
+		name     string
+		onDemand []string // the architectures of Ballast's On-Demand pool
+		template corev1.PodSpec
+		evicted  int
+		message  string
+	}{
+		{"anywhere: moved", []string{"amd64"}, corev1.PodSpec{}, 4, "evicted 4 replicas"},
+		{"only a hand-kept pool: left alone", []string{"amd64"}, corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelArchStable: "arm64"}},
+			0, "left alone: the pod template targets NodePools Ballast does not manage"},
+		{"only On-Demand pools: left alone", []string{"amd64", "arm64"}, corev1.PodSpec{NodeSelector: map[string]string{corev1.LabelArchStable: "arm64"}},
+			0, "left alone: no NodePool the pod template can land on offers Spot"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newDriftFixture(t, true, enabled, tc.template)
+			for _, np := range []*karpv1.NodePool{
+				testPool("ballast-prod-spot", nil, []corev1.Taint{spotTaint}, req(karpv1.CapacityTypeLabelKey, corev1.NodeSelectorOpIn, "spot"), arch("amd64")),
+				testPool("ballast-prod-on-demand", nil, nil, req(karpv1.CapacityTypeLabelKey, corev1.NodeSelectorOpIn, "on-demand"), arch(tc.onDemand...)),
+				testPool("arm", nil, nil, req(karpv1.CapacityTypeLabelKey, corev1.NodeSelectorOpIn, "on-demand"), arch("arm64")),
+			} {
+				if err := f.c.Create(context.Background(), np); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 4 {
+				f.pod(t, v1alpha1.CapacityOnDemand, tc.template)
+			}
+			before := len(f.pods(t))
+			f.reconcile(t)
+			if evicted := before - len(f.pods(t)); evicted != tc.evicted {
+				t.Errorf("evicted %d pods, want %d", evicted, tc.evicted)
 			}
 			if msg := f.message(t); !strings.Contains(msg, tc.message) {
 				t.Errorf("status message %q, want it to contain %q", msg, tc.message)

@@ -41,6 +41,8 @@ const ReasonAnnotation = "ballast.dev/reason"
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;replicasets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch
 // The placement ledgers are Leases in the workloads' namespaces (any opted-in one).
+// The NodePools, to know which a pod can land on.
+// +kubebuilder:rbac:groups=karpenter.sh,resources=nodepools,verbs=get;list;watch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update
 // +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies;workloaddistributionrules,verbs=get;list;watch
 
@@ -48,7 +50,9 @@ const ReasonAnnotation = "ballast.dev/reason"
 // It never blocks a pod: any error leaves the pod as it is, and it answers within
 // Timeout. It acts only on namespaces in Scope, and leaves alone pods that choose
 // their capacity type themselves (giving them the Spot toleration when they choose
-// Spot) or that require node labels Ballast's NodePools may not have.
+// Spot). Before placing it works out which NodePools the pod can land on (see Fit):
+// a pod that can land only on NodePools Ballast does not manage, or on none, is left
+// alone, and a placed pod never gets a capacity type that none of them offers.
 type Placer struct {
 	// Client reads namespaces, pods, workloads, rules and policies, usually from a cache.
 	Client client.Client
@@ -75,7 +79,20 @@ type Placer struct {
 	// UID, so memory stays bounded), so that its admissions queue instead of colliding
 	// on the ledger; the ledger alone keeps decisions of different replicas correct.
 	locks [64]sync.Mutex
+	// pools are the cluster's NodePools as read through Client, compiled for matching.
+	pools nodePools
 }
+
+// Reasons the webhook leaves a pod alone because of the NodePools it can land on,
+// the reason label of ballast_placements_left_alone_total.
+const (
+	// LeftAloneUnmanagedPool: the pod can land only on NodePools Ballast does not
+	// manage; their capacity type is theirs and Karpenter's to choose.
+	LeftAloneUnmanagedPool = "unmanaged-pool"
+	// LeftAloneNoNodePool: no NodePool can take the pod (or none offers Spot or
+	// On-Demand): Ballast cannot know where it goes, so it changes nothing.
+	LeftAloneNoNodePool = "no-nodepool"
+)
 
 var _ admission.Handler = &Placer{}
 
@@ -133,8 +150,8 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	}
 	c := chooses(&pod.Spec)
 	switch {
-	case c.foreign != "":
-		return nil, "the pod requires node label " + c.foreign + ", which Ballast's NodePools may not have", nil
+	case c.pinned && c.allowsSpot && p.onlyUnmanaged(ctx, &pod.Spec):
+		return nil, "the pod chooses Spot itself on NodePools Ballast does not manage", nil
 	case c.pinned && c.allowsSpot:
 		out := pod.DeepCopy()
 		if !addSpotToleration(&out.Spec) {
@@ -146,6 +163,26 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	case pod.Labels[v1alpha1.CapacityLabel] != "":
 		return nil, "the pod is placed already", nil
 	}
+	fit, err := p.pools.fit(ctx, p.Client, p.Cluster, &pod.Spec)
+	if err != nil {
+		return nil, "", err
+	}
+	leftAlone := func(reason, why string) (*corev1.Pod, string, error) {
+		if !dryRun {
+			metrics.LeftAlone.WithLabelValues(reason).Inc()
+		}
+		return nil, why, nil
+	}
+	switch {
+	case fit.Pools == 0:
+		return leftAlone(LeftAloneNoNodePool, "no NodePool can take the pod")
+	case !fit.Ballast:
+		return leftAlone(LeftAloneUnmanagedPool, "the pod can land only on NodePools Ballast does not manage")
+	case !fit.Spot && !fit.OnDemand:
+		return leftAlone(LeftAloneNoNodePool, "no NodePool the pod can land on offers Spot or On-Demand")
+	}
+	// From here on some NodePool the pod can land on offers Spot or On-Demand, so
+	// fit.Constrain always finds a capacity type.
 	w, err := WorkloadOf(ctx, p.Client, pod)
 	if err != nil || w == nil {
 		return nil, "not part of a Deployment, StatefulSet, ReplicaSet or Job", err
@@ -160,18 +197,27 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	}
 	var decision split.Decision
 	if w.Kind == KindStatefulSet && Ordinal(pod, w.Name) >= 0 {
-		decision = split.DecideOrdinal(rule, w.Replicas, Ordinal(pod, w.Name))
-	} else if decision, err = p.decide(ctx, pod, w, rule, admissionID, dryRun); err != nil {
+		decision, _ = fit.Constrain(split.DecideOrdinal(rule, w.Replicas, Ordinal(pod, w.Name)))
+	} else if decision, err = p.decide(ctx, pod, w, rule, fit, admissionID, dryRun); err != nil {
 		return nil, "", err
 	}
 	// The ledger recorded the class the replica is meant for; while Spot is short it
-	// runs On-Demand, marked as fallback.
+	// runs On-Demand, marked as fallback, unless no NodePool it can land on offers
+	// On-Demand.
 	if FallbackActive(policy) {
-		decision = split.Fallback(decision)
+		decision, _ = fit.Constrain(split.Fallback(decision))
 	}
 	out := pod.DeepCopy()
 	apply(out, w, rule, decision, admissionID)
 	return out, "", nil
+}
+
+// onlyUnmanaged reports whether the pod can land only on NodePools Ballast does not
+// manage (so Ballast's Spot toleration would be of no use to it). When the NodePools
+// cannot be read or none fits, it says false: the toleration is harmless.
+func (p *Placer) onlyUnmanaged(ctx context.Context, spec *corev1.PodSpec) bool {
+	fit, err := p.pools.fit(ctx, p.Client, p.Cluster, spec)
+	return err == nil && fit.Pools > 0 && !fit.Ballast
 }
 
 // rule returns the rule that applies to the workload.
@@ -196,10 +242,11 @@ func (p *Placer) ruleUnder(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 
 // decide decides a pod of a Deployment, ReplicaSet or Job: from memory when this
 // replica is the decider, else by the decider it forwards to, else under the
-// workload's ledger.
-func (p *Placer) decide(ctx context.Context, pod *corev1.Pod, w *Workload, rule split.Rule, admissionID string, dryRun bool) (split.Decision, error) {
+// workload's ledger. Each is constrained to the capacity types the NodePools the pod
+// can land on offer (fit), so that what is recorded is the class the pod really gets.
+func (p *Placer) decide(ctx context.Context, pod *corev1.Pod, w *Workload, rule split.Rule, fit Fit, admissionID string, dryRun bool) (split.Decision, error) {
 	if p.Decider.Deciding() {
-		d, err := p.Decider.decide(ctx, w, rule, admissionID, dryRun)
+		d, err := p.Decider.decide(ctx, w, rule, fit, admissionID, dryRun)
 		if err == nil {
 			return d, nil
 		}
@@ -210,18 +257,19 @@ func (p *Placer) decide(ctx context.Context, pod *corev1.Pod, w *Workload, rule 
 	if owner := metav1.GetControllerOf(pod); p.Forwarder != nil && owner != nil {
 		d, err := p.Forwarder.Forward(ctx, decisionRequest{
 			Namespace: pod.Namespace, OwnerKind: owner.Kind, OwnerName: owner.Name, OwnerUID: owner.UID,
-			AdmissionID: admissionID, DryRun: dryRun,
+			AdmissionID: admissionID, DryRun: dryRun, Spot: fit.Spot, OnDemand: fit.OnDemand,
 		})
 		if err == nil {
 			return d, nil
 		}
 		logf.FromContext(ctx).V(1).Info("no decider reachable; deciding through the ledger", "error", err.Error())
 	}
-	return p.decideWithLedger(ctx, w, rule, admissionID, dryRun)
+	return p.decideWithLedger(ctx, w, rule, fit, admissionID, dryRun)
 }
 
-// decideWithLedger decides a pod of a Deployment, ReplicaSet or Job under its ledger.
-func (p *Placer) decideWithLedger(ctx context.Context, w *Workload, rule split.Rule, admissionID string, dryRun bool) (split.Decision, error) {
+// decideWithLedger decides a pod of a Deployment, ReplicaSet or Job under its ledger,
+// constrained to fit.
+func (p *Placer) decideWithLedger(ctx context.Context, w *Workload, rule split.Rule, fit Fit, admissionID string, dryRun bool) (split.Decision, error) {
 	// On the decider's replica, not while it hands over: see Decider.ledgerTurn.
 	defer p.Decider.ledgerTurn()()
 	obs, err := p.observe(ctx, w)
@@ -234,7 +282,7 @@ func (p *Placer) decideWithLedger(ctx context.Context, w *Workload, rule split.R
 	defer mu.Unlock()
 	l := &ledger{api: p.API, now: p.now}
 	_, err = l.reserve(ctx, w, obs, admissionID, dryRun, func(current split.Counts) string {
-		decision = split.Decide(rule, w.Replicas, current)
+		decision, _ = fit.Constrain(split.Decide(rule, w.Replicas, current))
 		return decision.Capacity
 	})
 	return decision, err

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	admissionv1 "k8s.io/api/admission/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -19,10 +20,13 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
+	"github.com/ballast-dev/ballast/metrics"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
+	"github.com/ballast-dev/ballast/render"
 	"github.com/ballast-dev/ballast/split"
 )
 
@@ -52,6 +56,11 @@ func fixture(t testing.TB, cluster string, replicas int32, base, percent int32, 
 	}
 	if err := c.Create(ctx, policy); err != nil && !isAlreadyExists(err) {
 		t.Fatal(err)
+	}
+	for _, np := range ballastPools(t, policy) {
+		if err := c.Create(ctx, np); err != nil && !isAlreadyExists(err) {
+			t.Fatal(err)
+		}
 	}
 	rule := &v1alpha1.WorkloadDistributionRule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "r"},
@@ -84,6 +93,25 @@ func fixture(t testing.TB, cluster string, replicas int32, base, percent int32, 
 		t.Fatal(err)
 	}
 	return ns, rs
+}
+
+// ballastPools are the NodePools Ballast renders for the policy.
+func ballastPools(t testing.TB, policy *v1alpha1.ClusterPolicy) []*karpv1.NodePool {
+	t.Helper()
+	objs, err := render.Render(render.Input{Policy: policy, Source: "local", Now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*karpv1.NodePool
+	for _, o := range objs {
+		if np, ok := o.(*karpv1.NodePool); ok {
+			out = append(out, np)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("the policy renders no NodePool")
+	}
+	return out
 }
 
 func isAlreadyExists(err error) bool { return err != nil && client.IgnoreAlreadyExists(err) == nil }
@@ -412,4 +440,154 @@ func cachedPlacer(t testing.TB, cluster string) *distribution.Placer {
 	reader, index := cachedClient(t)
 	return &distribution.Placer{Client: reader, API: uncachedClient(t), Cluster: cluster, Timeout: 20 * time.Second,
 		Scope: scope.Scope{Own: "ballast-system"}, Index: index}
+}
+
+// handKeptPool is a NodePool kept beside Ballast's by hand, removed when the test ends
+// (NodePools are cluster-wide, shared by every test of the suite).
+func handKeptPool(t *testing.T, name string, labels map[string]string, taints []corev1.Taint, capacityTypes ...string) {
+	t.Helper()
+	np := &karpv1.NodePool{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: karpv1.NodePoolSpec{Template: karpv1.NodeClaimTemplate{
+			ObjectMeta: karpv1.ObjectMeta{Labels: labels},
+			Spec: karpv1.NodeClaimTemplateSpec{
+				Requirements: []karpv1.NodeSelectorRequirementWithMinValues{{Key: karpv1.CapacityTypeLabelKey, Operator: corev1.NodeSelectorOpIn, Values: capacityTypes}},
+				Taints:       taints,
+				NodeClassRef: &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "default"},
+			},
+		}},
+	}
+	if err := env.Client.Create(context.Background(), np); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), np) })
+}
+
+// reasonFromPatch returns the ballast.dev/reason the webhook wrote, or "".
+func reasonFromPatch(t *testing.T, resp admission.Response) string {
+	t.Helper()
+	for _, op := range resp.Patches {
+		if op.Path == "/metadata/annotations" {
+			if m, ok := op.Value.(map[string]any); ok {
+				return fmt.Sprint(m[distribution.ReasonAnnotation])
+			}
+		}
+		if op.Path == "/metadata/annotations/ballast.dev~1reason" {
+			return fmt.Sprint(op.Value)
+		}
+	}
+	return ""
+}
+
+// TestWebhookIsPoolAware: beside Ballast's NodePools the cluster has pools kept by hand:
+// an On-Demand-only GPU pool and a team pool (both tainted), and an untainted Spot-only
+// batch pool. Pods that target nothing special keep the exact split; pods that can land
+// only on the hand-kept pools are not changed at all; pods that can land on Ballast's
+// pools and on hand-kept ones get only a capacity type one of those pools offers (each
+// pod counted as what it got, so every pod the split meant for the other type says
+// override).
+func TestWebhookIsPoolAware(t *testing.T) {
+	const cluster = "pools"
+	handKeptPool(t, "e2e-gpu", map[string]string{"ballast.dev/e2e-gpu": "true"},
+		[]corev1.Taint{{Key: "nvidia.com/gpu", Effect: corev1.TaintEffectNoSchedule}}, karpv1.CapacityTypeOnDemand)
+	handKeptPool(t, "e2e-team", map[string]string{"team": "ml"},
+		[]corev1.Taint{{Key: "team", Value: "ml", Effect: corev1.TaintEffectNoSchedule}}, karpv1.CapacityTypeSpot, karpv1.CapacityTypeOnDemand)
+	handKeptPool(t, "e2e-batch", map[string]string{"ballast.dev/e2e-batch": "true"}, nil, karpv1.CapacityTypeSpot)
+	// A pool of spec.nodePools with split: true (as render labels it): Ballast's.
+	handKeptPool(t, "e2e-data", map[string]string{"team": "data"},
+		[]corev1.Taint{{Key: "team", Value: "data", Effect: corev1.TaintEffectNoSchedule}}, karpv1.CapacityTypeSpot, karpv1.CapacityTypeOnDemand)
+	var split karpv1.NodePool
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "e2e-data"}, &split); err != nil {
+		t.Fatal(err)
+	}
+	split.Labels = map[string]string{v1alpha1.ClusterLabel: cluster, v1alpha1.SplitLabel: "true"}
+	if err := env.Client.Update(context.Background(), &split); err != nil {
+		t.Fatal(err)
+	}
+	p := newPlacer(t, cluster)
+	gpu := []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+	pools := func(names ...string) *corev1.Affinity {
+		return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+			NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: karpv1.NodePoolLabelKey, Operator: corev1.NodeSelectorOpIn, Values: names}}}},
+		}}}
+	}
+	// admitAll admits n pods of a new workload (base 1, 0% On-Demand: 1 On-Demand, the
+	// rest Spot) with the spec changed by shape, and returns the capacity and reason of
+	// each ("" when the pod was left alone).
+	admitAll := func(t *testing.T, n int32, shape func(*corev1.PodSpec)) (capacities, reasons []string) {
+		t.Helper()
+		ns, rs := fixture(t, cluster, n, 1, 0)
+		for range n {
+			pod := replicaSetPod(ns, rs)
+			shape(&pod.Spec)
+			resp := handle(t, p, pod)
+			capacities = append(capacities, capacityFromPatch(t, resp))
+			reasons = append(reasons, reasonFromPatch(t, resp))
+			if capacityFromPatch(t, resp) == "" && len(resp.Patches) != 0 {
+				t.Fatalf("a pod left unplaced was changed: %v", resp.Patches)
+			}
+		}
+		return capacities, reasons
+	}
+	leftAlone := func(reason string) float64 { return testutil.ToFloat64(metrics.LeftAlone.WithLabelValues(reason)) }
+	unmanaged, none := leftAlone(distribution.LeftAloneUnmanagedPool), leftAlone(distribution.LeftAloneNoNodePool)
+	for _, tc := range []struct {
+		name          string
+		shape         func(*corev1.PodSpec)
+		want, wantWhy []string
+	}{
+		{"nothing special: the exact split", func(*corev1.PodSpec) {},
+			[]string{"on-demand", "spot", "spot", "spot"}, []string{"base", "split", "split", "split"}},
+		{"tolerates the GPU taint only: the exact split", func(s *corev1.PodSpec) { s.Tolerations = gpu },
+			[]string{"on-demand", "spot", "spot", "spot"}, []string{"base", "split", "split", "split"}},
+		{"the GPU pool: left alone", func(s *corev1.PodSpec) {
+			s.NodeSelector = map[string]string{"ballast.dev/e2e-gpu": "true"}
+			s.Tolerations = gpu
+		}, []string{"", "", "", ""}, []string{"", "", "", ""}},
+		{"the GPU pool without its toleration (no pool): left alone", func(s *corev1.PodSpec) {
+			s.NodeSelector = map[string]string{"ballast.dev/e2e-gpu": "true"}
+		}, []string{"", "", "", ""}, []string{"", "", "", ""}},
+		{"the team pool (Spot and On-Demand): left alone", func(s *corev1.PodSpec) {
+			s.NodeSelector = map[string]string{"team": "ml"}
+			s.Tolerations = []corev1.Toleration{{Key: "team", Operator: corev1.TolerationOpEqual, Value: "ml", Effect: corev1.TaintEffectNoSchedule}}
+		}, []string{"", "", "", ""}, []string{"", "", "", ""}},
+		{"a pool the split applies to: the exact split", func(s *corev1.PodSpec) {
+			s.NodeSelector = map[string]string{"team": "data"}
+			s.Tolerations = []corev1.Toleration{{Key: "team", Operator: corev1.TolerationOpEqual, Value: "data", Effect: corev1.TaintEffectNoSchedule}}
+		}, []string{"on-demand", "spot", "spot", "spot"}, []string{"base", "split", "split", "split"}},
+		{"the Spot-only batch pool: left alone", func(s *corev1.PodSpec) {
+			s.Affinity = pools("e2e-batch")
+		}, []string{"", "", "", ""}, []string{"", "", "", ""}},
+		// Ballast's Spot toleration would be of no use there.
+		{"the team pool, choosing Spot itself: left alone", func(s *corev1.PodSpec) {
+			s.NodeSelector = map[string]string{"team": "ml", karpv1.CapacityTypeLabelKey: karpv1.CapacityTypeSpot}
+			s.Tolerations = []corev1.Toleration{{Key: "team", Operator: corev1.TolerationOpExists}}
+		}, []string{"", "", "", ""}, []string{"", "", "", ""}},
+		{"the GPU pool or Ballast's On-Demand pool: never Spot", func(s *corev1.PodSpec) {
+			s.Affinity = pools("e2e-gpu", render.NodePoolName(cluster, "on-demand"), render.NodePoolName(cluster, "spot"))
+			s.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions = append(
+				s.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions,
+				corev1.NodeSelectorRequirement{Key: karpv1.NodePoolLabelKey, Operator: corev1.NodeSelectorOpNotIn, Values: []string{render.NodePoolName(cluster, "spot")}})
+			s.Tolerations = gpu
+		}, []string{"on-demand", "on-demand", "on-demand", "on-demand"}, []string{"base", "override", "override", "override"}},
+		{"the batch pool or Ballast's Spot pool: never On-Demand", func(s *corev1.PodSpec) {
+			s.Affinity = pools("e2e-batch", render.NodePoolName(cluster, "spot"))
+		}, []string{"spot", "spot", "spot", "spot"}, []string{"override", "override", "override", "override"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, why := admitAll(t, 4, tc.shape)
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) || fmt.Sprint(why) != fmt.Sprint(tc.wantWhy) {
+				t.Fatalf("placed %v for %v, want %v for %v", got, why, tc.want, tc.wantWhy)
+			}
+		})
+	}
+	// The GPU, team and batch pods (4 each) can land only on hand-kept pools; the GPU
+	// pods that do not tolerate its taint on none.
+	if d := leftAlone(distribution.LeftAloneUnmanagedPool) - unmanaged; d != 12 {
+		t.Errorf("ballast_placements_left_alone_total{reason=unmanaged-pool} grew by %v, want 12", d)
+	}
+	if d := leftAlone(distribution.LeftAloneNoNodePool) - none; d != 4 {
+		t.Errorf("ballast_placements_left_alone_total{reason=no-nodepool} grew by %v, want 4", d)
+	}
 }

@@ -461,7 +461,8 @@ func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPo
 	}
 	if r.Placement != nil {
 		if ok, msg := r.Placement.Placing(r.now()); !ok {
-			logf.FromContext(ctx).Info("fallback replicas stay On-Demand for now", "reason", msg)
+			// The ClusterPolicy's WebhookPlacing condition says so; this repeats every pass.
+			logf.FromContext(ctx).V(1).Info("fallback replicas stay On-Demand for now", "reason", msg)
 			return
 		}
 	}

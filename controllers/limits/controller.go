@@ -63,7 +63,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	var own []*karpv1.NodePool
 	for i := range pools.Items {
 		np := &pools.Items[i]
-		if _, rendered := np.Labels[v1alpha1.SourceLabel]; rendered && np.DeletionTimestamp.IsZero() {
+		// The pools of spec.nodePools have their own limits, as written.
+		_, rendered := np.Labels[v1alpha1.SourceLabel]
+		if _, extra := np.Labels[v1alpha1.NodePoolLabel]; rendered && !extra && np.DeletionTimestamp.IsZero() {
 			own = append(own, np)
 		}
 	}

@@ -84,6 +84,16 @@ func TestLimitsTrackUsageWithoutFighting(t *testing.T) {
 			Cluster:   v1alpha1.ClusterIdentity{Name: "lim", Region: "eu-west-1"},
 			NodeClass: v1alpha1.NodeClassSpec{Role: "r"},
 			Limits:    &v1alpha1.LimitsSpec{CPU: ptr.To(resource.MustParse("100")), Nodes: ptr.To[int32](10)},
+			// A pool of spec.nodePools keeps its own limits: not part of the total.
+			NodePools: []v1alpha1.NodePool{{Name: "lim-gpu", Spec: karpv1.NodePoolSpec{
+				Limits: karpv1.Limits{corev1.ResourceCPU: resource.MustParse("8")},
+				Template: karpv1.NodeClaimTemplate{Spec: karpv1.NodeClaimTemplateSpec{
+					NodeClassRef: &karpv1.NodeClassReference{Group: "karpenter.k8s.aws", Kind: "EC2NodeClass", Name: "ballast-lim"},
+					Requirements: []karpv1.NodeSelectorRequirementWithMinValues{{Key: karpv1.CapacityTypeLabelKey, Operator: corev1.NodeSelectorOpIn, Values: []string{"on-demand"}}},
+					ExpireAfter:  karpv1.MustParseNillableDuration("720h"),
+				}},
+				Disruption: karpv1.Disruption{ConsolidateAfter: karpv1.MustParseNillableDuration("0s")},
+			}}},
 		},
 	}
 	applyRendered(t, policy)
@@ -106,6 +116,7 @@ func TestLimitsTrackUsageWithoutFighting(t *testing.T) {
 	}
 	od, spot := render.NodePoolName("lim", "on-demand"), render.NodePoolName("lim", "spot")
 	eventually(t, "an even split of 100 CPU", func() bool { return cpuOf(od) == 50 && cpuOf(spot) == 50 })
+	_, rvGPU := poolLimits(t, "lim-gpu")
 
 	// A launched On-Demand node of 16 CPU: 84 CPU of headroom, 42 each.
 	nc := &karpv1.NodeClaim{
@@ -136,6 +147,10 @@ func TestLimitsTrackUsageWithoutFighting(t *testing.T) {
 	}
 	if _, rv := poolLimits(t, spot); rv != rvSpot {
 		t.Errorf("the Spot NodePool changed in a steady state (resourceVersion %s -> %s)", rvSpot, rv)
+	}
+
+	if l, rv := poolLimits(t, "lim-gpu"); rv != rvGPU || len(l) != 1 || l.Cpu().Value() != 8 {
+		t.Errorf("the node pool's own limits were touched: %v (resourceVersion %s -> %s)", l, rvGPU, rv)
 	}
 
 	// Limits removed from the policy: the controller gives the field up.

@@ -13,9 +13,12 @@ import (
 	ssautils "github.com/fluxcd/pkg/ssa/utils"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/validate/content"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -55,7 +58,12 @@ func (r ref) String() string {
 // and kinds neither.
 func parseEntry(e v1alpha1.ResourceRef) (ref, error) {
 	parts := strings.Split(e.ID, "_")
-	if len(parts) != 4 || parts[1] == "" || parts[3] == "" {
+	if len(parts) != 4 || parts[1] == "" || parts[3] == "" || e.Version == "" {
+		return ref{}, fmt.Errorf("invalid inventory id %q", e.ID)
+	}
+	// An entry no object can have (edited by hand, or corrupted) is skipped rather than
+	// kept failing every prune.
+	if len(content.IsPathSegmentName(parts[1])) > 0 || parts[0] != "" && len(validation.IsDNS1123Label(parts[0])) > 0 {
 		return ref{}, fmt.Errorf("invalid inventory id %q", e.ID)
 	}
 	return ref{Namespace: parts[0], Name: parts[1], GVK: schema.GroupVersionKind{Group: parts[2], Version: e.Version, Kind: parts[3]}}, nil
@@ -125,50 +133,70 @@ func apply(ctx context.Context, m *ssa.ResourceManager, objs []*unstructured.Uns
 	for _, e := range cs.Entries {
 		out.Changes[e.Action]++
 	}
-	for _, u := range objs {
-		out.Inventory = append(out.Inventory, refOf(u))
-	}
+	out.Inventory = refsOf(objs)
 	return out, nil
 }
 
-// owned reports whether obj carries the owner labels of the PolicySource named source.
-func owned(obj *unstructured.Unstructured, source string) bool {
-	l := obj.GetLabels()
-	return l[v1alpha1.SourceLabel] == source && l[v1alpha1.ClusterLabel] != ""
-}
-
-// deleteOwned deletes the objects refs names that still carry source's owner labels; an
-// object without them was taken over by someone else and is left alone. It returns the
-// refs it could not delete, to keep in the inventory, and the number deleted.
-func deleteOwned(ctx context.Context, c client.Client, refs []ref, source string) ([]ref, int, error) {
+// deleteOwned deletes the objects refs names that me owns (see owns; sources are the
+// PolicySources this controller serves); an object without me's owner labels was taken
+// over by someone else, or belongs to another PolicySource, and is left alone. Each
+// delete is conditional on the object being the one read (its UID and resource
+// version), so that an object another source applies between the read and the delete
+// is never deleted; such a conflict is read and judged again. It returns the refs it
+// could not delete, to keep in the inventory, and the number deleted.
+func deleteOwned(ctx context.Context, c client.Client, refs []ref, me types.NamespacedName, sources []v1alpha1.PolicySource) ([]ref, int, error) {
 	var failed []ref
 	var errs []error
 	deleted := 0
 	for _, r := range refs {
-		obj := &unstructured.Unstructured{}
-		obj.SetGroupVersionKind(r.GVK)
-		err := c.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: r.Name}, obj)
-		switch {
-		case apierrors.IsNotFound(err), apimeta.IsNoMatchError(err):
-			continue
-		case err != nil:
+		done, err := deleteIfOwned(ctx, c, r, me, sources)
+		if err != nil {
 			failed = append(failed, r)
 			errs = append(errs, fmt.Errorf("%s: %w", r, err))
 			continue
 		}
-		if !owned(obj, source) || !obj.GetDeletionTimestamp().IsZero() {
-			continue
+		if done {
+			deleted++
 		}
-		uid := obj.GetUID()
-		err = c.Delete(ctx, obj, client.Preconditions{UID: &uid}, client.PropagationPolicy(metav1.DeletePropagationBackground))
-		if err != nil && !apierrors.IsNotFound(err) {
-			failed = append(failed, r)
-			errs = append(errs, fmt.Errorf("%s: %w", r, err))
-			continue
-		}
-		deleted++
 	}
 	return failed, deleted, errors.Join(errs...)
+}
+
+// maxDeleteAttempts bounds the reads of an object whose resource version keeps
+// changing (Karpenter writes a NodePool's status often) before its delete is retried
+// at the next sync.
+const maxDeleteAttempts = 5
+
+// deleteIfOwned deletes the object r names when me owns it, and reports whether it
+// deleted it.
+func deleteIfOwned(ctx context.Context, c client.Client, r ref, me types.NamespacedName, sources []v1alpha1.PolicySource) (bool, error) {
+	var err error
+	for range maxDeleteAttempts {
+		obj := &unstructured.Unstructured{}
+		obj.SetGroupVersionKind(r.GVK)
+		err = c.Get(ctx, client.ObjectKey{Namespace: r.Namespace, Name: r.Name}, obj)
+		switch {
+		case apierrors.IsNotFound(err), apimeta.IsNoMatchError(err):
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+		if !owns(obj.GetLabels(), r, me, sources) || !obj.GetDeletionTimestamp().IsZero() {
+			return false, nil
+		}
+		uid, version := obj.GetUID(), obj.GetResourceVersion()
+		err = c.Delete(ctx, obj, client.Preconditions{UID: &uid, ResourceVersion: &version},
+			client.PropagationPolicy(metav1.DeletePropagationBackground))
+		switch {
+		case err == nil:
+			return true, nil
+		case apierrors.IsNotFound(err):
+			return false, nil
+		case !apierrors.IsConflict(err):
+			return false, err
+		}
+	}
+	return false, err
 }
 
 // stale returns the refs of last that are not in next.
@@ -184,6 +212,27 @@ func stale(last, next []ref) []ref {
 		}
 	}
 	return out
+}
+
+// refsOf returns the inventory refs of objs.
+func refsOf(objs []*unstructured.Unstructured) []ref {
+	out := make([]ref, 0, len(objs))
+	for _, u := range objs {
+		out = append(out, refOf(u))
+	}
+	return out
+}
+
+// sameInventory reports whether a and b list the same entries; nil lists none.
+func sameInventory(a, b *v1alpha1.ResourceInventory) bool {
+	var ea, eb []v1alpha1.ResourceRef
+	if a != nil {
+		ea = a.Entries
+	}
+	if b != nil {
+		eb = b.Entries
+	}
+	return slices.Equal(ea, eb)
 }
 
 // inventory builds the status inventory from refs, sorted by id.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/redact"
@@ -68,7 +70,7 @@ func (e *ArtifactError) Error() string {
 func (e *ArtifactError) Unwrap() error { return e.Err }
 
 // Fetch implements Fetcher.
-func (f *ArtifactFetcher) Fetch(ctx context.Context, src *v1alpha1.PolicySource, lastRevision string) (*Snapshot, error) {
+func (f *ArtifactFetcher) Fetch(ctx context.Context, src *v1alpha1.PolicySource) (*Snapshot, error) {
 	ref := src.Spec.SourceRef
 	if ref == nil {
 		return nil, errors.New("the PolicySource has no sourceRef")
@@ -96,10 +98,21 @@ func (f *ArtifactFetcher) Fetch(ctx context.Context, src *v1alpha1.PolicySource,
 		return nil, fail("status.artifact has no digest to verify the download with")
 	}
 
+	// One extracted tree per digest, reused only when its stamp names this digest and
+	// the files still are those extracted: a directory left by an extraction killed
+	// half-way, or by another artifact, is never served under this revision.
 	base := f.treeDir(src)
-	current := filepath.Join(base, "current")
-	if stamp, err := os.ReadFile(filepath.Join(base, "digest")); err == nil && string(stamp) == art.Digest {
-		return &Snapshot{Revision: art.Revision, Files: confined(current), Unchanged: art.Revision == lastRevision}, nil
+	tree := filepath.Join(base, treeName(art.Digest))
+	err = verifyTree(tree, art.Digest)
+	if err == nil {
+		return &Snapshot{Revision: art.Revision, Files: confined(filepath.Join(tree, "files")), Unchanged: true}, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		logf.FromContext(ctx).Info("replaced the extracted artifact", "reason", err.Error(), "revision", art.Revision)
+	}
+	// What else the directory holds is another artifact or an interrupted download.
+	if err := os.RemoveAll(base); err != nil {
+		return nil, fmt.Errorf("failed to remove the last artifact: %w", err)
 	}
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the artifact directory: %w", err)
@@ -113,20 +126,111 @@ func (f *ArtifactFetcher) Fetch(ctx context.Context, src *v1alpha1.PolicySource,
 	if err != nil {
 		return nil, fmt.Errorf("failed to create the artifact directory: %w", err)
 	}
-	if err := untar(archive, next, f.maxSize()); err != nil {
+	if err := extract(archive, next, art.Digest, f.maxSize()); err != nil {
 		_ = os.RemoveAll(next)
 		return nil, fail("%w", err)
 	}
-	if err := os.RemoveAll(current); err != nil {
-		return nil, fmt.Errorf("failed to replace the last artifact: %w", err)
+	// The tree appears under its digest's name complete, or not at all.
+	if err := os.Rename(next, tree); err != nil {
+		_ = os.RemoveAll(next)
+		return nil, fmt.Errorf("failed to store the artifact: %w", err)
 	}
-	if err := os.Rename(next, current); err != nil {
-		return nil, fmt.Errorf("failed to replace the last artifact: %w", err)
+	return &Snapshot{Revision: art.Revision, Files: confined(filepath.Join(tree, "files"))}, nil
+}
+
+// treeName is the directory name of the tree extracted from the artifact of digest.
+func treeName(digest string) string {
+	sum := sha256.Sum256([]byte(digest))
+	return "tree-" + hex.EncodeToString(sum[:16])
+}
+
+// extract extracts archive into dir/files and stamps dir with the digest and the sum
+// of what was extracted (see verifyTree).
+func extract(archive, dir, digest string, maxSize int64) error {
+	in, err := os.Open(archive) //nolint:gosec // a file this package created
+	if err != nil {
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(base, "digest"), []byte(art.Digest), 0o600); err != nil {
-		return nil, fmt.Errorf("failed to record the artifact digest: %w", err)
+	defer func() { _ = in.Close() }()
+	files := filepath.Join(dir, "files")
+	if err := os.Mkdir(files, 0o700); err != nil {
+		return err
 	}
-	return &Snapshot{Revision: art.Revision, Files: confined(current)}, nil
+	if err := untar(in, files, maxSize); err != nil {
+		return err
+	}
+	sum, err := treeSum(files)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "stamp"), []byte(stamp(digest, sum)), 0o600)
+}
+
+func stamp(digest, sum string) string {
+	return fmt.Sprintf("digest %s\ntree %s\n", digest, sum)
+}
+
+// verifyTree checks that dir holds the complete tree extracted from the artifact of
+// digest: its stamp names digest, and its files still hash to the sum taken when they
+// were extracted. It returns an error wrapping fs.ErrNotExist when dir holds nothing.
+func verifyTree(dir, digest string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "stamp")) //nolint:gosec // a file this package wrote
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			if _, derr := os.Lstat(dir); derr == nil {
+				return errors.New("the extracted tree has no stamp: its extraction did not finish")
+			}
+		}
+		return err
+	}
+	sum, err := treeSum(filepath.Join(dir, "files"))
+	if err != nil {
+		return fmt.Errorf("the extracted tree cannot be read: %w", err)
+	}
+	if string(b) != stamp(digest, sum) {
+		return errors.New("the extracted tree is not the artifact's: its files or its stamp differ")
+	}
+	return nil
+}
+
+// treeSum is a SHA-256 over the names, kinds, sizes and contents of everything under
+// dir, in lexical order. Only directories and regular files are extracted: anything
+// else is an error.
+func treeSum(dir string) (string, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		switch {
+		case d.IsDir():
+			_, _ = fmt.Fprintf(h, "d %q\n", rel)
+			return nil
+		case !d.Type().IsRegular():
+			return fmt.Errorf("%s is neither a file nor a directory", rel)
+		}
+		f, err := os.Open(p) //nolint:gosec // a regular file under dir
+		if err != nil {
+			return err
+		}
+		defer func() { _ = f.Close() }()
+		fh := sha256.New()
+		n, err := io.Copy(fh, f)
+		if err != nil {
+			return err
+		}
+		_, _ = fmt.Fprintf(h, "f %q %d %x\n", rel, n, fh.Sum(nil))
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Forget implements Fetcher.
@@ -221,20 +325,22 @@ func (f *ArtifactFetcher) download(ctx context.Context, art meta.Artifact, dir s
 	return out.Name(), nil
 }
 
-// untar extracts the regular files and directories of the tar.gz archive into dir. It
-// refuses absolute paths and paths leaving dir, skips links and devices, and stops at
-// maxSize extracted bytes or maxArtifactFiles entries.
-func untar(archive, dir string, maxSize int64) error {
-	f, err := os.Open(archive) //nolint:gosec // a file this package created
-	if err != nil {
-		return err
-	}
-	defer func() { _ = f.Close() }()
-	gz, err := gzip.NewReader(f)
+// untar extracts the regular files and directories of the tar.gz stream r into dir,
+// which must exist. It refuses absolute paths and paths leaving dir, skips links and
+// devices, and stops at maxSize extracted bytes or maxArtifactFiles entries. Every
+// write goes through an os.Root of dir, so that nothing is written outside it, even
+// through a link someone else placed there.
+func untar(r io.Reader, dir string, maxSize int64) error {
+	gz, err := gzip.NewReader(r)
 	if err != nil {
 		return fmt.Errorf("not a gzip archive: %w", err)
 	}
 	defer func() { _ = gz.Close() }()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = root.Close() }()
 	tr := tar.NewReader(gz)
 	var total int64
 	for entries := 0; ; entries++ {
@@ -255,20 +361,21 @@ func untar(archive, dir string, maxSize int64) error {
 		if name == "" {
 			continue
 		}
-		target := filepath.Join(dir, filepath.FromSlash(name))
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o700); err != nil {
+			if err := root.MkdirAll(name, 0o700); err != nil {
 				return err
 			}
 		case tar.TypeReg:
 			if total+hdr.Size > maxSize {
 				return fmt.Errorf("the archive extracts to more than %d bytes", maxSize)
 			}
-			if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
-				return err
+			if d := path.Dir(name); d != "." {
+				if err := root.MkdirAll(d, 0o700); err != nil {
+					return err
+				}
 			}
-			n, err := writeFile(target, tr, maxSize-total)
+			n, err := extractFile(root, name, tr, maxSize-total)
 			total += n
 			if err != nil {
 				return err
@@ -296,8 +403,9 @@ func safePath(name string) (string, error) {
 	return clean, nil
 }
 
-func writeFile(target string, r io.Reader, limit int64) (int64, error) {
-	out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_EXCL, 0o600) //nolint:gosec // target is inside the extraction directory (safePath)
+// extractFile writes at most limit bytes of r to the new file name under root.
+func extractFile(root *os.Root, name string, r io.Reader, limit int64) (int64, error) {
+	out, err := root.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ballast-dev/ballast/gitsync"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -19,19 +20,21 @@ import (
 type Snapshot struct {
 	// Revision names the revision the Flux way, e.g. "main@sha1:<hex>".
 	Revision string
-	// Files is the source's file tree, rooted at the top of the repository or artifact.
+	// Files is the source's file tree, rooted at the top of the repository or artifact:
+	// the files of Revision and nothing else.
 	Files fs.FS
-	// Unchanged says the source still is at the revision the caller passed as the last
-	// one and nothing was downloaded; Files still holds that revision.
+	// Unchanged says nothing was downloaded: the fetcher's own copy was verified to
+	// hold Revision already.
 	Unchanged bool
 }
 
 // Fetcher gets the current revision of a PolicySource's source.
 type Fetcher interface {
-	// Fetch returns the current revision of src's source. lastRevision is the revision
-	// the last attempt saw, so that an unchanged source is not downloaded again. Errors
-	// never contain a credential.
-	Fetch(ctx context.Context, src *v1alpha1.PolicySource, lastRevision string) (*Snapshot, error)
+	// Fetch returns the current revision of src's source. It reuses what it keeps on
+	// disk only when that is verified to be the revision it returns, never because a
+	// status (written by whichever replica led) names that revision. Errors never
+	// contain a credential.
+	Fetch(ctx context.Context, src *v1alpha1.PolicySource) (*Snapshot, error)
 	// Forget removes what the fetcher keeps on disk for src, once src is deleted.
 	Forget(src *v1alpha1.PolicySource) error
 }
@@ -46,12 +49,12 @@ type Sources struct {
 }
 
 // Fetch implements Fetcher.
-func (s Sources) Fetch(ctx context.Context, src *v1alpha1.PolicySource, lastRevision string) (*Snapshot, error) {
+func (s Sources) Fetch(ctx context.Context, src *v1alpha1.PolicySource) (*Snapshot, error) {
 	f, err := s.pick(src)
 	if err != nil {
 		return nil, err
 	}
-	return f.Fetch(ctx, src, lastRevision)
+	return f.Fetch(ctx, src)
 }
 
 // Forget implements Fetcher.
@@ -79,7 +82,8 @@ func (s Sources) pick(src *v1alpha1.PolicySource) (Fetcher, error) {
 }
 
 // GitFetcher fetches spec.git with a gitsync.Cloner, keeping one work tree per
-// PolicySource so that an unchanged remote is not fetched again.
+// PolicySource so that a remote still at the commit the work tree holds (verified by
+// the Cloner) is not fetched again.
 type GitFetcher struct {
 	// Cloner clones and fetches.
 	Cloner gitsync.Cloner
@@ -91,7 +95,7 @@ type GitFetcher struct {
 }
 
 // Fetch implements Fetcher.
-func (f *GitFetcher) Fetch(ctx context.Context, src *v1alpha1.PolicySource, lastRevision string) (*Snapshot, error) {
+func (f *GitFetcher) Fetch(ctx context.Context, src *v1alpha1.PolicySource) (*Snapshot, error) {
 	g := src.Spec.Git
 	if g == nil {
 		return nil, errors.New("the PolicySource has no git source")
@@ -110,23 +114,25 @@ func (f *GitFetcher) Fetch(ctx context.Context, src *v1alpha1.PolicySource, last
 		opts.Auth = gitsync.AuthFromSecret(secret.Data)
 	}
 	dir := f.workTree(src)
-	// Without the files of the last revision there is nothing to reuse: fetch again.
-	if _, err := os.Stat(filepath.Join(dir, ".git")); err == nil {
-		opts.LastRevision = lastRevision
-	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return nil, fmt.Errorf("failed to create the work tree directory: %w", err)
 	}
+	// The Cloner reuses the work tree only when it holds the remote's commit, verified
+	// object by object and file by file; the revision is the one checked out, whatever
+	// the status says (another replica may have written it from its own work tree).
 	co, err := f.Cloner.Clone(ctx, dir, opts)
 	if err != nil {
 		return nil, err
 	}
+	if co.Revision.Commit == "" {
+		return nil, errors.New("the checkout names no commit")
+	}
+	if co.Replaced != "" {
+		logf.FromContext(ctx).Info("replaced the work tree", "reason", co.Replaced, "revision", co.Revision.Commit)
+	}
 	rev := co.Revision.Name
 	if rev == "" {
 		rev = gitsync.RevisionName(opts.RefName(), co.Revision.Commit)
-	}
-	if co.Unchanged && co.Revision.Commit == "" && co.Revision.Name == "" {
-		rev = lastRevision
 	}
 	root := co.Dir
 	if root == "" {

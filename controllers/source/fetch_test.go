@@ -47,7 +47,7 @@ func TestGitFetcherRealRepository(t *testing.T) {
 	}
 	ctx := context.Background()
 
-	snap, err := f.Fetch(ctx, src, "")
+	snap, err := f.Fetch(ctx, src)
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -57,12 +57,12 @@ func TestGitFetcherRealRepository(t *testing.T) {
 	if _, err := fs.Stat(snap.Files, "policies/clusters/gf.yaml"); err != nil {
 		t.Fatalf("the checkout lacks the policy: %v", err)
 	}
-	if got := cloner.calls[0]; got.Auth.Password != "s3cr3t" || got.Auth.Username != "u" || got.LastRevision != "" || !got.Shallow {
+	if got := cloner.calls[0]; got.Auth.Password != "s3cr3t" || got.Auth.Username != "u" || !got.Shallow {
 		t.Errorf("first clone options = %+v", got)
 	}
 
 	// Nothing moved: no fetch, same files.
-	snap, err = f.Fetch(ctx, src, snap.Revision)
+	snap, err = f.Fetch(ctx, src)
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -74,7 +74,7 @@ func TestGitFetcherRealRepository(t *testing.T) {
 	}
 
 	second := repo.Commit("update", map[string]string{"policies/clusters/extra.yaml": "# empty\n"})
-	snap, err = f.Fetch(ctx, src, snap.Revision)
+	snap, err = f.Fetch(ctx, src)
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -84,7 +84,7 @@ func TestGitFetcherRealRepository(t *testing.T) {
 
 	// A missing Secret says which, and never what a Secret holds.
 	src.Spec.Git.SecretRef.Name = "missing"
-	_, err = f.Fetch(ctx, src, "")
+	_, err = f.Fetch(ctx, src)
 	if err == nil || !strings.Contains(err.Error(), "ns/missing") {
 		t.Errorf("Fetch with a missing Secret: %v", err)
 	}

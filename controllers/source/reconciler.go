@@ -2,10 +2,12 @@ package source
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -48,6 +51,10 @@ const (
 // defaultTimeout bounds one sync when spec.timeout is not set.
 const defaultTimeout = 60 * time.Second
 
+// staleRetry is how soon a pass that read an out-of-date PolicySource runs again: the
+// cache catches up within it.
+const staleRetry = time.Second
+
 // defaultInterval is the interval of a PolicySource whose spec.interval is zero.
 const defaultInterval = 10 * time.Minute
 
@@ -64,9 +71,14 @@ const defaultInterval = 10 * time.Minute
 // +kubebuilder:rbac:groups=karpenter.kwok.sh,resources=kwoknodeclasses,verbs=get;list;watch;create;update;patch;delete
 // Flux sources, whose artifacts a PolicySource may consume, in any watched namespace.
 // +kubebuilder:rbac:groups=source.toolkit.fluxcd.io,resources=gitrepositories;ocirepositories,verbs=get;list;watch
+// A PolicySource with spec.serviceAccountName applies as that ServiceAccount of its
+// namespace: allowed here in Ballast's own namespace; another allowed namespace needs a
+// Role granting it there (the chart renders one per controller.policySourceNamespaces
+// entry).
+// +kubebuilder:rbac:groups="",namespace=ballast-system,resources=serviceaccounts,verbs=impersonate
 // Credentials are read only in Ballast's own namespace; a PolicySource in another
-// namespace that references a Secret needs a Role granting get on it there (see
-// docs/security.md). Flux's event recorder writes core/v1 Events.
+// allowed namespace that references a Secret needs a Role granting get on it there (the
+// chart renders one; see docs/security.md). Flux's event recorder writes core/v1 Events.
 // +kubebuilder:rbac:groups="",namespace=ballast-system,resources=secrets,verbs=get
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -99,6 +111,14 @@ type Reconciler struct {
 	// the status file's repository), for local development and tests; otherwise only
 	// https://, ssh:// and user@host:path are synced.
 	AllowInsecureHTTP bool
+	// Namespaces lists the namespaces whose PolicySources are synced (AllNamespaces:
+	// every one). A PolicySource in another namespace is refused (Ready=False,
+	// NamespaceNotAllowed) and nothing of it is fetched or applied. Empty allows none.
+	Namespaces []string
+	// Impersonate returns a client acting as a ServiceAccount (see Impersonator), with
+	// which the objects of a PolicySource naming spec.serviceAccountName are applied
+	// and pruned. Such a PolicySource applies nothing when it is nil.
+	Impersonate func(namespace, name string) (client.Client, error)
 }
 
 // step is one stage of a sync; it sets the condition it owns and returns a stepError
@@ -113,6 +133,12 @@ type syncState struct {
 	objects  []*unstructured.Unstructured
 	applied  *applied
 	pruned   int
+	// writer applies and prunes: the controller's client or one acting as
+	// spec.serviceAccountName.
+	writer client.Client
+	// sources are the PolicySources this controller serves, as the claim step
+	// listed them, with obj as this sync sees it.
+	sources []v1alpha1.PolicySource
 	// empty says why the render is empty, when it is.
 	empty string
 	// requeueAt is when the rendered maintenance windows must be rendered again.
@@ -125,6 +151,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	obj := &v1alpha1.PolicySource{}
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !namespaceAllowed(r.Namespaces, obj.Namespace) {
+		return r.refuseNamespace(ctx, obj, start)
 	}
 	if obj.DeletionTimestamp.IsZero() && !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		// The finalizer goes on before anything is applied, so that nothing applied
@@ -141,6 +170,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	}
 	var out outcome
 	suspended := false
+	// stale is set when this pass read an out-of-date copy of the PolicySource: it
+	// ends without a verdict and runs again shortly.
+	var stale error
 	defer func() {
 		deleting := !obj.DeletionTimestamp.IsZero()
 		if deleting && !controllerutil.ContainsFinalizer(obj, Finalizer) {
@@ -148,7 +180,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 			r.forgetMetrics(obj)
 			return
 		}
-		if !deleting && !suspended {
+		if !deleting && !suspended && stale == nil {
 			r.finish(obj, out)
 		}
 		// Whatever a step wrote, the status stays writable and shows no credential.
@@ -172,8 +204,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 	stepCtx, cancel := context.WithTimeout(ctx, timeout(obj))
 	defer cancel()
 	s := &syncState{obj: obj}
-	for _, st := range []step{r.checkCluster, r.checkStatusFile, r.checkAddress, r.fetch, r.validate, r.render, r.guard, r.apply, r.prune} {
+	steps := []step{
+		r.checkCluster, r.checkClaim, r.checkStatusFile, r.checkAddress, r.fetch, r.validate, r.render, r.guard,
+		r.recordInventory, r.apply, r.prune,
+	}
+	for _, st := range steps {
 		if err := st(stepCtx, s); err != nil {
+			if errors.Is(err, errStale) {
+				stale = err
+				break
+			}
 			var se *stepError
 			if !errors.As(err, &se) {
 				se = &stepError{Condition: AppliedCondition, Reason: ApplyFailedReason, Err: err}
@@ -183,6 +223,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 			out.Failure = se
 			break
 		}
+	}
+	if stale != nil {
+		logf.FromContext(ctx).V(1).Info("the PolicySource changed since it was read; syncing again", "reason", stale.Error())
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
 	out.Revision = obj.Status.LastAttemptedRevision
 	if s.applied != nil {
@@ -196,6 +240,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 // never a failed sync.
 func (r *Reconciler) report(ctx context.Context, obj *v1alpha1.PolicySource, out outcome) {
 	if r.Reporter == nil || out.Revision == "" || obj.Spec.StatusWriteBack == nil {
+		return
+	}
+	if f := out.Failure; f != nil && f.Reason == ClusterClaimedByOtherSourceReason {
+		// The source that holds the cluster reports on the commits; a waiting one
+		// would overwrite its statuses.
 		return
 	}
 	rep := Report{Revision: out.Revision, Succeeded: out.Failure == nil, Objects: out.Objects}
@@ -260,8 +309,59 @@ func (r *Reconciler) checkCluster(_ context.Context, s *syncState) error {
 	if r.Cluster != "" && s.obj.Spec.Cluster != r.Cluster {
 		err := fmt.Errorf("spec.cluster is %q but this controller serves cluster %q", s.obj.Spec.Cluster, r.Cluster)
 		conditions.MarkFalse(wrap(s.obj), SourceReadyCondition, WrongClusterReason, "%s", err)
+		// A source of another cluster claims nothing here.
+		conditions.Delete(wrap(s.obj), ClusterClaimCondition)
 		return &stepError{Condition: SourceReadyCondition, Reason: WrongClusterReason, Err: err, Stalled: true}
 	}
+	return nil
+}
+
+// checkClaim lets the sync go on only while this source holds its cluster's claim
+// (claimOf): two PolicySources applying one cluster under the same field manager would
+// silently overwrite each other, and each would prune what the other applies. Both
+// say so in their ClusterClaim condition; the one waiting is not Ready and applies
+// nothing until the holder is deleted or serves another cluster (the holder's
+// deletion or change enqueues it, see SetupWithManager).
+func (r *Reconciler) checkClaim(ctx context.Context, s *syncState) error {
+	w := wrap(s.obj)
+	sources, err := servedSources(ctx, r.Client, r.Namespaces)
+	if err != nil {
+		conditions.MarkUnknown(w, ClusterClaimCondition, ReconciliationFailedReason, "%s", err)
+		return &stepError{Condition: ClusterClaimCondition, Reason: ReconciliationFailedReason, Err: err}
+	}
+	// The cache may hold an older copy of this source, or none yet.
+	me := keyOf(s.obj)
+	sources = slices.DeleteFunc(sources, func(ps v1alpha1.PolicySource) bool { return keyOf(&ps) == me })
+	s.sources = append(sources, *s.obj)
+	c := claimOf(s.obj.Spec.Cluster, s.sources)
+	if keyOf(c.Holder) != me {
+		holder := keyOf(c.Holder).String()
+		if !c.Holder.DeletionTimestamp.IsZero() {
+			holder += " (being deleted)"
+		}
+		err := fmt.Errorf("cluster %q is applied by PolicySource %s, which claimed it first; "+
+			"this source applies nothing until that one is deleted or serves another cluster", s.obj.Spec.Cluster, holder)
+		conditions.MarkFalse(w, ClusterClaimCondition, ClusterClaimedByOtherSourceReason, "%s", err)
+		conditions.MarkFalse(w, AppliedCondition, ClusterClaimedByOtherSourceReason, "%s", err)
+		return &stepError{Condition: ClusterClaimCondition, Reason: ClusterClaimedByOtherSourceReason, Err: err}
+	}
+	if len(c.Waiting) == 0 {
+		conditions.MarkTrue(w, ClusterClaimCondition, SucceededReason, "This source applies cluster %q", s.obj.Spec.Cluster)
+		return nil
+	}
+	names := make([]string, 0, len(c.Waiting))
+	for _, k := range c.Waiting {
+		names = append(names, k.String())
+	}
+	others := "PolicySource " + names[0] + " renders it too and applies"
+	if len(names) > 1 {
+		others = "PolicySources " + strings.Join(names, ", ") + " render it too and apply"
+	}
+	msg := fmt.Sprintf("This source applies cluster %q; %s nothing while this one does", s.obj.Spec.Cluster, others)
+	if conditions.GetMessage(w, ClusterClaimCondition) != msg {
+		r.event(s.obj, corev1.EventTypeWarning, OtherSourcesWaitingReason, msg)
+	}
+	conditions.MarkTrue(w, ClusterClaimCondition, OtherSourcesWaitingReason, "%s", msg)
 	return nil
 }
 
@@ -308,7 +408,9 @@ func (r *Reconciler) checkAddress(_ context.Context, s *syncState) error {
 // objects: nothing after it runs.
 func (r *Reconciler) fetch(ctx context.Context, s *syncState) error {
 	w := wrap(s.obj)
-	snap, err := r.Fetcher.Fetch(ctx, s.obj, s.obj.Status.LastAttemptedRevision)
+	// The revision comes from what the fetcher verified it holds, never from the
+	// status: another replica may have written the status from its own checkout.
+	snap, err := r.Fetcher.Fetch(ctx, s.obj)
 	if err != nil {
 		reason, stalled := ArtifactFailedReason, false
 		switch {
@@ -359,14 +461,21 @@ func (r *Reconciler) validate(_ context.Context, s *syncState) error {
 
 // render renders the objects of spec.cluster; a revision without a ClusterPolicy for
 // it renders nothing (see guard).
-func (r *Reconciler) render(_ context.Context, s *syncState) error {
+func (r *Reconciler) render(ctx context.Context, s *syncState) error {
 	policy, rules, err := s.repo.ForCluster(s.obj.Spec.Cluster)
 	if err != nil {
 		// No ClusterPolicy for the cluster: an empty render, which guard judges.
 		s.empty = err.Error()
 		return nil
 	}
-	objs, err := render.Render(render.Input{Policy: policy, Rules: rules, Source: s.obj.Name, Now: r.now(), Target: r.Target})
+	steering, err := r.steering(ctx, policy.Name)
+	if err != nil {
+		return err
+	}
+	objs, err := render.Render(render.Input{
+		Policy: policy, Rules: rules, Source: s.obj.Name, SourceNamespace: s.obj.Namespace, Now: r.now(), Target: r.Target,
+		Steering: steering,
+	})
 	if err == nil {
 		s.objects, err = toUnstructured(objs)
 	}
@@ -376,6 +485,20 @@ func (r *Reconciler) render(_ context.Context, s *syncState) error {
 	}
 	s.requeueAt = windowsValidUntil(s.objects)
 	return nil
+}
+
+// steering is the runtime steering state of the Spot NodePool (the live ClusterPolicy's
+// status.interruptions, which the interruption controller writes), so that the
+// NodePool applied is the one that controller keeps: neither undoes the other.
+func (r *Reconciler) steering(ctx context.Context, name string) (*v1alpha1.InterruptionsStatus, error) {
+	var live v1alpha1.ClusterPolicy
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, &live); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("failed to read the steering state of ClusterPolicy %s: %w", name, err)
+	}
+	return live.Status.Interruptions, nil
 }
 
 // guard refuses a render that removes every NodePool the last revision applied, unless
@@ -391,14 +514,57 @@ func (r *Reconciler) guard(_ context.Context, s *syncState) error {
 	return &stepError{Condition: AppliedCondition, Reason: EmptyRenderRefusedReason, Err: err, Stalled: true}
 }
 
-// apply applies the rendered objects with server-side apply.
+// errStale says that the PolicySource this pass read was not the API server's latest
+// (the cache lags behind the last status write): the pass is run again.
+var errStale = errors.New("the PolicySource changed since it was read")
+
+// recordInventory records, before anything is applied, the union of the last
+// inventory and the objects about to be applied: a sync that stops after applying (the
+// process killed, the leadership lost, the final status write refused) leaves every
+// object it may have created listed, for the next sync to prune. prune narrows the
+// inventory to what this revision applied. Nothing is applied when it cannot be
+// recorded.
+//
+// The write is conditional on the resource version read, even when the union adds
+// nothing: a cached copy older than the last sync's status write would miss what that
+// sync listed, and narrowing from it would orphan those objects.
+func (r *Reconciler) recordInventory(ctx context.Context, s *syncState) error {
+	union := inventory(append(inventoryRefs(s.obj.Status.Inventory), refsOf(s.objects)...))
+	data, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"resourceVersion": s.obj.ResourceVersion},
+		"status":   map[string]any{"inventory": union},
+	})
+	if err == nil {
+		target := &v1alpha1.PolicySource{ObjectMeta: metav1.ObjectMeta{Namespace: s.obj.Namespace, Name: s.obj.Name}}
+		err = r.Client.Status().Patch(ctx, target, client.RawPatch(types.MergePatchType, data), client.FieldOwner(FieldManager))
+	}
+	switch {
+	case apierrors.IsConflict(err):
+		return fmt.Errorf("%w: %w", errStale, err)
+	case err != nil:
+		err = fmt.Errorf("failed to record the inventory before applying revision %s: %w", s.snapshot.Revision, err)
+		conditions.MarkFalse(wrap(s.obj), AppliedCondition, ApplyFailedReason, "%s", err)
+		return &stepError{Condition: AppliedCondition, Reason: ApplyFailedReason, Err: err}
+	}
+	s.obj.Status.Inventory = union
+	return nil
+}
+
+// apply applies the rendered objects with server-side apply, as spec.serviceAccountName
+// when it is set.
 func (r *Reconciler) apply(ctx context.Context, s *syncState) error {
-	m := ssa.NewResourceManager(r.Client, nil, ssa.Owner{Field: FieldManager, Group: v1alpha1.GroupVersion.Group})
+	writer, err := r.writer(s.obj)
+	if err != nil {
+		conditions.MarkFalse(wrap(s.obj), AppliedCondition, ApplyFailedReason, "%s", err)
+		return &stepError{Condition: AppliedCondition, Reason: ApplyFailedReason, Err: err}
+	}
+	s.writer = writer
+	m := ssa.NewResourceManager(writer, nil, ssa.Owner{Field: FieldManager, Group: v1alpha1.GroupVersion.Group})
 	res, err := apply(ctx, m, s.objects)
 	if err != nil {
-		err = fmt.Errorf("failed to apply revision %s: %w", s.snapshot.Revision, err)
-		conditions.MarkFalse(wrap(s.obj), AppliedCondition, ApplyFailedReason, "%s", err)
-		return &stepError{Condition: AppliedCondition, Reason: ApplyFailedReason, Err: err, Stalled: apierrors.IsInvalid(err)}
+		reason, failure := writeFailure(s.obj, ApplyFailedReason, fmt.Errorf("failed to apply revision %s: %w", s.snapshot.Revision, err))
+		conditions.MarkFalse(wrap(s.obj), AppliedCondition, reason, "%s", failure)
+		return &stepError{Condition: AppliedCondition, Reason: reason, Err: failure, Stalled: apierrors.IsInvalid(failure)}
 	}
 	s.applied = res
 	return nil
@@ -412,14 +578,14 @@ func (r *Reconciler) prune(ctx context.Context, s *syncState) error {
 	last := inventoryRefs(obj.Status.Inventory)
 	next := s.applied.Inventory
 	if obj.Spec.Prune {
-		failed, n, err := deleteOwned(ctx, r.Client, stale(last, next), obj.Name)
+		failed, n, err := deleteOwned(ctx, s.writer, stale(last, next), keyOf(obj), s.sources)
 		s.pruned = n
 		if err != nil {
 			// What could not be deleted stays in the inventory, to be pruned next time.
 			obj.Status.Inventory = inventory(append(append([]ref{}, next...), failed...))
-			err = fmt.Errorf("failed to prune: %w", err)
-			conditions.MarkFalse(wrap(obj), AppliedCondition, PruneFailedReason, "%s", err)
-			return &stepError{Condition: AppliedCondition, Reason: PruneFailedReason, Err: err}
+			reason, failure := writeFailure(obj, PruneFailedReason, fmt.Errorf("failed to prune: %w", err))
+			conditions.MarkFalse(wrap(obj), AppliedCondition, reason, "%s", failure)
+			return &stepError{Condition: AppliedCondition, Reason: reason, Err: failure}
 		}
 	}
 	obj.Status.Inventory = inventory(next)
@@ -438,11 +604,21 @@ func (r *Reconciler) prune(ctx context.Context, s *syncState) error {
 	return nil
 }
 
-// finalize deletes what the inventory lists when spec.prune is set, and orphans it
-// otherwise; then it lets the PolicySource go.
+// finalize deletes what the inventory lists and this source owns when spec.prune is
+// set (as spec.serviceAccountName when it is set), and orphans it otherwise; then it
+// lets the PolicySource go.
 func (r *Reconciler) finalize(ctx context.Context, obj *v1alpha1.PolicySource) (ctrl.Result, error) {
 	if obj.Spec.Prune && !obj.Spec.Suspend {
-		failed, _, err := deleteOwned(ctx, r.Client, inventoryRefs(obj.Status.Inventory), obj.Name)
+		writer, err := r.writer(obj)
+		if err != nil {
+			r.event(obj, corev1.EventTypeWarning, PruneFailedReason, fmt.Sprintf("failed to delete what the source applied: %v", err))
+			return ctrl.Result{}, err
+		}
+		sources, err := servedSources(ctx, r.Client, r.Namespaces)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		failed, _, err := deleteOwned(ctx, writer, inventoryRefs(obj.Status.Inventory), keyOf(obj), sources)
 		if err != nil {
 			obj.Status.Inventory = inventory(failed)
 			r.event(obj, corev1.EventTypeWarning, PruneFailedReason, fmt.Sprintf("failed to delete what the source applied: %v", err))

@@ -41,8 +41,9 @@ type SetupOptions struct {
 }
 
 // SetupWithManager registers the reconciler: it watches PolicySources (a new
-// generation or a reconcile.fluxcd.io/requestedAt) and, when asked, the Flux sources
-// they consume (a new artifact).
+// generation or a reconcile.fluxcd.io/requestedAt; and the other sources of their
+// cluster, see claimChanged) and, when asked, the Flux sources they consume (a new
+// artifact).
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts SetupOptions) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.PolicySource{}, sourceRefIndex, indexSourceRef); err != nil {
 		return fmt.Errorf("failed to index PolicySources by source: %w", err)
@@ -52,6 +53,9 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opt
 		For(&v1alpha1.PolicySource{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicates.ReconcileRequestedPredicate{},
 		))).
+		// The claim on a cluster changes hands when its holder goes or serves another
+		// cluster; a new source of the cluster is named in the holder's condition.
+		Watches(&v1alpha1.PolicySource{}, handler.EnqueueRequestsFromMapFunc(r.sameCluster), builder.WithPredicates(claimChanged{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1), RateLimiter: opts.RateLimiter})
 	if opts.WatchFluxSources {
 		for _, kind := range []string{sourcev1.GitRepositoryKind, sourcev1.OCIRepositoryKind} {
@@ -104,6 +108,54 @@ func (r *Reconciler) forSource(kind string) handler.MapFunc {
 		return out
 	}
 }
+
+// sameCluster maps a PolicySource to the other PolicySources of its cluster: those
+// whose claim (claimOf) it may change. On an update it is called for the old and the
+// new object, so both clusters of a source that changes cluster are covered.
+func (r *Reconciler) sameCluster(ctx context.Context, o client.Object) []reconcile.Request {
+	changed, ok := o.(*v1alpha1.PolicySource)
+	if !ok {
+		return nil
+	}
+	sources, err := servedSources(ctx, r.Client, r.Namespaces)
+	if err != nil {
+		logf.FromContext(ctx).Error(err, "failed to find the PolicySources of a cluster", "cluster", changed.Spec.Cluster)
+		return nil
+	}
+	var out []reconcile.Request
+	for _, ps := range sources {
+		if ps.Spec.Cluster == changed.Spec.Cluster && keyOf(&ps) != keyOf(changed) {
+			out = append(out, reconcile.Request{NamespacedName: keyOf(&ps)})
+		}
+	}
+	return out
+}
+
+// claimChanged passes the PolicySource events that may change a claim: a source
+// created or gone, one changing cluster, being deleted, or whose inventory changed
+// (it applied or released a cluster). Status writes that change only conditions
+// pass nothing, so that two sources of one cluster never wake each other in turn.
+type claimChanged struct{ predicate.Funcs }
+
+// Create passes every new source.
+func (claimChanged) Create(event.CreateEvent) bool { return true }
+
+// Delete passes every source gone.
+func (claimChanged) Delete(event.DeleteEvent) bool { return true }
+
+// Update passes a change of cluster, deletion or inventory.
+func (claimChanged) Update(e event.UpdateEvent) bool {
+	o, ok1 := e.ObjectOld.(*v1alpha1.PolicySource)
+	n, ok2 := e.ObjectNew.(*v1alpha1.PolicySource)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return o.Spec.Cluster != n.Spec.Cluster || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero() ||
+		!sameInventory(o.Status.Inventory, n.Status.Inventory)
+}
+
+// Generic passes nothing.
+func (claimChanged) Generic(event.GenericEvent) bool { return false }
 
 // artifactChanged passes a Flux source whose artifact revision or digest changed.
 type artifactChanged struct{ predicate.Funcs }

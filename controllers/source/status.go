@@ -25,6 +25,10 @@ const (
 	// StatusWriteBackCondition says whether the status file can be written where
 	// spec.statusWriteBack.statusFile says; absent without a status file.
 	StatusWriteBackCondition = "StatusWriteBack"
+	// ClusterClaimCondition says whether this source applies its cluster (True) or
+	// waits while another PolicySource, which claimed the cluster first, applies it
+	// (False), and names the PolicySources that render the same cluster.
+	ClusterClaimCondition = "ClusterClaim"
 )
 
 // Condition reasons.
@@ -56,6 +60,13 @@ const (
 	UnsafeLinkReason = "UnsafeLink"
 	// WrongClusterReason: spec.cluster is not the cluster this controller serves.
 	WrongClusterReason = "WrongCluster"
+	// NamespaceNotAllowedReason: the PolicySource's namespace is not one this
+	// controller accepts PolicySources from (--policy-source-namespaces).
+	NamespaceNotAllowedReason = "NamespaceNotAllowed"
+	// ForbiddenReason: the API server refused to let the source's identity (the
+	// ServiceAccount of spec.serviceAccountName, or the controller's) apply or prune an
+	// object.
+	ForbiddenReason = "Forbidden"
 	// SyncedBranchReason: the status file would go to the branch the source syncs.
 	SyncedBranchReason = "SyncedBranch"
 	// UnsupportedSourceReason: the source has no Git repository the status file can go
@@ -65,6 +76,16 @@ const (
 	// CrossNamespaceSourceReason: the Flux GitRepository, whose credentials would push
 	// the status file, is in another namespace.
 	CrossNamespaceSourceReason = "CrossNamespaceSource"
+	// ClusterClaimedByOtherSourceReason: another PolicySource, which claimed the
+	// cluster first, applies it; this one applies nothing until that one is deleted or
+	// serves another cluster.
+	ClusterClaimedByOtherSourceReason = "ClusterClaimedByOtherSource"
+	// OtherSourcesWaitingReason: this source applies its cluster, and other
+	// PolicySources render the same cluster and wait.
+	OtherSourcesWaitingReason = "OtherSourcesWaiting"
+	// ReconciliationFailedReason: the controller could not read what it needs to
+	// decide (the PolicySources of the cluster).
+	ReconciliationFailedReason = meta.ReconciliationFailedReason
 	// ProgressingWithRetryReason: a step failed in a way retrying may fix.
 	ProgressingWithRetryReason = meta.ProgressingWithRetryReason
 	// ReconciliationSucceededReason: the revision is applied.

@@ -51,6 +51,10 @@ type StatusFileReconciler struct {
 	Now func() time.Time
 	// AllowInsecureHTTP accepts http:// and file:// repositories (see Reconciler).
 	AllowInsecureHTTP bool
+	// Namespaces lists the namespaces whose PolicySources get a status file, as
+	// Reconciler.Namespaces: the runtime figures of the cluster never go to the
+	// repository of a PolicySource the sync refuses. Empty allows none.
+	Namespaces []string
 
 	mu   gosync.Mutex
 	last map[types.NamespacedName]written
@@ -118,7 +122,8 @@ func (r *StatusFileReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 }
 
 // source reads the PolicySource; nil when it has no status file to write: gone,
-// deleted, suspended, without statusWriteBack.statusFile, or of another cluster.
+// deleted, suspended, without statusWriteBack.statusFile, of another cluster, in a
+// namespace not allowed, or waiting for the cluster another source applies (claimOf).
 func (r *StatusFileReconciler) source(ctx context.Context, key types.NamespacedName) (*v1alpha1.PolicySource, error) {
 	src := &v1alpha1.PolicySource{}
 	if err := r.Client.Get(ctx, key, src); err != nil {
@@ -127,7 +132,18 @@ func (r *StatusFileReconciler) source(ctx context.Context, key types.NamespacedN
 		}
 		return nil, client.IgnoreNotFound(err)
 	}
-	if statusFileSpec(src) == nil || !src.DeletionTimestamp.IsZero() || src.Spec.Suspend || (r.Cluster != "" && src.Spec.Cluster != r.Cluster) {
+	if statusFileSpec(src) == nil || !src.DeletionTimestamp.IsZero() || src.Spec.Suspend || (r.Cluster != "" && src.Spec.Cluster != r.Cluster) ||
+		!namespaceAllowed(r.Namespaces, src.Namespace) {
+		r.forget(key)
+		return nil, nil
+	}
+	// Only the source that applies the cluster describes it: two sources writing
+	// status/<cluster>.yaml to one branch would overwrite each other's commits.
+	sources, err := servedSources(ctx, r.Client, r.Namespaces)
+	if err != nil {
+		return nil, err
+	}
+	if holder := claimOf(src.Spec.Cluster, sources).Holder; holder == nil || keyOf(holder) != key {
 		r.forget(key)
 		return nil, nil
 	}

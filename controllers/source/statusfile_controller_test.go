@@ -69,7 +69,8 @@ func newStatusBench(t *testing.T) *statusBench {
 // restart returns a new controller, which remembers nothing of the last one.
 func (b *statusBench) restart() *StatusFileReconciler {
 	return &StatusFileReconciler{Client: b.kube, Secrets: b.kube, Files: gogit.NewFileWriter(), Cluster: "prod", Now: func() time.Time { return b.now },
-		AllowInsecureHTTP: true} // the test git server is http://127.0.0.1
+		AllowInsecureHTTP: true, // the test git server is http://127.0.0.1
+		Namespaces:        []string{"ballast-system"}}
 }
 
 // reconcile steps the clock by d and reconciles the PolicySource.
@@ -282,19 +283,22 @@ func TestStatusFileCommits(t *testing.T) {
 	}
 }
 
-// TestStatusFileNotForOthers: a suspended source, one of another cluster and one whose
-// status file would go to the branch it syncs write nothing.
+// TestStatusFileNotForOthers: a suspended source, one of another cluster, one whose
+// status file would go to the branch it syncs and one in a namespace the controller
+// does not accept PolicySources from write nothing.
 func TestStatusFileNotForOthers(t *testing.T) {
 	b := newStatusBench(t)
 	for _, tc := range []struct {
 		name   string
 		mutate func(*v1alpha1.PolicySource)
+		allow  []string
 	}{
-		{"suspended", func(s *v1alpha1.PolicySource) { s.Spec.Suspend = true }},
-		{"another cluster", func(s *v1alpha1.PolicySource) { s.Spec.Cluster = "staging" }},
+		{"suspended", func(s *v1alpha1.PolicySource) { s.Spec.Suspend = true }, nil},
+		{"namespace not allowed", func(*v1alpha1.PolicySource) {}, []string{"team-a"}},
+		{"another cluster", func(s *v1alpha1.PolicySource) { s.Spec.Cluster = "staging" }, nil},
 		{"the synced branch", func(s *v1alpha1.PolicySource) {
 			s.Spec.Git.Ref = &v1alpha1.GitRef{Branch: "ballast-status"}
-		}},
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var orig v1alpha1.PolicySource
@@ -302,6 +306,9 @@ func TestStatusFileNotForOthers(t *testing.T) {
 				t.Fatal(err)
 			}
 			b.source(tc.mutate)
+			if tc.allow != nil {
+				b.rec.Namespaces = tc.allow
+			}
 			if res := b.reconcile(time.Minute); res.RequeueAfter != 0 {
 				t.Errorf("requeue after %s", res.RequeueAfter)
 			}
@@ -309,8 +316,39 @@ func TestStatusFileNotForOthers(t *testing.T) {
 				t.Errorf("refs = %s, want main alone", refs)
 			}
 			b.source(func(s *v1alpha1.PolicySource) { s.Spec = orig.Spec })
+			b.rec.Namespaces = []string{"ballast-system"}
 		})
 	}
 	b.reconcile(time.Minute)
 	b.expect(1, "the source as it was")
+}
+
+// TestStatusFileOnlyFromTheClusterHolder: a source waiting for the cluster another
+// source applies writes no status file (both would write status/<cluster>.yaml, each
+// overwriting the other's commits); it writes once the other is gone.
+func TestStatusFileOnlyFromTheClusterHolder(t *testing.T) {
+	b := newStatusBench(t)
+	holder := &v1alpha1.PolicySource{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "policies"},
+		Spec:       v1alpha1.PolicySourceSpec{Cluster: "prod", Interval: metav1.Duration{Duration: time.Hour}, Git: &v1alpha1.GitSource{URL: "https://git.example.com/a.git"}},
+		Status: v1alpha1.PolicySourceStatus{Inventory: &v1alpha1.ResourceInventory{Entries: []v1alpha1.ResourceRef{
+			v1alpha1ResourceRef("_ballast-prod-on-demand_karpenter.sh_NodePool"),
+		}}},
+	}
+	if err := b.kube.Create(context.Background(), holder); err != nil {
+		t.Fatal(err)
+	}
+	// The holder's namespace must be allowed: a source refused there holds nothing.
+	b.rec.Namespaces = []string{"ballast-system", "team-a"}
+	if res := b.reconcile(time.Minute); res.RequeueAfter != 0 {
+		t.Errorf("requeue after %s", res.RequeueAfter)
+	}
+	if refs := b.root.Git(t, b.repo.Bare, "for-each-ref", "--format=%(refname)"); refs != "refs/heads/main" {
+		t.Errorf("refs = %s, want main alone: the waiting source wrote", refs)
+	}
+	if err := b.kube.Delete(context.Background(), holder); err != nil {
+		t.Fatal(err)
+	}
+	b.reconcile(time.Minute)
+	b.expect(1, "the holder gone")
 }

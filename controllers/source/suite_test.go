@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -21,9 +22,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/rand"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -44,6 +47,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	// A fuzzing worker runs only the fuzz targets, which need no control plane; the
+	// process that started it runs the package's tests against one.
+	if w := flag.Lookup("test.fuzzworker"); w != nil && w.Value.String() == "true" {
+		os.Exit(m.Run())
+	}
 	os.Exit(controlplane.RunTests(runWithManager{m}, &env))
 }
 
@@ -71,7 +80,15 @@ func (r runWithManager) Run() int {
 	} else {
 		log.SetLogger(logr.Discard())
 	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: controlplane.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	// The suite's manager leaves the PolicySources labelled manualLabel alone: the
+	// replica tests run reconcilers of their own on them.
+	unlabelled, err := labels.Parse("!" + manualLabel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: controlplane.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{&v1alpha1.PolicySource{}: {Label: unlabelled}}}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -83,7 +100,7 @@ func (r runWithManager) Run() int {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	rec := &Reconciler{
-		Client: mgr.GetClient(),
+		Client: faults.wrap(mgr.GetClient()),
 		Fetcher: Sources{
 			Git:      routedGit{fake: git, real: &GitFetcher{Cloner: gogit.NewCloner(), Secrets: env.Client, Dir: filepath.Join(dir, "git")}},
 			Artifact: &ArtifactFetcher{Client: mgr.GetAPIReader(), Dir: dir},
@@ -93,6 +110,11 @@ func (r runWithManager) Run() int {
 		Reporter: &GitReporter{Secrets: env.Client, Statuses: forge.factory},
 		// The test git servers listen on http://127.0.0.1.
 		AllowInsecureHTTP: true,
+		// Each test has a namespace of its own; the refusal of the others is tested
+		// with a controller of its own (TestNamespaceNotAllowed) and with the command's
+		// flags (cmd/ballast/app).
+		Namespaces:  []string{AllNamespaces},
+		Impersonate: Impersonator(env.Config, client.Options{Scheme: controlplane.Scheme, Mapper: mgr.GetRESTMapper()}),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -101,7 +123,7 @@ func (r runWithManager) Run() int {
 		return 1
 	}
 	statusFiles := &StatusFileReconciler{Client: mgr.GetClient(), Secrets: env.Client, Files: routedFiles{fake: forge, real: gogit.NewFileWriter()},
-		Recorder: mgr.GetEventRecorder("ballast-source"), AllowInsecureHTTP: true}
+		Recorder: mgr.GetEventRecorder("ballast-source"), AllowInsecureHTTP: true, Namespaces: []string{AllNamespaces}}
 	if err := statusFiles.SetupWithManager(mgr); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -144,7 +166,7 @@ func (g *fakeGit) fail(url string, err error) {
 	g.repos[url] = r
 }
 
-func (g *fakeGit) Fetch(_ context.Context, src *v1alpha1.PolicySource, last string) (*Snapshot, error) {
+func (g *fakeGit) Fetch(_ context.Context, src *v1alpha1.PolicySource) (*Snapshot, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.fetches == nil {
@@ -158,7 +180,7 @@ func (g *fakeGit) Fetch(_ context.Context, src *v1alpha1.PolicySource, last stri
 	case r.err != nil:
 		return nil, r.err
 	}
-	return &Snapshot{Revision: r.revision, Files: r.files, Unchanged: r.revision == last}, nil
+	return &Snapshot{Revision: r.revision, Files: r.files}, nil
 }
 
 // fetched is how often url was fetched.
@@ -373,11 +395,11 @@ type routedGit struct {
 	real *GitFetcher
 }
 
-func (g routedGit) Fetch(ctx context.Context, src *v1alpha1.PolicySource, last string) (*Snapshot, error) {
+func (g routedGit) Fetch(ctx context.Context, src *v1alpha1.PolicySource) (*Snapshot, error) {
 	if isLocalServer(src.Spec.Git.URL) {
-		return g.real.Fetch(ctx, src, last)
+		return g.real.Fetch(ctx, src)
 	}
-	return g.fake.Fetch(ctx, src, last)
+	return g.fake.Fetch(ctx, src)
 }
 
 func (g routedGit) Forget(src *v1alpha1.PolicySource) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,9 +19,10 @@ import (
 	"github.com/ballast-dev/ballast/gitsync"
 )
 
-// Cloner checks out revisions of remote repositories with go-git. Every clone that is
-// not skipped starts afresh in an emptied directory, so a force-pushed branch or a
-// moved tag never meets stale objects.
+// Cloner checks out revisions of remote repositories with go-git. A directory that
+// holds a verified checkout of the remote's commit is reused; every other clone starts
+// afresh in an emptied directory, so a force-pushed branch or a moved tag never meets
+// stale objects.
 type Cloner struct{}
 
 var _ gitsync.Cloner = (*Cloner)(nil)
@@ -41,12 +43,11 @@ func (c *Cloner) Clone(ctx context.Context, dir string, opts gitsync.CloneOption
 		return nil, fmt.Errorf("commit %q is not a full hash", opts.Commit)
 	}
 	ref := opts.RefName()
-	last := gitsync.CommitOf(opts.LastRevision)
 
-	// The remote's current commit, to skip the fetch when nothing moved.
+	// The remote's current commit, to skip the fetch when dir already holds it.
 	var head string
 	if opts.Commit != "" {
-		head = opts.Commit
+		head = strings.ToLower(opts.Commit)
 	} else {
 		refs, err := r.list(ctx)
 		if err != nil {
@@ -61,9 +62,20 @@ func (c *Cloner) Clone(ctx context.Context, dir string, opts gitsync.CloneOption
 			return nil, &gitsync.NotFoundError{What: fmt.Sprintf("%s in %s", refDescription(opts), r.safeURL)}
 		}
 	}
-	if last != "" && last == head {
-		return &gitsync.Checkout{Dir: dir, Unchanged: true,
-			Revision: gitsync.Revision{Name: gitsync.RevisionName(ref, head), Commit: head}}, nil
+	// What dir holds is reused only when it is verified to be that commit, whoever
+	// left it there and however: another replica's status says nothing about this
+	// directory, and a process killed mid-clone leaves a partial one.
+	commit, err := verifyCheckout(dir, head)
+	if err == nil {
+		if err := checkLinks(dir); err != nil {
+			_ = emptyDir(dir)
+			return nil, err
+		}
+		return &gitsync.Checkout{Dir: dir, Unchanged: true, Revision: revision(gitsync.RevisionName(ref, head), commit)}, nil
+	}
+	var replaced string
+	if !isEmpty(dir) {
+		replaced = err.Error()
 	}
 
 	if err := emptyDir(dir); err != nil {
@@ -73,7 +85,7 @@ func (c *Cloner) Clone(ctx context.Context, dir string, opts gitsync.CloneOption
 	if err != nil {
 		return nil, err
 	}
-	commit, err := checkedOut(repo, opts)
+	commit, err = checkedOut(repo, opts)
 	if err != nil {
 		return nil, r.redact(err)
 	}
@@ -82,8 +94,20 @@ func (c *Cloner) Clone(ctx context.Context, dir string, opts gitsync.CloneOption
 		_ = emptyDir(dir)
 		return nil, err
 	}
+	// The branch may have moved since it was listed: the revision is the commit
+	// checked out, verified like a reused one.
+	if _, err := verifyCheckout(dir, commit.Hash.String()); err != nil {
+		_ = emptyDir(dir)
+		return nil, fmt.Errorf("the checkout of commit %s from %s is incomplete: %w", commit.Hash, r.safeURL, err)
+	}
 	rev := revision(gitsync.RevisionName(ref, commit.Hash.String()), commit)
-	return &gitsync.Checkout{Revision: rev, Dir: dir}, nil
+	return &gitsync.Checkout{Revision: rev, Dir: dir, Replaced: replaced}, nil
+}
+
+// isEmpty reports whether dir is missing or has no entry.
+func isEmpty(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	return (err == nil && len(entries) == 0) || errors.Is(err, fs.ErrNotExist)
 }
 
 func refDescription(opts gitsync.CloneOptions) string {

@@ -127,7 +127,7 @@ func TestCloneSkipsUnchangedAndFollowsForcePush(t *testing.T) {
 			t.Fatal(err)
 		}
 		before, sessions := r.http.Requests(), r.ssh.Sessions.Load()
-		co2, err := cl.Clone(ctx, dir, gitsync.CloneOptions{URL: url, Auth: auth, Shallow: true, LastRevision: co.Revision.Name})
+		co2, err := cl.Clone(ctx, dir, gitsync.CloneOptions{URL: url, Auth: auth, Shallow: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,8 +139,11 @@ func TestCloneSkipsUnchangedAndFollowsForcePush(t *testing.T) {
 		} else if n := r.ssh.Sessions.Load() - sessions; n != 1 {
 			t.Errorf("%d SSH sessions for an unchanged remote, want 1", n)
 		}
-		if !co2.Unchanged || co2.Revision.Commit != co.Revision.Commit || co2.Revision.Name != co.Revision.Name {
+		if !co2.Unchanged || co2.Revision.Commit != co.Revision.Commit || co2.Revision.Name != co.Revision.Name || co2.Replaced != "" {
 			t.Errorf("second clone = %+v, want unchanged", co2)
+		}
+		if co2.Revision.Subject != "second" || co2.Revision.Time.IsZero() {
+			t.Errorf("the reused revision lacks its subject or time: %+v", co2.Revision)
 		}
 		if got := readFile(t, dir, "a.yaml"); got != "2" {
 			t.Errorf("a.yaml after the skip = %q", got)
@@ -158,12 +161,16 @@ func TestCloneSkipsUnchangedAndFollowsForcePush(t *testing.T) {
 		if _, err := cl.Clone(ctx, dir, gitsync.CloneOptions{URL: url, Auth: auth, Commit: old}); !gitsync.IsNotFound(err) {
 			t.Errorf("clone of the dropped commit: %v, want not found", err)
 		}
-		co, err := cl.Clone(ctx, dir, gitsync.CloneOptions{URL: url, Auth: auth, Shallow: true, LastRevision: "main@sha1:" + old})
+		// The failed clone left an initialised repository without HEAD: not reused.
+		co, err := cl.Clone(ctx, dir, gitsync.CloneOptions{URL: url, Auth: auth, Shallow: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if co.Unchanged || co.Revision.Commit != head || readFile(t, dir, "a.yaml") != "3" {
 			t.Errorf("after the force-push: %+v, a.yaml = %q", co, readFile(t, dir, "a.yaml"))
+		}
+		if !strings.Contains(co.Replaced, "HEAD") {
+			t.Errorf("replaced %q, want the reason to name HEAD", co.Replaced)
 		}
 	})
 }

@@ -1,8 +1,10 @@
 package v1alpha1
 
 import (
+	awsv1 "github.com/aws/karpenter-provider-aws/pkg/apis/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 )
 
 // ClusterPolicySpec is the orchestration policy of one cluster.
@@ -45,6 +47,85 @@ type ClusterPolicySpec struct {
 	// +kubebuilder:validation:MaxItems=50
 	// +optional
 	MaintenanceWindows []MaintenanceWindow `json:"maintenanceWindows,omitempty"`
+
+	// NodePools are node pools beside the cluster's default supply (the Spot and
+	// On-Demand NodePools the fields above describe): a GPU pool, a pool per team, a
+	// Windows or arm64 pool. Each is rendered as one Karpenter NodePool, exactly as
+	// written. See docs/policy.md, "Node pools".
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	NodePools []NodePool `json:"nodePools,omitempty"`
+
+	// NodeClasses are EC2NodeClasses the node pools reference by name, each rendered as
+	// written.
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	NodeClasses []NodeClass `json:"nodeClasses,omitempty"`
+}
+
+// NodePool is one Karpenter NodePool of the cluster, with Ballast's layer beside
+// Karpenter's own spec.
+type NodePool struct {
+	// Name is the NodePool's name, exactly (`ballast import --adopt` keeps the name of
+	// the pool it adopts). It must not be one of the names of the default supply.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Split says whether Ballast's Spot / On-Demand split applies to the pods that can
+	// land on this pool. When false (the default) the webhook leaves those pods alone,
+	// as Karpenter alone would treat them. When true, the pool is one of Ballast's: the
+	// pods are split between the capacity types its requirements offer, and a pod gets
+	// the one it offers when it offers only one.
+	// +optional
+	Split bool `json:"split,omitempty"`
+
+	// Commitments says whether this pool's pods fill the cluster's unused Reserved
+	// Instances first (spec.commitments, which must be enabled): the commitments
+	// controller keeps the NodePool <name>-committed, this pool's template narrowed to
+	// On-Demand and the reserved instance types the pool allows, weighted just above
+	// it and limited to the unused instances. Pools take the reservations in the order
+	// they are listed, before the default supply; the rest of Savings Plans is filled
+	// through the default supply.
+	// +optional
+	Commitments bool `json:"commitments,omitempty"`
+
+	// MaintenanceWindows are the times, in a time zone each, when this pool's nodes may
+	// be disrupted; rendered as disruption budgets beside those of spec.disruption.
+	// +kubebuilder:validation:MaxItems=50
+	// +optional
+	MaintenanceWindows []MaintenanceWindow `json:"maintenanceWindows,omitempty"`
+
+	// Spec is the NodePool's spec as Karpenter defines it (sigs.k8s.io/karpenter
+	// v1 NodePoolSpec): template (labels, annotations, requirements with minValues,
+	// taints, startupTaints, expireAfter, terminationGracePeriod, nodeClassRef),
+	// disruption, limits and weight. A nodeClassRef of kind EC2NodeClass names an
+	// entry of spec.nodeClasses, the default node class, or an EC2NodeClass kept
+	// outside Ballast. Karpenter's own schema and rules are checked by `ballast
+	// validate`, offline, from Karpenter's CRDs.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	// +kubebuilder:pruning:PreserveUnknownFields
+	Spec karpv1.NodePoolSpec `json:"spec"`
+}
+
+// NodeClass is one EC2NodeClass of the cluster.
+type NodeClass struct {
+	// Name is the EC2NodeClass's name, exactly. It must not be the default node
+	// class's name.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Spec is the EC2NodeClass's spec as Karpenter's AWS provider defines it
+	// (github.com/aws/karpenter-provider-aws v1 EC2NodeClassSpec): AMI selection by
+	// alias, id, name or tags, role or instance profile, subnet and security-group
+	// selection, kubelet, userData, block devices, instance-store policy, metadata
+	// options, tags.
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	// +kubebuilder:pruning:PreserveUnknownFields
+	Spec awsv1.EC2NodeClassSpec `json:"spec"`
 }
 
 // ClusterIdentity names a cluster.
@@ -247,6 +328,30 @@ type SpotSpec struct {
 	// Fallback moves Spot replicas to On-Demand when Spot capacity runs out, and back.
 	// +optional
 	Fallback FallbackSpec `json:"fallback,omitempty"`
+	// Interruptions steers new Spot capacity away from the pools (instance types) that
+	// are being reclaimed.
+	// +optional
+	Interruptions InterruptionsSpec `json:"interruptions,omitempty"`
+}
+
+// InterruptionsSpec configures how Ballast steers Spot capacity away from pools being
+// reclaimed: an instance type that gets a Spot interruption warning or a rebalance
+// recommendation is left out of the Spot NodePool's requirements for a while, so
+// that the capacity Karpenter launches to replace it is of other types.
+type InterruptionsSpec struct {
+	// ExcludeFor is how long an instance type stays out of the Spot NodePool after its
+	// last interruption warning or rebalance recommendation. "0s" turns steering off
+	// (the history is still kept). Defaults to 30m.
+	// +optional
+	ExcludeFor Duration `json:"excludeFor,omitempty"`
+	// MinInstanceTypes is the fewest instance types the Spot NodePool keeps offering:
+	// an exclusion that would leave fewer is not made (running out of Spot is
+	// fallback's job). At least 15, Karpenter's minimum for Spot-to-Spot
+	// consolidation, when binPacking.spotToSpotConsolidation is on. Defaults to 5.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=500
+	// +optional
+	MinInstanceTypes *int32 `json:"minInstanceTypes,omitempty"`
 }
 
 // FallbackSpec configures fallback to On-Demand and the return to Spot.
@@ -482,6 +587,87 @@ type ClusterPolicyStatus struct {
 	// bin-packing controller owns it.
 	// +optional
 	BinPacking *BinPackingStatus `json:"binPacking,omitempty"`
+	// Interruptions is the interruption history of the cluster's Spot pools and the
+	// instance types the Spot NodePool leaves out because of it; the interruption
+	// controller owns it, and every renderer of the Spot NodePool reads it.
+	// +optional
+	Interruptions *InterruptionsStatus `json:"interruptions,omitempty"`
+}
+
+// InterruptionsStatus is where interruption steering stands.
+type InterruptionsStatus struct {
+	// ExcludedInstanceTypes are the instance types the Spot NodePool leaves out now,
+	// sorted. The PolicySource's render and the interruption controller both write
+	// exactly these into the NodePool, so that they never undo each other.
+	// +kubebuilder:validation:MaxItems=500
+	// +optional
+	ExcludedInstanceTypes []string `json:"excludedInstanceTypes,omitempty"`
+	// PreferredInstanceTypes, for strategy LeastInterrupted, are the instance types
+	// the Spot NodePool offers, best first (by Spot placement score and interruption
+	// history); empty means every type the policy allows.
+	// +kubebuilder:validation:MaxItems=500
+	// +optional
+	PreferredInstanceTypes []string `json:"preferredInstanceTypes,omitempty"`
+	// RankedAt is when PreferredInstanceTypes were last chosen.
+	// +optional
+	RankedAt *metav1.Time `json:"rankedAt,omitempty"`
+	// Exclusions are the steering decisions in force, one per pool (instance type and
+	// zone) that was reclaimed, newest first (at most 100).
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	Exclusions []SpotExclusion `json:"exclusions,omitempty"`
+	// Pools is the interruption history per instance type and zone, highest score
+	// first (at most 100).
+	// +kubebuilder:validation:MaxItems=100
+	// +optional
+	Pools []SpotPoolHistory `json:"pools,omitempty"`
+	// Recent are the instances whose notices were counted lately, so that a notice
+	// delivered twice is counted once (at most 200, for an hour).
+	// +kubebuilder:validation:MaxItems=200
+	// +optional
+	Recent []InterruptionNotice `json:"recent,omitempty"`
+}
+
+// SpotExclusion is one reclaimed pool and what steering did about it.
+type SpotExclusion struct {
+	InstanceType string `json:"instanceType"`
+	// +optional
+	Zone string `json:"zone,omitempty"`
+	// Reason is SpotInterruption or RebalanceRecommendation.
+	Reason string `json:"reason"`
+	// Since is when the notice was sent.
+	Since metav1.Time `json:"since"`
+	// Until is when the exclusion ends.
+	Until metav1.Time `json:"until"`
+	// Applied is false when the exclusion is not in the NodePool because it would
+	// leave fewer than spec.spot.interruptions.minInstanceTypes.
+	Applied bool `json:"applied"`
+}
+
+// SpotPoolHistory is the interruption history of one instance type in one zone.
+type SpotPoolHistory struct {
+	InstanceType string `json:"instanceType"`
+	// +optional
+	Zone string `json:"zone,omitempty"`
+	// Interruptions counts the Spot interruption warnings seen.
+	Interruptions int32 `json:"interruptions"`
+	// Rebalances counts the rebalance recommendations seen.
+	// +optional
+	Rebalances int32 `json:"rebalances,omitempty"`
+	// Score is the notices weighted by age (an interruption 1, a rebalance
+	// recommendation 0.5, halved every half-life), as of ScoredAt, as a decimal.
+	Score string `json:"score"`
+	// ScoredAt is when Score was computed.
+	ScoredAt metav1.Time `json:"scoredAt"`
+	// LastSeen is when the last notice for the pool was sent.
+	LastSeen metav1.Time `json:"lastSeen"`
+}
+
+// InterruptionNotice is one instance's notice, remembered to count it once.
+type InterruptionNotice struct {
+	InstanceID string      `json:"instanceID"`
+	Reason     string      `json:"reason"`
+	Seen       metav1.Time `json:"seen"`
 }
 
 // CommitmentsStatus is the commitments the cluster may use, against the On-Demand

@@ -13,6 +13,9 @@ import (
 const (
 	// SourceLabel names the PolicySource (or "local" for the CLI) an object was rendered from.
 	SourceLabel = "ballast.dev/source"
+	// SourceNamespaceLabel is the namespace of that PolicySource: a PolicySource owns
+	// what carries its name and its namespace. Objects rendered by the CLI have none.
+	SourceNamespaceLabel = "ballast.dev/source-namespace"
 	// ClusterLabel names the cluster an object was rendered for.
 	ClusterLabel = "ballast.dev/cluster"
 	// CapacityLabel is set on nodes and pods: "spot" or "on-demand".
@@ -38,6 +41,13 @@ const (
 	// compiled from time-zoned maintenance windows must be rendered again (the next
 	// daylight-saving change of any window's time zone).
 	WindowsValidUntilAnnotation = "ballast.dev/windows-valid-until"
+	// NodePoolLabel on a rendered NodePool or EC2NodeClass names the entry of
+	// spec.nodePools or spec.nodeClasses it was rendered from; the default supply's
+	// objects have none.
+	NodePoolLabel = "ballast.dev/node-pool"
+	// SplitLabel set to "true" on a NodePool of spec.nodePools says that the split
+	// applies to the pods that can land on it (spec.nodePools[].split).
+	SplitLabel = "ballast.dev/split"
 )
 
 // CapacityType values, the same strings Karpenter uses for karpenter.sh/capacity-type.

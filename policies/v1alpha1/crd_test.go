@@ -170,6 +170,10 @@ statusWriteBack:
 		{"status file of a flux git repository", source("fluxgit", "sourceRef: {kind: GitRepository, name: p}\nstatusWriteBack: {statusFile: {}, commitStatus: {provider: github, repository: o/r, secretRef: {name: t}}}"), ""},
 		{"status file of an OCI repository", source("oci", "sourceRef: {kind: OCIRepository, name: p}\nstatusWriteBack: {statusFile: {}}"), "an OCIRepository source has none"},
 		{"commit status of an OCI repository", source("ocistatus", "sourceRef: {kind: OCIRepository, name: p}\nstatusWriteBack: {commitStatus: {provider: github, repository: o/r, secretRef: {name: t}}}"), "an OCIRepository artifact has none"},
+		{"service account", source("sa", "git: {url: https://h/r.git}\nserviceAccountName: platform.policies-1"), ""},
+		{"service account not a name", source("sabad", "git: {url: https://h/r.git}\nserviceAccountName: Policies_1"), "spec.serviceAccountName"},
+		{"service account of another namespace", source("sans", "git: {url: https://h/r.git}\nserviceAccountName: team-b:policies"), "spec.serviceAccountName"},
+		{"empty service account", source("saempty", "git: {url: https://h/r.git}\nserviceAccountName: \"\""), "spec.serviceAccountName"},
 	})
 }
 

@@ -12,6 +12,8 @@ const (
 	DefaultStrategy            = CostOptimized
 	DefaultFallbackAfter       = Duration("3m")
 	DefaultReverseInterval     = Duration("30m")
+	DefaultExcludeFor          = Duration("30m")
+	DefaultMinInstanceTypes    = int32(5)
 	DefaultConsolidationPolicy = ConsolidationPolicy("WhenEmptyOrUnderutilized")
 	DefaultConsolidateAfter    = Duration("1m")
 	DefaultExpireAfter         = "720h"
@@ -78,6 +80,12 @@ func (p *ClusterPolicy) Default() {
 	}
 	if s.Spot.Fallback.ReverseInterval == "" {
 		s.Spot.Fallback.ReverseInterval = DefaultReverseInterval
+	}
+	if s.Spot.Interruptions.ExcludeFor == "" {
+		s.Spot.Interruptions.ExcludeFor = DefaultExcludeFor
+	}
+	if s.Spot.Interruptions.MinInstanceTypes == nil {
+		s.Spot.Interruptions.MinInstanceTypes = ptr.To(DefaultMinInstanceTypes)
 	}
 	d := &s.Distribution
 	if d.OnDemandPercent == nil {

@@ -63,6 +63,17 @@ type PolicySourceSpec struct {
 	// StatusWriteBack reports sync results back to Git.
 	// +optional
 	StatusWriteBack *StatusWriteBack `json:"statusWriteBack,omitempty"`
+
+	// ServiceAccountName names a ServiceAccount of the PolicySource's namespace that
+	// the controller impersonates to apply and prune this source's objects, so that
+	// the source may change only what that account may change (a refusal is reported
+	// in the Applied condition, and nothing of the revision is applied). Without it,
+	// the controller applies with its own permissions.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 }
 
 // GitSource is a Git repository synced by the controller.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,6 +54,12 @@ func ballastPool(capacityType string) *karpv1.NodePool {
 	return np
 }
 
+// sqsServer serves Ballast's interruption queue at queueURL.
+var (
+	sqsServer *localcluster.SQS
+	queueURL  string
+)
+
 // setupBallast starts the real controller under its shipped RBAC, creates the
 // cluster's NodePools and ClusterPolicy, and starts the scope observers.
 func setupBallast(ctx context.Context) error {
@@ -66,8 +73,16 @@ func setupBallast(ctx context.Context) error {
 	if err := os.WriteFile(pricesFile, prices, 0o600); err != nil {
 		return err
 	}
+	// Ballast's own interruption queue, on a real SQS-protocol server.
+	if sqsServer, err = localcluster.StartSQS(ctx, filepath.Join(kube.Dir, "sqs")); err != nil {
+		return err
+	}
+	if queueURL, err = sqsServer.CreateQueue(ctx, "ballast-e2e-interruptions", 30*time.Second); err != nil {
+		return err
+	}
+	kube.BallastEnv = append(kube.BallastEnv, sqsServer.Env()...)
 	if ballast, err = kube.StartBallast(ctx, e2eCluster, "--limits-stall-after", "3s", "--unavailable-offerings-ttl", unavailableTTL,
-		"--prices", pricesFile, "--cost-interval", "15s"); err != nil {
+		"--prices", pricesFile, "--cost-interval", "15s", "--interruption-queue", queueURL); err != nil {
 		return err
 	}
 	stable := localcluster.WithTaint(localcluster.NodePool("e2e-stable", "Never", karpv1.CapacityTypeOnDemand), stableTaint)

@@ -62,6 +62,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "--- ballast controller (last 60 lines)\n%s\n", ballast.Log(60))
 	}
 	ballast.Stop()
+	sqsServer.Stop()
 	kube.Stop()
 	os.Exit(code)
 }

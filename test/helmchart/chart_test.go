@@ -65,7 +65,10 @@ func combinations() map[string]helmchart.Release {
 			"serviceAccount": map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/ballast"}},
 			"aws":            map[string]any{"region": "eu-west-1"},
 			"controller": map[string]any{"spotPlacementScores": true, "minSpotPlacementScore": 7, "excludeNamespaces": []string{"batch"},
-				"eventsAddr": "http://notification-controller.flux-system.svc.cluster.local./", "livePrices": true, "costInterval": "30s", "discoverCommitments": true},
+				"policySourceNamespaces": []string{"team-a"},
+				"eventsAddr":             "http://notification-controller.flux-system.svc.cluster.local./", "livePrices": true, "costInterval": "30s", "discoverCommitments": true,
+				"interruptionHalfLife": "6h", "karpenterInterruptionEvents": false,
+				"interruptionQueue": "ballast-prod-eu"},
 			"prices":              "prices:\n  eu-west-1:\n    m5.large: [0.1, 0.04]\n",
 			"extraArgs":           []string{"--log-encoding=console"},
 			"extraEnv":            []any{map[string]any{"name": "GOMEMLIMIT", "value": "400MiB"}},
@@ -83,7 +86,7 @@ func gitPolicySource() map[string]any {
 			"url": "https://git.example.com/platform/policies.git", "ref": map[string]any{"branch": "release"},
 			"secretRef": map[string]any{"name": "policies-git"},
 		},
-		"path": "./clusters", "interval": "10m", "retryInterval": "1m",
+		"path": "./clusters", "interval": "10m", "retryInterval": "1m", "serviceAccountName": "policies",
 		"statusWriteBack": map[string]any{"commitStatus": map[string]any{
 			"provider": "github", "repository": "platform/policies", "secretRef": map[string]any{"name": "github-token"},
 		}},
@@ -528,7 +531,7 @@ func TestPolicySource(t *testing.T) {
 		t.Errorf("git %+v", s.Git)
 	case s.Git.SecretRef == nil || s.Git.SecretRef.Name != "policies-git":
 		t.Errorf("git secretRef %+v", s.Git.SecretRef)
-	case s.Path != "./clusters" || s.Interval.Duration.String() != "10m0s" || s.RetryInterval == nil || !s.Prune || s.Suspend:
+	case s.Path != "./clusters" || s.Interval.Duration.String() != "10m0s" || s.RetryInterval == nil || !s.Prune || s.Suspend || s.ServiceAccountName != "policies":
 		t.Errorf("spec %+v", s)
 	case s.StatusWriteBack == nil || s.StatusWriteBack.CommitStatus == nil || s.StatusWriteBack.CommitStatus.Repository != "platform/policies":
 		t.Errorf("statusWriteBack %+v", s.StatusWriteBack)
@@ -553,7 +556,8 @@ func TestValuesAct(t *testing.T) {
 	}
 	for _, arg := range []string{"--spot-placement-scores=true", "--min-spot-placement-score=7", "--exclude-namespaces=batch",
 		"--events-addr=http://notification-controller.flux-system.svc.cluster.local./", "--live-prices=true", "--cost-interval=30s", "--discover-commitments=true",
-		"--prices=/etc/ballast/prices/prices.yaml"} {
+		"--prices=/etc/ballast/prices/prices.yaml", "--policy-source-namespaces=team-a",
+		"--interruption-queue=ballast-prod-eu", "--interruption-half-life=6h", "--karpenter-interruption-events=false"} {
 		if !has(c.Args, arg) {
 			t.Errorf("args %v lack %s", c.Args, arg)
 		}
@@ -596,6 +600,9 @@ func TestValuesAct(t *testing.T) {
 		if o.GetLabels()["team"] != "platform" {
 			t.Errorf("%s %s lacks commonLabels", o.GetKind(), o.GetName())
 		}
+	}
+	if role := find(t, objs, "Role", "cost-ballast-policysources"); role.GetNamespace() != "team-a" {
+		t.Errorf("the PolicySource Role is in %q, want team-a", role.GetNamespace())
 	}
 	mwc := find(t, objs, "MutatingWebhookConfiguration", "cost-ballast-mutating-webhook-configuration")
 	if !strings.Contains(toYAML(t, mwc.Object["webhooks"]), "- batch") {

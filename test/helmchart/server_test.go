@@ -97,6 +97,9 @@ func TestServerAcceptsRenderedObjects(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			createNamespace(t, r.Namespace)
 			for _, u := range render(t, r) {
+				if ns := u.GetNamespace(); ns != "" {
+					createNamespace(t, ns) // e.g. the Roles of controller.policySourceNamespaces
+				}
 				if err := env.Client.Create(context.Background(), u.DeepCopy(), client.DryRunAll, client.FieldValidation(metav1.FieldValidationStrict)); err != nil {
 					t.Errorf("%s %s: %v", u.GetKind(), u.GetName(), err)
 				}

@@ -15,8 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/ballast-dev/ballast/policies"
 	"github.com/ballast-dev/ballast/render"
@@ -90,8 +90,14 @@ func TestRenderedObjectsAreAccepted(t *testing.T) {
 
 func checkAccepted(ctx context.Context, t *testing.T, obj client.Object) {
 	t.Helper()
-	sent, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	// Through the bytes `ballast render` prints and the controller applies (Karpenter's
+	// durations marshal themselves; the unstructured converter would not honour that).
+	data, err := render.Marshal([]client.Object{obj})
 	if err != nil {
+		t.Fatal(err)
+	}
+	var sent map[string]any
+	if err := yaml.Unmarshal(data, &sent); err != nil {
 		t.Fatal(err)
 	}
 	u := &unstructured.Unstructured{Object: sent}

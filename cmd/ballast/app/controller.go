@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +25,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -34,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/ballast-dev/ballast/cloud"
 	"github.com/ballast-dev/ballast/controllers"
 	"github.com/ballast-dev/ballast/controllers/certs"
 	"github.com/ballast-dev/ballast/controllers/source"
@@ -49,6 +53,9 @@ type controllerOptions struct {
 	metricsAddr          string
 	prices               string
 	livePrices           bool
+	interruptionHalfLife time.Duration
+	karpenterEvents      bool
+	interruptionQueue    string
 	discoverCommitments  bool
 	costInterval         time.Duration
 	binPackingStable     time.Duration
@@ -73,6 +80,7 @@ type controllerOptions struct {
 	eventsAddr           string
 	allowInsecureHTTP    bool
 	trimCache            bool
+	sourceNamespaces     []string
 
 	// The flag sets Flux controllers share, so operators find the same knobs.
 	client         runtimeclient.Options
@@ -121,7 +129,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.StringVar(&o.webhookURL, "webhook-url", "", "https://host:port where the API server reaches the webhook server, for a controller running outside the cluster (default: the webhook Service)")
 	f.StringSliceVar(&o.excluded, "exclude-namespaces", nil, "namespaces never placed even when opted in (besides Ballast's own, kube-system, kube-public and kube-node-lease)")
 	f.DurationVar(&o.decisionTimeout, "decision-timeout", 2*time.Second, "longest time the webhook spends placing one pod before admitting it unchanged")
-	f.BoolVar(&o.spotScores, "spot-placement-scores", false, "ask EC2 GetSpotPlacementScores (AWS credentials from the environment: IRSA, Pod Identity) before returning fallback replicas to Spot")
+	f.BoolVar(&o.spotScores, "spot-placement-scores", false, "ask EC2 GetSpotPlacementScores (AWS credentials from the environment: IRSA, Pod Identity) before returning fallback replicas to Spot, and to rank the Spot supply of LeastInterrupted clusters")
 	f.Int32Var(&o.minSpotScore, "min-spot-placement-score", 5, "the Spot placement score (1-10) a return to Spot needs, with --spot-placement-scores")
 	f.DurationVar(&o.offeringsTTL, "unavailable-offerings-ttl", 3*time.Minute, "how long Karpenter does not retry a Spot offering that ran out of capacity (its AWS provider's unavailable-offerings cache); a return to Spot waits at least this long after the last failure")
 	f.StringVar(&o.renderTarget, "render-target", "aws", "the cloud PolicySources render NodePools for: aws, or kwok (Karpenter's kwok provider, as `ballast dev` runs it)")
@@ -134,7 +142,12 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.DurationVar(&o.costInterval, "cost-interval", time.Minute, "how often the cost controller prices the nodes when none comes or goes")
 	f.DurationVar(&o.binPackingStable, "binpacking-stable-period", 5*time.Minute, "how long a node stays below binPacking.podEviction's thresholds before bin-packing empties it")
 	f.DurationVar(&o.binPackingInterval, "binpacking-interval", time.Minute, "time between bin-packing passes (each evicts at most binPacking.podEviction.maxEvictionsPerPass pods)")
+	f.DurationVar(&o.interruptionHalfLife, "interruption-half-life", 24*time.Hour, "how quickly the interruption history of a Spot pool fades: a notice counts half as much after this long")
+	f.StringVar(&o.interruptionQueue, "interruption-queue", "", "URL or name of Ballast's own SQS queue of EC2 interruption notices (docs/interruptions.md; never Karpenter's queue); AWS credentials from the environment: IRSA, Pod Identity")
+	f.BoolVar(&o.karpenterEvents, "karpenter-interruption-events", true, "without --interruption-queue, read interruption notices from the events Karpenter records (SpotInterrupted, SpotRebalanceRecommendation)")
 	f.StringVar(&o.eventsAddr, "events-addr", "", "also send PolicySource events to this address (e.g. Flux's notification-controller)")
+	f.StringSliceVar(&o.sourceNamespaces, "policy-source-namespaces", nil, "namespaces besides its own whose PolicySources the controller syncs, or * for every namespace; "+
+		"a PolicySource elsewhere gets Ready=False (NamespaceNotAllowed) and nothing of it is read or applied")
 	f.BoolVar(&o.allowInsecureHTTP, "allow-insecure-http", false, "also accept http:// and file:// Git addresses and http:// forge addresses (local development and tests only: credentials and policy would travel unencrypted)")
 	f.BoolVar(&o.trimCache, "trim-cache", true, "cache only the fields Ballast reads of pods, nodes, workloads, namespaces and NodeClaims (false: whole objects, several times the memory; for debugging)")
 	o.client.BindFlags(f)
@@ -145,6 +158,25 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	o.intervalJitter.BindFlags(f)
 	o.features.BindFlags(f)
 	return cmd
+}
+
+// allowedNamespaces returns the namespaces whose PolicySources sync: the controller's
+// own and those of --policy-source-namespaces, or source.AllNamespaces alone.
+func (o controllerOptions) allowedNamespaces() ([]string, error) {
+	out := []string{o.namespace}
+	for _, ns := range o.sourceNamespaces {
+		ns = strings.TrimSpace(ns)
+		if ns == source.AllNamespaces {
+			return []string{source.AllNamespaces}, nil
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("--policy-source-namespaces: %q is no namespace name (%s); list names, or * for every namespace", ns, strings.Join(errs, "; "))
+		}
+		if !slices.Contains(out, ns) {
+			out = append(out, ns)
+		}
+	}
+	return out, nil
 }
 
 func envOr(key, def string) string {
@@ -168,18 +200,23 @@ func controllerScheme() (*runtime.Scheme, error) {
 
 // managerCacheOptions is the manager's cache as `ballast controller` configures it: the
 // runtime controllers' (trimmed objects unless --trim-cache=false), and PolicySources
-// scoped by the watch options.
-func managerCacheOptions(o controllerOptions) (cache.Options, error) {
+// scoped by the watch options and, when not watching every namespace, the allowed
+// namespaces.
+func managerCacheOptions(o controllerOptions, allowed []string) (cache.Options, error) {
 	watchSelector, err := runtimectrl.GetWatchSelector(o.watch)
 	if err != nil {
 		return cache.Options{}, err
 	}
 	opts := controllers.CacheOptions(o.trimCache)
-	// The watch options scope PolicySources (sharding, one namespace), never the pods
-	// and workloads the distributor must see everywhere.
+	// The watch options scope PolicySources (sharding, namespaces), never the pods and
+	// workloads the distributor must see everywhere. Watching every namespace (the
+	// default) lets a PolicySource in a namespace not allowed be told so.
 	sources := cache.ByObject{Label: watchSelector}
 	if !o.watch.AllNamespaces {
-		sources.Namespaces = map[string]cache.Config{o.namespace: {}}
+		sources.Namespaces = map[string]cache.Config{}
+		for _, ns := range allowed {
+			sources.Namespaces[ns] = cache.Config{}
+		}
 	}
 	opts.ByObject[&v1alpha1.PolicySource{}] = sources
 	return opts, nil
@@ -199,6 +236,13 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	if err := o.intervalJitter.SetGlobalJitter(nil); err != nil {
 		return usageError(s, "%v", err)
 	}
+	allowed, err := o.allowedNamespaces()
+	if err != nil {
+		return usageError(s, "%v", err)
+	}
+	if !o.watch.AllNamespaces && slices.Contains(allowed, source.AllNamespaces) {
+		return usageError(s, "--policy-source-namespaces=* needs --watch-all-namespaces")
+	}
 	scheme, err := controllerScheme()
 	if err != nil {
 		return err
@@ -208,7 +252,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		return fmt.Errorf("failed to find the cluster: %w", err)
 	}
 	cfg.QPS, cfg.Burst = o.client.QPS, o.client.Burst
-	cacheOpts, err := managerCacheOptions(o)
+	cacheOpts, err := managerCacheOptions(o, allowed)
 	if err != nil {
 		return usageError(s, "%v", err)
 	}
@@ -258,8 +302,9 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		}
 	}
 	var bestScore func(context.Context, string, []string, int32) (int32, error)
+	var placementScores cloud.PlacementScoreSource
 	if o.spotScores {
-		if bestScore, err = newSpotScores(ctx); err != nil {
+		if placementScores, bestScore, err = newSpotScores(ctx); err != nil {
 			return err
 		}
 	}
@@ -273,12 +318,25 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 			return err
 		}
 	}
+	var queue cloud.InterruptionQueue
+	if o.interruptionQueue != "" {
+		if queue, err = newInterruptionQueue(ctx, o.interruptionQueue); err != nil {
+			return err
+		}
+	}
+	var karpenterEvents kubernetes.Interface
+	if o.karpenterEvents && queue == nil {
+		if karpenterEvents, err = kubernetes.NewForConfig(mgr.GetConfig()); err != nil {
+			return err
+		}
+	}
 	if err := controllers.SetupRuntime(ctx, mgr, controllers.Options{
 		Prices: prices, CostInterval: o.costInterval, DiscoverCommitments: discover,
 		BinPackingStablePeriod: o.binPackingStable, BinPackingInterval: o.binPackingInterval,
 		Cluster: o.cluster, Namespace: o.namespace, ExcludedNamespaces: o.excluded, DecisionTimeout: o.decisionTimeout, API: direct,
 		LimitsStallAfter: o.limitsStallAfter, BestSpotScore: bestScore, MinSpotScore: o.minSpotScore,
 		UnavailableOfferingsTTL: o.offeringsTTL,
+		InterruptionHalfLife:    o.interruptionHalfLife, KarpenterEvents: karpenterEvents, InterruptionQueue: queue, PlacementScores: placementScores,
 	}); err != nil {
 		return err
 	}
@@ -299,6 +357,9 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		Cluster:           o.cluster,
 		Target:            render.Target(o.renderTarget),
 		AllowInsecureHTTP: o.allowInsecureHTTP,
+		Namespaces:        allowed,
+		// spec.serviceAccountName: applied and pruned as that ServiceAccount.
+		Impersonate: source.Impersonator(cfg, client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()}),
 	}
 	if err := src.SetupWithManager(ctx, mgr, source.SetupOptions{
 		MaxConcurrentReconciles: o.concurrent, WatchFluxSources: true, RateLimiter: runtimectrl.GetRateLimiter(o.rateLimiter),
@@ -307,7 +368,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	}
 	statusFiles := &source.StatusFileReconciler{
 		Client: mgr.GetClient(), Secrets: direct, Files: gogit.NewFileWriter(), Recorder: recorder, Cluster: o.cluster,
-		AllowInsecureHTTP: o.allowInsecureHTTP,
+		AllowInsecureHTTP: o.allowInsecureHTTP, Namespaces: allowed,
 	}
 	if err := statusFiles.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("failed to set up the status-file controller: %w", err)
@@ -321,6 +382,6 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 	if o.allowInsecureHTTP {
 		log.Info("--allow-insecure-http: http:// and file:// Git addresses and http:// forge addresses are accepted; use it for local development only")
 	}
-	log.Info("starting", "cluster", o.cluster, "namespace", o.namespace, "version", Version())
+	log.Info("starting", "cluster", o.cluster, "namespace", o.namespace, "policySourceNamespaces", allowed, "version", Version())
 	return mgr.Start(ctx)
 }

@@ -18,13 +18,15 @@ import (
 // before a return to Spot: EC2 GetSpotPlacementScores through the AWS configuration of
 // the environment (IRSA, Pod Identity, AWS_* variables), cached and throttle-safe. The
 // best score of any zone counts; a stale answer (AWS throttled or failed) still counts.
-func newSpotScores(ctx context.Context) (func(context.Context, string, []string, int32) (int32, error), error) {
+// The cached source is returned too, for the interruption controller's ranking: one
+// cache keeps every controller's calls within AWS's limits.
+func newSpotScores(ctx context.Context) (cloud.PlacementScoreSource, func(context.Context, string, []string, int32) (int32, error), error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("failed to load the AWS configuration: %w", err)
+		return nil, nil, fmt.Errorf("failed to load the AWS configuration: %w", err)
 	}
 	cached := &cloud.CachedPlacementScores{Source: awscloud.NewPlacementScores(cfg)}
-	return func(ctx context.Context, region string, types []string, capacity int32) (int32, error) {
+	return cached, func(ctx context.Context, region string, types []string, capacity int32) (int32, error) {
 		scores, err := cached.SpotPlacementScores(ctx, region, types, capacity, false)
 		if err != nil && (!cloud.IsStale(err) || len(scores) == 0) {
 			return 0, err
@@ -86,4 +88,18 @@ func newCommitmentDiscovery(ctx context.Context) (func(context.Context, string) 
 		c, _ := cloud.CostCommitments(region, time.Now(), ris, plans, 1)
 		return c, nil
 	}, nil
+}
+
+// newInterruptionQueue reads Ballast's own interruption queue (its URL or name) with the
+// credentials and region of the environment.
+func newInterruptionQueue(ctx context.Context, queue string) (cloud.InterruptionQueue, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("failed to load the AWS configuration: %w", err)
+	}
+	q, err := awscloud.NewInterruptionQueue(cfg, queue)
+	if err != nil {
+		return nil, fmt.Errorf("--interruption-queue: %w", err)
+	}
+	return q, nil
 }

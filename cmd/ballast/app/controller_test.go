@@ -37,20 +37,7 @@ func TestControllerRuns(t *testing.T) {
 	if err := c.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: "ballast-mutating-webhook-configuration"},
-		Webhooks: []admissionregistrationv1.MutatingWebhook{{
-			Name: "pods.distribution.ballast.dev", AdmissionReviewVersions: []string{"v1"},
-			SideEffects:   ptr.To(admissionregistrationv1.SideEffectClassNone),
-			FailurePolicy: ptr.To(admissionregistrationv1.Ignore),
-			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
-				Namespace: "ballast-system", Name: "ballast-webhook-service", Path: ptr.To("/mutate-v1-pod"),
-			}},
-		}},
-	}
-	if err := c.Create(ctx, mwc); err != nil {
-		t.Fatal(err)
-	}
+	mwc := installWebhookConfiguration(t, c)
 	t.Setenv("KUBECONFIG", writeKubeconfig(t, env))
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -109,6 +96,27 @@ func TestControllerRuns(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the controller did not stop")
 	}
+}
+
+// installWebhookConfiguration creates the webhook configuration whose CA bundle the
+// controller keeps current.
+func installWebhookConfiguration(t *testing.T, c client.Client) *admissionregistrationv1.MutatingWebhookConfiguration {
+	t.Helper()
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "ballast-mutating-webhook-configuration"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name: "pods.distribution.ballast.dev", AdmissionReviewVersions: []string{"v1"},
+			SideEffects:   ptr.To(admissionregistrationv1.SideEffectClassNone),
+			FailurePolicy: ptr.To(admissionregistrationv1.Ignore),
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{Service: &admissionregistrationv1.ServiceReference{
+				Namespace: "ballast-system", Name: "ballast-webhook-service", Path: ptr.To("/mutate-v1-pod"),
+			}},
+		}},
+	}
+	if err := c.Create(context.Background(), mwc); err != nil {
+		t.Fatal(err)
+	}
+	return mwc
 }
 
 func writeKubeconfig(t testing.TB, env *controlplane.Env) string {

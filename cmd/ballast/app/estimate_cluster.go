@@ -72,7 +72,7 @@ func (o *estimateOptions) readCluster(ctx context.Context) (*cost.Workload, stri
 	}
 	col := cost.NewCollector()
 	var nodes corev1.NodeList
-	if err := listPages(ctx, c, &nodes, "nodes", where, func() {
+	if err := listPages(ctx, c, &nodes, "nodes", where, estimateNeeds, func() {
 		for i := range nodes.Items {
 			col.AddNode(&nodes.Items[i])
 		}
@@ -80,7 +80,7 @@ func (o *estimateOptions) readCluster(ctx context.Context) (*cost.Workload, stri
 		return nil, "", err
 	}
 	var pods corev1.PodList
-	if err := listPages(ctx, c, &pods, "pods", where, func() {
+	if err := listPages(ctx, c, &pods, "pods", where, estimateNeeds, func() {
 		for i := range pods.Items {
 			col.AddPod(&pods.Items[i])
 		}
@@ -88,7 +88,7 @@ func (o *estimateOptions) readCluster(ctx context.Context) (*cost.Workload, stri
 		return nil, "", err
 	}
 	var sets appsv1.ReplicaSetList
-	if err := listPages(ctx, c, &sets, "replicasets", where, func() {
+	if err := listPages(ctx, c, &sets, "replicasets", where, estimateNeeds, func() {
 		for i := range sets.Items {
 			col.AddReplicaSet(&sets.Items[i])
 		}
@@ -105,17 +105,21 @@ func (o *estimateOptions) readCluster(ctx context.Context) (*cost.Workload, stri
 	return w, "cluster " + where, nil
 }
 
+// estimateNeeds is what ballast estimate --kubeconfig may do.
+const estimateNeeds = "ballast estimate needs list on nodes, pods and replicasets"
+
 // listPages lists every object of list's kind in all namespaces, a page at a time,
-// calling page after each one (list holds that page only).
-func listPages(ctx context.Context, c client.Reader, list client.ObjectList, what, where string, page func()) error {
+// calling page after each one (list holds that page only); needs says which
+// permissions the command needs, for a refusal.
+func listPages(ctx context.Context, c client.Reader, list client.ObjectList, what, where, needs string, page func()) error {
 	token := ""
 	for {
 		err := c.List(ctx, list, client.Limit(clusterPageSize), client.Continue(token))
 		switch {
 		case apierrors.IsResourceExpired(err):
-			return fmt.Errorf("the %s at %s changed too much while they were read page by page (the continue token expired); run the estimate again: %w", what, where, err)
+			return fmt.Errorf("the %s at %s changed too much while they were read page by page (the continue token expired); run the command again: %w", what, where, err)
 		case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
-			return fmt.Errorf("may not list %s at %s (ballast estimate needs list on nodes, pods and replicasets): %w", what, where, err)
+			return fmt.Errorf("may not list %s at %s (%s): %w", what, where, needs, err)
 		case errors.Is(err, context.DeadlineExceeded):
 			return fmt.Errorf("the API server at %s did not answer in time: %w", where, err)
 		case err != nil:

@@ -116,7 +116,7 @@ func TestEstimateFromCluster(t *testing.T) {
 		rec := &pageRecorder{Reader: c}
 		var got []string
 		var page corev1.PodList
-		if err := listPages(ctx, rec, &page, "pods", "test", func() {
+		if err := listPages(ctx, rec, &page, "pods", "test", estimateNeeds, func() {
 			for _, p := range page.Items {
 				got = append(got, p.Namespace+"/"+p.Name)
 			}

@@ -19,6 +19,7 @@ type planOptions struct {
 	base, head, cluster, source, at string
 	noMergeBase                     bool
 	scenario, snapshot, prices      string
+	placementScores                 string
 	comment                         commentOptions
 }
 
@@ -80,6 +81,7 @@ error (including a comment that could not be written).`,
 	f.StringVar(&o.scenario, "scenario", "", "a cost scenario file (estimate.ballast.dev/v1alpha1 Scenario) for the cluster")
 	f.StringVar(&o.snapshot, "snapshot", "", "a snapshot of the cluster's nodes and pods (kubectl get nodes,pods -A -o yaml)")
 	f.StringVar(&o.prices, "prices", "", "a price catalogue file laid over the built-in one")
+	f.StringVar(&o.placementScores, "placement-scores", "", "Spot placement scores (YAML or JSON: instance type or family: 1-10) to rank the Spot pools by")
 	f.StringVar(&o.source, "source", o.source, "value of the ballast.dev/source owner label on both sides")
 	f.StringVar(&o.at, "time", "", "reference time (RFC 3339) for maintenance windows and commitment expiry; default now")
 	o.comment.addFlags(f)
@@ -175,6 +177,10 @@ func buildPlan(ctx context.Context, s streams, ws *workspace, o planOptions, at 
 	if err != nil {
 		return nil, nil, usageError(s, "%v", err)
 	}
+	scores, err := loadPlacementScores(o.placementScores)
+	if err != nil {
+		return nil, nil, usageError(s, "%v", err)
+	}
 	for _, name := range clusters {
 		c := plan.Cluster{Name: name, InHead: hasCluster(head, name), InBase: base != nil && hasCluster(base, name)}
 		var sides [2]*side
@@ -187,6 +193,11 @@ func buildPlan(ctx context.Context, s streams, ws *workspace, o planOptions, at 
 		est.estimate(&c, sides[0], sides[1])
 		if c.Before != nil || c.After != nil {
 			p.Prices = est.prices.String()
+		}
+		if headOK && c.InHead {
+			if policy, _, err := head.repo.ForCluster(name); err == nil {
+				c.SpotPools = spotPools(policy, est.prices, scores, at)
+			}
 		}
 		p.Clusters = append(p.Clusters, c)
 	}

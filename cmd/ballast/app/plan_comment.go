@@ -36,6 +36,8 @@ type commentOptions struct {
 	author  string
 	run     int64
 	cluster string
+	// insecure accepts an http:// API URL.
+	insecure bool
 }
 
 var forges = []string{"github", "gitlab", "gitea"}
@@ -47,6 +49,7 @@ func (o *commentOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.apiURL, "api-url", "", "the forge's API (Gitea: server) URL for GitHub Enterprise and self-hosted forges; default from CI: GITHUB_API_URL, CI_API_V4_URL, GITHUB_SERVER_URL (Gitea Actions), else the public service")
 	f.StringVar(&o.author, "comment-author", "", "login of the token's account; default: asked from the forge (github-actions[bot] with Actions' GITHUB_TOKEN)")
 	f.Int64Var(&o.run, "run", 0, "orders runs of the same commit: newer runs win; default from CI: GITHUB_RUN_NUMBER, CI_PIPELINE_IID")
+	f.BoolVar(&o.insecure, "allow-insecure-http", false, "also accept an http:// API URL for --comment (local development and tests only: the token would travel unencrypted)")
 }
 
 func (o *commentOptions) check() error {
@@ -86,6 +89,9 @@ func newCommenter(o commentOptions, env func(string) string) (gitsync.Commenter,
 		if repo == "" || number == 0 {
 			return nil, errors.New("--comment gitlab needs the project and the merge request: --repo and --pr, or CI_PROJECT_ID and CI_MERGE_REQUEST_IID (run in a merge request pipeline)")
 		}
+		if err := gitsync.CheckForgeAddress(apiURL, o.insecure); err != nil {
+			return nil, err
+		}
 		return gitlab.New(gitlab.Options{APIURL: apiURL, Project: repo, MergeRequest: number, Token: token})
 	default:
 		repo = firstOf(repo, env("GITHUB_REPOSITORY"))
@@ -101,9 +107,15 @@ func newCommenter(o commentOptions, env func(string) string) (gitsync.Commenter,
 			if apiURL == "" {
 				return nil, errors.New("--comment gitea needs the server URL: --api-url, or GITHUB_SERVER_URL in Gitea Actions")
 			}
+			if err := gitsync.CheckForgeAddress(apiURL, o.insecure); err != nil {
+				return nil, err
+			}
 			return gitea.New(gitea.Options{URL: apiURL, Owner: owner, Repo: name, Number: number, Token: token})
 		}
 		apiURL = firstOf(apiURL, env("GITHUB_API_URL"))
+		if err := gitsync.CheckForgeAddress(apiURL, o.insecure); err != nil {
+			return nil, err
+		}
 		return github.New(github.Options{APIURL: apiURL, Owner: owner, Repo: name, Number: int(number), Token: token})
 	}
 }

@@ -52,7 +52,7 @@ func TestPlanCommentGitHub(t *testing.T) {
 	}
 
 	plan := func(head string) (int, string, string) {
-		code, stdout, stderr := run("plan", "--time", at, "--base", "v1", "--head", head, "--comment", "github", "policies")
+		code, stdout, stderr := run("plan", "--time", at, "--base", "v1", "--head", head, "--comment", "github", "--allow-insecure-http", "policies")
 		noToken(t, githubToken, stdout, stderr)
 		return code, stdout, stderr
 	}
@@ -95,14 +95,14 @@ func TestPlanCommentGitHubActionsToken(t *testing.T) {
 		"GITHUB_REF": "refs/pull/3/merge", "GITHUB_API_URL": srv.URL} {
 		t.Setenv(k, v)
 	}
-	code, stdout, stderr := run("plan", "--time", at, "--head", "v2", "--comment", "github", "policies")
+	code, stdout, stderr := run("plan", "--time", at, "--head", "v2", "--comment", "github", "--allow-insecure-http", "policies")
 	noToken(t, githubToken, stdout, stderr)
 	if code != ExitError || !strings.Contains(stderr, "permission denied") {
 		t.Errorf("outside Actions: exit %d, %s", code, stderr)
 	}
 	t.Setenv("GITHUB_ACTIONS", "true")
 	for range 2 {
-		code, stdout, stderr = run("plan", "--time", at, "--head", "v2", "--comment", "github", "policies")
+		code, stdout, stderr = run("plan", "--time", at, "--head", "v2", "--comment", "github", "--allow-insecure-http", "policies")
 		noToken(t, githubToken, stdout, stderr)
 		if code != ExitOK {
 			t.Fatalf("exit %d, %s", code, stderr)
@@ -131,7 +131,7 @@ func TestPlanCommentGitLab(t *testing.T) {
 	}
 	r.Git("checkout", "-q", c[2])
 	for i := range 2 {
-		code, stdout, stderr := run("plan", "--time", at, "--comment", "gitlab", "policies")
+		code, stdout, stderr := run("plan", "--time", at, "--comment", "gitlab", "--allow-insecure-http", "policies")
 		noToken(t, gitlabToken, stdout, stderr)
 		want := []string{"plan comment created", "plan comment unchanged"}[i]
 		if code != ExitOK || !strings.Contains(stderr, want) {
@@ -153,7 +153,7 @@ func TestPlanCommentGitLab(t *testing.T) {
 	}
 
 	// --cluster plans keep a comment of their own.
-	code, _, stderr := run("plan", "--time", at, "--cluster", "prod", "--comment", "gitlab", "policies")
+	code, _, stderr := run("plan", "--time", at, "--cluster", "prod", "--comment", "gitlab", "--allow-insecure-http", "policies")
 	if code != ExitOK || !strings.Contains(stderr, "plan comment created") || len(srv.Notes("9", 4)) != 152 {
 		t.Errorf("--cluster: exit %d, %s", code, stderr)
 	}
@@ -221,6 +221,12 @@ func TestNewCommenterNeeds(t *testing.T) {
 		{"gitea without a server", commentOptions{forge: "gitea", repo: "a/b", number: 1}, map[string]string{"GITEA_TOKEN": "t"}, "server URL"},
 		{"gitea in Gitea Actions", commentOptions{forge: "gitea"}, map[string]string{"GITEA_TOKEN": "t", "GITHUB_REPOSITORY": "a/b", "GITHUB_REF": "refs/pull/2/head", "GITHUB_SERVER_URL": "https://gitea.example.com"}, ""},
 		{"gitlab in a merge request pipeline", commentOptions{forge: "gitlab"}, map[string]string{"GITLAB_TOKEN": "t", "CI_PROJECT_PATH": "g/p", "CI_MERGE_REQUEST_IID": "4"}, ""},
+		// The token would travel unencrypted: refused unless allowed.
+		{"github over http", commentOptions{forge: "github", repo: "a/b", number: 1}, map[string]string{"GITHUB_TOKEN": "t", "GITHUB_API_URL": "http://ghe.example.com/api/v3"}, "refusing the forge address http://ghe.example.com/api/v3"},
+		{"gitlab over http", commentOptions{forge: "gitlab", apiURL: "http://gitlab.example.com/api/v4"}, map[string]string{"GITLAB_TOKEN": "t", "CI_PROJECT_PATH": "g/p", "CI_MERGE_REQUEST_IID": "4"}, "refusing the forge address"},
+		{"gitea over http", commentOptions{forge: "gitea", repo: "a/b", number: 1}, map[string]string{"GITEA_TOKEN": "t", "GITHUB_SERVER_URL": "http://gitea.example.com"}, "refusing the forge address"},
+		{"gitea over file", commentOptions{forge: "gitea", repo: "a/b", number: 1, apiURL: "file:///var/run/x", insecure: true}, map[string]string{"GITEA_TOKEN": "t"}, "refusing the forge address"},
+		{"gitea over http, allowed", commentOptions{forge: "gitea", repo: "a/b", number: 1, insecure: true}, map[string]string{"GITEA_TOKEN": "t", "GITHUB_SERVER_URL": "http://127.0.0.1:3000"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := newCommenter(tc.o, env(tc.env))

@@ -41,7 +41,7 @@ func TestPlanCommentGitea(t *testing.T) {
 
 	plan := func(head string) (int, string, string) {
 		code, stdout, stderr := run("plan", "--time", at, "--base", "main", "--head", head, "policies",
-			"--comment", "gitea", "--api-url", srv.URL, "--repo", "ballast-bot/policies", "--pr", strconv.FormatInt(pr, 10))
+			"--comment", "gitea", "--allow-insecure-http", "--api-url", srv.URL, "--repo", "ballast-bot/policies", "--pr", strconv.FormatInt(pr, 10))
 		noToken(t, token, stdout, stderr)
 		return code, stdout, stderr
 	}

@@ -29,7 +29,8 @@ func newRenderCommand(s streams) *cobra.Command {
 		Long: `Render validates the policy tree at PATH (default ".") and prints, for every cluster
 (or the one named by --cluster), its EC2NodeClass, NodePools, ClusterPolicy and
 WorkloadDistributionRules as a YAML stream. Nothing is rendered when validation finds
-an error. Output is deterministic: the same tree and reference time give the same bytes.`,
+an error, including a NodePool or EC2NodeClass that Karpenter's own CRDs would refuse
+(karpenter-rejects). Output is deterministic: the same tree and reference time give the same bytes.`,
 		Example: `  ballast render examples/policies
   ballast render examples/policies --cluster prod-eu --out rendered/`,
 		Args: cobra.MaximumNArgs(1),
@@ -65,7 +66,8 @@ func (o renderOptions) run(s streams, path string) error {
 	if err != nil {
 		return usageError(s, "%v", err)
 	}
-	findings := repo.Validate()
+	// Objects Karpenter would refuse are never printed: validation checks them.
+	findings := repo.ValidateWith(policies.Options{CheckRendered: karpenterCheck(now)})
 	if findings.HasErrors() {
 		_ = policies.Write(s.err, "text", findings, policies.Rules)
 		_, _ = fmt.Fprintln(s.err, "nothing rendered: fix the errors above")

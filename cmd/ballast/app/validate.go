@@ -31,6 +31,11 @@ func newValidateCommand(s streams) *cobra.Command {
 one file) and checks the Ballast policy documents in it: structure, the API server's
 schema rules, and what no schema can express (overlapping rules, limits too small for
 the base On-Demand replicas, a Spot supply too narrow for spot-to-spot consolidation, ...).
+Each valid ClusterPolicy is then rendered, and its NodePools and EC2NodeClass are checked
+against Karpenter's own CRDs (OpenAPI constraints and CEL rules, offline): a rule they
+break is a karpenter-rejects error at the policy field it comes from. A Karpenter
+NodePool or EC2NodeClass in the tree is a karpenter-object warning: it is not Ballast
+policy (try ballast import).
 Files are named relative to the working directory, as PATH/<file>. Only regular files
 and symbolic links to regular files inside PATH are read; a FIFO, socket or device, a
 link that dangles, loops or leads out of PATH, or a file that cannot be read is one
@@ -76,7 +81,9 @@ func runValidate(s streams, o validateOptions, path string, now time.Time) error
 	if err != nil {
 		return usageError(s, "%v", err)
 	}
-	findings := repo.ValidateWith(policies.Options{Today: today})
+	// Each cluster's Karpenter objects are rendered at now and checked against
+	// Karpenter's own CRDs.
+	findings := repo.ValidateWith(policies.Options{Today: today, CheckRendered: karpenterCheck(now)})
 	failing := findings.Count(policies.SeverityError)+findings.Count(policies.SeverityWarning) > 0
 	if err := policies.Write(s.out, o.format, findings, policies.Rules); err != nil {
 		return fmt.Errorf("failed to write the findings: %w", err)

@@ -123,12 +123,13 @@ func template(t *corev1.PodTemplateSpec) corev1.PodTemplateSpec {
 	return corev1.PodTemplateSpec{Spec: podSpec(&t.Spec)}
 }
 
-// Node keeps a node's labels, Ballast's annotations, taints, schedulability, capacity
-// and allocatable resources.
+// Node keeps a node's labels, Ballast's annotations, provider ID (the instance an
+// interruption notice names), taints, schedulability, capacity and allocatable
+// resources.
 func Node(n *corev1.Node) *corev1.Node {
 	return &corev1.Node{
 		TypeMeta: n.TypeMeta, ObjectMeta: objectMeta(&n.ObjectMeta),
-		Spec:   corev1.NodeSpec{Taints: n.Spec.Taints, Unschedulable: n.Spec.Unschedulable},
+		Spec:   corev1.NodeSpec{ProviderID: n.Spec.ProviderID, Taints: n.Spec.Taints, Unschedulable: n.Spec.Unschedulable},
 		Status: corev1.NodeStatus{Capacity: n.Status.Capacity, Allocatable: n.Status.Allocatable},
 	}
 }
@@ -172,9 +173,11 @@ func Namespace(ns *corev1.Namespace) *corev1.Namespace {
 	return &corev1.Namespace{TypeMeta: ns.TypeMeta, ObjectMeta: objectMeta(&ns.ObjectMeta)}
 }
 
-// NodeClaim keeps a NodeClaim's metadata, capacity and conditions (without messages).
+// NodeClaim keeps a NodeClaim's metadata, provider ID, capacity and conditions
+// (without messages).
 func NodeClaim(nc *karpv1.NodeClaim) *karpv1.NodeClaim {
 	out := &karpv1.NodeClaim{TypeMeta: nc.TypeMeta, ObjectMeta: objectMeta(&nc.ObjectMeta)}
+	out.Status.ProviderID = nc.Status.ProviderID
 	out.Status.Capacity = nc.Status.Capacity
 	out.Status.Conditions = slices.Clone(nc.Status.Conditions)
 	for i := range out.Status.Conditions {
