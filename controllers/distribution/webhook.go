@@ -132,11 +132,7 @@ func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Re
 	if why := mutated.Annotations[ReasonAnnotation]; why != "" && !dryRun {
 		metrics.Placements.WithLabelValues(mutated.Labels[v1alpha1.CapacityLabel], why).Inc()
 	}
-	patched, err := json.Marshal(mutated)
-	if err != nil {
-		return admission.Allowed("placement not encodable; admitted unchanged")
-	}
-	return admission.PatchResponseFromRaw(req.Object.Raw, patched)
+	return placementPatch(pod, mutated)
 }
 
 // place returns the mutated pod, or nil and why it is left alone.

@@ -1,0 +1,81 @@
+package distribution_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// BenchmarkPlacerAnswer measures the Placer's answer to one pod admission in process,
+// the part of BenchmarkAdmission that is Ballast's own: the elected decider decides
+// from memory, reading the workload, its rule and the NodePools from an informer
+// cache, and answers with a JSON patch. The pods are dry-run admissions of one
+// ReplicaSet (so that nothing accumulates between iterations), shaped like an
+// application pod with a sidecar.
+//
+//	go test -run '^$' -bench BenchmarkPlacerAnswer -benchmem ./controllers/distribution/
+func BenchmarkPlacerAnswer(b *testing.B) {
+	const cluster = "answer"
+	ns, rs := fixture(b, cluster, 1000, 2, 30)
+	r := newReplica(b, cluster, recordNamespace(b), "a", newServingCert(b))
+	r.elect(b)
+	waitCached(b, r.placer.Client, rs)
+	pod := replicaSetPod(ns, rs)
+	pod.Spec = realisticSpec()
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		UID: uuid.NewUUID(), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, DryRun: ptr.To(true),
+		Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
+	}}
+	ctx := context.Background()
+	if resp := r.placer.Handle(ctx, req); len(resp.Patches) == 0 {
+		b.Fatalf("the pod was not placed: %+v", resp.Result)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if resp := r.placer.Handle(ctx, req); len(resp.Patches) == 0 {
+			b.Fatal("the pod was not placed")
+		}
+	}
+}
+
+// realisticSpec is an application container and a proxy sidecar as a ReplicaSet
+// writes them: images, ports, env, probes, resources, mounts.
+func realisticSpec() corev1.PodSpec {
+	container := func(name, image string, port int32) corev1.Container {
+		return corev1.Container{
+			Name: name, Image: image, Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: port, Protocol: corev1.ProtocolTCP}},
+			Env: []corev1.EnvVar{{Name: "LOG_LEVEL", Value: "info"}, {Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
+			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromInt32(port)}}, PeriodSeconds: 5},
+			LivenessProbe:  &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/health", Port: intstr.FromInt32(port)}}, PeriodSeconds: 10},
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi"),
+			}},
+			VolumeMounts:             []corev1.VolumeMount{{Name: "kube-api-access", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount", ReadOnly: true}},
+			TerminationMessagePath:   "/dev/termination-log",
+			TerminationMessagePolicy: corev1.TerminationMessageReadFile,
+			ImagePullPolicy:          corev1.PullIfNotPresent,
+		}
+	}
+	return corev1.PodSpec{
+		Containers:         []corev1.Container{container("app", "registry.example.com/team/app:1.42.0", 8080), container("proxy", "registry.example.com/mesh/proxy:1.20.1", 15001)},
+		ServiceAccountName: "app", RestartPolicy: corev1.RestartPolicyAlways, DNSPolicy: corev1.DNSClusterFirst,
+		TerminationGracePeriodSeconds: ptr.To[int64](30), SchedulerName: corev1.DefaultSchedulerName,
+		Volumes: []corev1.Volume{{Name: "kube-api-access", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr.To[int64](3607)}}},
+		}}}},
+	}
+}
