@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -66,7 +67,8 @@ const (
 // "allowed" at once: what any webhook costs on this machine, however fast its answer.
 // Its handler=controller-runtime case answers through controller-runtime's admission
 // webhook (which decodes the whole AdmissionReview, as Ballast's does); handler=raw is
-// a bare net/http handler that only finds the request's uid: the API server's own share.
+// a bare net/http handler that only finds the request's uid: the API server's own share;
+// handler=raw-patch that handler answering with the patch Ballast gives a Spot pod.
 //
 //	go test -run '^$' -bench BenchmarkAdmission -benchtime 1x ./controllers/distribution/
 func BenchmarkAdmission(b *testing.B) {
@@ -95,7 +97,7 @@ func BenchmarkAdmissionFloor(b *testing.B) {
 	for _, tc := range []struct {
 		name     string
 		replicas int
-	}{{"controller-runtime", 0}, {"raw", rawFloor}} {
+	}{{"controller-runtime", 0}, {"raw", rawFloor}, {"raw-patch", rawPatchFloor}} {
 		b.Run("handler="+tc.name, func(b *testing.B) {
 			without, with, _ := admissions(b, "floor-"+tc.name, tc.replicas, admissionPods, 100)
 			b.ReportMetric(ms(percentile(without, 50)), "without-p50-ms")
@@ -106,12 +108,29 @@ func BenchmarkAdmissionFloor(b *testing.B) {
 	}
 }
 
-// rawFloor, as admissions' replicas, serves the bare floor webhook (rawAllow).
-const rawFloor = -1
+// rawFloor, as admissions' replicas, serves the bare floor webhook (rawAllow);
+// rawPatchFloor the same answering with a fixed patch (rawPatch).
+const (
+	rawFloor      = -1
+	rawPatchFloor = -2
+)
+
+// rawPatch is the patch Ballast answers a Spot pod of the benchmark's Deployment with
+// (CostOptimized): what applying such a patch costs the API server, with no decision.
+var rawPatch = base64.StdEncoding.EncodeToString([]byte(`[` +
+	`{"op":"add","path":"/metadata/labels","value":{"app":"web","ballast.dev/capacity":"spot"}},` +
+	`{"op":"add","path":"/metadata/annotations","value":{"ballast.dev/reason":"split","ballast.dev/reservation":"0c7c0c2e-7a57-4b55-9c38-3c6c4a0f0f1e"}},` +
+	`{"op":"add","path":"/spec/nodeSelector","value":{"karpenter.sh/capacity-type":"spot"}},` +
+	`{"op":"add","path":"/spec/tolerations","value":[{"key":"ballast.dev/spot","operator":"Exists","effect":"NoSchedule"}]},` +
+	`{"op":"add","path":"/spec/affinity","value":{"podAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[` +
+	`{"weight":100,"podAffinityTerm":{"labelSelector":{"matchLabels":{"app":"web","ballast.dev/capacity":"spot"}},"topologyKey":"kubernetes.io/hostname"}}]}}}]`))
 
 // rawAllow answers every AdmissionReview "allowed" having read no more of it than its
 // request's uid (the first "uid" of the body: the request's, which precedes the object).
-func rawAllow(w http.ResponseWriter, r *http.Request) {
+func rawAllow(w http.ResponseWriter, r *http.Request) { rawAnswer(w, r, "") }
+
+// rawAnswer answers like rawAllow, with the (base64) patch when there is one.
+func rawAnswer(w http.ResponseWriter, r *http.Request, patch string) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 	const key = `"uid":"`
 	i := bytes.Index(body, []byte(key))
@@ -122,6 +141,10 @@ func rawAllow(w http.ResponseWriter, r *http.Request) {
 	uid := body[i+len(key):]
 	uid = uid[:max(bytes.IndexByte(uid, '"'), 0)]
 	w.Header().Set("Content-Type", "application/json")
+	if patch != "" {
+		_, _ = fmt.Fprintf(w, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":%q,"allowed":true,"patchType":"JSONPatch","patch":%q}}`, uid, patch)
+		return
+	}
 	_, _ = fmt.Fprintf(w, `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":%q,"allowed":true}}`, uid)
 }
 
@@ -170,6 +193,8 @@ func admissions(b *testing.B, name string, replicas, pods, chunk int) (without, 
 	switch {
 	case replicas == rawFloor:
 		hooks = append(hooks, http.HandlerFunc(rawAllow))
+	case replicas == rawPatchFloor:
+		hooks = append(hooks, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rawAnswer(w, r, rawPatch) }))
 	case first == nil: // the floor: a webhook that decides nothing
 		hooks = append(hooks, &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 			return admission.Allowed("")
