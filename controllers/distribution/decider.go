@@ -426,7 +426,7 @@ func (m *memory) depart(dep departure, undo bool) {
 
 // departed tells the decider of a departure recorded in this process (by the drift,
 // fallback or bin-packing controllers, which run on the leader too).
-func (d *Decider) departed(w *Workload, pod types.UID, undo bool, at time.Time) {
+func (d *Decider) departed(w *Workload, pod types.UID, reservationID string, undo bool, at time.Time) {
 	if !d.Deciding() {
 		return
 	}
@@ -437,6 +437,18 @@ func (d *Decider) departed(w *Workload, pod types.UID, undo bool, at time.Time) 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.depart(departure{UID: pod, At: at.UnixMilli()}, undo)
+	if undo || reservationID == "" {
+		return
+	}
+	// The departing pod counts for nothing, also once no cache shows it: its own
+	// reservation goes with it.
+	kept := m.pending[:0]
+	for _, r := range m.pending {
+		if r.ID != reservationID {
+			kept = append(kept, r)
+		}
+	}
+	m.pending = kept
 }
 
 // local holds the deciders of this process, which Depart tells of departures.
@@ -463,11 +475,11 @@ func unregisterLocal(d *Decider) {
 }
 
 // notifyDeparture tells this process's deciders of a departure just recorded.
-func notifyDeparture(w *Workload, pod types.UID, undo bool, at time.Time) {
+func notifyDeparture(w *Workload, pod types.UID, reservationID string, undo bool, at time.Time) {
 	local.Lock()
 	deciders := append([]*Decider(nil), local.deciders...)
 	local.Unlock()
 	for _, d := range deciders {
-		d.departed(w, pod, undo, at)
+		d.departed(w, pod, reservationID, undo, at)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
@@ -263,5 +264,41 @@ func TestDecidedFromMemoryWithinThePodsPools(t *testing.T) {
 	}
 	if l := ledgerOf(t, ns, rs); l != nil {
 		t.Fatalf("the decisions went through the ledger: %v", l.Annotations)
+	}
+}
+
+// TestDepartedPodNotCountedOnceGone: a pod admitted and then deleted (fallback
+// replacing a Pending pod) before any cache showed it counts for nothing: the departure
+// takes its reservation with it. Without that, its reservation counted it beside its
+// replacement for 30 s, and the replacement went On-Demand as a surge. Through the
+// ledger and from the decider's memory alike.
+func TestDepartedPodNotCountedOnceGone(t *testing.T) {
+	for _, decider := range []bool{false, true} {
+		t.Run(fmt.Sprintf("decider=%v", decider), func(t *testing.T) {
+			cluster := fmt.Sprintf("departed-%v", decider)
+			ns, rs := fixture(t, cluster, 2, 1, 0) // 1 On-Demand (base), 1 Spot
+			r := newReplica(t, cluster, recordNamespace(t), "a", newServingCert(t))
+			if decider {
+				r.elect(t)
+			}
+			// Admitted, never created: no cache ever shows it.
+			gone := replicaSetPod(ns, rs)
+			id := uuid.NewUUID()
+			if got := capacityFromPatch(t, handleAs(t, r.placer, gone, id)); got != "on-demand" {
+				t.Fatalf("first pod placed on %q, want on-demand (the base)", got)
+			}
+			gone.Annotations = map[string]string{distribution.ReservationAnnotation: string(id)}
+			gone.UID = "uid-of-the-gone-pod"
+			w, err := distribution.WorkloadOf(context.Background(), env.Client, gone)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := distribution.Depart(context.Background(), r.placer.API, w, gone, false); err != nil {
+				t.Fatal(err)
+			}
+			if got := admit(t, r.placer, ns, rs); got != "on-demand" {
+				t.Fatalf("the replacement was placed on %q, want on-demand: the departed pod still counted", got)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -143,9 +144,23 @@ func Depart(ctx context.Context, api client.Client, w *Workload, pod *corev1.Pod
 		if !undo {
 			keep = append(keep, departure{UID: pod.UID, At: now.UnixMilli()})
 		}
+		// A departing pod counts for nothing, also when no cache shows it any more: its
+		// own reservation goes with it (else, once the pod is gone, the reservation
+		// would count it for the rest of its 30 s).
+		dropped := false
+		if id := pod.Annotations[ReservationAnnotation]; id != "" && !undo {
+			if raw := lease.Annotations[reservationsAnnotation]; strings.Contains(raw, id) {
+				rest := pendingReservations(raw, func(r string) bool { return r == id }, now)
+				data, err := json.Marshal(rest)
+				if err != nil {
+					return false, err
+				}
+				lease.Annotations[reservationsAnnotation], dropped = string(data), true
+			}
+		}
 		if len(keep) == 0 {
 			if _, ok := lease.Annotations[departuresAnnotation]; !ok {
-				return false, nil
+				return dropped, nil
 			}
 			delete(lease.Annotations, departuresAnnotation)
 			return true, nil
@@ -160,7 +175,7 @@ func Depart(ctx context.Context, api client.Client, w *Workload, pod *corev1.Pod
 	if err == nil {
 		// The decider of this process (the leader, where the evicting controllers run)
 		// decides from memory and does not read the ledger for each admission.
-		notifyDeparture(w, pod.UID, undo, recorded)
+		notifyDeparture(w, pod.UID, pod.Annotations[ReservationAnnotation], undo, recorded)
 	}
 	return err
 }

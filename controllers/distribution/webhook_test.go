@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -150,12 +151,18 @@ func dryRun(t *testing.T, p *distribution.Placer, ns string, rs *appsv1.ReplicaS
 
 func handle(t *testing.T, p *distribution.Placer, pod *corev1.Pod) admission.Response {
 	t.Helper()
+	return handleAs(t, p, pod, uuid.NewUUID())
+}
+
+// handleAs is handle as the admission with the UID id.
+func handleAs(t *testing.T, p *distribution.Placer, pod *corev1.Pod, id types.UID) admission.Response {
+	t.Helper()
 	raw, err := json.Marshal(pod)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp := p.Handle(context.Background(), admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
-		UID: uuid.NewUUID(), Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+		UID: id, Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
 		Namespace: pod.Namespace, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
 	}})
 	if !resp.Allowed {
