@@ -354,8 +354,13 @@ func TestDriftPausesWhileTheWebhookIsUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, err := clusterPolicyCondition(ctx, "Ready"); err != nil || c == nil || c.Status != metav1.ConditionFalse {
-		t.Errorf("Ready %+v (%v), want False while the webhook does not place pods", c, err)
+	// Ready is derived from WebhookPlacing by the readiness controller, moments later.
+	err = kube.Eventually(ctx, "Ready=False while the webhook does not place pods", 30*time.Second, func(ctx context.Context) (bool, string, error) {
+		c, err := clusterPolicyCondition(ctx, "Ready")
+		return c != nil && c.Status == metav1.ConditionFalse, fmt.Sprintf("%+v", c), err
+	})
+	if err != nil {
+		t.Error(err)
 	}
 	first := evictionEvents(ctx, t, ns)
 	// maxEvictionsPerPass is 3 in this suite's policy: one pass at most.
