@@ -261,6 +261,13 @@ func (d *Decider) flush(ctx context.Context, m *memory) error {
 		if err == nil || ctx.Err() != nil {
 			return err
 		}
+		// The ledger's update already retries conflicts; an error here (the API server
+		// unreachable, a refusal) is worth a pause rather than a busy loop.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
