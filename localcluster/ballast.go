@@ -56,18 +56,37 @@ func BuildBallast() (string, error) {
 		return BallastBinary, nil
 	}
 	ballastBuild.Do(func() {
-		dir, err := os.MkdirTemp("", "ballast-bin-")
+		// One binary in the cache, not one more in the temporary directory for every
+		// test process of every run: each package built there about 100 MB that stayed.
+		// The test processes of one run build it from the same tree at the same time,
+		// each to a file of its own renamed over the last (a running binary keeps its
+		// file), so that none ever runs a half-written one.
+		cache, err := cacheDir()
 		if err != nil {
 			ballastBuildErr = err
 			return
 		}
-		ballastBin = filepath.Join(dir, "ballast")
-		cmd := exec.Command("go", "build", "-o", ballastBin, "./cmd/ballast")
+		dir := filepath.Join(cache, "bin")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			ballastBuildErr = err
+			return
+		}
+		tmp, err := os.CreateTemp(dir, "ballast-build-")
+		if err != nil {
+			ballastBuildErr = err
+			return
+		}
+		_ = tmp.Close()
+		defer func() { _ = os.Remove(tmp.Name()) }()
+		cmd := exec.Command("go", "build", "-o", tmp.Name(), "./cmd/ballast")
 		cmd.Dir = RepoRoot()
 		cmd.Env = append(os.Environ(), "GOTOOLCHAIN=auto", "GOFLAGS=-mod=mod")
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			ballastBuildErr = fmt.Errorf("failed to build ballast: %w\n%s", err, msg)
+			return
 		}
+		ballastBin = filepath.Join(dir, "ballast")
+		ballastBuildErr = os.Rename(tmp.Name(), ballastBin)
 	})
 	return ballastBin, ballastBuildErr
 }

@@ -105,6 +105,12 @@ func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Re
 	ctx, cancel := context.WithTimeout(ctx, p.budget())
 	defer cancel()
 	in, why, err := p.Scope.Check(ctx, p.Client, req.Namespace)
+	if err == nil && !in && p.API != nil {
+		// The API server calls the webhook only for namespaces its selector takes in,
+		// so a namespace the cache leaves out is most likely one just created or
+		// labelled that the cache has not caught up with: ask the API server.
+		in, why, err = p.Scope.Check(ctx, p.API, req.Namespace)
+	}
 	if err != nil || !in {
 		return admission.Allowed(why)
 	}
@@ -179,7 +185,7 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	}
 	// From here on some NodePool the pod can land on offers Spot or On-Demand, so
 	// fit.Constrain always finds a capacity type.
-	w, err := WorkloadOf(ctx, p.Client, pod)
+	w, err := WorkloadOf(ctx, LiveOnMiss(p.Client, p.API), pod)
 	if err != nil || w == nil {
 		return nil, "not part of a Deployment, StatefulSet, ReplicaSet or Job", err
 	}

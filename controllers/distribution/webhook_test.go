@@ -14,8 +14,11 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/utils/ptr"
@@ -297,6 +300,53 @@ func TestWebhookLeavesPodsAlone(t *testing.T) {
 func TestWebhookPlacement(t *testing.T) {
 	ns, rs := fixture(t, "place", 3, 1, 0) // 1 On-Demand (base), 2 Spot
 	p := newPlacer(t, "place")
+	want := []string{"on-demand", "spot", "spot"}
+	for i, w := range want {
+		if got := admit(t, p, ns, rs); got != w {
+			t.Fatalf("pod %d placed on %q, want %q", i, got, w)
+		}
+	}
+}
+
+// behind is a client whose cache has not caught up yet: it does not hold the objects
+// hidden names (reads say NotFound, lists leave them out).
+type behind struct {
+	client.Client
+	hidden map[string]bool
+}
+
+func (b behind) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if b.hidden[key.Name] {
+		return apierrors.NewNotFound(schema.GroupResource{}, key.Name)
+	}
+	return b.Client.Get(ctx, key, obj, opts...)
+}
+
+func (b behind) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	if err := b.Client.List(ctx, list, opts...); err != nil {
+		return err
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return err
+	}
+	kept := items[:0]
+	for _, o := range items {
+		if m, err := meta.Accessor(o); err == nil && !b.hidden[m.GetName()] {
+			kept = append(kept, o)
+		}
+	}
+	return meta.SetList(list, kept)
+}
+
+// TestWebhookPlacesWhatTheCacheHasNotSeen: the first pods of a new ReplicaSet (in a
+// namespace just created) are admitted milliseconds after it, before the webhook's
+// cache holds either; they are placed all the same (read from the API server), not
+// admitted unplaced.
+func TestWebhookPlacesWhatTheCacheHasNotSeen(t *testing.T) {
+	ns, rs := fixture(t, "behind", 3, 1, 0) // 1 On-Demand (base), 2 Spot
+	p := newPlacer(t, "behind")
+	p.Client = behind{Client: p.Client, hidden: map[string]bool{ns: true, rs.Name: true}}
 	want := []string{"on-demand", "spot", "spot"}
 	for i, w := range want {
 		if got := admit(t, p, ns, rs); got != w {

@@ -9,6 +9,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -83,11 +84,43 @@ func WorkloadOf(ctx context.Context, c client.Reader, pod *corev1.Pod) (*Workloa
 			return nil, fmt.Errorf("failed to get ReplicaSet %s/%s: %w", pod.Namespace, owner.Name, err)
 		}
 		if dep := metav1.GetControllerOf(&rs); dep != nil && dep.Kind == KindDeployment {
-			return DeploymentWorkload(ctx, c, pod.Namespace, dep.Name)
+			w, err := DeploymentWorkload(ctx, c, pod.Namespace, dep.Name)
+			if err == nil && w.UID == dep.UID {
+				// A ReplicaSet read live (see LiveOnMiss) may not be in the list of
+				// the Deployment's ReplicaSets yet; its pods are the Deployment's all
+				// the same.
+				w.owners[rs.UID] = true
+			}
+			return w, err
 		}
 		return newWorkload(KindReplicaSet, &rs.ObjectMeta, rs.Spec.Replicas, rs.Spec.Selector, &rs.Spec.Template)
 	}
 	return nil, nil
+}
+
+// LiveOnMiss reads through cache and, for an object the cache does not hold, from
+// live: a ReplicaSet the Deployment controller has just created has its first pods
+// admitted milliseconds later, often before the informer has seen it, and a pod whose
+// workload cannot be read would be admitted unplaced. Lists come from the cache alone.
+func LiveOnMiss(cache, live client.Reader) client.Reader {
+	if live == nil {
+		return cache
+	}
+	return liveOnMiss{cache: cache, live: live}
+}
+
+type liveOnMiss struct{ cache, live client.Reader }
+
+func (r liveOnMiss) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	err := r.cache.Get(ctx, key, obj, opts...)
+	if apierrors.IsNotFound(err) {
+		return r.live.Get(ctx, key, obj, opts...)
+	}
+	return err
+}
+
+func (r liveOnMiss) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	return r.cache.List(ctx, list, opts...)
 }
 
 // DeploymentWorkload returns a Deployment as a workload, with its ReplicaSets as

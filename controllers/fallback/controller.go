@@ -522,7 +522,7 @@ func (r *Reconciler) departing(p *corev1.Pod) func(context.Context) func(context
 		return nil
 	}
 	return func(ctx context.Context) func(context.Context) {
-		w, err := distribution.WorkloadOf(ctx, r.Client, p)
+		w, err := distribution.WorkloadOf(ctx, distribution.LiveOnMiss(r.Client, r.API), p)
 		if err == nil && w != nil {
 			err = distribution.Depart(ctx, r.API, w, p, false)
 		}

@@ -96,7 +96,11 @@ func waitSplit(t testing.TB, ns, app string, want splitmodel.Counts, timeout tim
 		}
 		var got splitmodel.Counts
 		got, pods = split(ctx, t, ns, app)
-		return got == want && int32(len(all.Items)) == want.Total(), fmt.Sprintf("%s, %d pods in all", got, len(all.Items)), nil
+		if got == want && int32(len(all.Items)) == want.Total() {
+			return true, "", nil
+		}
+		// Why each pod is where it is (reason@capacity type), for a failure's message.
+		return false, fmt.Sprintf("%s, %d pods in all: %v", got, len(all.Items), reasons(ctx, t, ns, app)), nil
 	})
 	if err != nil {
 		t.Fatal(err)
