@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
@@ -264,6 +265,7 @@ func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 	var reasons []string
 	var chosen *Node
 	var pods []*corev1.Pod
+	var onto map[string]string
 	for _, c := range candidates {
 		movable, why := Movable(c, pe.SingleReplica, func(p *corev1.Pod) (int32, bool) { return r.replicas(ctx, p) })
 		if why == "" {
@@ -273,7 +275,7 @@ func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 			}
 		}
 		if why == "" {
-			why = Fit(movable, waiting, targetsOf(c))
+			onto, why = Place(movable, waiting, targetsOf(c))
 		}
 		if why != "" {
 			reasons = append(reasons, c.Node.Name+": "+why)
@@ -302,6 +304,7 @@ func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 		switch out.Result {
 		case evict.Evicted:
 			st.Evicted++
+			log.FromContext(ctx).Info("evicted a pod to empty its node", "pod", client.ObjectKeyFromObject(p), "node", chosen.Node.Name, "simulatedOnto", onto[p.Name], "pendingAccountedFor", len(waiting))
 		case evict.Blocked:
 			blocked = append(blocked, fmt.Sprintf("%s/%s blocked by PodDisruptionBudget", p.Namespace, p.Name))
 		case evict.Failed:

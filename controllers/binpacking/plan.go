@@ -166,6 +166,13 @@ func claims(p *corev1.Pod) bool {
 // (DaemonSets, mirror pods) is no target: Karpenter takes empty nodes away, and the
 // scheduler would spread the evicted pods onto it just as Karpenter deletes it.
 func Fit(pods, pending []*corev1.Pod, targets []*Node) string {
+	_, why := Place(pods, pending, targets)
+	return why
+}
+
+// Place is Fit that also returns, for each pod that fits, the node the simulation put
+// it on (by pod name), for the log of what a pass expects the scheduler to do.
+func Place(pods, pending []*corev1.Pod, targets []*Node) (map[string]string, string) {
 	type room struct {
 		node          *corev1.Node
 		cpu, mem, pod int64
@@ -195,7 +202,7 @@ func Fit(pods, pending []*corev1.Pod, targets []*Node) string {
 	noSchedule := func(t *corev1.Taint) bool {
 		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
 	}
-	place := func(p *corev1.Pod) bool {
+	place := func(p *corev1.Pod) *corev1.Node {
 		c, m := Requests(p)
 		affinity := nodeaffinity.GetRequiredNodeAffinity(p)
 		for _, r := range rooms {
@@ -209,19 +216,22 @@ func Fit(pods, pending []*corev1.Pod, targets []*Node) string {
 				continue
 			}
 			r.cpu, r.mem, r.pod = r.cpu-c, r.mem-m, r.pod-1
-			return true
+			return r.node
 		}
-		return false
+		return nil
 	}
 	for _, p := range largestFirst(pending) {
 		place(p)
 	}
+	onto := make(map[string]string, len(pods))
 	for _, p := range largestFirst(pods) {
-		if !place(p) {
-			return fmt.Sprintf("pod %s/%s fits on no other node (%d targets)", p.Namespace, p.Name, len(rooms))
+		n := place(p)
+		if n == nil {
+			return nil, fmt.Sprintf("pod %s/%s fits on no other node (%d targets)", p.Namespace, p.Name, len(rooms))
 		}
+		onto[p.Name] = n.Name
 	}
-	return ""
+	return onto, ""
 }
 
 // Empty reports whether nothing but pods that stay (DaemonSets, mirror pods) runs on

@@ -60,13 +60,42 @@ func watchPods(t *testing.T, ns string) *podWatch {
 			}
 			for _, c := range p.Status.Conditions {
 				if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-					pw.unschedulable = append(pw.unschedulable, p.Name+": "+c.Message)
+					pw.unschedulable = append(pw.unschedulable, p.Name+": "+c.Message+"; nodes then: "+nodeSnapshot(ctx))
 				}
 			}
 			pw.mu.Unlock()
 		}
 	}()
 	return pw
+}
+
+// nodeSnapshot describes every node (taints, CPU requested of allocatable), to explain
+// a pod the scheduler could not place.
+func nodeSnapshot(ctx context.Context) string {
+	var nodes corev1.NodeList
+	var pods corev1.PodList
+	if err := env.Kube.Client.List(ctx, &nodes); err != nil {
+		return err.Error()
+	}
+	if err := env.Kube.Client.List(ctx, &pods); err != nil {
+		return err.Error()
+	}
+	used := map[string]int64{}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName != "" && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+			c, _ := binpacking.Requests(&p)
+			used[p.Spec.NodeName] += c
+		}
+	}
+	var out []string
+	for _, n := range nodes.Items {
+		var taints []string
+		for _, t := range n.Spec.Taints {
+			taints = append(taints, t.Key)
+		}
+		out = append(out, fmt.Sprintf("%s %dm/%dm taints %v deleting %t", n.Name, used[n.Name], n.Status.Allocatable.Cpu().MilliValue(), taints, n.DeletionTimestamp != nil))
+	}
+	return strings.Join(out, ", ")
 }
 
 // passes groups the evictions into passes: evictions less than a second apart.
@@ -272,6 +301,11 @@ func TestBinPacking(t *testing.T) {
 	pw.mu.Lock()
 	if len(pw.unschedulable) > 0 {
 		t.Errorf("pods went Pending: %v", pw.unschedulable)
+		for _, l := range strings.Split(env.Ballast.Log(5000), "\n") {
+			if strings.Contains(l, `"controller":"binpacking"`) {
+				t.Log(l)
+			}
+		}
 	}
 	pw.mu.Unlock()
 

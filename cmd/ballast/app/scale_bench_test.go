@@ -58,7 +58,9 @@ const (
 	// scaleProfileEnv, when set, is a directory the children write their heap profile
 	// to once steady (trimmed.pprof, whole.pprof).
 	scaleProfileEnv = "BALLAST_SCALE_HEAP_PROFILE"
-	scalePrefix     = "ballast-scale: "
+	// scaleCacheEnv=trimmed or whole runs that child only.
+	scaleCacheEnv = "BALLAST_SCALE_CACHE"
+	scalePrefix   = "ballast-scale: "
 )
 
 // scaleShape is the size of the cluster.
@@ -94,7 +96,8 @@ func (s scaleShape) churnRate() int   { return max(s.pods()/100, 1) }
 //
 // BALLAST_SCALE_NODES=N builds a cluster of N nodes and 10N pods instead (the figures of
 // docs/performance.md for other sizes). With BALLAST_SCALE_HEAP_PROFILE=DIR the children write their heap profiles there
-// (go tool pprof -top DIR/trimmed.pprof).
+// (go tool pprof -top DIR/trimmed.pprof); BALLAST_SCALE_CACHE=trimmed (or whole) runs
+// that child alone.
 func BenchmarkControllerAtScale(b *testing.B) {
 	if raw := os.Getenv(scaleChildEnv); raw != "" {
 		scaleChild(b, raw)
@@ -132,6 +135,9 @@ func BenchmarkControllerAtScale(b *testing.B) {
 	results := map[string]scaleResult{}
 	for b.Loop() {
 		for _, trimmed := range []bool{true, false} {
+			if only := os.Getenv(scaleCacheEnv); only != "" && only != (scaleResult{Trimmed: trimmed}).name() {
+				continue
+			}
 			r, err := runScaleChild(b, c, cl, kubeconfig, trimmed)
 			if err != nil {
 				b.Fatal(err)
@@ -140,7 +146,10 @@ func BenchmarkControllerAtScale(b *testing.B) {
 		}
 	}
 	for _, name := range []string{"trimmed", "whole"} {
-		r := results[name]
+		r, ok := results[name]
+		if !ok {
+			continue
+		}
 		b.ReportMetric(mib(r.Steady.HeapInuse), name+"-heap-MiB")
 		b.ReportMetric(float64(r.Steady.HeapInuse)/float64(len(cl.pods)), name+"-heap-B/pod")
 		b.ReportMetric(mib(r.Steady.HeapLive), name+"-live-heap-MiB")
@@ -162,6 +171,9 @@ func BenchmarkControllerAtScale(b *testing.B) {
 		}
 	}
 	t, w := results["trimmed"], results["whole"]
+	if len(results) < 2 {
+		return
+	}
 	b.ReportMetric(float64(w.Steady.HeapInuse)/float64(t.Steady.HeapInuse), "heap-whole/trimmed")
 	b.ReportMetric(float64(w.Steady.RSS)/float64(t.Steady.RSS), "rss-whole/trimmed")
 }
