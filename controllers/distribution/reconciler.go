@@ -75,6 +75,11 @@ type Reconciler struct {
 	// controllers (NewPlacementWatch); one of the reconciler's own when nil.
 	Placement *placement.Watch
 
+	// StatusInterval is how often the status flusher (RunStatusFlusher) writes the
+	// entries that waited; DefaultStatusInterval when zero.
+	StatusInterval time.Duration
+
+	statusBatch   statusBatch
 	placementOnce sync.Once
 	// pools are the cluster's NodePools as read through Client, compiled for matching.
 	pools nodePools

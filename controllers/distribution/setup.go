@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -24,6 +25,10 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	var obj client.Object = &appsv1.Deployment{}
 	if r.Kind == KindStatefulSet {
 		obj = &appsv1.StatefulSet{}
+	}
+	// The status flusher runs beside the controller, on the leader like it.
+	if err := mgr.Add(manager.RunnableFunc(r.RunStatusFlusher)); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("distribution-"+r.Kind).

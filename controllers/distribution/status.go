@@ -2,11 +2,10 @@ package distribution
 
 import (
 	"context"
+	"errors"
 	"maps"
-	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -30,9 +29,8 @@ type splitReport struct {
 
 // writeStatus records the workload's desired and observed split on the object that
 // governs it: the most specific WorkloadDistributionRule selecting it, else the
-// ClusterPolicy (its default distribution). It writes only when the entry changed,
-// and only status.workloads, by a merge patch that fails on a concurrent change (then
-// retried on the fresh object): the fields other controllers own are never rewritten.
+// ClusterPolicy (its default distribution). The entry is written only when it changed,
+// at once or with others in the next flush (see statusBatch).
 func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alpha1.ClusterPolicy, rule split.Rule, p splitReport) error {
 	entry := v1alpha1.WorkloadPlacement{
 		Kind: w.Kind, Namespace: w.Namespace, Name: w.Name, Replicas: w.Replicas,
@@ -41,32 +39,18 @@ func (r *Reconciler) writeStatus(ctx context.Context, w *Workload, policy *v1alp
 		Reasons:  p.reasons,
 		Message:  p.message,
 	}
-	now := metav1.NewTime(r.now())
 	// The governing object: the most specific rule selecting the workload, else the policy.
 	var obj client.Object = policy
-	workloads := func(o client.Object) *[]v1alpha1.WorkloadPlacement {
-		return &o.(*v1alpha1.ClusterPolicy).Status.Workloads
+	if rule.Governing != nil {
+		obj = rule.Governing
 	}
-	if governing := rule.Governing; governing != nil {
-		obj = governing
-		workloads = func(o client.Object) *[]v1alpha1.WorkloadPlacement {
-			return &o.(*v1alpha1.WorkloadDistributionRule).Status.Workloads
-		}
+	t := targetOf(obj)
+	// Nothing to write when the cached object lists the entry as it is (and no other
+	// entry of the workload waits).
+	if _, changed := upsert(*t.workloads(obj), entry, metav1.Time{}); !changed && !r.statusBatch.waiting(t, idOf(entry)) {
+		return nil
 	}
-	key := client.ObjectKeyFromObject(obj)
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		fresh := obj.DeepCopyObject().(client.Object)
-		if err := r.Client.Get(ctx, key, fresh); err != nil {
-			return client.IgnoreNotFound(err)
-		}
-		list, changed := upsert(*workloads(fresh), entry, now)
-		if !changed {
-			return nil
-		}
-		base := fresh.DeepCopyObject().(client.Object)
-		*workloads(fresh) = list
-		return r.Client.Status().Patch(ctx, fresh, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-	})
+	return r.record(ctx, t, pendingEntry{entry: entry, now: metav1.NewTime(r.now())})
 }
 
 // upsert replaces or adds the workload's entry and reports whether anything changed.
@@ -133,6 +117,7 @@ func sameWorkload(a, b v1alpha1.WorkloadPlacement) bool {
 // may list it: the ClusterPolicy and the rules of its namespace.
 func (r *Reconciler) removeStatus(ctx context.Context, namespace, name string) error {
 	gone := v1alpha1.WorkloadPlacement{Kind: r.Kind, Namespace: namespace, Name: name}
+	r.statusBatch.drop(idOf(gone))
 	policy, err := ClusterPolicyFor(ctx, r.Client, r.Cluster)
 	if err != nil {
 		return err
@@ -148,35 +133,16 @@ func (r *Reconciler) removeStatus(ctx context.Context, namespace, name string) e
 	for _, rule := range rules {
 		objs = append(objs, rule)
 	}
+	var errs []error
 	for _, obj := range objs {
-		workloads := func(o client.Object) *[]v1alpha1.WorkloadPlacement {
-			if p, ok := o.(*v1alpha1.ClusterPolicy); ok {
-				return &p.Status.Workloads
-			}
-			return &o.(*v1alpha1.WorkloadDistributionRule).Status.Workloads
-		}
-		if !slices.ContainsFunc(*workloads(obj), func(e v1alpha1.WorkloadPlacement) bool { return sameWorkload(e, gone) }) {
-			continue
-		}
-		key := client.ObjectKeyFromObject(obj)
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			fresh := obj.DeepCopyObject().(client.Object)
-			if err := r.Client.Get(ctx, key, fresh); err != nil {
-				return client.IgnoreNotFound(err)
-			}
-			base := fresh.DeepCopyObject().(client.Object)
-			list := slices.DeleteFunc(slices.Clone(*workloads(fresh)), func(e v1alpha1.WorkloadPlacement) bool { return sameWorkload(e, gone) })
-			if len(list) == len(*workloads(fresh)) {
-				return nil
-			}
-			*workloads(fresh) = list
-			return r.Client.Status().Patch(ctx, fresh, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-		})
-		if err != nil {
-			return err
+		// A removal for every object, listed or not: it also outranks an entry of the
+		// workload put back by a failed flush.
+		t := targetOf(obj)
+		if err := r.record(ctx, t, pendingEntry{entry: gone, remove: true}); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func equalPlacement(a, b v1alpha1.WorkloadPlacement) bool {

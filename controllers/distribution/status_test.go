@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -27,8 +31,20 @@ import (
 // and again, write the rule's status a bounded number of times: once the list of 200
 // is settled, passes over unchanged workloads write nothing. The workloads whose split
 // is not exact are listed before settled ones, and a deleted workload's entry goes.
-func TestStatusOfManyWorkloadsSettles(t *testing.T) {
-	const n, unsettled = 1000, 30
+// manyWorkloads is n Deployments of namespace shop under one rule (the last unsettled
+// of them want replicas that do not run), and a reconciler over a fake client that
+// counts the status patches and fails the first failPatches of them.
+type manyWorkloads struct {
+	c      client.Client
+	r      *Reconciler
+	rule   *v1alpha1.WorkloadDistributionRule
+	names  []string
+	mu     sync.Mutex
+	writes int
+}
+
+func newManyWorkloads(n, unsettled, failPatches int) *manyWorkloads {
+	m := &manyWorkloads{}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{v1alpha1.DistributionLabel: v1alpha1.DistributionEnabled}}}
 	policy := &v1alpha1.ClusterPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "prod"},
@@ -37,17 +53,15 @@ func TestStatusOfManyWorkloadsSettles(t *testing.T) {
 			Distribution: v1alpha1.DistributionSpec{BaseOnDemand: ptr.To[int32](0), OnDemandPercent: ptr.To[int32](0), Selector: v1alpha1.All},
 		},
 	}
-	rule := &v1alpha1.WorkloadDistributionRule{
+	m.rule = &v1alpha1.WorkloadDistributionRule{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "all"},
 		Spec:       v1alpha1.WorkloadDistributionRuleSpec{BaseOnDemand: ptr.To[int32](0), OnDemandPercent: ptr.To[int32](50), Selector: v1alpha1.All},
 	}
-	objs := []client.Object{ns, policy, rule}
-	var names []string
+	objs := []client.Object{ns, policy, m.rule}
 	for i := range n {
 		name := fmt.Sprintf("app-%04d", i)
-		names = append(names, name)
+		m.names = append(m.names, name)
 		labels := map[string]string{"app": name}
-		// The last ones want replicas that do not run: their split is not exact.
 		replicas := int32(0)
 		if i >= n-unsettled {
 			replicas = 2
@@ -58,72 +72,177 @@ func TestStatusOfManyWorkloadsSettles(t *testing.T) {
 				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}}},
 		})
 	}
-	writes := 0
-	c := fake.NewClientBuilder().WithScheme(controlplane.Scheme).WithObjects(objs...).
+	m.c = fake.NewClientBuilder().WithScheme(controlplane.Scheme).WithObjects(objs...).
 		WithStatusSubresource(&v1alpha1.ClusterPolicy{}, &v1alpha1.WorkloadDistributionRule{}).
 		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-			writes++
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if failPatches > 0 {
+				failPatches--
+				return apierrors.NewServiceUnavailable("the API server is restarting")
+			}
+			m.writes++
 			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 		}}).Build()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	r := &Reconciler{Client: c, Recorder: events.NewFakeRecorder(10), Kind: KindDeployment, Cluster: "prod",
-		Scope: scope.Scope{Own: "ballast-system"}, Now: func() time.Time { now = now.Add(time.Second); return now }}
-	ctx := context.Background()
-	pass := func(order []string) int {
-		before := writes
-		for _, name := range order {
-			if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "shop", Name: name}}); err != nil {
-				t.Fatal(err)
-			}
+	var clock sync.Mutex
+	m.r = &Reconciler{Client: m.c, Recorder: events.NewFakeRecorder(10), Kind: KindDeployment, Cluster: "prod",
+		Scope: scope.Scope{Own: "ballast-system"}, Now: func() time.Time {
+			clock.Lock()
+			defer clock.Unlock()
+			now = now.Add(time.Second)
+			return now
+		}}
+	return m
+}
+
+func (m *manyWorkloads) written() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.writes
+}
+
+// pass reconciles the workloads in order and returns the status writes it made.
+func (m *manyWorkloads) pass(t *testing.T, order []string) int {
+	t.Helper()
+	before := m.written()
+	for _, name := range order {
+		if _, err := m.r.Reconcile(context.Background(), reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "shop", Name: name}}); err != nil {
+			t.Fatal(err)
 		}
-		return writes - before
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	shuffled := func() []string {
-		out := append([]string(nil), names...)
-		rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
-		return out
-	}
-	first := pass(shuffled())
-	if first > n {
-		t.Errorf("the first pass over %d workloads wrote the status %d times", n, first)
-	}
-	for i := range 3 {
-		if w := pass(shuffled()); w != 0 {
-			t.Fatalf("pass %d over unchanged workloads wrote the status %d times, want 0", i+2, w)
-		}
-	}
+	return m.written() - before
+}
+
+// listed returns the workloads the rule's status lists.
+func (m *manyWorkloads) listed(t *testing.T) map[string]bool {
+	t.Helper()
 	var got v1alpha1.WorkloadDistributionRule
-	if err := c.Get(ctx, client.ObjectKeyFromObject(rule), &got); err != nil {
+	if err := m.c.Get(context.Background(), client.ObjectKeyFromObject(m.rule), &got); err != nil {
 		t.Fatal(err)
 	}
-	listed := map[string]bool{}
+	out := map[string]bool{}
 	for _, e := range got.Status.Workloads {
-		listed[e.Name] = true
+		out[e.Name] = true
 	}
+	return out
+}
+
+// wantListed fails unless the rule lists the unsettled workloads, then the first
+// settled ones by name, maxStatusWorkloads in all.
+func (m *manyWorkloads) wantListed(t *testing.T, listed map[string]bool, unsettled int) {
+	t.Helper()
 	if len(listed) != maxStatusWorkloads {
 		t.Fatalf("%d workloads listed, want %d", len(listed), maxStatusWorkloads)
 	}
-	for i, name := range names {
+	n := len(m.names)
+	for i, name := range m.names {
 		want := i < maxStatusWorkloads-unsettled || i >= n-unsettled
 		if listed[name] != want {
 			t.Fatalf("%s listed = %v, want %v (the %d not exact, then the first settled ones by name)", name, listed[name], want, unsettled)
 		}
 	}
+}
+
+func TestStatusOfManyWorkloadsSettles(t *testing.T) {
+	const n, unsettled = 1000, 30
+	m := newManyWorkloads(n, unsettled, 0)
+	rng := rand.New(rand.NewPCG(1, 2))
+	shuffled := func() []string {
+		out := append([]string(nil), m.names...)
+		rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+		return out
+	}
+	if first := m.pass(t, shuffled()); first > n {
+		t.Errorf("the first pass over %d workloads wrote the status %d times", n, first)
+	}
+	for i := range 3 {
+		if w := m.pass(t, shuffled()); w != 0 {
+			t.Fatalf("pass %d over unchanged workloads wrote the status %d times, want 0", i+2, w)
+		}
+	}
+	m.wantListed(t, m.listed(t), unsettled)
 
 	// A deleted workload's entry goes.
-	if err := c.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: names[0]}}); err != nil {
+	ctx := context.Background()
+	if err := m.c.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: m.names[0]}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: "shop", Name: names[0]}}); err != nil {
+	m.pass(t, m.names[:1])
+	if m.listed(t)[m.names[0]] {
+		t.Fatalf("the deleted %s is still listed", m.names[0])
+	}
+}
+
+// runFlusher starts the reconciler's status flusher and returns its stop, which waits
+// for the flusher's last write.
+func runFlusher(t *testing.T, r *Reconciler) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.RunStatusFlusher(ctx) }()
+	for !r.statusBatch.flushing.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestStatusWritesBatched: with the flusher running, a pass over 1,000 workloads
+// writes the rule's status a few times at once (the limiter's burst) and the rest in
+// one patch, and the status lists what writing each entry at once would have listed.
+func TestStatusWritesBatched(t *testing.T) {
+	const n, unsettled, burst = 1000, 30, 3
+	m := newManyWorkloads(n, unsettled, 0)
+	m.r.StatusInterval = time.Hour // only the flush at the end
+	m.r.statusBatch.limiter = rate.NewLimiter(0, burst)
+	stop := runFlusher(t, m.r)
+	if w := m.pass(t, m.names); w != burst {
+		t.Errorf("the pass wrote the status %d times at once, want %d (the burst)", w, burst)
+	}
+	stop()
+	if w := m.written(); w != burst+1 {
+		t.Errorf("%d status writes in all, want %d: the burst, then one for every waiting entry", w, burst+1)
+	}
+	m.wantListed(t, m.listed(t), unsettled)
+}
+
+// TestStatusBatchRetriesAndRemoves: entries whose write fails wait for the next flush,
+// and a workload deleted while its entry waits is not listed once written.
+func TestStatusBatchRetriesAndRemoves(t *testing.T) {
+	const n, unsettled = 300, 10
+	m := newManyWorkloads(n, unsettled, 2)
+	m.r.StatusInterval = 10 * time.Millisecond
+	m.r.statusBatch.limiter = rate.NewLimiter(0, 0) // nothing at once
+	stop := runFlusher(t, m.r)
+	defer stop()
+	m.pass(t, m.names)
+	// The first (unsettled) workload in name order that the status lists goes.
+	gone := m.names[n-unsettled]
+	if err := m.c.Delete(context.Background(), &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: gone}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(rule), &got); err != nil {
-		t.Fatal(err)
+	m.pass(t, []string{gone})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		listed := m.listed(t)
+		if len(listed) == maxStatusWorkloads && !listed[gone] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after two failed writes, %d workloads listed (want %d), the deleted %s listed: %v", len(listed), maxStatusWorkloads, gone, listed[gone])
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	for _, e := range got.Status.Workloads {
-		if e.Name == names[0] {
-			t.Fatalf("the deleted %s is still listed", names[0])
+	listed := m.listed(t)
+	for i, name := range m.names {
+		want := name != gone && (i < maxStatusWorkloads-(unsettled-1) || i >= n-unsettled)
+		if listed[name] != want {
+			t.Fatalf("%s listed = %v, want %v", name, listed[name], want)
 		}
 	}
 }
