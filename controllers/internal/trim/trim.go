@@ -129,8 +129,9 @@ func template(t *corev1.PodTemplateSpec) corev1.PodTemplateSpec {
 func Node(n *corev1.Node) *corev1.Node {
 	return &corev1.Node{
 		TypeMeta: n.TypeMeta, ObjectMeta: objectMeta(&n.ObjectMeta),
-		Spec:   corev1.NodeSpec{ProviderID: n.Spec.ProviderID, Taints: n.Spec.Taints, Unschedulable: n.Spec.Unschedulable},
-		Status: corev1.NodeStatus{Capacity: n.Status.Capacity, Allocatable: n.Status.Allocatable},
+		Spec: corev1.NodeSpec{ProviderID: n.Spec.ProviderID, Taints: n.Spec.Taints, Unschedulable: n.Spec.Unschedulable},
+		// Nodes of one instance type report the same capacity and allocatable resources.
+		Status: corev1.NodeStatus{Capacity: shareResources(n.Status.Capacity), Allocatable: shareResources(n.Status.Allocatable)},
 	}
 }
 

@@ -228,6 +228,14 @@ func TestNodeKeepsWhatBallastReads(t *testing.T) {
 		t.Errorf("the trimmed node keeps what nothing reads: %s", jsonOf(t, n))
 	}
 	same(t, "trimming again", n, Node(n.DeepCopy()))
+	// Another node of the type shares its resource lists.
+	other := fullNode(t)
+	other.Name = "ip-10-0-9-9.eu-west-1.compute.internal"
+	o := Node(other)
+	if reflect.ValueOf(o.Status.Allocatable).Pointer() != reflect.ValueOf(n.Status.Allocatable).Pointer() ||
+		reflect.ValueOf(o.Status.Capacity).Pointer() != reflect.ValueOf(n.Status.Capacity).Pointer() {
+		t.Error("two nodes of one instance type hold two copies of their resources")
+	}
 }
 
 // TestWorkloadsKeepWhatBallastReads: the webhook and the drift reconciler find the
@@ -467,7 +475,7 @@ func jsonOf(t *testing.T, obj any) string {
 }
 
 // TestPodsShareWhatTheyHaveInCommon: two pods of one ReplicaSet hold one copy of their
-// labels, owner, node selector, tolerations and resource lists; a pod with other
+// labels, owner, node selector, tolerations, resource lists and containers; a pod with other
 // requests holds its own; a full table starts afresh and still gives right values.
 func TestPodsShareWhatTheyHaveInCommon(t *testing.T) {
 	a, b := fullPod(t), fullPod(t)
@@ -481,6 +489,7 @@ func TestPodsShareWhatTheyHaveInCommon(t *testing.T) {
 		"tolerations":   {ta.Spec.Tolerations, tb.Spec.Tolerations},
 		"requests":      {ta.Spec.Containers[0].Resources.Requests, tb.Spec.Containers[0].Resources.Requests},
 		"limits":        {ta.Spec.Containers[1].Resources.Limits, tb.Spec.Containers[1].Resources.Limits},
+		"containers":    {ta.Spec.Containers, tb.Spec.Containers},
 	} {
 		if ptr(pair[0]) != ptr(pair[1]) {
 			t.Errorf("the pods hold two copies of their %s", what)
@@ -494,6 +503,12 @@ func TestPodsShareWhatTheyHaveInCommon(t *testing.T) {
 	tc := Pod(c)
 	if ptr(tc.Spec.Containers[0].Resources.Requests) == ptr(ta.Spec.Containers[0].Resources.Requests) {
 		t.Error("pods with other requests share them")
+	}
+	if ptr(tc.Spec.Containers) == ptr(ta.Spec.Containers) {
+		t.Error("pods with other requests share their containers")
+	}
+	if ptr(tc.Spec.Containers[1].Resources.Limits) != ptr(ta.Spec.Containers[1].Resources.Limits) {
+		t.Error("a container list of its own does not share the resource lists it has in common")
 	}
 	if got := tc.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU]; got.String() != "750m" {
 		t.Errorf("requests %s, want 750m", got.String())
