@@ -56,6 +56,10 @@ func BuildBallast() (string, error) {
 		return BallastBinary, nil
 	}
 	ballastBuild.Do(func() {
+		if err := openSources(); err != nil {
+			ballastBuildErr = err
+			return
+		}
 		// One binary in the cache, not one more in the temporary directory for every
 		// test process of every run: each package built there about 100 MB that stayed.
 		// The test processes of one run build it from the same tree at the same time,
@@ -89,6 +93,48 @@ func BuildBallast() (string, error) {
 		ballastBuildErr = os.Rename(tmp.Name(), ballastBin)
 	})
 	return ballastBin, ballastBuildErr
+}
+
+// openSources opens every file of this module that the ballast binary is built from
+// (Go files, embedded files, go.mod, go.sum). The go command caches a test's result by
+// the files the test process itself opens (their size and modification time); the
+// binary is built by a child `go build` whose reads it does not see, so without this a
+// test of the binary passed before a change to the controller's code was reported
+// again from the cache instead of being run.
+func openSources() error {
+	files, err := ballastSources()
+	if err != nil {
+		return err
+	}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		_ = f.Close()
+	}
+	return nil
+}
+
+// ballastSources lists the files of this module the ballast binary is built from.
+func ballastSources() ([]string, error) {
+	root := RepoRoot()
+	cmd := exec.Command("go", "list", "-deps", "-f",
+		`{{if not .Standard}}{{$d := .Dir}}{{range .GoFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{range .EmbedFiles}}{{$d}}/{{.}}{{"\n"}}{{end}}{{end}}`,
+		"./cmd/ballast")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOTOOLCHAIN=auto", "GOFLAGS=-mod=mod")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("failed to list the sources of ballast: %w", err)
+	}
+	files := []string{filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")}
+	for _, f := range strings.Split(string(out), "\n") {
+		if f != "" && strings.HasPrefix(f, root+string(filepath.Separator)) {
+			files = append(files, f)
+		}
+	}
+	return files, nil
 }
 
 // Ballast is the real `ballast controller` binary running against the cluster as its
