@@ -3,6 +3,7 @@ package distribution
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -83,19 +84,24 @@ type statusBatch struct {
 	writing sync.Mutex
 }
 
-// put records an entry (or a removal) for target, replacing one that waited.
-func (b *statusBatch) put(t statusTarget, pe pendingEntry) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// entries returns target's waiting entries, made if none; b.mu must be held.
+func (b *statusBatch) entries(t statusTarget) map[workloadID]pendingEntry {
 	if b.pending == nil {
 		b.pending = map[statusTarget]map[workloadID]pendingEntry{}
 	}
 	if b.pending[t] == nil {
 		b.pending[t] = map[workloadID]pendingEntry{}
 	}
+	return b.pending[t]
+}
+
+// put records an entry (or a removal) for target, replacing one that waited.
+func (b *statusBatch) put(t statusTarget, pe pendingEntry) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	b.seq++
 	pe.seq = b.seq
-	b.pending[t][idOf(pe.entry)] = pe
+	b.entries(t)[idOf(pe.entry)] = pe
 }
 
 // drop forgets every waiting entry of a workload, whatever its object.
@@ -132,15 +138,10 @@ func (b *statusBatch) take(t statusTarget) map[workloadID]pendingEntry {
 func (b *statusBatch) restore(t statusTarget, failed map[workloadID]pendingEntry) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	m := b.entries(t)
 	for id, pe := range failed {
-		if b.pending == nil {
-			b.pending = map[statusTarget]map[workloadID]pendingEntry{}
-		}
-		if b.pending[t] == nil {
-			b.pending[t] = map[workloadID]pendingEntry{}
-		}
-		if cur, ok := b.pending[t][id]; !ok || cur.seq < pe.seq {
-			b.pending[t][id] = pe
+		if cur, ok := m[id]; !ok || cur.seq < pe.seq {
+			m[id] = pe
 		}
 	}
 }
@@ -193,13 +194,7 @@ func (r *Reconciler) flushStatus(ctx context.Context, t statusTarget) error {
 		return nil
 	}
 	// A fixed order: the bounded list's result does not depend on map order.
-	ordered := slices.SortedFunc(func(yield func(pendingEntry) bool) {
-		for _, pe := range batch {
-			if !yield(pe) {
-				return
-			}
-		}
-	}, func(a, b pendingEntry) int { return cmp.Compare(a.seq, b.seq) })
+	ordered := slices.SortedFunc(maps.Values(batch), func(a, b pendingEntry) int { return cmp.Compare(a.seq, b.seq) })
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		fresh := t.object()
 		if err := r.Client.Get(ctx, t.key, fresh); err != nil {

@@ -50,7 +50,7 @@ var (
 	tolerations   table[[]corev1.Toleration]
 	owners        table[[]metav1.OwnerReference]
 	affinities    table[*corev1.NodeAffinity]
-	// containers holds whole trimmed container lists (about 400 bytes a container
+	// containerLists holds whole trimmed container lists (about 400 bytes a container
 	// before its maps): the pods of a workload have the same.
 	containerLists table[[]corev1.Container]
 )
