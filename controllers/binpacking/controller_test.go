@@ -194,8 +194,16 @@ func TestBlockedByPodDisruptionBudget(t *testing.T) {
 	f.node("busy", true)
 	f.pod("a", "small", "500m")
 	f.pod("c", "busy", "2")
-	f.create(&policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "web"}, Spec: policyv1.PodDisruptionBudgetSpec{
-		MaxUnavailable: ptr.To(intstr.FromInt32(0)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}})
+	pdb := &policyv1.PodDisruptionBudget{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "web"}, Spec: policyv1.PodDisruptionBudgetSpec{
+		MaxUnavailable: ptr.To(intstr.FromInt32(0)), Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}}}
+	f.create(pdb)
+	// The status the disruption controller (not running here) gives it: neither pod
+	// is Ready, so none may go. Without a status, the Eviction API answers 429 with a
+	// Retry-After that client-go waits out ten times.
+	pdb.Status = policyv1.PodDisruptionBudgetStatus{ObservedGeneration: pdb.Generation, ExpectedPods: 2, DesiredHealthy: 2}
+	if err := env.Client.Status().Update(context.Background(), pdb); err != nil {
+		t.Fatal(err)
+	}
 	f.pass(0)
 	st := f.pass(6 * time.Minute)
 	if got := f.evicted(); len(got) != 0 {

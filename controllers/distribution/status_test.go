@@ -212,33 +212,43 @@ func TestStatusWritesBatched(t *testing.T) {
 }
 
 // TestStatusBatchRetriesAndRemoves: entries whose write fails wait for the next flush,
-// and a workload deleted while its entry waits is not listed once written.
+// and a workload deleted while its entry waits is not listed once written. The
+// flushes are made by hand, so that the pass has queued every entry before the first.
 func TestStatusBatchRetriesAndRemoves(t *testing.T) {
 	const n, unsettled = 300, 10
 	m := newManyWorkloads(n, unsettled, 2)
-	m.r.StatusInterval = 10 * time.Millisecond
-	m.r.statusBatch.limiter = rate.NewLimiter(0, 0) // nothing at once
-	stop := runFlusher(t, m.r)
-	defer stop()
-	m.pass(t, m.names)
+	// As while the flusher runs, with nothing written at once.
+	m.r.statusBatch.flushing.Store(true)
+	m.r.statusBatch.limiter = rate.NewLimiter(0, 0)
+	if w := m.pass(t, m.names); w != 0 {
+		t.Fatalf("the pass wrote the status %d times, want every entry waiting", w)
+	}
 	// The first (unsettled) workload in name order that the status lists goes.
 	gone := m.names[n-unsettled]
-	if err := m.c.Delete(context.Background(), &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: gone}}); err != nil {
+	ctx := context.Background()
+	if err := m.c.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: gone}}); err != nil {
 		t.Fatal(err)
 	}
 	m.pass(t, []string{gone})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		listed := m.listed(t)
-		if len(listed) == maxStatusWorkloads && !listed[gone] {
-			break
+	target := targetOf(m.rule)
+	for i := range 2 {
+		if err := m.r.flushStatus(ctx, target); err == nil {
+			t.Fatalf("flush %d succeeded; the client fails the first two", i+1)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after two failed writes, %d workloads listed (want %d), the deleted %s listed: %v", len(listed), maxStatusWorkloads, gone, listed[gone])
+		if listed := m.listed(t); len(listed) != 0 {
+			t.Fatalf("a failed flush listed %d workloads", len(listed))
 		}
-		time.Sleep(10 * time.Millisecond)
+	}
+	if err := m.r.flushStatus(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	if w := m.written(); w != 1 {
+		t.Errorf("%d status writes, want 1: every waiting entry in one patch", w)
 	}
 	listed := m.listed(t)
+	if len(listed) != maxStatusWorkloads {
+		t.Fatalf("%d workloads listed, want %d", len(listed), maxStatusWorkloads)
+	}
 	for i, name := range m.names {
 		want := name != gone && (i < maxStatusWorkloads-(unsettled-1) || i >= n-unsettled)
 		if listed[name] != want {
