@@ -28,6 +28,10 @@ TEST_FLAGS ?=
 DEV_FLAGS ?=
 # The end-to-end suites start a whole cluster; give go test room beyond its 10m default.
 TEST_TIMEOUT ?= 30m
+# go test starts packages in the order given, two at a time (one per core): the
+# longest suites (whole clusters, minutes of waiting on Karpenter) start first, so
+# that the short ones fill the other slot instead of trailing them.
+TEST_PACKAGES ?= ./test/e2e/ ./test/savings/ ./test/dev/ ./...
 
 .DEFAULT_GOAL := help
 
@@ -75,7 +79,7 @@ test: ## Run every test: envtest suites and the whole-cluster e2e suites (builds
 	hack/gitea.sh >/dev/null && \
 	hack/helm.sh >/dev/null && \
 	echo "KUBEBUILDER_ASSETS=$$assets" && \
-	KUBEBUILDER_ASSETS="$$assets" $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS="$$assets" $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PACKAGES)
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane or Gitea.
