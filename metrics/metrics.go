@@ -35,17 +35,19 @@ var (
 		Help: "Pods the distribution webhook left alone because of the NodePools they can land on, by reason (unmanaged-pool: only NodePools Ballast does not manage; no-nodepool: none).",
 	}, []string{"reason"})
 
+	// WorkloadSplits is the desired and observed split of every workload in scope,
+	// exported by WorkloadReplicas and WorkloadDrift.
+	WorkloadSplits = &WorkloadSplitTable{}
+
 	// WorkloadReplicas is the desired and observed split of every workload in scope.
-	WorkloadReplicas = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "ballast_workload_replicas",
-		Help: "Replicas of a workload by capacity type (on-demand, spot), desired by its rule or observed on its pods (split: desired, observed).",
-	}, []string{"namespace", "kind", "workload", "capacity_type", "split"})
+	WorkloadReplicas = &WorkloadSeries{table: WorkloadSplits, desc: prometheus.NewDesc("ballast_workload_replicas",
+		"Replicas of a workload by capacity type (on-demand, spot), desired by its rule or observed on its pods (split: desired, observed).",
+		[]string{"namespace", "kind", "workload", "capacity_type", "split"}, nil)}
 
 	// WorkloadDrift is how many replicas a workload's observed split is away from the desired one.
-	WorkloadDrift = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "ballast_workload_drift_replicas",
-		Help: "Replicas a workload runs on the wrong capacity type (observed On-Demand minus desired On-Demand, absolute).",
-	}, []string{"namespace", "kind", "workload"})
+	WorkloadDrift = &WorkloadSeries{table: WorkloadSplits, drift: true, desc: prometheus.NewDesc("ballast_workload_drift_replicas",
+		"Replicas a workload runs on the wrong capacity type (observed On-Demand minus desired On-Demand, absolute).",
+		[]string{"namespace", "kind", "workload"}, nil)}
 
 	// Evictions counts the pods Ballast evicted, by cause and result.
 	Evictions = prometheus.NewCounterVec(prometheus.CounterOpts{

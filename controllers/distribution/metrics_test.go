@@ -2,10 +2,10 @@ package distribution
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,14 +34,41 @@ func TestSplitStatusAndSeries(t *testing.T) {
 	if got := p.Status.Workloads[0].Reasons; got["split"] != 2 || got[NoReason] != 1 || len(got) != 2 {
 		t.Fatalf("reasons = %v, want split 2 and none 1", got)
 	}
-	series := func(capacity, which string) float64 {
-		return testutil.ToFloat64(metrics.WorkloadReplicas.WithLabelValues("shop", KindDeployment, "web", capacity, which))
+	// The series as scraped.
+	series := func(name string, labels ...string) float64 {
+		t.Helper()
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(metrics.WorkloadReplicas, metrics.WorkloadDrift)
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := append([]string{"shop", KindDeployment, "web"}, labels...)
+		for _, f := range families {
+			if f.GetName() != name {
+				continue
+			}
+			for _, m := range f.Metric {
+				var got []string
+				for _, l := range m.Label {
+					got = append(got, l.GetValue())
+				}
+				// Labels come sorted by name: capacity_type, kind, namespace, split, workload.
+				if (len(labels) == 0 && slices.Equal(got, []string{KindDeployment, "shop", "web"})) ||
+					(len(labels) == 2 && slices.Equal(got, []string{labels[0], KindDeployment, "shop", labels[1], "web"})) {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		t.Fatalf("no %s series %v", name, want)
+		return 0
 	}
-	if series(v1alpha1.CapacitySpot, "desired") != 4 || series(v1alpha1.CapacitySpot, "observed") != 2 || series(v1alpha1.CapacityOnDemand, "observed") != 1 {
-		t.Fatalf("series: desired spot %v, observed spot %v, observed on-demand %v", series(v1alpha1.CapacitySpot, "desired"),
-			series(v1alpha1.CapacitySpot, "observed"), series(v1alpha1.CapacityOnDemand, "observed"))
+	replicas := func(capacity, which string) float64 { return series("ballast_workload_replicas", capacity, which) }
+	if replicas(v1alpha1.CapacitySpot, "desired") != 4 || replicas(v1alpha1.CapacitySpot, "observed") != 2 || replicas(v1alpha1.CapacityOnDemand, "observed") != 1 {
+		t.Fatalf("series: desired spot %v, observed spot %v, observed on-demand %v", replicas(v1alpha1.CapacitySpot, "desired"),
+			replicas(v1alpha1.CapacitySpot, "observed"), replicas(v1alpha1.CapacityOnDemand, "observed"))
 	}
-	if d := testutil.ToFloat64(metrics.WorkloadDrift.WithLabelValues("shop", KindDeployment, "web")); d != 1 {
+	if d := series("ballast_workload_drift_replicas"); d != 1 {
 		t.Fatalf("drift = %v, want 1 (one On-Demand replica beyond the split)", d)
 	}
 
@@ -49,11 +76,7 @@ func TestSplitStatusAndSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.reconcile(t)
-	web := prometheus.Labels{"namespace": "shop", "workload": "web"}
-	if n := metrics.WorkloadReplicas.DeletePartialMatch(web); n != 0 {
-		t.Fatalf("%d ballast_workload_replicas series left after the workload went", n)
-	}
-	if n := metrics.WorkloadDrift.DeletePartialMatch(web); n != 0 {
-		t.Fatalf("%d ballast_workload_drift_replicas series left after the workload went", n)
+	if _, ok := metrics.WorkloadSplits.Get("shop", KindDeployment, "web"); ok {
+		t.Fatal("the workload's series are still exported after it went")
 	}
 }

@@ -13,8 +13,9 @@
 //     capacity type, fit simulation, limits); each container's name, resources,
 //     restartPolicy and host ports, overhead and pod-level resources (requests: cost,
 //     bin-packing, limits); volumes that claim a PersistentVolumeClaim (bin-packing);
-//     status.phase and the PodScheduled condition without its message (pending and
-//     unschedulable pods: fallback, limits, bin-packing).
+//     status.phase and, while the pod is not scheduled, the PodScheduled condition
+//     without its message (pending and unschedulable pods: fallback, limits,
+//     bin-packing).
 //   - Node: metadata as above (every label: capacity type, instance type, zone, node
 //     affinity), spec.taints and spec.unschedulable (fit simulation, bin-packing's own
 //     taint), status.capacity and status.allocatable (cost, commitments, bin-packing).

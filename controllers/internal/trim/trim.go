@@ -57,7 +57,9 @@ func Pod(p *corev1.Pod) *corev1.Pod {
 	out.Spec.Volumes = claims(p.Spec.Volumes)
 	out.Status.Phase = p.Status.Phase
 	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled {
+		// Only an unscheduled pod's PodScheduled condition is read (pending since
+		// when, and why); a scheduled pod's is most of the cache's conditions.
+		if c.Type == corev1.PodScheduled && c.Status != corev1.ConditionTrue {
 			// The scheduler's message lists every node's verdict: long, and never read.
 			c.Message = ""
 			out.Status.Conditions = append(out.Status.Conditions, c)
