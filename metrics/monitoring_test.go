@@ -55,7 +55,10 @@ func exportedMetrics(t *testing.T) map[string]exported {
 			defer func() { v.DeleteLabelValues(values...) }()
 		case *metrics.WorkloadSeries:
 			// Series made from a table when scraped: a probe workload makes them.
-			probe = func() error { metrics.WorkloadSplits.Set("probe", "probe", "probe", metrics.WorkloadSplit{}); return nil }
+			probe = func() error {
+				metrics.WorkloadSplits.Set("probe", "probe", "probe", metrics.WorkloadSplit{})
+				return nil
+			}
 			defer metrics.WorkloadSplits.Delete("probe", "probe", "probe")
 		case prometheus.Metric:
 			// A collector without labels (a plain Counter) is its one series.
