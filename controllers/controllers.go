@@ -159,7 +159,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	hooks.Register(distribution.WebhookPath, &admission.Webhook{Handler: placer})
 	hooks.Register(distribution.DecidePath, &distribution.DecideHandler{Placer: placer})
 	hooks.Register(distribution.DaemonSetWebhookPath, &admission.Webhook{Handler: &distribution.DaemonSetTolerator{
-		Client: c, Scope: inScope,
+		Client: c, API: o.API, Scope: inScope,
 	}})
 	// One judgement of whether the webhook places pods, fed by drift correction's
 	// evictions, consulted by every evicting controller.

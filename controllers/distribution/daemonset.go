@@ -25,6 +25,9 @@ const DaemonSetWebhookPath = "/mutate-apps-v1-daemonset"
 type DaemonSetTolerator struct {
 	// Client reads namespaces, usually from a cache.
 	Client client.Reader
+	// API reads a namespace the cache leaves out of scope, in case the cache has not
+	// caught up with its opt-in label yet; nil trusts the cache.
+	API client.Reader
 	// Scope says which namespaces are placed.
 	Scope scope.Scope
 }
@@ -36,7 +39,7 @@ func (d *DaemonSetTolerator) Handle(ctx context.Context, req admission.Request) 
 	if req.Kind.Kind != "DaemonSet" || (req.Operation != "CREATE" && req.Operation != "UPDATE") {
 		return admission.Allowed("not a DaemonSet creation or update")
 	}
-	in, why, err := d.Scope.Check(ctx, d.Client, req.Namespace)
+	in, why, err := admittedScope(ctx, d.Scope, d.Client, d.API, req.Namespace)
 	if err != nil || !in {
 		return admission.Allowed(why)
 	}
@@ -52,4 +55,17 @@ func (d *DaemonSetTolerator) Handle(ctx context.Context, req admission.Request) 
 		return admission.Allowed("DaemonSet not encodable; left alone")
 	}
 	return admission.PatchResponseFromRaw(req.Object.Raw, patched)
+}
+
+// admittedScope reports whether an admission's namespace is in scope. The API server
+// calls Ballast's webhooks only for namespaces their selector takes in, so a namespace
+// the cache leaves out is most likely one just created or labelled that the cache has
+// not caught up with: then the API server (api, when not nil) is asked. Left out, a
+// DaemonSet would keep no Spot toleration until its next update.
+func admittedScope(ctx context.Context, s scope.Scope, cache, api client.Reader, namespace string) (bool, string, error) {
+	in, why, err := s.Check(ctx, cache, namespace)
+	if err == nil && !in && api != nil {
+		in, why, err = s.Check(ctx, api, namespace)
+	}
+	return in, why, err
 }

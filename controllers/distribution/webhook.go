@@ -104,13 +104,7 @@ func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Re
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.budget())
 	defer cancel()
-	in, why, err := p.Scope.Check(ctx, p.Client, req.Namespace)
-	if err == nil && !in && p.API != nil {
-		// The API server calls the webhook only for namespaces its selector takes in,
-		// so a namespace the cache leaves out is most likely one just created or
-		// labelled that the cache has not caught up with: ask the API server.
-		in, why, err = p.Scope.Check(ctx, p.API, req.Namespace)
-	}
+	in, why, err := admittedScope(ctx, p.Scope, p.Client, p.API, req.Namespace)
 	if err != nil || !in {
 		return admission.Allowed(why)
 	}

@@ -436,6 +436,32 @@ func TestDaemonSetTemplateTolerates(t *testing.T) {
 	if resp := admitDS(ds(ns, corev1.Toleration{Operator: corev1.TolerationOpExists}), admissionv1.Create); len(resp.Patches) != 0 {
 		t.Fatalf("a DaemonSet that tolerates every taint was changed: %v", resp.Patches)
 	}
+	// A cache that has not seen the namespace's opt-in label yet (the namespace was
+	// labelled a moment ago): the API server is asked, and the toleration added.
+	d.Client = staleNamespaces{Client: env.Client}
+	if resp := admitDS(ds(ns), admissionv1.Create); len(resp.Patches) != 0 {
+		t.Fatalf("the stale cache alone put the namespace in scope: %v", resp.Patches)
+	}
+	d.API = env.Client
+	if resp := admitDS(ds(ns), admissionv1.Create); len(resp.Patches) != 1 {
+		t.Fatalf("a DaemonSet admitted while the cache lagged got no toleration: %v", resp.Patches)
+	}
+	if resp := admitDS(ds(out), admissionv1.Create); len(resp.Patches) != 0 {
+		t.Fatalf("a DaemonSet out of scope was changed after asking the API server: %v", resp.Patches)
+	}
+}
+
+// staleNamespaces reads namespaces as a cache that has not seen their labels yet.
+type staleNamespaces struct{ client.Client }
+
+func (s staleNamespaces) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if err := s.Client.Get(ctx, key, obj, opts...); err != nil {
+		return err
+	}
+	if ns, ok := obj.(*corev1.Namespace); ok {
+		ns.Labels = nil
+	}
+	return nil
 }
 
 // TestDepartingPodIsReplacedInItsClass: a Deployment at 50% runs 2 On-Demand and 2

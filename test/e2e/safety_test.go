@@ -97,7 +97,14 @@ func TestDaemonSetRunsOnEverySpotNode(t *testing.T) {
 				missing = append(missing, n.Name)
 			}
 		}
-		return len(nodes.Items) >= 3 && len(missing) == 0, fmt.Sprintf("%d Spot nodes, no agent on %v", len(nodes.Items), missing), nil
+		// The template's tolerations tell a DaemonSet the webhook left alone from one
+		// whose pods do not run.
+		var got appsv1.DaemonSet
+		if err := kube.Client.Get(ctx, client.ObjectKeyFromObject(ds), &got); err != nil {
+			return false, "", err
+		}
+		return len(nodes.Items) >= 3 && len(missing) == 0, fmt.Sprintf("%d Spot nodes, no agent on %v; template tolerations %v",
+			len(nodes.Items), missing, got.Spec.Template.Spec.Tolerations), nil
 	})
 	if err != nil {
 		t.Fatal(err)
