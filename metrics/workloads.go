@@ -41,14 +41,11 @@ func (t *WorkloadSplitTable) Get(namespace, kind, name string) (WorkloadSplit, b
 	return s, ok
 }
 
-// Delete forgets a workload's split (its series go) and reports whether it was there.
-func (t *WorkloadSplitTable) Delete(namespace, kind, name string) bool {
+// Delete forgets a workload's split: its series go.
+func (t *WorkloadSplitTable) Delete(namespace, kind, name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	k := workloadKey{namespace, kind, name}
-	_, ok := t.m[k]
-	delete(t.m, k)
-	return ok
+	delete(t.m, workloadKey{namespace, kind, name})
 }
 
 // WorkloadSeries is one metric of a WorkloadSplitTable: a prometheus.Collector.

@@ -56,16 +56,3 @@ func (d *DaemonSetTolerator) Handle(ctx context.Context, req admission.Request) 
 	}
 	return admission.PatchResponseFromRaw(req.Object.Raw, patched)
 }
-
-// admittedScope reports whether an admission's namespace is in scope. The API server
-// calls Ballast's webhooks only for namespaces their selector takes in, so a namespace
-// the cache leaves out is most likely one just created or labelled that the cache has
-// not caught up with: then the API server (api, when not nil) is asked. Left out, a
-// DaemonSet would keep no Spot toleration until its next update.
-func admittedScope(ctx context.Context, s scope.Scope, cache, api client.Reader, namespace string) (bool, string, error) {
-	in, why, err := s.Check(ctx, cache, namespace)
-	if err == nil && !in && api != nil {
-		in, why, err = s.Check(ctx, api, namespace)
-	}
-	return in, why, err
-}

@@ -324,6 +324,19 @@ func (p *Placer) observe(ctx context.Context, w *Workload) (observation, error) 
 	return newListed(out), nil
 }
 
+// admittedScope reports whether an admission's namespace is in scope. The API server
+// calls Ballast's webhooks only for namespaces their selector takes in, so a namespace
+// the cache leaves out is most likely one just created or labelled that the cache has
+// not caught up with: then the API server (api, when not nil) is asked. Left out, a pod
+// would go unplaced and a DaemonSet keep no Spot toleration until its next update.
+func admittedScope(ctx context.Context, s scope.Scope, cache, api client.Reader, namespace string) (bool, string, error) {
+	in, why, err := s.Check(ctx, cache, namespace)
+	if err == nil && !in && api != nil {
+		in, why, err = s.Check(ctx, api, namespace)
+	}
+	return in, why, err
+}
+
 // NodeCapacity returns a lookup of a node's Karpenter capacity type.
 func NodeCapacity(ctx context.Context, c client.Reader) func(string) string {
 	return func(name string) string {
