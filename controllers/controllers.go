@@ -27,6 +27,7 @@ import (
 	costctl "github.com/ballast-dev/ballast/controllers/cost"
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/fallback"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/controllers/internal/trim"
@@ -139,6 +140,12 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
+	// The controllers that read every pod take them from the informer's store, not
+	// copied (through the client when the cache's informer has no single store).
+	allPods, err := podstore.FromInformer(pods)
+	if err != nil {
+		allPods = nil
+	}
 	// The elected leader decides admissions from memory; the other replicas forward
 	// their decisions to it over HTTPS, and decide through the ledgers when it cannot
 	// be reached.
@@ -179,12 +186,12 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	fb := &fallback.Reconciler{
 		Client: c, Recorder: status.Events(mgr.GetEventRecorder("ballast-fallback")), Cluster: o.Cluster, Scope: inScope,
 		BestScore: o.BestSpotScore, MinScore: o.MinSpotScore, CapacityMemory: o.UnavailableOfferingsTTL, API: o.API,
-		Discover: o.DiscoverCommitments, Placement: placing,
+		Discover: o.DiscoverCommitments, Placement: placing, Pods: allPods,
 	}
 	if err := fb.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the fallback controller: %w", err)
 	}
-	if err := (&costctl.Reconciler{Client: c, Cluster: o.Cluster, Prices: o.Prices, Interval: o.CostInterval, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
+	if err := (&costctl.Reconciler{Client: c, Pods: allPods, Cluster: o.Cluster, Prices: o.Prices, Interval: o.CostInterval, Discover: o.DiscoverCommitments}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the cost controller: %w", err)
 	}
 	// Without --discover-commitments, policies with source Discover get
@@ -195,7 +202,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	bp := &binpacking.Reconciler{
 		Client: c, Recorder: status.Events(mgr.GetEventRecorder("ballast-binpacking")), Cluster: o.Cluster, Scope: inScope,
 		StablePeriod: o.BinPackingStablePeriod, Interval: o.BinPackingInterval, Discover: o.DiscoverCommitments,
-		Placement: placing,
+		Placement: placing, Pods: allPods,
 	}
 	if err := bp.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the bin-packing controller: %w", err)

@@ -44,6 +44,9 @@ var podSpecificLabels = []string{
 type Cluster struct {
 	Nodes []corev1.Node
 	Pods  []corev1.Pod
+	// PodRefs are more pods, priced as Pods are: pods read where they are held (an
+	// informer's store) rather than copied. FromCluster never changes them.
+	PodRefs []*corev1.Pod
 	// ReplicaSets name the owner of their pods exactly (a Deployment, or whatever
 	// controls the ReplicaSet); without them a ReplicaSet's pods belong to the
 	// Deployment named like the ReplicaSet less its pod-template-hash.
@@ -70,6 +73,9 @@ func FromCluster(c Cluster) (*Workload, error) {
 	}
 	for i := range c.Pods {
 		p := &c.Pods[i]
+		b.addPod(p.Namespace, p.Name, p.Labels, p.Annotations, p.OwnerReferences, p.Spec.NodeName, p.Status.Phase, &p.Spec)
+	}
+	for _, p := range c.PodRefs {
 		b.addPod(p.Namespace, p.Name, p.Labels, p.Annotations, p.OwnerReferences, p.Spec.NodeName, p.Status.Phase, &p.Spec)
 	}
 	for i := range c.ReplicaSets {

@@ -162,6 +162,32 @@ func TestFromCluster(t *testing.T) {
 	}
 }
 
+// Pods held elsewhere (the runtime controllers pass the cache's own, PodRefs) count as
+// the same pods copied into Pods would, whichever way a cluster's pods are split.
+func TestFromClusterPodRefs(t *testing.T) {
+	want, err := FromCluster(testCluster())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, copied := range []int{0, 1, 3} {
+		c := testCluster()
+		if copied > len(c.Pods) {
+			t.Fatalf("the test cluster has %d pods", len(c.Pods))
+		}
+		for i := copied; i < len(c.Pods); i++ {
+			c.PodRefs = append(c.PodRefs, &c.Pods[i])
+		}
+		c.Pods = c.Pods[:copied]
+		got, err := FromCluster(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%d pods copied, the rest by reference:\n%+v\nwant\n%+v", copied, got, want)
+		}
+	}
+}
+
 // TestEstimateFromCluster is what the runtime cost controller does: the cluster's
 // objects, FromCluster, then Estimate with the region and commitments.
 func TestEstimateFromCluster(t *testing.T) {

@@ -362,6 +362,15 @@ func (b *Ballast) Stop() {
 	}
 }
 
+// CPU returns the processor time the running controller process has used so far (a
+// restart starts again from zero).
+func (b *Ballast) CPU() time.Duration {
+	if b.comp == nil {
+		return 0
+	}
+	return b.comp.CPU()
+}
+
 // Log returns the tail of the current process's log.
 func (b *Ballast) Log(lines int) string {
 	if b.comp == nil {

@@ -365,6 +365,15 @@ func (c *Cluster) Memory() map[string]int64 {
 	return out
 }
 
+// CPU returns the processor time each component of the cluster has used so far.
+func (c *Cluster) CPU() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, comp := range c.components {
+		out[comp.Name] = comp.CPU()
+	}
+	return out
+}
+
 // Dump writes the last lines of every component's log to w.
 func (c *Cluster) Dump(w io.Writer) {
 	if c == nil {

@@ -91,6 +91,35 @@ func (c *component) RSS() int64 {
 	return 0
 }
 
+// CPU returns the processor time (user and system) the process has used so far, its
+// children's included once they have ended (0 when it has ended itself).
+func (c *component) CPU() time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's name, which is in parentheses and may hold spaces:
+	// utime, stime, cutime and cstime are the 14th to 17th fields, in clock ticks.
+	rest := string(data)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	f := strings.Fields(rest)
+	if len(f) < 15 {
+		return 0
+	}
+	var ticks int64
+	for _, v := range f[11:15] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
 // tail returns the last n lines of the component's log.
 func (c *component) tail(n int) string {
 	data, err := os.ReadFile(c.LogPath)

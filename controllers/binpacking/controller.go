@@ -21,6 +21,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/internal/coverage"
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
 	"github.com/ballast-dev/ballast/controllers/internal/placement"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/cost"
@@ -70,6 +71,9 @@ type Reconciler struct {
 	// Ballast's webhook is not placing pods (their replacements would lose their
 	// placement). Nil: not consulted.
 	Placement *placement.Watch
+	// Pods reads every pod of the cluster from the cache's store, without copies;
+	// through Client when nil.
+	Pods podstore.Reader
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -146,10 +150,10 @@ func (r *Reconciler) observe(ctx context.Context) ([]*Node, []corev1.Pod, error)
 		return nil, nil, err
 	}
 	// Every pod of the cluster, read only (the simulation, evictions and events never
-	// change a pod): without the cache's deep copies, which would double the
+	// change a pod): the cache's own objects, without copies, which would double the
 	// controller's memory for the pass. Nodes are copied: a pass patches them.
-	var pl corev1.PodList
-	if err := r.Client.List(ctx, &pl, client.UnsafeDisableDeepCopy); err != nil {
+	all, err := podstore.Or(r.Pods, r.Client).All(ctx)
+	if err != nil {
 		return nil, nil, err
 	}
 	byName := map[string]*Node{}
@@ -160,8 +164,7 @@ func (r *Reconciler) observe(ctx context.Context) ([]*Node, []corev1.Pod, error)
 		nodes = append(nodes, n)
 	}
 	var pending []corev1.Pod
-	for i := range pl.Items {
-		p := &pl.Items[i]
+	for _, p := range all {
 		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}

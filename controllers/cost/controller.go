@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/metrics"
@@ -41,6 +42,9 @@ type Reconciler struct {
 	// Discover returns the commitments discovered in AWS for a region, for policies
 	// whose commitments have source Discover; nil prices those without commitments.
 	Discover func(ctx context.Context, region string) (cost.Commitments, error)
+	// Pods reads every pod of the cluster from the cache's store, without copies;
+	// through Client when nil.
+	Pods podstore.Reader
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 
@@ -110,17 +114,17 @@ func (r *Reconciler) cluster(ctx context.Context) (cost.Cluster, error) {
 	if err := r.Client.List(ctx, &nodes); err != nil {
 		return cost.Cluster{}, err
 	}
-	// Every pod of the cluster, read only: without the cache's deep copies, which
-	// would double the controller's memory for the pass.
-	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods, client.UnsafeDisableDeepCopy); err != nil {
+	// Every pod of the cluster, read only: the cache's own objects, without copies,
+	// which would double the controller's memory for the pass.
+	pods, err := podstore.Or(r.Pods, r.Client).All(ctx)
+	if err != nil {
 		return cost.Cluster{}, err
 	}
 	var sets appsv1.ReplicaSetList
 	if err := r.Client.List(ctx, &sets); err != nil {
 		return cost.Cluster{}, err
 	}
-	return cost.Cluster{Nodes: nodes.Items, Pods: pods.Items, ReplicaSets: sets.Items}, nil
+	return cost.Cluster{Nodes: nodes.Items, PodRefs: pods, ReplicaSets: sets.Items}, nil
 }
 
 // price estimates the cluster as it runs, leaving out the nodes the book has no price

@@ -22,6 +22,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/internal/coverage"
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
 	"github.com/ballast-dev/ballast/controllers/internal/placement"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/cost"
@@ -83,6 +84,9 @@ type Reconciler struct {
 	// to Spot while it says Ballast's webhook is not placing pods (the replacement
 	// would not be placed on Spot). Nil: not consulted.
 	Placement *placement.Watch
+	// Pods reads every pod of the cluster from the cache's store, without copies;
+	// through Client when nil.
+	Pods podstore.Reader
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/ballast-dev/ballast/controllers/internal/coverage"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -98,8 +99,9 @@ func (r *Reconciler) protect(ctx context.Context, policy *v1alpha1.ClusterPolicy
 	if err := r.Client.List(ctx, &nodes); err != nil {
 		return err
 	}
-	var pods corev1.PodList
-	if err := r.Client.List(ctx, &pods); err != nil {
+	// Read only: the cache's own objects, without copies.
+	pods, err := podstore.Or(r.Pods, r.Client).All(ctx)
+	if err != nil {
 		return err
 	}
 	isFallback := map[types.UID]bool{}
@@ -111,8 +113,8 @@ func (r *Reconciler) protect(ctx context.Context, policy *v1alpha1.ClusterPolicy
 		}
 	}
 	others := map[string]int{}
-	for i := range pods.Items {
-		if p := &pods.Items[i]; busies(p) && !isFallback[p.UID] {
+	for _, p := range pods {
+		if busies(p) && !isFallback[p.UID] {
 			others[p.Spec.NodeName]++
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,6 +91,24 @@ func report() {
 		fmt.Printf(" %s=%dMiB", n, mem[n]>>20)
 	}
 	fmt.Printf(" total=%dMiB\n", total>>20)
+	// Where the suite's processor time went: the machine has two cores for every suite.
+	cpu := kube.CPU()
+	cpu["ballast"] = ballast.CPU()
+	var self syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	cpu["tests"] = time.Duration(self.Utime.Nano() + self.Stime.Nano())
+	names = names[:0]
+	var sum time.Duration
+	for n, d := range cpu {
+		names = append(names, n)
+		sum += d
+	}
+	sort.Strings(names)
+	fmt.Printf("component CPU:")
+	for _, n := range names {
+		fmt.Printf(" %s=%s", n, cpu[n].Round(time.Second))
+	}
+	fmt.Printf(" total=%s in %s\n", sum.Round(time.Second), time.Since(suiteTime).Round(time.Second))
 }
 
 // firstRunningPod measures the time from the suite's start to the first pod Running on
