@@ -28,10 +28,13 @@ TEST_FLAGS ?=
 DEV_FLAGS ?=
 # The end-to-end suites start a whole cluster; give go test room beyond its 10m default.
 TEST_TIMEOUT ?= 30m
-# go test starts packages in the order given, two at a time (one per core): the
-# longest suites (whole clusters, minutes of waiting on Karpenter) start first, so
-# that the short ones fill the other slot instead of trailing them.
-TEST_PACKAGES ?= ./test/e2e/ ./test/savings/ ./test/dev/ ./...
+# The whole-cluster suites spend minutes waiting on Karpenter and the runtime's timers
+# at about a third of a core each, yet in one go test each would hold one of its -p
+# slots (one per core), which building and running every other package needs too. So
+# make test runs them in a go test of their own, side by side, beside a go test of
+# every other package. TEST_PACKAGES=... runs just those packages, in one go test.
+CLUSTER_SUITES ?= ./test/e2e/ ./test/savings/ ./test/dev/
+TEST_PACKAGES ?=
 
 .DEFAULT_GOAL := help
 
@@ -79,7 +82,13 @@ test: ## Run every test: envtest suites and the whole-cluster e2e suites (builds
 	hack/gitea.sh >/dev/null && \
 	hack/helm.sh >/dev/null && \
 	echo "KUBEBUILDER_ASSETS=$$assets" && \
-	KUBEBUILDER_ASSETS="$$assets" $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PACKAGES)
+	export KUBEBUILDER_ASSETS="$$assets" && \
+	if [ -n "$(TEST_PACKAGES)" ]; then exec $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PACKAGES); fi && \
+	suites="$$($(GO) list $(CLUSTER_SUITES))" && \
+	others="$$($(GO) list ./... | grep -vxF "$$suites")" && \
+	{ $(GO) test -p $(words $(CLUSTER_SUITES)) -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$suites & pid=$$!; } && \
+	rc=0 && { $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$others || rc=1; } && \
+	{ wait $$pid || rc=1; } && exit $$rc
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no control plane or Gitea.
