@@ -88,8 +88,8 @@ test: ## Run every test: envtest suites and the whole-cluster e2e suites (builds
 	echo "KUBEBUILDER_ASSETS=$$assets" && \
 	export KUBEBUILDER_ASSETS="$$assets" && \
 	if [ -n "$(TEST_PACKAGES)" ]; then exec $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(TEST_PACKAGES); fi && \
-	suites="$$($(GO) list $(LONGEST_SUITE) $(CLUSTER_SUITES))" && \
-	others="$$($(GO) list ./... | grep -vxF "$$suites")" && \
+	whole="$$($(GO) list $(LONGEST_SUITE) $(CLUSTER_SUITES))" && \
+	others="$$($(GO) list ./... | grep -vxF "$$whole")" && \
 	{ $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(LONGEST_SUITE) & longest=$$!; } && \
 	{ nice $(GO) test -p $(words $(CLUSTER_SUITES)) -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $(CLUSTER_SUITES) & suites=$$!; } && \
 	rc=0 && { nice $(GO) test -timeout $(TEST_TIMEOUT) $(TEST_FLAGS) $$others || rc=1; } && \

@@ -141,11 +141,9 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	// The controllers that read every pod take them from the informer's store, not
-	// copied (through the client when the cache's informer has no single store).
-	allPods, err := podstore.FromInformer(pods)
-	if err != nil {
-		allPods = nil
-	}
+	// copied; a nil Reader (the cache's informer has no single store) lists through
+	// the client instead.
+	allPods, _ := podstore.FromInformer(pods)
 	// The elected leader decides admissions from memory; the other replicas forward
 	// their decisions to it over HTTPS, and decide through the ledgers when it cannot
 	// be reached.

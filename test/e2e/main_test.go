@@ -3,8 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -79,17 +80,7 @@ func report() {
 	}
 	fmt.Println()
 	mem := kube.Memory()
-	names := make([]string, 0, len(mem))
-	var total int64
-	for n, b := range mem {
-		names = append(names, n)
-		total += b
-	}
-	sort.Strings(names)
-	fmt.Printf("component memory (RSS):")
-	for _, n := range names {
-		fmt.Printf(" %s=%dMiB", n, mem[n]>>20)
-	}
+	total := printSorted("component memory (RSS):", mem, func(b int64) string { return fmt.Sprintf("%dMiB", b>>20) })
 	fmt.Printf(" total=%dMiB\n", total>>20)
 	// Where the suite's processor time went: the machine has two cores for every suite.
 	cpu := kube.CPU()
@@ -97,18 +88,19 @@ func report() {
 	var self syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
 	cpu["tests"] = time.Duration(self.Utime.Nano() + self.Stime.Nano())
-	names = names[:0]
-	var sum time.Duration
-	for n, d := range cpu {
-		names = append(names, n)
-		sum += d
-	}
-	sort.Strings(names)
-	fmt.Printf("component CPU:")
-	for _, n := range names {
-		fmt.Printf(" %s=%s", n, cpu[n].Round(time.Second))
-	}
+	sum := printSorted("component CPU:", cpu, func(d time.Duration) string { return d.Round(time.Second).String() })
 	fmt.Printf(" total=%s in %s\n", sum.Round(time.Second), time.Since(suiteTime).Round(time.Second))
+}
+
+// printSorted prints the title and each name=value by name, and returns the values' sum.
+func printSorted[V int64 | time.Duration](title string, values map[string]V, format func(V) string) V {
+	fmt.Print(title)
+	var sum V
+	for _, n := range slices.Sorted(maps.Keys(values)) {
+		fmt.Printf(" %s=%s", n, format(values[n]))
+		sum += values[n]
+	}
+	return sum
 }
 
 // firstRunningPod measures the time from the suite's start to the first pod Running on
