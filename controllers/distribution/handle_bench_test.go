@@ -3,6 +3,7 @@ package distribution_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -13,7 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
 // BenchmarkPlacerAnswer measures the Placer's answer to one pod admission in process,
@@ -21,7 +25,9 @@ import (
 // from memory, reading the workload, its rule and the NodePools from an informer
 // cache, and answers with a JSON patch. The pods are dry-run admissions of one
 // ReplicaSet (so that nothing accumulates between iterations), shaped like an
-// application pod with a sidecar.
+// application pod with a sidecar. status=full runs it again once the ClusterPolicy's
+// status lists as many workloads, cost shares and workloads on fallback as it may
+// (a large cluster's): the answer must not grow with it.
 //
 //	go test -run '^$' -bench BenchmarkPlacerAnswer -benchmem ./controllers/distribution/
 func BenchmarkPlacerAnswer(b *testing.B) {
@@ -41,15 +47,57 @@ func BenchmarkPlacerAnswer(b *testing.B) {
 		Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
 	}}
 	ctx := context.Background()
-	if resp := r.placer.Handle(ctx, req); len(resp.Patches) == 0 {
-		b.Fatalf("the pod was not placed: %+v", resp.Result)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
+	answer := func(b *testing.B) {
 		if resp := r.placer.Handle(ctx, req); len(resp.Patches) == 0 {
-			b.Fatal("the pod was not placed")
+			b.Fatalf("the pod was not placed: %+v", resp.Result)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if resp := r.placer.Handle(ctx, req); len(resp.Patches) == 0 {
+				b.Fatal("the pod was not placed")
+			}
 		}
 	}
+	fillPolicyStatus(b, r.placer.Client, cluster, 0, 0)
+	b.Run("status=empty", answer)
+	fillPolicyStatus(b, r.placer.Client, cluster, 200, 50)
+	b.Run("status=full", answer)
+}
+
+// fillPolicyStatus writes the ClusterPolicy's status with workloads and cost shares
+// (at most 200 and 50: as many as its schema allows) and waits for the cache to hold
+// it.
+func fillPolicyStatus(b *testing.B, cached client.Reader, cluster string, workloads, shares int) {
+	b.Helper()
+	ctx := context.Background()
+	var policy v1alpha1.ClusterPolicy
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: cluster}, &policy); err != nil {
+		b.Fatal(err)
+	}
+	now := metav1.Now()
+	status := &policy.Status
+	status.Workloads, status.Cost = nil, nil
+	for i := range workloads {
+		status.Workloads = append(status.Workloads, v1alpha1.WorkloadPlacement{Kind: "Deployment", Namespace: "shop", Name: fmt.Sprintf("service-%04d", i),
+			Replicas: 10, Desired: v1alpha1.PlacementCounts{OnDemand: 3, Spot: 7}, Observed: v1alpha1.PlacementCounts{OnDemand: 3, Spot: 7},
+			LastUpdateTime: &now})
+	}
+	if shares > 0 {
+		status.Cost = &v1alpha1.CostStatus{ObservedTime: now, Prices: "live", MonthlyPotential: "30000.00", MonthlyActual: "12000.00",
+			MonthlySavings: "18000.00", SpotSavings: "18000.00", CommitmentSavings: "0.00"}
+	}
+	for i := range shares {
+		status.Cost.Workloads = append(status.Cost.Workloads, v1alpha1.CostShare{Namespace: "shop", Workload: fmt.Sprintf("Deployment/service-%04d", i),
+			MonthlyCost: "1234.56", MonthlySavings: "456.78"})
+	}
+	if err := env.Client.Status().Update(ctx, &policy); err != nil {
+		b.Fatal(err)
+	}
+	poll(b, "the cache to hold the ClusterPolicy's status", func() (bool, error) {
+		var got v1alpha1.ClusterPolicy
+		err := cached.Get(ctx, client.ObjectKey{Name: cluster}, &got)
+		return err == nil && len(got.Status.Workloads) == workloads && (got.Status.Cost != nil) == (shares > 0), err
+	})
 }
 
 // realisticSpec is an application container and a proxy sidecar as a ReplicaSet

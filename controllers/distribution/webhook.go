@@ -183,7 +183,7 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	if err != nil || w == nil {
 		return nil, "not part of a Deployment, StatefulSet, ReplicaSet or Job", err
 	}
-	policy, err := ClusterPolicyFor(ctx, p.Client, p.Cluster)
+	policy, err := clusterpolicy.ForReading(ctx, p.Client, p.Cluster)
 	if err != nil || policy == nil {
 		return nil, "no ClusterPolicy for this cluster", err
 	}
@@ -218,7 +218,7 @@ func (p *Placer) onlyUnmanaged(ctx context.Context, spec *corev1.PodSpec) bool {
 
 // rule returns the rule that applies to the workload.
 func (p *Placer) rule(ctx context.Context, w *Workload) (split.Rule, error) {
-	policy, err := ClusterPolicyFor(ctx, p.Client, p.Cluster)
+	policy, err := clusterpolicy.ForReading(ctx, p.Client, p.Cluster)
 	if err != nil {
 		return split.Rule{}, err
 	}
@@ -228,8 +228,10 @@ func (p *Placer) rule(ctx context.Context, w *Workload) (split.Rule, error) {
 	return p.ruleUnder(ctx, policy, w)
 }
 
+// The policy and rules the Placer reads are the cache's own (ForReading): an admission
+// reads them, never changes them.
 func (p *Placer) ruleUnder(ctx context.Context, policy *v1alpha1.ClusterPolicy, w *Workload) (split.Rule, error) {
-	rules, err := RulesIn(ctx, p.Client, w.Namespace)
+	rules, err := clusterpolicy.RulesForReading(ctx, p.Client, w.Namespace)
 	if err != nil {
 		return split.Rule{}, err
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/split"
 )
@@ -178,12 +179,14 @@ func (w *Workload) Owns(pod *corev1.Pod) bool {
 	return ref != nil && w.owners[ref.UID]
 }
 
-// Pods lists the workload's pods that are not terminating.
+// Pods lists the workload's pods that are not terminating: those its selector selects
+// (less the node topology labels the cache's pods lack, podstore.Selector) that it
+// owns.
 func (w *Workload) Pods(ctx context.Context, c client.Reader) ([]corev1.Pod, error) {
 	var list corev1.PodList
 	// Read-only: skip the cache's deep copies, which dominate the webhook's CPU time for
 	// large workloads (an uncached client ignores the option).
-	if err := c.List(ctx, &list, client.InNamespace(w.Namespace), client.MatchingLabelsSelector{Selector: w.Selector},
+	if err := c.List(ctx, &list, client.InNamespace(w.Namespace), client.MatchingLabelsSelector{Selector: podstore.Selector(w.Selector)},
 		client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("failed to list the pods of %s: %w", w.Key(), err)
 	}

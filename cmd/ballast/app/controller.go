@@ -230,6 +230,9 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		debug.SetMemoryLimit(limit)
 		log.Info("Go memory limit set to 90% of the container's", "bytes", limit)
 	}
+	if percent := goGCPercent(os.Getenv); percent > 0 {
+		debug.SetGCPercent(percent)
+	}
 	if err := o.features.WithLogger(log).SupportedFeatures(map[string]bool{}, nil); err != nil {
 		return usageError(s, "%v", err)
 	}

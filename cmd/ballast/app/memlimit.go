@@ -36,6 +36,24 @@ func goMemoryLimit(getenv func(string) string, readFile func(string) ([]byte, er
 	return 0
 }
 
+// controllerGCPercent is the garbage collector's target the controller runs with
+// unless GOGC sets one: the heap may grow to 1.5 times what is live between
+// collections instead of Go's default 2 times. The controller is a cache of the
+// cluster that mostly waits, so memory is what it costs: measured at 2,000 nodes /
+// 20,000 pods (docs/performance.md), this takes the startup's peak RSS from 400 to
+// 308 MiB and the steady RSS by 23 MiB (54 MiB after churn), for about a quarter more
+// CPU per pod churned.
+const controllerGCPercent = 50
+
+// goGCPercent is the garbage collector's target the controller sets, or -1 to leave
+// the runtime's (GOGC is set).
+func goGCPercent(getenv func(string) string) int {
+	if getenv("GOGC") != "" {
+		return -1
+	}
+	return controllerGCPercent
+}
+
 // containerMemoryLimit is goMemoryLimit of this process.
 func containerMemoryLimit() int64 {
 	return goMemoryLimit(os.Getenv, os.ReadFile, cgroupMemoryLimits)

@@ -48,3 +48,17 @@ func TestGoMemoryLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestGoGCPercent: the controller's own target unless GOGC sets one (even GOGC=off).
+func TestGoGCPercent(t *testing.T) {
+	for env, want := range map[string]int{"": controllerGCPercent, "100": -1, "off": -1, "25": -1} {
+		if got := goGCPercent(func(k string) string {
+			if k == "GOGC" {
+				return env
+			}
+			return ""
+		}); got != want {
+			t.Errorf("GOGC=%q: %d, want %d", env, got, want)
+		}
+	}
+}

@@ -19,14 +19,17 @@ type kind struct {
 	whole     []string
 }
 
-// kept are the metadata paths every trimmed kind keeps whole.
+// kept are the metadata paths every trimmed kind keeps whole (pods their owner
+// references only: see podstore.KeepsLabel).
 var kept = []string{"metadata.labels", "metadata.ownerReferences"}
 
 var kinds = []kind{
-	{&corev1.Pod{}, of(Pod), append([]string{
+	// A pod's labels are kept without the node's topology (podstore.KeepsLabel): a patch may
+	// set or delete single labels, never replace them all.
+	{&corev1.Pod{}, of(Pod), []string{
 		"spec.nodeName", "spec.nodeSelector", "spec.tolerations", "spec.affinity.nodeAffinity", "spec.overhead", "spec.resources",
-		"status.phase",
-	}, kept...)},
+		"status.phase", "metadata.ownerReferences",
+	}},
 	{&corev1.Node{}, of(Node), append([]string{
 		"spec.taints", "spec.unschedulable", "status.capacity", "status.allocatable",
 	}, kept...)},

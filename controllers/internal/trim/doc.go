@@ -6,8 +6,8 @@
 //
 // What each kind keeps, and who reads it:
 //
-//   - Pod: name, namespace, UID, resourceVersion, creation and deletion time, labels,
-//     owner references, Ballast's annotations and karpenter.sh/do-not-disrupt and
+//   - Pod: name, namespace, UID, resourceVersion, creation and deletion time, labels
+//     but the node's topology (podstore.KeepsLabel), owner references, Ballast's annotations and karpenter.sh/do-not-disrupt and
 //     kubernetes.io/config.mirror (distribution, fallback, evict, bin-packing, cost);
 //     spec.nodeName, nodeSelector, tolerations and the node affinity (placement,
 //     capacity type, fit simulation, limits); each container's name, resources,

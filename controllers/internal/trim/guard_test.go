@@ -65,6 +65,7 @@ func TestGuard(t *testing.T) {
 		{"remove the last annotation the cache holds", node, mergeFrom(func(o client.Object) {
 			o.SetAnnotations(map[string]string{})
 		}), true},
+		{"remove every label of a pod", pod, mergeFrom(func(o client.Object) { o.SetLabels(nil) }), true},
 		{"change a container's image", pod, mergeFrom(func(o client.Object) {
 			o.(*corev1.Pod).Spec.Containers[0].Image = "other"
 		}), true},
@@ -97,6 +98,7 @@ func TestGuard(t *testing.T) {
 		}, client.MergeFromWithOptimisticLock{}), false},
 		{"remove every taint", node, mergeFrom(func(o client.Object) { o.(*corev1.Node).Spec.Taints = nil }), false},
 		{"label a pod", pod, mergeFrom(func(o client.Object) { o.GetLabels()["x"] = "y" }), false},
+		{"delete one label of a pod", pod, mergeFrom(func(o client.Object) { delete(o.GetLabels(), "team") }), false},
 		{"strategic-merge the tolerations", pod, func(c client.Client, o client.Object) error {
 			base := o.DeepCopyObject().(client.Object)
 			o.(*corev1.Pod).Spec.Tolerations = append(o.(*corev1.Pod).Spec.Tolerations, corev1.Toleration{Key: "k", Operator: corev1.TolerationOpExists})
@@ -162,7 +164,8 @@ func TestGuard(t *testing.T) {
 					t.Fatal(err)
 				}
 				if want := whole["Pod"].(*corev1.Pod); got.Spec.Containers[0].Image != want.Spec.Containers[0].Image ||
-					len(got.Status.Conditions) != len(want.Status.Conditions) || len(got.Spec.Containers) != len(want.Spec.Containers) {
+					len(got.Status.Conditions) != len(want.Status.Conditions) || len(got.Spec.Containers) != len(want.Spec.Containers) ||
+					got.Labels[corev1.LabelTopologyZone] != want.Labels[corev1.LabelTopologyZone] {
 					t.Fatalf("the pod lost what the cache does not hold: %s", jsonOf(t, &got))
 				}
 			}

@@ -12,6 +12,7 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -23,6 +24,22 @@ import (
 func KeepsAnnotation(key string) bool {
 	return strings.HasPrefix(key, v1alpha1.GroupVersion.Group+"/") || key == evict.DoNotDisruptAnnotation ||
 		key == corev1.MirrorPodAnnotationKey
+}
+
+// podLabels are a pod's labels without the node's topology (podstore.KeepsLabel).
+func podLabels(in map[string]string) map[string]string {
+	for k := range in {
+		if !podstore.KeepsLabel(k) {
+			out := make(map[string]string, len(in))
+			for k, v := range in {
+				if podstore.KeepsLabel(k) {
+					out[k] = v
+				}
+			}
+			return out
+		}
+	}
+	return in
 }
 
 // objectMeta keeps the metadata Ballast reads: identity, the resourceVersion (the
@@ -53,6 +70,7 @@ func annotations(in map[string]string) map[string]string {
 // pod (see the package documentation).
 func Pod(p *corev1.Pod) *corev1.Pod {
 	out := &corev1.Pod{TypeMeta: p.TypeMeta, ObjectMeta: objectMeta(&p.ObjectMeta), Spec: podSpec(&p.Spec)}
+	out.Labels = podLabels(out.Labels)
 	out.Spec.NodeName = p.Spec.NodeName
 	out.Spec.Volumes = claims(p.Spec.Volumes)
 	out.Status.Phase = p.Status.Phase

@@ -3,6 +3,7 @@ package trim
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"reflect"
 	"strconv"
@@ -27,6 +28,7 @@ import (
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/fallback"
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/controllers/limits"
 	"github.com/ballast-dev/ballast/cost"
@@ -163,6 +165,15 @@ func TestPodKeepsWhatBallastReads(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// A pod's labels stand for its workload's when the workload is not in the
+			// cluster read (here its Deployment): the node's topology, which the trim
+			// drops, is no workload's label (a rule selects workloads by theirs).
+			for _, apps := range [][]cost.App{fw.Apps, fw.DaemonSets} {
+				for i := range apps {
+					apps[i].Labels = maps.Clone(apps[i].Labels)
+					maps.DeleteFunc(apps[i].Labels, func(k, _ string) bool { return !podstore.KeepsLabel(k) })
+				}
+			}
 			same(t, "cost", fw, tw)
 			same(t, "trimming again", p, Pod(p.DeepCopy()))
 		})
@@ -190,9 +201,22 @@ func TestPodKeepsWhatBallastReads(t *testing.T) {
 			t.Errorf("the trimmed pod keeps %s: %s", dropped.what, jsonOf(t, p))
 		}
 	}
-	if !reflect.DeepEqual(p.Labels, full.Labels) || !reflect.DeepEqual(p.OwnerReferences, full.OwnerReferences) || p.UID != full.UID ||
+	labels := maps.Clone(full.Labels)
+	delete(labels, corev1.LabelTopologyZone)
+	delete(labels, corev1.LabelTopologyRegion)
+	if len(labels) != len(full.Labels)-2 {
+		t.Fatalf("the fixture pod has no topology labels: %v", full.Labels)
+	}
+	if !reflect.DeepEqual(p.Labels, labels) || !reflect.DeepEqual(p.OwnerReferences, full.OwnerReferences) || p.UID != full.UID ||
 		p.ResourceVersion != full.ResourceVersion || !p.CreationTimestamp.Equal(&full.CreationTimestamp) {
-		t.Errorf("the trimmed pod lost its identity, labels or owners: %s", jsonOf(t, p))
+		t.Errorf("the trimmed pod lost its identity, labels (the node's topology aside) or owners: %s", jsonOf(t, p))
+	}
+	// The pods of a workload in other zones share one label set.
+	other := fullPod(t)
+	other.Name, other.UID = "checkout-7d9f8b6c5d-q8w2e", "0d9e8f7a-6b5c-4d3e-2f1a-0b9c8d7e6f5a"
+	other.Labels[corev1.LabelTopologyZone] = "us-east-1c"
+	if q := Pod(other); reflect.ValueOf(q.Labels).UnsafePointer() != reflect.ValueOf(p.Labels).UnsafePointer() {
+		t.Errorf("two pods of a workload in two zones hold two label sets: %v, %v", p.Labels, q.Labels)
 	}
 	if len(jsonOf(t, p))*2 > len(jsonOf(t, full)) {
 		t.Errorf("the trimmed pod is %d bytes of JSON, the whole one %d: expected at most half", len(jsonOf(t, p)), len(jsonOf(t, full)))
