@@ -56,7 +56,8 @@ const (
 	// scaleChildEnv carries a child process's configuration (scaleChild).
 	scaleChildEnv = "BALLAST_SCALE_CHILD"
 	// scaleProfileEnv, when set, is a directory the children write their heap profile
-	// to once steady (trimmed.pprof, whole.pprof).
+	// to once steady (trimmed.pprof, whole.pprof), and the CPU profile of the churn
+	// (trimmed-churn-cpu.pprof, whole-churn-cpu.pprof).
 	scaleProfileEnv = "BALLAST_SCALE_HEAP_PROFILE"
 	// scaleCacheEnv=trimmed or whole runs that child only.
 	scaleCacheEnv = "BALLAST_SCALE_CACHE"
@@ -96,7 +97,8 @@ func (s scaleShape) churnRate() int   { return max(s.pods()/100, 1) }
 //
 // BALLAST_SCALE_NODES=N builds a cluster of N nodes and 10N pods instead (the figures of
 // docs/performance.md for other sizes). With BALLAST_SCALE_HEAP_PROFILE=DIR the children write their heap profiles there
-// (go tool pprof -top DIR/trimmed.pprof); BALLAST_SCALE_CACHE=trimmed (or whole) runs
+// (go tool pprof -top DIR/trimmed.pprof) and their CPU profiles of the churn
+// (DIR/trimmed-churn-cpu.pprof); BALLAST_SCALE_CACHE=trimmed (or whole) runs
 // that child alone.
 func BenchmarkControllerAtScale(b *testing.B) {
 	if raw := os.Getenv(scaleChildEnv); raw != "" {
@@ -349,11 +351,7 @@ func scaleChild(b *testing.B, raw string) {
 	steady.SettledRSS = sample().RSS
 	steady.Ready = time.Since(start).Seconds()
 	if dir := os.Getenv(scaleProfileEnv); dir != "" {
-		name := "whole.pprof"
-		if cfg.Trimmed {
-			name = "trimmed.pprof"
-		}
-		f, err := os.Create(filepath.Join(dir, name))
+		f, err := os.Create(filepath.Join(dir, cacheName(cfg.Trimmed)+".pprof"))
 		if err != nil {
 			fail("%v", err)
 		}
@@ -372,9 +370,20 @@ func scaleChild(b *testing.B, raw string) {
 		fail("no churn signal")
 	}
 	cpu0, t0 := cpuSeconds(), time.Now()
+	if dir := os.Getenv(scaleProfileEnv); dir != "" {
+		f, err := os.Create(filepath.Join(dir, cacheName(cfg.Trimmed)+"-churn-cpu.pprof"))
+		if err != nil {
+			fail("%v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail("%v", err)
+		}
+		defer func() { _ = f.Close() }()
+	}
 	if !in.Scan() || in.Text() != "done" {
 		fail("no end of churn")
 	}
+	pprof.StopCPUProfile()
 	cpu1, seconds := cpuSeconds(), time.Since(t0).Seconds()
 	churned := sample()
 	churned.CPU, churned.Seconds = cpu1-cpu0, seconds
@@ -385,6 +394,14 @@ func scaleChild(b *testing.B, raw string) {
 	case <-time.After(time.Minute):
 		fail("the controller did not stop")
 	}
+}
+
+// cacheName names a child's cache in its profiles' file names.
+func cacheName(trimmed bool) string {
+	if trimmed {
+		return "trimmed"
+	}
+	return "whole"
 }
 
 func report(what string, s scaleSample) {
