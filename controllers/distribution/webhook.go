@@ -228,8 +228,9 @@ func (p *Placer) rule(ctx context.Context, w *Workload) (split.Rule, error) {
 	return p.ruleUnder(ctx, policy, w)
 }
 
-// The policy and rules the Placer reads are the cache's own (ForReading): an admission
-// reads them, never changes them.
+// ruleUnder resolves the workload's rule under policy. The policy and rules the Placer
+// reads are the cache's own (clusterpolicy.ForReading): an admission reads them, never
+// changes them.
 func (p *Placer) ruleUnder(ctx context.Context, policy *v1alpha1.ClusterPolicy, w *Workload) (split.Rule, error) {
 	rules, err := clusterpolicy.RulesForReading(ctx, p.Client, w.Namespace)
 	if err != nil {

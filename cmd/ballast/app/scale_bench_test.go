@@ -350,11 +350,19 @@ func scaleChild(b *testing.B, raw string) {
 	debug.FreeOSMemory()
 	steady.SettledRSS = sample().RSS
 	steady.Ready = time.Since(start).Seconds()
-	if dir := os.Getenv(scaleProfileEnv); dir != "" {
-		f, err := os.Create(filepath.Join(dir, cacheName(cfg.Trimmed)+".pprof"))
+	// profile creates DIR/<cache><suffix>.pprof when scaleProfileEnv names a DIR.
+	profile := func(suffix string) *os.File {
+		dir := os.Getenv(scaleProfileEnv)
+		if dir == "" {
+			return nil
+		}
+		f, err := os.Create(filepath.Join(dir, cacheName(cfg.Trimmed)+suffix+".pprof"))
 		if err != nil {
 			fail("%v", err)
 		}
+		return f
+	}
+	if f := profile(""); f != nil {
 		if err := pprof.WriteHeapProfile(f); err != nil {
 			fail("%v", err)
 		}
@@ -370,20 +378,19 @@ func scaleChild(b *testing.B, raw string) {
 		fail("no churn signal")
 	}
 	cpu0, t0 := cpuSeconds(), time.Now()
-	if dir := os.Getenv(scaleProfileEnv); dir != "" {
-		f, err := os.Create(filepath.Join(dir, cacheName(cfg.Trimmed)+"-churn-cpu.pprof"))
-		if err != nil {
+	cpuProfile := profile("-churn-cpu")
+	if cpuProfile != nil {
+		if err := pprof.StartCPUProfile(cpuProfile); err != nil {
 			fail("%v", err)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fail("%v", err)
-		}
-		defer func() { _ = f.Close() }()
 	}
 	if !in.Scan() || in.Text() != "done" {
 		fail("no end of churn")
 	}
-	pprof.StopCPUProfile()
+	if cpuProfile != nil {
+		pprof.StopCPUProfile()
+		_ = cpuProfile.Close()
+	}
 	cpu1, seconds := cpuSeconds(), time.Since(t0).Seconds()
 	churned := sample()
 	churned.CPU, churned.Seconds = cpu1-cpu0, seconds

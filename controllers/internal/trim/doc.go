@@ -7,8 +7,9 @@
 // What each kind keeps, and who reads it:
 //
 //   - Pod: name, namespace, UID, resourceVersion, creation and deletion time, labels
-//     but the node's topology (podstore.KeepsLabel), owner references, Ballast's annotations and karpenter.sh/do-not-disrupt and
-//     kubernetes.io/config.mirror (distribution, fallback, evict, bin-packing, cost);
+//     but the node's topology (podstore.KeepsLabel), owner references, Ballast's
+//     annotations and karpenter.sh/do-not-disrupt and kubernetes.io/config.mirror
+//     (distribution, fallback, evict, bin-packing, cost);
 //     spec.nodeName, nodeSelector, tolerations and the node affinity (placement,
 //     capacity type, fit simulation, limits); each container's name, resources,
 //     restartPolicy and host ports, overhead and pod-level resources (requests: cost,
