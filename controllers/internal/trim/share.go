@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,21 +24,39 @@ import (
 // autoscaler's) holds a bounded table, not one entry per pod it ever saw.
 const maxShared = 8192
 
+// maxSharedStrings bounds the strings' table (a few MB at most): strings are small,
+// and a cluster has more distinct ones (node names, ReplicaSets' template hashes) than
+// values of other kinds.
+const maxSharedStrings = 1 << 16
+
 type table[T any] struct {
 	mu sync.Mutex
 	m  map[string]T
+	// limit is the entries the table holds before it starts afresh; maxShared when 0.
+	limit int
 }
 
 // share returns the value in the table under key, after storing v there if none is.
 func (t *table[T]) share(key string, v T) T {
+	return t.shareMade(key, func() T { return v })
+}
+
+// shareMade returns the value in the table under key, after storing newValue's there if
+// none is.
+func (t *table[T]) shareMade(key string, newValue func() T) T {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if got, ok := t.m[key]; ok {
 		return got
 	}
-	if t.m == nil || len(t.m) >= maxShared {
-		t.m = make(map[string]T)
+	limit := t.limit
+	if limit == 0 {
+		limit = maxShared
 	}
+	if t.m == nil || len(t.m) >= limit {
+		t.m = map[string]T{}
+	}
+	v := newValue()
 	t.m[key] = v
 	return v
 }
@@ -53,6 +70,11 @@ var (
 	// containerLists holds whole trimmed container lists (about 400 bytes a container
 	// before its maps): the pods of a workload have the same.
 	containerLists table[[]corev1.Container]
+	// strs holds strings that repeat across objects, each the first object's own (the
+	// API machinery's decoders copy every string out of the response, so none pins a
+	// larger buffer). unique.Make would not do: it forgets a value once no Handle of
+	// it is left, so the objects decoded after the next collection got copies again.
+	strs = table[string]{limit: maxSharedStrings}
 )
 
 func shareStrings(m map[string]string) map[string]string {
@@ -66,7 +88,10 @@ func shareStrings(m map[string]string) map[string]string {
 		key.WriteString(m[k])
 		key.WriteByte(0)
 	}
-	return stringMaps.share(key.String(), m)
+	// The first map of a kind is kept with its keys and values held once: the keys
+	// (app, team, pod-template-hash...) repeat across workloads, and a workload's
+	// values across its ReplicaSets' label sets.
+	return stringMaps.shareMade(key.String(), func() map[string]string { return internStrings(m) })
 }
 
 func shareResources(l corev1.ResourceList) corev1.ResourceList {
@@ -99,7 +124,7 @@ func shareString(s string) string {
 	if s == "" {
 		return s
 	}
-	return unique.Make(s).Value()
+	return strs.share(s, s)
 }
 
 // share makes a trimmed pod share what it has in common with other pods.
@@ -110,23 +135,44 @@ func share(p *corev1.Pod) *corev1.Pod {
 		p.OwnerReferences = shareJSON(&owners, p.OwnerReferences)
 	}
 	p.Spec.NodeName = shareString(p.Spec.NodeName)
-	p.Spec.NodeSelector = shareStrings(p.Spec.NodeSelector)
-	if len(p.Spec.Tolerations) > 0 {
-		p.Spec.Tolerations = shareJSON(&tolerations, p.Spec.Tolerations)
-	}
-	if p.Spec.Affinity != nil {
-		p.Spec.Affinity.NodeAffinity = shareJSON(&affinities, p.Spec.Affinity.NodeAffinity)
-	}
-	p.Spec.Overhead = shareResources(p.Spec.Overhead)
+	shareSpec(&p.Spec)
 	p.Status.Phase = corev1.PodPhase(shareString(string(p.Status.Phase)))
 	for i := range p.Status.Conditions {
 		c := &p.Status.Conditions[i]
 		c.Type, c.Status = corev1.PodConditionType(shareString(string(c.Type))), corev1.ConditionStatus(shareString(string(c.Status)))
 		c.Reason = shareString(c.Reason)
 	}
-	p.Spec.InitContainers = shareContainers(p.Spec.InitContainers)
-	p.Spec.Containers = shareContainers(p.Spec.Containers)
 	return p
+}
+
+// shareSpec makes a trimmed pod spec (a pod's, or a workload's template) share its
+// scheduling constraints and containers with the pods and templates that have the
+// same: a Deployment's template shares its container list with its pods.
+func shareSpec(s *corev1.PodSpec) {
+	s.NodeSelector = shareStrings(s.NodeSelector)
+	if len(s.Tolerations) > 0 {
+		s.Tolerations = shareJSON(&tolerations, s.Tolerations)
+	}
+	if s.Affinity != nil {
+		s.Affinity.NodeAffinity = shareJSON(&affinities, s.Affinity.NodeAffinity)
+	}
+	s.Overhead = shareResources(s.Overhead)
+	s.InitContainers = shareContainers(s.InitContainers)
+	s.Containers = shareContainers(s.Containers)
+}
+
+// internStrings returns a map holding the one copy of each of m's keys and values
+// (shareString): node labels, whose keys and most values (instance type, zone,
+// architecture, NodePool) repeat on every node. m itself is left as it is.
+func internStrings(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return m
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[shareString(k)] = shareString(v)
+	}
+	return out
 }
 
 // shareContainers shares a trimmed container list whole when another pod has the same,

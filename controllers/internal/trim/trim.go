@@ -53,6 +53,10 @@ func objectMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
 	}
 }
 
+// annotations keeps the annotations the cache keeps (KeepsAnnotation), each key and
+// each value but a reservation's held once for all objects (shareString): every pod
+// Ballast placed carries the same few keys and a reason most of its workload's pods
+// share.
 func annotations(in map[string]string) map[string]string {
 	var out map[string]string
 	for k, v := range in {
@@ -60,11 +64,18 @@ func annotations(in map[string]string) map[string]string {
 			if out == nil {
 				out = map[string]string{}
 			}
-			out[k] = v
+			if k != reservationAnnotation {
+				v = shareString(v)
+			}
+			out[shareString(k)] = v
 		}
 	}
 	return out
 }
+
+// reservationAnnotation is distribution.ReservationAnnotation (which imports this
+// package): its value, an admission's UID, is one of a kind and not worth sharing.
+const reservationAnnotation = "ballast.dev/reservation"
 
 // Pod keeps what placement, fallback, eviction, bin-packing, limits and cost read of a
 // pod (see the package documentation).
@@ -140,7 +151,9 @@ func claims(in []corev1.Volume) []corev1.Volume {
 // template keeps what a workload's pod template says about where its pods may run
 // and what they request.
 func template(t *corev1.PodTemplateSpec) corev1.PodTemplateSpec {
-	return corev1.PodTemplateSpec{Spec: podSpec(&t.Spec)}
+	out := corev1.PodTemplateSpec{Spec: podSpec(&t.Spec)}
+	shareSpec(&out.Spec)
+	return out
 }
 
 // Node keeps a node's labels, Ballast's annotations, provider ID (the instance an
@@ -148,11 +161,19 @@ func template(t *corev1.PodTemplateSpec) corev1.PodTemplateSpec {
 // resources.
 func Node(n *corev1.Node) *corev1.Node {
 	return &corev1.Node{
-		TypeMeta: n.TypeMeta, ObjectMeta: objectMeta(&n.ObjectMeta),
+		TypeMeta: n.TypeMeta, ObjectMeta: nodeMeta(&n.ObjectMeta),
 		Spec: corev1.NodeSpec{ProviderID: n.Spec.ProviderID, Taints: n.Spec.Taints, Unschedulable: n.Spec.Unschedulable},
 		// Nodes of one instance type report the same capacity and allocatable resources.
 		Status: corev1.NodeStatus{Capacity: shareResources(n.Status.Capacity), Allocatable: shareResources(n.Status.Allocatable)},
 	}
+}
+
+// nodeMeta is a node's objectMeta, its labels' keys and values held once for all
+// nodes.
+func nodeMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
+	out := objectMeta(m)
+	out.Labels = internStrings(out.Labels)
+	return out
 }
 
 // Deployment keeps a Deployment's metadata, replicas, selector and template.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -520,6 +521,75 @@ func TestPodsShareWhatTheyHaveInCommon(t *testing.T) {
 	}
 	if ta.Name == tb.Name || ta.UID == tb.UID {
 		t.Error("the pods share their identity")
+	}
+	str := func(s string) uintptr { return uintptr(unsafe.Pointer(unsafe.StringData(s))) }
+	for k, v := range ta.Annotations {
+		other, ok := tb.Annotations[k]
+		if !ok || other != v {
+			t.Fatalf("annotation %s: %q and %q", k, v, other)
+		}
+		for bk := range tb.Annotations {
+			if bk == k && str(bk) != str(k) {
+				t.Errorf("the pods hold two copies of the annotation key %s", k)
+			}
+		}
+		if k != distribution.ReservationAnnotation && str(other) != str(v) {
+			t.Errorf("the pods hold two copies of the value of %s", k)
+		}
+	}
+	if reservationAnnotation != distribution.ReservationAnnotation {
+		t.Errorf("the trim shares the values of %s, not of the reservations (%s)", reservationAnnotation, distribution.ReservationAnnotation)
+	}
+	if _, ok := ta.Annotations[distribution.ReservationAnnotation]; !ok {
+		t.Fatal("the fixture's pod has no reservation")
+	}
+
+	// Label sets of their own hold the keys and values they have in common once.
+	e := fullPod(t)
+	e.Labels["release"] = "canary"
+	te := Pod(e)
+	if ptr(te.Labels) == ptr(ta.Labels) {
+		t.Fatal("pods with other labels share them")
+	}
+	for k, v := range te.Labels {
+		for k2, v2 := range ta.Labels {
+			if k2 == k && (str(k2) != str(k) || str(v2) != str(v)) {
+				t.Errorf("two label sets hold two copies of %s=%s", k, v)
+			}
+		}
+	}
+
+	// A Deployment's template shares its containers and tolerations with its pods.
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "checkout", Namespace: "shop"}}
+	d.Spec.Template.Spec = *fullPod(t).Spec.DeepCopy()
+	td := Deployment(d)
+	if ptr(td.Spec.Template.Spec.Containers) != ptr(ta.Spec.Containers) || ptr(td.Spec.Template.Spec.Tolerations) != ptr(ta.Spec.Tolerations) {
+		t.Error("the Deployment's template holds copies of its pods' containers or tolerations")
+	}
+	if !reflect.DeepEqual(td.Spec.Template.Spec.Containers, ta.Spec.Containers) {
+		t.Error("the shared containers differ")
+	}
+
+	// Nodes hold one copy of each label key and value they have in common.
+	n1, n2 := fullNode(t), fullNode(t)
+	n2.Name = "ip-10-0-9-99.ec2.internal"
+	n2.Labels[corev1.LabelHostname] = n2.Name
+	tn1, tn2 := Node(n1), Node(n2)
+	for k, v := range tn1.Labels {
+		for k2, v2 := range tn2.Labels {
+			if k2 != k {
+				continue
+			}
+			if str(k2) != str(k) {
+				t.Errorf("the nodes hold two copies of the label key %s", k)
+			}
+			if v2 == v && str(v2) != str(v) {
+				t.Errorf("the nodes hold two copies of the value of %s", k)
+			}
+		}
+	}
+	if tn2.Labels[corev1.LabelHostname] != n2.Name || tn1.Labels[corev1.LabelHostname] != n1.Labels[corev1.LabelHostname] {
+		t.Error("the nodes' hostnames mixed up")
 	}
 	c := fullPod(t)
 	c.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("750m")
