@@ -48,6 +48,19 @@ func (t statusTarget) object() client.Object {
 	return &v1alpha1.ClusterPolicy{}
 }
 
+// metadata is the object as metav1.PartialObjectMetadata, to write it without
+// reading it back whole.
+func (t statusTarget) metadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	kind := "ClusterPolicy"
+	if t.rule {
+		kind = "WorkloadDistributionRule"
+	}
+	m.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind(kind))
+	m.Namespace, m.Name = t.key.Namespace, t.key.Name
+	return m
+}
+
 func (t statusTarget) workloads(o client.Object) *[]v1alpha1.WorkloadPlacement {
 	if t.rule {
 		return &o.(*v1alpha1.WorkloadDistributionRule).Status.Workloads
@@ -223,7 +236,10 @@ func (r *Reconciler) flushStatus(ctx context.Context, t statusTarget) error {
 		if err != nil {
 			return err
 		}
-		return r.Client.Status().Patch(ctx, fresh, client.RawPatch(types.MergePatchType, patch))
+		// The API server answers with the whole object, the list of every workload
+		// included; read back its metadata alone (decoding the answer was most of the
+		// cost of a write).
+		return r.Client.Status().Patch(ctx, t.metadata(), client.RawPatch(types.MergePatchType, patch))
 	})
 	if err != nil {
 		r.statusBatch.restore(t, batch)
