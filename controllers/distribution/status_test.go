@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -253,6 +254,88 @@ func TestStatusBatchRetriesAndRemoves(t *testing.T) {
 		want := name != gone && (i < maxStatusWorkloads-(unsettled-1) || i >= n-unsettled)
 		if listed[name] != want {
 			t.Fatalf("%s listed = %v, want %v", name, listed[name], want)
+		}
+	}
+}
+
+// sharingReader reads WorkloadDistributionRules as a cache does without deep copies
+// (client.UnsafeDisableDeepCopy): what it returns shares its lists with an object it
+// keeps, with a copy of that object as it was read.
+type sharingReader struct {
+	client.Client
+	read, asRead []*v1alpha1.WorkloadDistributionRule
+}
+
+func (s *sharingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	rule, ok := obj.(*v1alpha1.WorkloadDistributionRule)
+	if !ok {
+		return s.Client.Get(ctx, key, obj, opts...)
+	}
+	kept := &v1alpha1.WorkloadDistributionRule{}
+	if err := s.Client.Get(ctx, key, kept); err != nil {
+		return err
+	}
+	s.read, s.asRead = append(s.read, kept), append(s.asRead, kept.DeepCopy())
+	*rule = *kept
+	return nil
+}
+
+// TestFlushLeavesWhatItReadAlone: the flush reads the rule or policy from the cache
+// without a copy, so it must change the workloads list only by copy, when it replaces
+// an entry as when it removes one.
+func TestFlushLeavesWhatItReadAlone(t *testing.T) {
+	const n, unsettled = 300, 10
+	m := newManyWorkloads(n, unsettled, 0)
+	m.r.statusBatch.flushing.Store(true)
+	m.r.statusBatch.limiter = rate.NewLimiter(0, 0)
+	ctx := context.Background()
+	target := targetOf(m.rule)
+	m.pass(t, m.names)
+	if err := m.r.flushStatus(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	// One listed workload (unsettled) wants other replicas, then another goes: a flush
+	// each, as the first changes the list in place if any.
+	gone, scaled := m.names[n-unsettled], m.names[n-1]
+	reader := &sharingReader{Client: m.c}
+	m.r.Client = reader
+	for _, change := range []func() error{
+		func() error {
+			patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":5}}`))
+			return m.c.Patch(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: scaled}}, patch)
+		},
+		func() error {
+			return m.c.Delete(ctx, &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: gone}})
+		},
+	} {
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+		m.pass(t, []string{gone, scaled})
+		reader.read, reader.asRead = nil, nil
+		if err := m.r.flushStatus(ctx, target); err != nil {
+			t.Fatal(err)
+		}
+		if len(reader.read) == 0 {
+			t.Fatal("the flush did not read the rule")
+		}
+		for i := range reader.read {
+			if !equality.Semantic.DeepEqual(reader.read[i], reader.asRead[i]) {
+				t.Fatalf("the flush changed the rule it read:\n%+v\nwas\n%+v", reader.read[i].Status.Workloads, reader.asRead[i].Status.Workloads)
+			}
+		}
+	}
+	listed := m.listed(t)
+	if listed[gone] || !listed[scaled] {
+		t.Errorf("after the flush %s listed %v, %s listed %v", gone, listed[gone], scaled, listed[scaled])
+	}
+	rule := &v1alpha1.WorkloadDistributionRule{}
+	if err := m.c.Get(ctx, client.ObjectKeyFromObject(m.rule), rule); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range rule.Status.Workloads {
+		if w.Name == scaled && w.Replicas != 5 {
+			t.Errorf("%s listed with %d replicas, want 5", scaled, w.Replicas)
 		}
 	}
 }

@@ -212,7 +212,9 @@ func (r *Reconciler) flushStatus(ctx context.Context, t statusTarget) error {
 	ordered := slices.SortedFunc(maps.Values(batch), func(a, b pendingEntry) int { return cmp.Compare(a.seq, b.seq) })
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		fresh := t.object()
-		if err := r.Client.Get(ctx, t.key, fresh); err != nil {
+		// Read-only: the list is changed by copy (upsert, slices.Clone), so the cache's
+		// object need not be copied whole first.
+		if err := r.Client.Get(ctx, t.key, fresh, client.UnsafeDisableDeepCopy); err != nil {
 			return client.IgnoreNotFound(err)
 		}
 		current := *t.workloads(fresh)
