@@ -312,18 +312,18 @@ func (e *Env) createSource(ctx context.Context) error {
 			Cluster: e.Cluster, Path: policyPath, Interval: metav1.Duration{Duration: time.Minute}, Prune: true,
 			Git: &v1alpha1.GitSource{URL: e.Repo.URL, Ref: &v1alpha1.GitRef{Branch: "main"},
 				SecretRef: &v1alpha1.LocalObjectReference{Name: secret.Name}},
-			StatusWriteBack: &v1alpha1.StatusWriteBack{StatusFile: &v1alpha1.StatusFileSpec{MinInterval: &metav1.Duration{Duration: StatusFileMinInterval}},
+			StatusWriteBack: &v1alpha1.StatusWriteBack{StatusFile: &v1alpha1.StatusFileSpec{MinInterval: &metav1.Duration{Duration: statusFileMinInterval}},
 				CommitStatus: e.commitStatus(secret.Name)},
 		},
 	}
 	return c.Create(ctx, ps)
 }
 
-// StatusFileMinInterval is the dev PolicySource's statusFile.minInterval: shorter than
+// statusFileMinInterval is the dev PolicySource's statusFile.minInterval: shorter than
 // the default (5m), so that the status file follows what the cluster does after a
 // policy change (nodes launched, costs moved) within the scenario's wait rather than
 // five minutes after the commit's own status was written.
-const StatusFileMinInterval = 30 * time.Second
+const statusFileMinInterval = 30 * time.Second
 
 // waitRendered waits until the PolicySource applied the cluster's NodePools and marks
 // the KWOKNodeClass ready, as a node class controller would (the kwok provider has

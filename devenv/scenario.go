@@ -281,7 +281,7 @@ func (e *Env) statusFileSavings(ctx context.Context) (*fileSavings, error) {
 	var last string
 	// A material change of the savings after the commit's own status was written waits
 	// for the minimum interval since that write.
-	err := wait.PollUntilContextTimeout(ctx, time.Second, StatusFileMinInterval+2*time.Minute, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, time.Second, statusFileMinInterval+2*time.Minute, true, func(ctx context.Context) (bool, error) {
 		data := e.Repo.Read("ballast-status", "status/"+e.Cluster+".yaml")
 		if err := yaml.Unmarshal([]byte(data), &file); err != nil || file.Runtime.Savings == nil {
 			last = "no runtime.savings in the status file"
