@@ -30,8 +30,9 @@ type observer struct {
 	Namespace, Name string
 	// Replicas is how many pods it has; Running how many of them run.
 	Replicas, Running int
-	// UIDs of its pods once they were all there.
-	UIDs []string
+	// UIDs of its pods once they were all there, and the nodes they ran on (by UID).
+	UIDs  []string
+	Nodes map[string]string
 }
 
 var (
@@ -114,6 +115,10 @@ func startObservers(ctx context.Context) ([]*observer, error) {
 				return false, "", err
 			}
 			o.UIDs = slices.Sorted(maps.Keys(pods))
+			o.Nodes = map[string]string{}
+			for uid, p := range pods {
+				o.Nodes[uid] = p.Spec.NodeName
+			}
 			return len(pods) == o.Replicas && running == o.Running, fmt.Sprintf("%d pods, %d running", len(pods), running), nil
 		})
 		if err != nil {
@@ -153,6 +158,15 @@ func untouched(ctx context.Context, o *observer) (string, error) {
 	var problems []string
 	if got := slices.Sorted(maps.Keys(pods)); !slices.Equal(got, o.UIDs) {
 		problems = append(problems, fmt.Sprintf("its pods were replaced (%v, then %v)", o.UIDs, got))
+		for _, uid := range o.UIDs {
+			if pods[uid] == nil {
+				why, err := whatRemoved(ctx, o.Namespace, uid, o.Nodes[uid])
+				if err != nil {
+					return "", err
+				}
+				problems = append(problems, fmt.Sprintf("pod %s (on node %s): %s", uid, o.Nodes[uid], why))
+			}
+		}
 	}
 	for _, p := range pods {
 		if _, ok := p.Labels[v1alpha1.CapacityLabel]; ok {
@@ -169,10 +183,73 @@ func untouched(ctx context.Context, o *observer) (string, error) {
 	if err := kube.Client.List(ctx, &events, client.InNamespace(o.Namespace)); err != nil && !apierrors.IsNotFound(err) {
 		return "", err
 	}
+	// Any event a Ballast controller recorded about the workload or one of its pods,
+	// then or now (a rebalance is recorded on the workload, a return to Spot on the pod).
+	ours := map[string]bool{}
+	for _, uid := range o.UIDs {
+		ours[uid] = true
+	}
+	for uid := range pods {
+		ours[uid] = true
+	}
 	for _, e := range events.Items {
-		if e.InvolvedObject.Name == o.Name && (e.Reason == distribution.EvictedReason || e.Reason == distribution.EvictionBlockedReason) {
-			problems = append(problems, "event "+e.Reason+": "+e.Message)
+		from := e.ReportingController + " " + e.Source.Component
+		about := e.InvolvedObject.Name == o.Name || ours[string(e.InvolvedObject.UID)]
+		if about && (strings.Contains(from, "ballast") || e.Reason == distribution.EvictedReason || e.Reason == distribution.EvictionBlockedReason) {
+			problems = append(problems, "event "+e.Reason+" by "+strings.TrimSpace(from)+": "+e.Message)
 		}
 	}
 	return strings.Join(problems, "; "), nil
+}
+
+// whatRemoved tells what the cluster recorded about a pod that is gone and about the
+// node it ran on: the events of the pod (every component's, by UID), whether the node
+// is still there, and the events of the node and of its NodeClaim (Karpenter's
+// disruption, the node lifecycle controller's; kwok names a node kwok-<claim>-...). A
+// failure then names who took the pod.
+func whatRemoved(ctx context.Context, namespace, uid, nodeName string) (string, error) {
+	var out []string
+	describe := func(list *corev1.EventList, match func(corev1.ObjectReference) bool) {
+		for _, e := range list.Items {
+			if match(e.InvolvedObject) {
+				from := e.Source.Component
+				if from == "" {
+					from = e.ReportingController
+				}
+				at := e.LastTimestamp.Time
+				if at.IsZero() {
+					at = e.EventTime.Time
+				}
+				out = append(out, fmt.Sprintf("%s %s/%s %s by %s: %s", at.Format(time.TimeOnly), e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, from, e.Message))
+			}
+		}
+	}
+	var events corev1.EventList
+	if err := kube.Client.List(ctx, &events, client.InNamespace(namespace)); err != nil {
+		return "", err
+	}
+	describe(&events, func(r corev1.ObjectReference) bool { return string(r.UID) == uid })
+	if nodeName != "" {
+		err := kube.Client.Get(ctx, client.ObjectKey{Name: nodeName}, &corev1.Node{})
+		switch {
+		case apierrors.IsNotFound(err):
+			out = append(out, "node "+nodeName+" is gone")
+		case err != nil:
+			return "", err
+		default:
+			out = append(out, "node "+nodeName+" is still there")
+		}
+		// Events of cluster-scoped objects go to the default namespace.
+		var cluster corev1.EventList
+		if err := kube.Client.List(ctx, &cluster, client.InNamespace(metav1.NamespaceDefault)); err != nil {
+			return "", err
+		}
+		describe(&cluster, func(r corev1.ObjectReference) bool {
+			return (r.Kind == "Node" && r.Name == nodeName) || (r.Kind == "NodeClaim" && strings.HasPrefix(nodeName, "kwok-"+r.Name+"-"))
+		})
+	}
+	if len(out) == 0 {
+		return "nothing recorded", nil
+	}
+	return strings.Join(out, "; "), nil
 }
