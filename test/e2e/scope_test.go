@@ -155,12 +155,16 @@ func untouched(ctx context.Context, o *observer) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	var events corev1.EventList
+	if err := kube.Client.List(ctx, &events, client.InNamespace(o.Namespace)); err != nil && !apierrors.IsNotFound(err) {
+		return "", err
+	}
 	var problems []string
 	if got := slices.Sorted(maps.Keys(pods)); !slices.Equal(got, o.UIDs) {
 		problems = append(problems, fmt.Sprintf("its pods were replaced (%v, then %v)", o.UIDs, got))
 		for _, uid := range o.UIDs {
 			if pods[uid] == nil {
-				why, err := whatRemoved(ctx, o.Namespace, uid, o.Nodes[uid])
+				why, err := whatRemoved(ctx, &events, uid, o.Nodes[uid])
 				if err != nil {
 					return "", err
 				}
@@ -179,10 +183,6 @@ func untouched(ctx context.Context, o *observer) (string, error) {
 			problems = append(problems, "pod "+p.Name+" was given a capacity type")
 		}
 	}
-	var events corev1.EventList
-	if err := kube.Client.List(ctx, &events, client.InNamespace(o.Namespace)); err != nil && !apierrors.IsNotFound(err) {
-		return "", err
-	}
 	// Any event a Ballast controller recorded about the workload or one of its pods,
 	// then or now (a rebalance is recorded on the workload, a return to Spot on the pod).
 	ours := map[string]bool{}
@@ -193,42 +193,33 @@ func untouched(ctx context.Context, o *observer) (string, error) {
 		ours[uid] = true
 	}
 	for _, e := range events.Items {
-		from := e.ReportingController + " " + e.Source.Component
 		about := e.InvolvedObject.Name == o.Name || ours[string(e.InvolvedObject.UID)]
-		if about && (strings.Contains(from, "ballast") || e.Reason == distribution.EvictedReason || e.Reason == distribution.EvictionBlockedReason) {
-			problems = append(problems, "event "+e.Reason+" by "+strings.TrimSpace(from)+": "+e.Message)
+		if about && (strings.Contains(e.Source.Component+" "+e.ReportingController, "ballast") || e.Reason == distribution.EvictedReason || e.Reason == distribution.EvictionBlockedReason) {
+			problems = append(problems, "event "+e.Reason+" by "+reporter(&e)+": "+e.Message)
 		}
 	}
 	return strings.Join(problems, "; "), nil
 }
 
 // whatRemoved tells what the cluster recorded about a pod that is gone and about the
-// node it ran on: the events of the pod (every component's, by UID), whether the node
-// is still there, and the events of the node and of its NodeClaim (Karpenter's
-// disruption, the node lifecycle controller's; kwok names a node kwok-<claim>-...). A
-// failure then names who took the pod.
-func whatRemoved(ctx context.Context, namespace, uid, nodeName string) (string, error) {
+// node it ran on: the pod's events among its namespace's (any component's, by UID),
+// whether the node is still there, and the events of the node and of its NodeClaim
+// (Karpenter's disruption, the node lifecycle controller's; kwok names a node
+// kwok-<claim>-...). A failure then names who took the pod.
+func whatRemoved(ctx context.Context, events *corev1.EventList, uid, nodeName string) (string, error) {
 	var out []string
 	describe := func(list *corev1.EventList, match func(corev1.ObjectReference) bool) {
 		for _, e := range list.Items {
 			if match(e.InvolvedObject) {
-				from := e.Source.Component
-				if from == "" {
-					from = e.ReportingController
-				}
 				at := e.LastTimestamp.Time
 				if at.IsZero() {
 					at = e.EventTime.Time
 				}
-				out = append(out, fmt.Sprintf("%s %s/%s %s by %s: %s", at.Format(time.TimeOnly), e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, from, e.Message))
+				out = append(out, fmt.Sprintf("%s %s/%s %s by %s: %s", at.Format(time.TimeOnly), e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, reporter(&e), e.Message))
 			}
 		}
 	}
-	var events corev1.EventList
-	if err := kube.Client.List(ctx, &events, client.InNamespace(namespace)); err != nil {
-		return "", err
-	}
-	describe(&events, func(r corev1.ObjectReference) bool { return string(r.UID) == uid })
+	describe(events, func(r corev1.ObjectReference) bool { return string(r.UID) == uid })
 	if nodeName != "" {
 		err := kube.Client.Get(ctx, client.ObjectKey{Name: nodeName}, &corev1.Node{})
 		switch {
@@ -252,4 +243,13 @@ func whatRemoved(ctx context.Context, namespace, uid, nodeName string) (string, 
 		return "nothing recorded", nil
 	}
 	return strings.Join(out, "; "), nil
+}
+
+// reporter names the component that recorded an event (core events say it in
+// source.component, events.k8s.io ones in reportingController).
+func reporter(e *corev1.Event) string {
+	if e.Source.Component != "" {
+		return e.Source.Component
+	}
+	return e.ReportingController
 }
