@@ -61,6 +61,7 @@ type controllerOptions struct {
 	binPackingStable     time.Duration
 	binPackingInterval   time.Duration
 	probeAddr            string
+	pprofAddr            string
 	webhookPort          int
 	certDir              string
 	certManager          bool
@@ -120,6 +121,7 @@ panics in reconcilers, and keeps its webhook certificate valid itself unless
 	f.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "ballast-system"), "the namespace Ballast runs in")
 	f.StringVar(&o.metricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint")
 	f.StringVar(&o.probeAddr, "health-addr", ":9440", "address of the health and readiness probes")
+	f.StringVar(&o.pprofAddr, "pprof-addr", "", "address of Go's profiling endpoints (/debug/pprof/: heap, CPU, goroutines) for diagnosing memory or CPU use; off unless set, and never expose it outside the pod")
 	f.IntVar(&o.webhookPort, "webhook-port", 9443, "port of the admission webhook server")
 	f.StringVar(&o.certDir, "cert-dir", "/tmp/ballast/certs", "directory of the webhook's tls.crt and tls.key")
 	f.BoolVar(&o.certManager, "cert-manager", false, "certificates come from cert-manager; do not manage them")
@@ -283,6 +285,7 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 		Scheme:                        scheme,
 		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
 		HealthProbeBindAddress:        o.probeAddr,
+		PprofBindAddress:              o.pprofAddr,
 		Cache:                         cacheOpts,
 		LeaderElection:                o.leader.Enable,
 		LeaderElectionReleaseOnCancel: o.leader.ReleaseOnCancel,

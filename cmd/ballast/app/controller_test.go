@@ -3,7 +3,10 @@ package app
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -43,8 +46,9 @@ func TestControllerRuns(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	var out, errOut bytes.Buffer
 	done := make(chan int, 1)
+	pprofAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	go func() {
-		done <- MainContext(runCtx, []string{"controller", "--cluster", "test",
+		done <- MainContext(runCtx, []string{"controller", "--cluster", "test", "--pprof-addr", pprofAddr,
 			"--metrics-addr", "0", "--health-addr", "0", "--webhook-port", strconv.Itoa(freePort(t)),
 			"--cert-dir", t.TempDir(), "--source-dir", t.TempDir(), "--log-level", "error",
 		}, nil, &out, &errOut)
@@ -86,6 +90,16 @@ func TestControllerRuns(t *testing.T) {
 	}
 	if err := c.Get(ctx, client.ObjectKeyFromObject(mwc), mwc); err != nil || len(mwc.Webhooks[0].ClientConfig.CABundle) == 0 {
 		t.Fatalf("no caBundle injected: %v", err)
+	}
+	// --pprof-addr serves Go's profiles (the scale benchmark reads the heap through it).
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap?debug=1")
+	if err != nil {
+		t.Fatalf("--pprof-addr serves nothing: %v", err)
+	}
+	heap, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(heap, []byte("heap profile")) {
+		t.Fatalf("--pprof-addr answered %s:\n%.200s", resp.Status, heap)
 	}
 	cancel()
 	select {

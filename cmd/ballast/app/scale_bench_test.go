@@ -1,37 +1,32 @@
 package app
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/test/controlplane"
@@ -53,15 +48,12 @@ const (
 	churnFor = 30 * time.Second
 	// idleFor is how long the controller's CPU is measured with nothing changing.
 	idleFor = 10 * time.Second
-	// scaleChildEnv carries a child process's configuration (scaleChild).
-	scaleChildEnv = "BALLAST_SCALE_CHILD"
-	// scaleProfileEnv, when set, is a directory the children write their heap profile
-	// to once steady (trimmed.pprof, whole.pprof), and the CPU profile of the churn
-	// (trimmed-churn-cpu.pprof, whole-churn-cpu.pprof).
+	// scaleProfileEnv, when set, is a directory the controllers' heap profiles are
+	// written to once steady (trimmed.pprof, whole.pprof), and the CPU profiles of the
+	// churn (trimmed-churn-cpu.pprof, whole-churn-cpu.pprof).
 	scaleProfileEnv = "BALLAST_SCALE_HEAP_PROFILE"
-	// scaleCacheEnv=trimmed or whole runs that child only.
+	// scaleCacheEnv=trimmed or whole runs that controller only.
 	scaleCacheEnv = "BALLAST_SCALE_CACHE"
-	scalePrefix   = "ballast-scale: "
 )
 
 // scaleShape is the size of the cluster.
@@ -79,15 +71,17 @@ func (s scaleShape) churnRate() int   { return max(s.pods()/100, 1) }
 // statuses, node images and conditions, kubectl's last-applied annotation) and with the
 // managedFields the API server records for them.
 //
-// It runs the controller twice, each time in a child process of its own (this test
-// binary again, so that its heap and RSS are the controller's alone), with the flags a
-// cluster would give it, webhook included (the API server calls it for every pod
-// created): once with the trimmed cache (the default) and once with --trim-cache=false
-// (whole objects). Each child waits until the cost controller has priced every node and
-// every controller's queue is empty, forces a garbage collection, and reports the heap
-// in use (runtime.MemStats.HeapInuse, and per pod), its RSS (/proc/self/status VmRSS)
-// and its peak RSS (VmHWM); then its CPU (getrusage) while idle for 10 seconds, and
-// while 1% of the pods churn: every second for 30 seconds, 200 pods are deleted and 200
+// It builds `ballast` as released (`make build`: static, stripped) and runs
+// `ballast controller` twice, each time a process of its own with the flags a cluster
+// would give it, webhook included (the API server calls it for every pod created):
+// once with the trimmed cache (the default) and once with --trim-cache=false (whole
+// objects). It waits until the cost controller has priced every node and every
+// controller's queue is empty, has the controller collect its garbage (through its
+// --pprof-addr endpoint), and reports the heap in use and live (its metrics:
+// go_memstats_heap_inuse_bytes, go_gc_heap_live_bytes, and per pod), its RSS
+// (/proc/PID/status VmRSS, split into its own memory and its binary's pages) and its
+// peak RSS (VmHWM); then its CPU (/proc/PID/stat) while idle for 10 seconds, and while
+// 1% of the pods churn: every second for 30 seconds, 200 pods are deleted and 200
 // created (placed by the webhook, bound to a node of their capacity type, marked
 // running), reported as CPU seconds per second with the churn rate achieved.
 //
@@ -96,15 +90,11 @@ func (s scaleShape) churnRate() int   { return max(s.pods()/100, 1) }
 //	go test -run '^$' -bench BenchmarkControllerAtScale -benchtime 1x -timeout 60m ./cmd/ballast/app/
 //
 // BALLAST_SCALE_NODES=N builds a cluster of N nodes and 10N pods instead (the figures of
-// docs/performance.md for other sizes). With BALLAST_SCALE_HEAP_PROFILE=DIR the children write their heap profiles there
-// (go tool pprof -top DIR/trimmed.pprof) and their CPU profiles of the churn
-// (DIR/trimmed-churn-cpu.pprof); BALLAST_SCALE_CACHE=trimmed (or whole) runs
-// that child alone.
+// docs/performance.md for other sizes). With BALLAST_SCALE_HEAP_PROFILE=DIR the controllers' heap profiles are written
+// there (go tool pprof -top DIR/trimmed.pprof) and their CPU profiles of the churn
+// (DIR/trimmed-churn-cpu.pprof); BALLAST_SCALE_CACHE=trimmed (or whole) runs that
+// controller alone.
 func BenchmarkControllerAtScale(b *testing.B) {
-	if raw := os.Getenv(scaleChildEnv); raw != "" {
-		scaleChild(b, raw)
-		return
-	}
 	if testing.Short() {
 		b.Skip("builds a cluster of 22,000 objects and runs the controller twice: 10-20 minutes")
 	}
@@ -133,6 +123,7 @@ func BenchmarkControllerAtScale(b *testing.B) {
 	}
 	b.Logf("created %d nodes, %d Deployments and ReplicaSets, %d pods in %s", shape.Nodes, shape.deployments(), len(cl.pods), time.Since(start).Round(time.Second))
 	kubeconfig := writeKubeconfig(b, env)
+	bin := releaseBinary(b)
 
 	results := map[string]scaleResult{}
 	for b.Loop() {
@@ -140,7 +131,7 @@ func BenchmarkControllerAtScale(b *testing.B) {
 			if only := os.Getenv(scaleCacheEnv); only != "" && only != (scaleResult{Trimmed: trimmed}).name() {
 				continue
 			}
-			r, err := runScaleChild(b, c, cl, kubeconfig, trimmed)
+			r, err := runScaleChild(b, bin, c, cl, kubeconfig, trimmed)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -157,13 +148,13 @@ func BenchmarkControllerAtScale(b *testing.B) {
 		b.ReportMetric(mib(r.Steady.HeapLive), name+"-live-heap-MiB")
 		b.ReportMetric(mib(r.Steady.RSS), name+"-rss-MiB")
 		b.ReportMetric(mib(r.Steady.RSSAnon), name+"-rss-anon-MiB")
-		b.ReportMetric(mib(r.Steady.SettledRSS), name+"-settled-rss-MiB")
+		b.ReportMetric(mib(r.Steady.RSSFile), name+"-rss-binary-MiB")
 		b.ReportMetric(mib(r.Churn.HWM), name+"-peak-rss-MiB")
 		b.ReportMetric(r.Steady.CPU/r.Steady.Seconds, name+"-idle-cpu-s/s")
 		b.ReportMetric(r.Churn.CPU/r.Churn.Seconds, name+"-churn-cpu-s/s")
 		b.ReportMetric(r.ChurnRate, name+"-churn-pods/s")
-		b.Logf("%-7s RSS %6.1f MiB anonymous + %6.1f MiB of the binary; the Go runtime holds %6.1f MiB, heap idle %6.1f MiB of which %6.1f MiB released; RSS %6.1f MiB once the free memory is returned",
-			name, mib(r.Steady.RSSAnon), mib(r.Steady.RSSFile), mib(r.Steady.Sys), mib(r.Steady.HeapIdle), mib(r.Steady.HeapReleased), mib(r.Steady.SettledRSS))
+		b.Logf("%-7s RSS %6.1f MiB anonymous + %6.1f MiB of the binary; the Go runtime holds %6.1f MiB, heap idle %6.1f MiB of which %6.1f MiB released",
+			name, mib(r.Steady.RSSAnon), mib(r.Steady.RSSFile), mib(r.Steady.Sys), mib(r.Steady.HeapIdle), mib(r.Steady.HeapReleased))
 		b.Logf("%-7s live heap %6.1f MiB (%5.0f B/pod)", name, mib(r.Steady.HeapLive), float64(r.Steady.HeapLive)/float64(len(cl.pods)))
 		b.Logf("%-7s heap %6.1f MiB (%5.0f B/pod)  RSS %6.1f MiB  peak RSS %6.1f MiB  after churn: heap %6.1f MiB, RSS %6.1f MiB  CPU idle %.3f s/s, churning %.0f pods/s %.3f s/s  ready after %.0f s, queues emptied: %v",
 			name, mib(r.Steady.HeapInuse), float64(r.Steady.HeapInuse)/float64(len(cl.pods)), mib(r.Steady.RSS), mib(r.Churn.HWM),
@@ -182,7 +173,7 @@ func BenchmarkControllerAtScale(b *testing.B) {
 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
-// scaleResult is what one child measured.
+// scaleResult is what one run of the controller measured.
 type scaleResult struct {
 	Trimmed bool
 	// Steady is measured once the controller is idle; its CPU over idleFor.
@@ -200,7 +191,7 @@ func (r scaleResult) name() string {
 	return "whole"
 }
 
-// scaleSample is one measurement of the child process.
+// scaleSample is one measurement of the controller.
 type scaleSample struct {
 	// HeapInuse is runtime.MemStats.HeapInuse (spans in use, fragmentation included),
 	// HeapLive what the last garbage collection found alive.
@@ -217,84 +208,92 @@ type scaleSample struct {
 	Ready float64
 	// QueuesQuiet is whether every controller's queue emptied before the sample.
 	QueuesQuiet bool
-	// SettledRSS is the RSS once the free memory is returned to the system.
-	SettledRSS uint64
 	// Busy are the queues that were not empty when the wait gave up, and their depth.
 	Busy map[string]float64 `json:",omitempty"`
 }
 
-// scaleChildConfig is what the parent tells a child.
-type scaleChildConfig struct {
-	Trimmed    bool
-	Nodes      int
-	Kubeconfig string
-	Port       int
-	Dir        string
-}
-
-// runScaleChild runs one child and churns the cluster while it measures.
-func runScaleChild(b *testing.B, c client.Client, cl *scaleObjects, kubeconfig string, trimmed bool) (scaleResult, error) {
+// runScaleChild runs `ballast controller`, the release binary bin, against the
+// cluster with the flags a cluster would give it, measures it once steady and idle,
+// and again while the cluster churns.
+func runScaleChild(b *testing.B, bin string, c client.Client, cl *scaleObjects, kubeconfig string, trimmed bool) (scaleResult, error) {
 	res := scaleResult{Trimmed: trimmed}
-	raw, err := json.Marshal(scaleChildConfig{Trimmed: trimmed, Nodes: cl.shape.Nodes, Kubeconfig: kubeconfig, Port: freePort(b), Dir: b.TempDir()})
-	if err != nil {
+	ctx := b.Context()
+	// The last run's figures go, so that this one waits for its own.
+	policy := &v1alpha1.ClusterPolicy{ObjectMeta: metav1.ObjectMeta{Name: scaleCluster}}
+	if err := c.Status().Patch(ctx, policy, client.RawPatch(types.MergePatchType, []byte(`{"status":{"cost":null}}`))); err != nil {
 		return res, err
 	}
-	cmd := exec.CommandContext(b.Context(), os.Args[0], "-test.run=^$", "-test.bench=^BenchmarkControllerAtScale$", "-test.benchtime=1x", "-test.timeout=0")
-	cmd.Env = append(os.Environ(), scaleChildEnv+"="+string(raw))
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		return res, err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return res, err
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	dir, port := b.TempDir(), freePort(b)
+	p := &scaleProcess{metrics: fmt.Sprintf("127.0.0.1:%d", freePort(b)), pprof: fmt.Sprintf("127.0.0.1:%d", freePort(b))}
+	cmd := exec.CommandContext(ctx, bin, "controller", "--cluster", scaleCluster, "--namespace", "ballast-system",
+		"--metrics-addr", p.metrics, "--pprof-addr", p.pprof, "--health-addr", "0", "--webhook-port", strconv.Itoa(port),
+		"--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", port), "--cert-dir", filepath.Join(dir, "certs"),
+		"--source-dir", filepath.Join(dir, "sources"), "--log-level", "error", "--trim-cache="+strconv.FormatBool(trimmed))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	var stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return res, err
 	}
+	p.pid = cmd.Process.Pid
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	defer func() {
-		// Measured: the child need not stop gracefully.
+		// Measured: the controller need not stop gracefully.
 		_ = cmd.Process.Kill()
-		_, _ = io.Copy(io.Discard, stdout)
-		_ = cmd.Wait()
+		<-exited //nolint:errcheck // killed: its status says so
 	}()
-	lines := bufio.NewScanner(stdout)
-	lines.Buffer(make([]byte, 1<<20), 1<<20)
-	next := func(what string, into *scaleSample) error {
-		for lines.Scan() {
-			rest, ok := strings.CutPrefix(lines.Text(), scalePrefix+what+" ")
-			if ok {
-				return json.Unmarshal([]byte(rest), into)
-			}
-			if strings.HasPrefix(lines.Text(), scalePrefix) {
-				return fmt.Errorf("child: %s", lines.Text())
-			}
-		}
-		if err := lines.Err(); err != nil {
-			return fmt.Errorf("failed to read the child's output: %w", err)
-		}
-		return fmt.Errorf("the child (trimmed %v) stopped before reporting %s:\n%s", trimmed, what, tail(stderr.String(), 40))
+	fail := func(err error) (scaleResult, error) {
+		return res, fmt.Errorf("%w\n%s", err, tail(stderr.String(), 40))
 	}
-	if err := next("steady", &res.Steady); err != nil {
-		return res, err
-	}
-	if _, err := io.WriteString(stdin, "churn\n"); err != nil {
-		return res, err
-	}
-	created, elapsed, err := churn(b.Context(), c, cl)
+	quiet, busy, err := waitSteady(ctx, c, p, cl.shape.Nodes, exited)
 	if err != nil {
-		return res, err
+		return fail(err)
+	}
+	ready := time.Since(start).Seconds()
+	if res.Steady, err = p.sample(ctx, profilePath(trimmed, "")); err != nil {
+		return fail(err)
+	}
+	res.Steady.Ready, res.Steady.QueuesQuiet, res.Steady.Busy = ready, quiet, busy
+	cpu0, err := p.cpuSeconds()
+	if err != nil {
+		return fail(err)
+	}
+	time.Sleep(idleFor)
+	cpu1, err := p.cpuSeconds()
+	if err != nil {
+		return fail(err)
+	}
+	res.Steady.CPU, res.Steady.Seconds = cpu1-cpu0, idleFor.Seconds()
+
+	var profiled chan error
+	if path := profilePath(trimmed, "-churn-cpu"); path != "" {
+		profiled = make(chan error, 1)
+		go func() {
+			profiled <- p.save(ctx, p.pprof, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(churnFor/time.Second)), path)
+		}()
+	}
+	if cpu0, err = p.cpuSeconds(); err != nil {
+		return fail(err)
+	}
+	created, elapsed, err := churn(ctx, c, cl)
+	if err != nil {
+		return fail(err)
+	}
+	if cpu1, err = p.cpuSeconds(); err != nil {
+		return fail(err)
 	}
 	res.ChurnRate = float64(created) / elapsed.Seconds()
-	if _, err := io.WriteString(stdin, "done\n"); err != nil {
-		return res, err
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return fail(err)
+		}
 	}
-	if err := next("churn", &res.Churn); err != nil {
-		return res, err
+	if res.Churn, err = p.sample(ctx, ""); err != nil {
+		return fail(err)
 	}
-	_ = stdin.Close()
+	res.Churn.CPU, res.Churn.Seconds = cpu1-cpu0, elapsed.Seconds()
 	return res, nil
 }
 
@@ -303,147 +302,68 @@ func tail(s string, lines int) string {
 	return strings.Join(all[max(len(all)-lines, 0):], "\n")
 }
 
-// scaleChild is the child process: `ballast controller` in this process, measured.
-func scaleChild(b *testing.B, raw string) {
-	var cfg scaleChildConfig
-	if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
-		b.Fatal(err)
+// releaseBinary builds `ballast` as `make build` releases it (static, stripped,
+// -trimpath): what is measured is what clusters run, its binary's resident pages
+// included.
+func releaseBinary(b *testing.B) string {
+	out := filepath.Join(b.TempDir(), "ballast")
+	cmd := exec.CommandContext(b.Context(), "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/ballast")
+	cmd.Dir = controlplane.RepoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=auto", "GOFLAGS=-mod=mod")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("failed to build ballast: %v\n%s", err, msg)
 	}
-	fail := func(format string, args ...any) {
-		fmt.Printf(scalePrefix+"error "+format+"\n", args...)
-		b.Fatalf(format, args...)
-	}
-	b.Setenv("KUBECONFIG", cfg.Kubeconfig)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	restCfg, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
-	if err != nil {
-		fail("%v", err)
-	}
-	c, err := client.New(restCfg, client.Options{Scheme: controlplane.Scheme})
-	if err != nil {
-		fail("%v", err)
-	}
-	// The last child's figures go, so that this one waits for its own.
-	policy := &v1alpha1.ClusterPolicy{ObjectMeta: metav1.ObjectMeta{Name: scaleCluster}}
-	if err := c.Status().Patch(ctx, policy, client.RawPatch(types.MergePatchType, []byte(`{"status":{"cost":null}}`))); err != nil {
-		fail("%v", err)
-	}
-	var errOut lockedBuffer
-	done := make(chan int, 1)
-	start := time.Now()
-	go func() {
-		done <- MainContext(ctx, []string{"controller", "--cluster", scaleCluster, "--namespace", "ballast-system",
-			"--metrics-addr", "0", "--health-addr", "0", "--webhook-port", strconv.Itoa(cfg.Port),
-			"--webhook-url", fmt.Sprintf("https://127.0.0.1:%d", cfg.Port), "--cert-dir", filepath.Join(cfg.Dir, "certs"),
-			"--source-dir", filepath.Join(cfg.Dir, "sources"), "--log-level", "error", "--trim-cache=" + strconv.FormatBool(cfg.Trimmed),
-		}, nil, io.Discard, &errOut)
-	}()
-	quiet, busy, err := waitSteady(ctx, c, cfg.Nodes, done)
-	if err != nil {
-		fail("%v\n%s", err, tail(errOut.String(), 40))
-	}
-	steady := sample()
-	steady.QueuesQuiet, steady.Busy = quiet, busy
-	// What the RSS comes down to once the runtime has returned the memory it holds
-	// free (it does so by itself over minutes).
-	debug.FreeOSMemory()
-	steady.SettledRSS = sample().RSS
-	steady.Ready = time.Since(start).Seconds()
-	// profile creates DIR/<cache><suffix>.pprof when scaleProfileEnv names a DIR.
-	profile := func(suffix string) *os.File {
-		dir := os.Getenv(scaleProfileEnv)
-		if dir == "" {
-			return nil
-		}
-		f, err := os.Create(filepath.Join(dir, cacheName(cfg.Trimmed)+suffix+".pprof"))
-		if err != nil {
-			fail("%v", err)
-		}
-		return f
-	}
-	if f := profile(""); f != nil {
-		if err := pprof.WriteHeapProfile(f); err != nil {
-			fail("%v", err)
-		}
-		_ = f.Close()
-	}
-	cpu0 := cpuSeconds()
-	time.Sleep(idleFor)
-	steady.CPU, steady.Seconds = cpuSeconds()-cpu0, idleFor.Seconds()
-	report("steady", steady)
-
-	in := bufio.NewScanner(os.Stdin)
-	if !in.Scan() || in.Text() != "churn" {
-		fail("no churn signal")
-	}
-	cpu0, t0 := cpuSeconds(), time.Now()
-	cpuProfile := profile("-churn-cpu")
-	if cpuProfile != nil {
-		if err := pprof.StartCPUProfile(cpuProfile); err != nil {
-			fail("%v", err)
-		}
-	}
-	if !in.Scan() || in.Text() != "done" {
-		fail("no end of churn")
-	}
-	if cpuProfile != nil {
-		pprof.StopCPUProfile()
-		_ = cpuProfile.Close()
-	}
-	cpu1, seconds := cpuSeconds(), time.Since(t0).Seconds()
-	churned := sample()
-	churned.CPU, churned.Seconds = cpu1-cpu0, seconds
-	report("churn", churned)
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(time.Minute):
-		fail("the controller did not stop")
-	}
+	return out
 }
 
-// cacheName names a child's cache in its profiles' file names.
-func cacheName(trimmed bool) string {
-	if trimmed {
-		return "trimmed"
+// profilePath is DIR/<cache><suffix>.pprof when scaleProfileEnv names a DIR, else "".
+func profilePath(trimmed bool, suffix string) string {
+	dir := os.Getenv(scaleProfileEnv)
+	if dir == "" {
+		return ""
 	}
-	return "whole"
+	return filepath.Join(dir, (scaleResult{Trimmed: trimmed}).name()+suffix+".pprof")
 }
 
-func report(what string, s scaleSample) {
-	data, _ := json.Marshal(s)
-	fmt.Println(scalePrefix + what + " " + string(data))
+// scaleProcess is a running controller, measured from outside: its /proc files, its
+// metrics endpoint and its profiling endpoint.
+type scaleProcess struct {
+	pid            int
+	metrics, pprof string
 }
 
 // waitSteady waits until the cost controller has priced every node (so the caches
 // hold the whole cluster) and then until every controller's queue has been empty for
 // 5 seconds, for at most 3 minutes (a controller that requeues work periodically keeps
 // its queue busy); it reports whether the queues went quiet.
-func waitSteady(ctx context.Context, c client.Client, nodes int, exited <-chan int) (bool, map[string]float64, error) {
+func waitSteady(ctx context.Context, c client.Client, p *scaleProcess, nodes int, exited <-chan error) (bool, map[string]float64, error) {
 	deadline := time.Now().Add(20 * time.Minute)
 	var priced time.Time
 	quiet := 0
 	for time.Now().Before(deadline) {
 		select {
-		case code := <-exited:
-			return false, nil, fmt.Errorf("the controller exited with %d", code)
+		case err := <-exited:
+			if err == nil {
+				err = errors.New("status 0")
+			}
+			return false, nil, fmt.Errorf("the controller exited: %w", err)
 		case <-time.After(time.Second):
 		}
 		if priced.IsZero() {
-			var p v1alpha1.ClusterPolicy
-			if err := c.Get(ctx, client.ObjectKey{Name: scaleCluster}, &p); err != nil {
+			var policy v1alpha1.ClusterPolicy
+			if err := c.Get(ctx, client.ObjectKey{Name: scaleCluster}, &policy); err != nil {
 				return false, nil, err
 			}
-			if p.Status.Cost == nil || p.Status.Cost.Nodes != int32(nodes) { //nolint:gosec // small
+			if policy.Status.Cost == nil || policy.Status.Cost.Nodes != int32(nodes) { //nolint:gosec // small
 				continue
 			}
 			priced = time.Now()
 		}
-		depth, busy, err := queueDepth()
+		families, err := p.scrape(ctx)
 		if err != nil {
 			return false, nil, err
 		}
+		depth, busy := queueDepth(families)
 		if quiet++; depth > 0 {
 			quiet = 0
 		}
@@ -459,47 +379,53 @@ func waitSteady(ctx context.Context, c client.Client, nodes int, exited <-chan i
 
 // queueDepth is the sum of the controllers' workqueue depths, and the depth of each
 // busy queue.
-func queueDepth() (float64, map[string]float64, error) {
-	families, err := ctrlmetrics.Registry.Gather()
-	if err != nil {
-		return 0, nil, err
-	}
+func queueDepth(families map[string]*dto.MetricFamily) (float64, map[string]float64) {
 	var depth float64
 	busy := map[string]float64{}
-	for _, f := range families {
-		if f.GetName() != "workqueue_depth" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			depth += m.GetGauge().GetValue()
-			if v := m.GetGauge().GetValue(); v > 0 {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "name" {
-						busy[l.GetValue()] = v
-					}
+	for _, m := range families["workqueue_depth"].GetMetric() {
+		depth += m.GetGauge().GetValue()
+		if v := m.GetGauge().GetValue(); v > 0 {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "name" {
+					busy[l.GetValue()] = v
 				}
 			}
 		}
 	}
-	return depth, busy, nil
+	return depth, busy
 }
 
-// sample forces a garbage collection and reads the heap in use, the RSS and the peak
-// RSS.
-func sample() scaleSample {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	s := scaleSample{HeapInuse: ms.HeapInuse, Sys: ms.Sys, HeapIdle: ms.HeapIdle, HeapReleased: ms.HeapReleased}
-	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(live)
-	if live[0].Value.Kind() == metrics.KindUint64 {
-		s.HeapLive = live[0].Value.Uint64()
+// sample has the controller collect its garbage (a heap profile asked with gc=1 runs
+// a collection first; the profile goes to profile unless it is "") and reads the heap
+// in use and live from its metrics, and its RSS and peak RSS from /proc.
+func (p *scaleProcess) sample(ctx context.Context, profile string) (scaleSample, error) {
+	var s scaleSample
+	// Twice, as runtime.GC twice: the first collection's sweep frees what the second
+	// then finds free.
+	if err := p.save(ctx, p.pprof, "/debug/pprof/heap?gc=1", ""); err != nil {
+		return s, err
 	}
-	data, err := os.ReadFile("/proc/self/status")
+	if err := p.save(ctx, p.pprof, "/debug/pprof/heap?gc=1", profile); err != nil {
+		return s, err
+	}
+	families, err := p.scrape(ctx)
 	if err != nil {
-		return s
+		return s, err
+	}
+	gauge := func(name string) uint64 {
+		if m := families[name].GetMetric(); len(m) > 0 {
+			return uint64(m[0].GetGauge().GetValue())
+		}
+		return 0
+	}
+	s.HeapInuse, s.HeapLive = gauge("go_memstats_heap_inuse_bytes"), gauge("go_gc_heap_live_bytes")
+	s.Sys, s.HeapIdle, s.HeapReleased = gauge("go_memstats_sys_bytes"), gauge("go_memstats_heap_idle_bytes"), gauge("go_memstats_heap_released_bytes")
+	if s.HeapInuse == 0 || s.HeapLive == 0 {
+		return s, errors.New("the controller's metrics have no go_memstats_heap_inuse_bytes or go_gc_heap_live_bytes")
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
+	if err != nil {
+		return s, err
 	}
 	for _, line := range strings.Split(string(data), "\n") {
 		name, value, _ := strings.Cut(line, ":")
@@ -518,16 +444,73 @@ func sample() scaleSample {
 			s.RSSFile = kb << 10
 		}
 	}
-	return s
+	return s, nil
 }
 
-// cpuSeconds is the user and system CPU time of this process.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+// cpuSeconds is the user and system CPU time of the controller (/proc/PID/stat, in
+// the kernel's clock ticks of 1/100 s).
+func (p *scaleProcess) cpuSeconds() (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if err != nil {
+		return 0, err
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	// The command name, in parentheses, may hold spaces: the fields follow its last ')'.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", p.pid, data)
+	}
+	rest := string(data[i+1:])
+	fields := strings.Fields(rest)
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", p.pid, data)
+	}
+	// utime and stime are the 14th and 15th fields; rest starts at the 3rd.
+	utime, err1 := strconv.ParseUint(fields[11], 10, 64)
+	stime, err2 := strconv.ParseUint(fields[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return float64(utime+stime) / 100, nil
+}
+
+// scrape reads the controller's metrics endpoint.
+func (p *scaleProcess) scrape(ctx context.Context) (map[string]*dto.MetricFamily, error) {
+	var body bytes.Buffer
+	if err := p.get(ctx, p.metrics, "/metrics", &body); err != nil {
+		return nil, err
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(&body)
+}
+
+// save writes what GET http://addr/path answers to the file path, or discards it when
+// path is "".
+func (p *scaleProcess) save(ctx context.Context, addr, path, file string) error {
+	var body bytes.Buffer
+	if err := p.get(ctx, addr, path, &body); err != nil {
+		return err
+	}
+	if file == "" {
+		return nil
+	}
+	return os.WriteFile(file, body.Bytes(), 0o644)
+}
+
+func (p *scaleProcess) get(ctx context.Context, addr, path string, into io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	_, err = io.Copy(into, resp.Body)
+	return err
 }
 
 type lockedBuffer struct {
