@@ -23,7 +23,8 @@ import (
 
 // TestCacheOptions: trimmed, every kind has its transform and everything else loses
 // its managedFields, with the Events still restricted to Karpenter's
-// insufficient-capacity ones; untrimmed, nothing is transformed.
+// insufficient-capacity ones; untrimmed, nothing is transformed; either way only the
+// pods that have not finished are cached.
 func TestCacheOptions(t *testing.T) {
 	byType := func(m map[client.Object]cache.ByObject) map[string]cache.ByObject {
 		out := map[string]cache.ByObject{}
@@ -46,6 +47,10 @@ func TestCacheOptions(t *testing.T) {
 	if want := fallback.CacheOptions()[&corev1.Event{}]; events.Field == nil || events.Field.String() != "reason="+fallback.InsufficientCapacityReason {
 		t.Errorf("the Events' field selector is %v, want %v", events.Field, want.Field)
 	}
+	unfinished := "status.phase!=" + string(corev1.PodSucceeded) + ",status.phase!=" + string(corev1.PodFailed)
+	if pods := got["Pod"]; pods.Field == nil || pods.Field.String() != unfinished {
+		t.Errorf("the Pods' field selector is %v, want %s", pods.Field, unfinished)
+	}
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}}}
 	out, err := got["Pod"].Transform(pod.DeepCopy())
@@ -61,6 +66,9 @@ func TestCacheOptions(t *testing.T) {
 		if o.Transform != nil {
 			t.Errorf("untrimmed, a transform for %s", k)
 		}
+	}
+	if pods := byType(whole.ByObject)["Pod"]; pods.Field == nil || pods.Field.String() != unfinished {
+		t.Errorf("untrimmed, the Pods' field selector is %v, want %s", pods.Field, unfinished)
 	}
 }
 

@@ -88,13 +88,15 @@ type Options struct {
 }
 
 // CacheOptions are the options of the manager's cache the runtime controllers need:
-// only Karpenter's insufficient-capacity Events are cached, and, when trimmed, every
+// only Karpenter's insufficient-capacity Events are cached, only the pods that have
+// not run to completion (podstore.Unfinished), and, when trimmed, every
 // Pod, Node, workload, Namespace and NodeClaim is stripped to the fields Ballast reads
 // and every other object (NodePools excepted) loses its managedFields (package
 // trim). Untrimmed, the cache holds whole objects: several times the memory, for
 // debugging only.
 func CacheOptions(trimmed bool) cache.Options {
 	byObject := fallback.CacheOptions()
+	byObject[&corev1.Pod{}] = cache.ByObject{Field: podstore.Unfinished}
 	if !trimmed {
 		return cache.Options{ByObject: byObject}
 	}

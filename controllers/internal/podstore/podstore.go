@@ -13,8 +13,21 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Unfinished selects the pods that have not run to completion (phase neither Succeeded
+// nor Failed): the only pods the manager's cache holds (controllers.CacheOptions). A
+// finished pod holds no capacity on its node, counts in no workload's split and is
+// never evicted or replaced, so no controller reads it, and a cluster may keep
+// thousands: the pod garbage collector deletes finished pods only past
+// kube-controller-manager's --terminated-pod-gc-threshold, 12,500 by default. A pod
+// that finishes leaves the cache as if deleted.
+var Unfinished = fields.AndSelectors(
+	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodSucceeded)),
+	fields.OneTermNotEqualSelector("status.phase", string(corev1.PodFailed)),
 )
 
 // Reader lists every pod of the cluster. The pods are the cache's own: read them, never

@@ -4,7 +4,8 @@
 // replica), and guards the client that reads them against writes that would erase
 // what the cache left out.
 //
-// What each kind keeps, and who reads it:
+// What each kind keeps, and who reads it (the cache holds only the pods that have not
+// run to completion: podstore.Unfinished):
 //
 //   - Pod: name, namespace, UID, resourceVersion, creation and deletion time, labels
 //     but the node's topology (podstore.KeepsLabel), owner references, Ballast's
