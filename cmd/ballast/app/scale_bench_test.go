@@ -89,11 +89,11 @@ func (s scaleShape) churnRate() int   { return max(s.pods()/100, 1) }
 //
 //	go test -run '^$' -bench BenchmarkControllerAtScale -benchtime 1x -timeout 60m ./cmd/ballast/app/
 //
-// BALLAST_SCALE_NODES=N builds a cluster of N nodes and 10N pods instead (the figures of
-// docs/performance.md for other sizes). With BALLAST_SCALE_HEAP_PROFILE=DIR the controllers' heap profiles are written
-// there (go tool pprof -top DIR/trimmed.pprof) and their CPU profiles of the churn
-// (DIR/trimmed-churn-cpu.pprof); BALLAST_SCALE_CACHE=trimmed (or whole) runs that
-// controller alone.
+// BALLAST_SCALE_NODES=N builds a cluster of N nodes and 10N pods instead (the figures
+// of docs/performance.md for other sizes). With BALLAST_SCALE_HEAP_PROFILE=DIR the
+// controllers' heap profiles are written there (go tool pprof -top DIR/trimmed.pprof)
+// and their CPU profiles of the churn (DIR/trimmed-churn-cpu.pprof);
+// BALLAST_SCALE_CACHE=trimmed (or whole) runs that controller alone.
 func BenchmarkControllerAtScale(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds a cluster of 22,000 objects and runs the controller twice: 10-20 minutes")
@@ -131,7 +131,7 @@ func BenchmarkControllerAtScale(b *testing.B) {
 			if only := os.Getenv(scaleCacheEnv); only != "" && only != (scaleResult{Trimmed: trimmed}).name() {
 				continue
 			}
-			r, err := runScaleChild(b, bin, c, cl, kubeconfig, trimmed)
+			r, err := runScaleController(b, bin, c, cl, kubeconfig, trimmed)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -212,10 +212,10 @@ type scaleSample struct {
 	Busy map[string]float64 `json:",omitempty"`
 }
 
-// runScaleChild runs `ballast controller`, the release binary bin, against the
+// runScaleController runs `ballast controller`, the release binary bin, against the
 // cluster with the flags a cluster would give it, measures it once steady and idle,
 // and again while the cluster churns.
-func runScaleChild(b *testing.B, bin string, c client.Client, cl *scaleObjects, kubeconfig string, trimmed bool) (scaleResult, error) {
+func runScaleController(b *testing.B, bin string, c client.Client, cl *scaleObjects, kubeconfig string, trimmed bool) (scaleResult, error) {
 	res := scaleResult{Trimmed: trimmed}
 	ctx := b.Context()
 	// The last run's figures go, so that this one waits for its own.
