@@ -76,27 +76,52 @@ func (c *component) stop() {
 
 // RSS returns the resident memory of the process in bytes (0 when it has ended).
 func (c *component) RSS() int64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	mem, err := ProcessMemory(c.cmd.Process.Pid)
 	if err != nil {
 		return 0
 	}
-	defer func() { _ = f.Close() }()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
+	return mem["VmRSS"]
 }
 
 // CPU returns the processor time (user and system) the process has used so far, its
 // children's included once they have ended (0 when it has ended itself).
 func (c *component) CPU() time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	cpu, err := ProcessCPU(c.cmd.Process.Pid)
 	if err != nil {
 		return 0
+	}
+	return cpu
+}
+
+// ProcessMemory returns the memory figures of /proc/PID/status (VmRSS, VmHWM, RssAnon,
+// RssFile...) in bytes, by name.
+func ProcessMemory(pid int) (map[string]int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	out := map[string]int64{}
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		name, value, _ := strings.Cut(s.Text(), ":")
+		kb, ok := strings.CutSuffix(strings.TrimSpace(value), " kB")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(kb, 10, 64); err == nil {
+			out[name] = n * 1024
+		}
+	}
+	return out, s.Err()
+}
+
+// ProcessCPU returns the processor time (user and system) process pid has used so
+// far, its children's included once they have ended.
+func ProcessCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
 	}
 	// The fields after the command's name, which is in parentheses and may hold spaces:
 	// utime, stime, cutime and cstime are the 14th to 17th fields, in clock ticks.
@@ -106,14 +131,17 @@ func (c *component) CPU() time.Duration {
 	}
 	f := strings.Fields(rest)
 	if len(f) < 15 {
-		return 0
+		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, data)
 	}
 	var ticks int64
 	for _, v := range f[11:15] {
-		n, _ := strconv.ParseInt(v, 10, 64)
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, data)
+		}
 		ticks += n
 	}
-	return time.Duration(ticks) * time.Second / clockTicks
+	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's times: 100 on every

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -71,22 +69,6 @@ func handCost(ctx context.Context, table map[string]localcluster.KwokPrice) (pot
 		}
 	}
 	return potential, actual, nodes, spot, replicas, spotReplicas, nil
-}
-
-// scrape reads the controller's metrics endpoint.
-func scrape(ctx context.Context) (map[string]*dto.MetricFamily, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ballast.MetricsURL, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	return families, err
 }
 
 // gauge returns the sum of the series of family (a gauge or a counter) whose labels
@@ -146,7 +128,7 @@ func TestRuntimeCostAndStatus(t *testing.T) {
 		if err := kube.Client.Get(ctx, client.ObjectKey{Name: e2eCluster}, &policy); err != nil {
 			return false, "", err
 		}
-		if families, err = scrape(ctx); err != nil {
+		if families, err = localcluster.ScrapeMetrics(ctx, ballast.MetricsURL); err != nil {
 			return false, "", err
 		}
 		c := policy.Status.Cost

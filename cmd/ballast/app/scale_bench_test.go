@@ -18,8 +18,6 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,6 +26,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ballast-dev/ballast/localcluster"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/test/controlplane"
 )
@@ -271,7 +270,7 @@ func runScaleController(b *testing.B, bin string, c client.Client, cl *scaleObje
 	if path := profilePath(trimmed, "-churn-cpu"); path != "" {
 		profiled = make(chan error, 1)
 		go func() {
-			profiled <- p.save(ctx, p.pprof, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(churnFor/time.Second)), path)
+			profiled <- p.save(ctx, fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(churnFor/time.Second)), path)
 		}()
 	}
 	if cpu0, err = p.cpuSeconds(); err != nil {
@@ -402,10 +401,10 @@ func (p *scaleProcess) sample(ctx context.Context, profile string) (scaleSample,
 	var s scaleSample
 	// Twice, as runtime.GC twice: the first collection's sweep frees what the second
 	// then finds free.
-	if err := p.save(ctx, p.pprof, "/debug/pprof/heap?gc=1", ""); err != nil {
+	if err := p.save(ctx, "/debug/pprof/heap?gc=1", ""); err != nil {
 		return s, err
 	}
-	if err := p.save(ctx, p.pprof, "/debug/pprof/heap?gc=1", profile); err != nil {
+	if err := p.save(ctx, "/debug/pprof/heap?gc=1", profile); err != nil {
 		return s, err
 	}
 	families, err := p.scrape(ctx)
@@ -423,81 +422,30 @@ func (p *scaleProcess) sample(ctx context.Context, profile string) (scaleSample,
 	if s.HeapInuse == 0 || s.HeapLive == 0 {
 		return s, errors.New("the controller's metrics have no go_memstats_heap_inuse_bytes or go_gc_heap_live_bytes")
 	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
+	mem, err := localcluster.ProcessMemory(p.pid)
 	if err != nil {
 		return s, err
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		name, value, _ := strings.Cut(line, ":")
-		kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch name {
-		case "VmRSS":
-			s.RSS = kb << 10
-		case "VmHWM":
-			s.HWM = kb << 10
-		case "RssAnon":
-			s.RSSAnon = kb << 10
-		case "RssFile":
-			s.RSSFile = kb << 10
-		}
-	}
+	size := func(name string) uint64 { return uint64(max(mem[name], 0)) }
+	s.RSS, s.HWM, s.RSSAnon, s.RSSFile = size("VmRSS"), size("VmHWM"), size("RssAnon"), size("RssFile")
 	return s, nil
 }
 
-// cpuSeconds is the user and system CPU time of the controller (/proc/PID/stat, in
-// the kernel's clock ticks of 1/100 s).
+// cpuSeconds is the user and system CPU time of the controller.
 func (p *scaleProcess) cpuSeconds() (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name, in parentheses, may hold spaces: the fields follow its last ')'.
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", p.pid, data)
-	}
-	rest := string(data[i+1:])
-	fields := strings.Fields(rest)
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", p.pid, data)
-	}
-	// utime and stime are the 14th and 15th fields; rest starts at the 3rd.
-	utime, err1 := strconv.ParseUint(fields[11], 10, 64)
-	stime, err2 := strconv.ParseUint(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, err
-	}
-	return float64(utime+stime) / 100, nil
+	cpu, err := localcluster.ProcessCPU(p.pid)
+	return cpu.Seconds(), err
 }
 
 // scrape reads the controller's metrics endpoint.
 func (p *scaleProcess) scrape(ctx context.Context) (map[string]*dto.MetricFamily, error) {
-	var body bytes.Buffer
-	if err := p.get(ctx, p.metrics, "/metrics", &body); err != nil {
-		return nil, err
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	return parser.TextToMetricFamilies(&body)
+	return localcluster.ScrapeMetrics(ctx, "http://"+p.metrics+"/metrics")
 }
 
-// save writes what GET http://addr/path answers to the file path, or discards it when
-// path is "".
-func (p *scaleProcess) save(ctx context.Context, addr, path, file string) error {
-	var body bytes.Buffer
-	if err := p.get(ctx, addr, path, &body); err != nil {
-		return err
-	}
-	if file == "" {
-		return nil
-	}
-	return os.WriteFile(file, body.Bytes(), 0o644)
-}
-
-func (p *scaleProcess) get(ctx context.Context, addr, path string, into io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+path, nil)
+// save writes what the controller's profiling endpoint answers at path to file, or
+// discards it when file is "".
+func (p *scaleProcess) save(ctx context.Context, path, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.pprof+path, nil)
 	if err != nil {
 		return err
 	}
@@ -509,8 +457,11 @@ func (p *scaleProcess) get(ctx context.Context, addr, path string, into io.Write
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", path, resp.Status)
 	}
-	_, err = io.Copy(into, resp.Body)
-	return err
+	var body bytes.Buffer
+	if _, err := io.Copy(&body, resp.Body); err != nil || file == "" {
+		return err
+	}
+	return os.WriteFile(file, body.Bytes(), 0o644)
 }
 
 type lockedBuffer struct {
