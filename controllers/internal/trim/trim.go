@@ -78,9 +78,10 @@ func annotations(in map[string]string) map[string]string {
 const reservationAnnotation = "ballast.dev/reservation"
 
 // Pod keeps what placement, fallback, eviction, bin-packing, limits and cost read of a
-// pod (see the package documentation).
+// pod (see the package documentation). Like every trim function it trims in place and
+// returns p (see the package documentation).
 func Pod(p *corev1.Pod) *corev1.Pod {
-	out := &corev1.Pod{TypeMeta: p.TypeMeta, ObjectMeta: objectMeta(&p.ObjectMeta), Spec: podSpec(&p.Spec)}
+	out := corev1.Pod{TypeMeta: p.TypeMeta, ObjectMeta: objectMeta(&p.ObjectMeta), Spec: podSpec(&p.Spec)}
 	out.Labels = podLabels(out.Labels)
 	out.Spec.NodeName = p.Spec.NodeName
 	out.Spec.Volumes = claims(p.Spec.Volumes)
@@ -94,7 +95,8 @@ func Pod(p *corev1.Pod) *corev1.Pod {
 			out.Status.Conditions = append(out.Status.Conditions, c)
 		}
 	}
-	return share(out)
+	*p = out
+	return share(p)
 }
 
 // podSpec keeps a pod's (or pod template's) scheduling constraints and requests.
@@ -160,12 +162,14 @@ func template(t *corev1.PodTemplateSpec) corev1.PodTemplateSpec {
 // interruption notice names), taints, schedulability, capacity and allocatable
 // resources.
 func Node(n *corev1.Node) *corev1.Node {
-	return &corev1.Node{
+	out := corev1.Node{
 		TypeMeta: n.TypeMeta, ObjectMeta: nodeMeta(&n.ObjectMeta),
 		Spec: corev1.NodeSpec{ProviderID: n.Spec.ProviderID, Taints: n.Spec.Taints, Unschedulable: n.Spec.Unschedulable},
 		// Nodes of one instance type report the same capacity and allocatable resources.
 		Status: corev1.NodeStatus{Capacity: shareResources(n.Status.Capacity), Allocatable: shareResources(n.Status.Allocatable)},
 	}
+	*n = out
+	return n
 }
 
 // nodeMeta is a node's objectMeta, its labels' keys and values held once for all
@@ -178,54 +182,64 @@ func nodeMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
 
 // Deployment keeps a Deployment's metadata, replicas, selector and template.
 func Deployment(d *appsv1.Deployment) *appsv1.Deployment {
-	return &appsv1.Deployment{TypeMeta: d.TypeMeta, ObjectMeta: objectMeta(&d.ObjectMeta), Spec: appsv1.DeploymentSpec{
+	out := appsv1.Deployment{TypeMeta: d.TypeMeta, ObjectMeta: objectMeta(&d.ObjectMeta), Spec: appsv1.DeploymentSpec{
 		Replicas: d.Spec.Replicas, Selector: d.Spec.Selector, Template: template(&d.Spec.Template),
 	}}
+	*d = out
+	return d
 }
 
 // StatefulSet keeps a StatefulSet's metadata, replicas, selector and template.
 func StatefulSet(s *appsv1.StatefulSet) *appsv1.StatefulSet {
-	return &appsv1.StatefulSet{TypeMeta: s.TypeMeta, ObjectMeta: objectMeta(&s.ObjectMeta), Spec: appsv1.StatefulSetSpec{
+	out := appsv1.StatefulSet{TypeMeta: s.TypeMeta, ObjectMeta: objectMeta(&s.ObjectMeta), Spec: appsv1.StatefulSetSpec{
 		Replicas: s.Spec.Replicas, Selector: s.Spec.Selector, Template: template(&s.Spec.Template),
 	}}
+	*s = out
+	return s
 }
 
 // Job keeps a Job's metadata, parallelism, selector and template.
 func Job(j *batchv1.Job) *batchv1.Job {
-	return &batchv1.Job{TypeMeta: j.TypeMeta, ObjectMeta: objectMeta(&j.ObjectMeta), Spec: batchv1.JobSpec{
+	out := batchv1.Job{TypeMeta: j.TypeMeta, ObjectMeta: objectMeta(&j.ObjectMeta), Spec: batchv1.JobSpec{
 		Parallelism: j.Spec.Parallelism, Selector: j.Spec.Selector, Template: template(&j.Spec.Template),
 	}}
+	*j = out
+	return j
 }
 
 // ReplicaSet keeps a ReplicaSet's metadata, replicas and selector, and its template
 // only when no Deployment controls it: the pods of a Deployment's ReplicaSet are
 // placed by the Deployment's template.
 func ReplicaSet(rs *appsv1.ReplicaSet) *appsv1.ReplicaSet {
-	out := &appsv1.ReplicaSet{TypeMeta: rs.TypeMeta, ObjectMeta: objectMeta(&rs.ObjectMeta), Spec: appsv1.ReplicaSetSpec{
+	out := appsv1.ReplicaSet{TypeMeta: rs.TypeMeta, ObjectMeta: objectMeta(&rs.ObjectMeta), Spec: appsv1.ReplicaSetSpec{
 		Replicas: rs.Spec.Replicas, Selector: rs.Spec.Selector,
 	}}
 	if owner := metav1.GetControllerOf(rs); owner == nil || owner.Kind != "Deployment" {
 		out.Spec.Template = template(&rs.Spec.Template)
 	}
-	return out
+	*rs = out
+	return rs
 }
 
 // Namespace keeps a namespace's metadata (the opt-in label, deletion).
 func Namespace(ns *corev1.Namespace) *corev1.Namespace {
-	return &corev1.Namespace{TypeMeta: ns.TypeMeta, ObjectMeta: objectMeta(&ns.ObjectMeta)}
+	out := corev1.Namespace{TypeMeta: ns.TypeMeta, ObjectMeta: objectMeta(&ns.ObjectMeta)}
+	*ns = out
+	return ns
 }
 
 // NodeClaim keeps a NodeClaim's metadata, provider ID, capacity and conditions
 // (without messages).
 func NodeClaim(nc *karpv1.NodeClaim) *karpv1.NodeClaim {
-	out := &karpv1.NodeClaim{TypeMeta: nc.TypeMeta, ObjectMeta: objectMeta(&nc.ObjectMeta)}
+	out := karpv1.NodeClaim{TypeMeta: nc.TypeMeta, ObjectMeta: objectMeta(&nc.ObjectMeta)}
 	out.Status.ProviderID = nc.Status.ProviderID
 	out.Status.Capacity = nc.Status.Capacity
 	out.Status.Conditions = slices.Clone(nc.Status.Conditions)
 	for i := range out.Status.Conditions {
 		out.Status.Conditions[i].Message = ""
 	}
-	return out
+	*nc = out
+	return nc
 }
 
 // StripManagedFields drops an object's managedFields, which nothing but the limits
