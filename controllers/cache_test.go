@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/controllers/fallback"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 )
 
 // TestCacheOptions: trimmed, every kind has its transform and everything else loses
@@ -54,8 +55,8 @@ func TestCacheOptions(t *testing.T) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "i"}}}}
 	out, err := got["Pod"].Transform(pod.DeepCopy())
-	if err != nil || out.(*corev1.Pod).Spec.Containers[0].Image != "" {
-		t.Errorf("the pod transform does not trim: %v, %v", out, err)
+	if rec, ok := out.(*podstore.Pod); err != nil || !ok || rec.Spec.Containers[0].Image != "" || rec.ManagedFields != nil {
+		t.Errorf("the pod transform does not make the trimmed record: %v, %v", out, err)
 	}
 
 	whole := CacheOptions(false)

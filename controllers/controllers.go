@@ -142,10 +142,13 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	if err != nil {
 		return err
 	}
-	// The controllers that read every pod take them from the informer's store, not
-	// copied; a nil Reader (the cache's informer has no single store) lists through
-	// the client instead.
-	allPods, _ := podstore.FromInformer(pods)
+	// Every pod reader takes the cache's own records from the informer's store, not
+	// copied (a trimmed cache holds podstore.Pod records, which its client cannot
+	// list as corev1.Pods).
+	allPods, err := podstore.FromInformer(pods)
+	if err != nil {
+		return err
+	}
 	// The elected leader decides admissions from memory; the other replicas forward
 	// their decisions to it over HTTPS, and decide through the ledgers when it cannot
 	// be reached.
@@ -158,7 +161,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 		return err
 	}
 	placer := &distribution.Placer{
-		Client: c, API: o.API, Cluster: o.Cluster, Scope: inScope, Timeout: o.DecisionTimeout, Index: index,
+		Client: c, Pods: allPods, API: o.API, Cluster: o.Cluster, Scope: inScope, Timeout: o.DecisionTimeout, Index: index,
 		Decider: dec, Forwarder: &distribution.HTTPForwarder{
 			API: o.API, Namespace: o.Namespace, Cluster: o.Cluster, Self: identity, Client: distribution.PinnedClient(certFile),
 		},
@@ -174,13 +177,13 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 	for _, kind := range []string{distribution.KindDeployment, distribution.KindStatefulSet} {
 		r := &distribution.Reconciler{
 			Client: c, Recorder: status.Events(mgr.GetEventRecorder("ballast-distribution")),
-			Kind: kind, Cluster: o.Cluster, Scope: inScope, API: o.API, Placement: placing,
+			Kind: kind, Cluster: o.Cluster, Scope: inScope, API: o.API, Placement: placing, Pods: allPods,
 		}
 		if err := r.SetupWithManager(mgr); err != nil {
 			return fmt.Errorf("failed to set up the %s distribution controller: %w", kind, err)
 		}
 	}
-	if err := (&limits.Reconciler{Client: c, Cluster: o.Cluster, StallAfter: o.LimitsStallAfter}).SetupWithManager(ctx, mgr); err != nil {
+	if err := (&limits.Reconciler{Client: c, Pods: allPods, Cluster: o.Cluster, StallAfter: o.LimitsStallAfter}).SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("failed to set up the limits controller: %w", err)
 	}
 	fb := &fallback.Reconciler{

@@ -46,7 +46,7 @@ type Cluster struct {
 	Pods  []corev1.Pod
 	// PodRefs are more pods, priced as Pods are: pods read where they are held (an
 	// informer's store) rather than copied. FromCluster never changes them.
-	PodRefs []*corev1.Pod
+	PodRefs []PodRef
 	// ReplicaSets name the owner of their pods exactly (a Deployment, or whatever
 	// controls the ReplicaSet); without them a ReplicaSet's pods belong to the
 	// Deployment named like the ReplicaSet less its pod-template-hash.
@@ -56,6 +56,23 @@ type Cluster struct {
 	Deployments  []appsv1.Deployment
 	StatefulSets []appsv1.StatefulSet
 }
+
+// PodRef is a pod held elsewhere, by reference to its parts: its metadata, its node and
+// phase, and its spec (whose NodeName is not read).
+type PodRef struct {
+	Meta     *metav1.ObjectMeta
+	NodeName string
+	Phase    corev1.PodPhase
+	Spec     *corev1.PodSpec
+}
+
+// RefOf is the PodRef of a whole pod.
+func RefOf(p *corev1.Pod) PodRef {
+	return PodRef{Meta: &p.ObjectMeta, NodeName: p.Spec.NodeName, Phase: p.Status.Phase, Spec: &p.Spec}
+}
+
+// reservationAnnotation is the distribution webhook's record on each pod it places.
+const reservationAnnotation = "ballast.dev/reservation"
 
 // FromCluster turns cluster objects into the workload they run: the nodes (instance
 // type, capacity type from Karpenter's, EKS managed node groups' or Ballast's label,
@@ -76,7 +93,7 @@ func FromCluster(c Cluster) (*Workload, error) {
 		b.addPod(p.Namespace, p.Name, p.Labels, p.Annotations, p.OwnerReferences, p.Spec.NodeName, p.Status.Phase, &p.Spec)
 	}
 	for _, p := range c.PodRefs {
-		b.addPod(p.Namespace, p.Name, p.Labels, p.Annotations, p.OwnerReferences, p.Spec.NodeName, p.Status.Phase, &p.Spec)
+		b.addPod(p.Meta.Namespace, p.Meta.Name, p.Meta.Labels, p.Meta.Annotations, p.Meta.OwnerReferences, p.NodeName, p.Phase, p.Spec)
 	}
 	for i := range c.ReplicaSets {
 		rs := &c.ReplicaSets[i]
@@ -321,11 +338,13 @@ func workloadLabels(labels map[string]string) map[string]string {
 }
 
 // ballastAnnotations keeps a pod's ballast.dev annotations: pods alone carry no
-// workload annotations, but a pod template may carry them.
+// workload annotations, but a pod template may carry them. The reservation the webhook
+// writes on each pod it places (one of a kind, the admission's UID) says nothing
+// about the workload and is left out.
 func ballastAnnotations(a map[string]string) map[string]string {
 	var out map[string]string
 	for k, v := range a {
-		if strings.HasPrefix(k, "ballast.dev/") {
+		if strings.HasPrefix(k, "ballast.dev/") && k != reservationAnnotation {
 			if out == nil {
 				out = map[string]string{}
 			}

@@ -164,6 +164,26 @@ func TestFromCluster(t *testing.T) {
 
 // Pods held elsewhere (the runtime controllers pass the cache's own, PodRefs) count as
 // the same pods copied into Pods would, whichever way a cluster's pods are split.
+// A workload read from its pods takes their ballast.dev annotations (a template's
+// override), but not the reservation the webhook writes on each pod it places.
+func TestFromClusterLeavesOutReservations(t *testing.T) {
+	c := testCluster()
+	for i := range c.Pods {
+		if c.Pods[i].Name == "infer-0" {
+			c.Pods[i].Annotations = map[string]string{"ballast.dev/spot": "false", reservationAnnotation: "0b6f1c9e", "other": "x"}
+		}
+	}
+	w, err := FromCluster(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range w.Apps {
+		if a.Name == "infer" && !reflect.DeepEqual(a.Annotations, map[string]string{"ballast.dev/spot": "false"}) {
+			t.Errorf("annotations %v, want the override alone", a.Annotations)
+		}
+	}
+}
+
 func TestFromClusterPodRefs(t *testing.T) {
 	want, err := FromCluster(testCluster())
 	if err != nil {
@@ -175,7 +195,7 @@ func TestFromClusterPodRefs(t *testing.T) {
 			t.Fatalf("the test cluster has %d pods", len(c.Pods))
 		}
 		for i := copied; i < len(c.Pods); i++ {
-			c.PodRefs = append(c.PodRefs, &c.Pods[i])
+			c.PodRefs = append(c.PodRefs, RefOf(&c.Pods[i]))
 		}
 		c.Pods = c.Pods[:copied]
 		got, err := FromCluster(c)

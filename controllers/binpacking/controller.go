@@ -85,7 +85,7 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=ballast.dev,resources=clusterpolicies/status,verbs=get;patch
 
 // outOfScope names the first pod to move whose namespace is not opted in, or "".
-func (r *Reconciler) outOfScope(ctx context.Context, pods []*corev1.Pod) (string, error) {
+func (r *Reconciler) outOfScope(ctx context.Context, pods []*podstore.Pod) (string, error) {
 	seen := map[string]bool{}
 	for _, p := range pods {
 		in, ok := seen[p.Namespace]
@@ -144,7 +144,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 
 // observe lists the nodes with their running pods, and the pods the scheduler could
 // not place.
-func (r *Reconciler) observe(ctx context.Context) ([]*Node, []corev1.Pod, error) {
+func (r *Reconciler) observe(ctx context.Context) ([]*Node, []*podstore.Pod, error) {
 	var nl corev1.NodeList
 	if err := r.Client.List(ctx, &nl); err != nil {
 		return nil, nil, err
@@ -163,13 +163,13 @@ func (r *Reconciler) observe(ctx context.Context) ([]*Node, []corev1.Pod, error)
 		byName[n.Node.Name] = n
 		nodes = append(nodes, n)
 	}
-	var pending []corev1.Pod
+	var pending []*podstore.Pod
 	for _, p := range all {
 		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
 		}
 		if p.Spec.NodeName == "" {
-			pending = append(pending, *p)
+			pending = append(pending, p)
 			continue
 		}
 		if n := byName[p.Spec.NodeName]; n != nil && p.DeletionTimestamp == nil {
@@ -180,7 +180,7 @@ func (r *Reconciler) observe(ctx context.Context) ([]*Node, []corev1.Pod, error)
 }
 
 // pass decides and acts; it returns the status to apply (nil: nothing to report).
-func (r *Reconciler) pass(ctx context.Context, policy *v1alpha1.ClusterPolicy, nodes []*Node, pending []corev1.Pod) (*v1alpha1.BinPackingStatus, error) {
+func (r *Reconciler) pass(ctx context.Context, policy *v1alpha1.ClusterPolicy, nodes []*Node, pending []*podstore.Pod) (*v1alpha1.BinPackingStatus, error) {
 	now := r.now()
 	pe := policy.Spec.BinPacking.PodEviction
 	prev := policy.Status.BinPacking
@@ -259,7 +259,7 @@ func (r *Reconciler) pass(ctx context.Context, policy *v1alpha1.ClusterPolicy, n
 
 // drain empties the first candidate (a node already draining comes first) whose pods
 // all fit elsewhere, at most maxEvictionsPerPass pods per pass.
-func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, pe *v1alpha1.PodEvictionSpec, nodes, candidates []*Node, waiting []*corev1.Pod, st *v1alpha1.BinPackingStatus, now time.Time) error {
+func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, pe *v1alpha1.PodEvictionSpec, nodes, candidates []*Node, waiting []*podstore.Pod, st *v1alpha1.BinPackingStatus, now time.Time) error {
 	limit := v1alpha1.DefaultMaxEvictions
 	if pe.MaxEvictionsPerPass != nil {
 		limit = max(*pe.MaxEvictionsPerPass, 1)
@@ -267,10 +267,10 @@ func (r *Reconciler) drain(ctx context.Context, policy *v1alpha1.ClusterPolicy, 
 	targetsOf := targets(nodes, candidates)
 	var reasons []string
 	var chosen *Node
-	var pods []*corev1.Pod
+	var pods []*podstore.Pod
 	var onto map[string]string
 	for _, c := range candidates {
-		movable, why := Movable(c, pe.SingleReplica, func(p *corev1.Pod) (int32, bool) { return r.replicas(ctx, p) })
+		movable, why := Movable(c, pe.SingleReplica, func(p *podstore.Pod) (int32, bool) { return r.replicas(ctx, p) })
 		if why == "" {
 			var err error
 			if why, err = r.outOfScope(ctx, movable); err != nil {
@@ -446,7 +446,7 @@ func (r *Reconciler) release(ctx context.Context, nodes []*Node) error {
 
 // replicas says how many replicas the pod's workload wants; ok is false for a bare
 // pod or an owner whose replica count Ballast does not know.
-func (r *Reconciler) replicas(ctx context.Context, p *corev1.Pod) (int32, bool) {
+func (r *Reconciler) replicas(ctx context.Context, p *podstore.Pod) (int32, bool) {
 	o := metav1.GetControllerOf(p)
 	if o == nil {
 		return 0, false
@@ -473,17 +473,17 @@ func (r *Reconciler) replicas(ctx context.Context, p *corev1.Pod) (int32, bool) 
 // eviction: a replacement found no room, so the simulation was wrong.
 // waiting returns the pending pods the scheduler has still to place (not those being
 // deleted).
-func waiting(pending []corev1.Pod) []*corev1.Pod {
-	var out []*corev1.Pod
-	for i := range pending {
-		if pending[i].DeletionTimestamp == nil {
-			out = append(out, &pending[i])
+func waiting(pending []*podstore.Pod) []*podstore.Pod {
+	var out []*podstore.Pod
+	for _, p := range pending {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p)
 		}
 	}
 	return out
 }
 
-func replacementPending(pending []corev1.Pod, since time.Time) bool {
+func replacementPending(pending []*podstore.Pod, since time.Time) bool {
 	for i := range pending {
 		for _, c := range pending[i].Status.Conditions {
 			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable &&

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ballast-dev/ballast/controllers/binpacking"
 	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
@@ -393,7 +394,7 @@ func TestNotWhileTheWebhookIsNotPlacing(t *testing.T) {
 	}
 	placed := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "x", Name: "new",
 		CreationTimestamp: metav1.NewTime(f.now), Annotations: map[string]string{distribution.ReasonAnnotation: "split"}}}
-	if v := watch.Observe([]corev1.Pod{placed}); !v.Changed {
+	if v := watch.Observe(podstore.Records(&placed)); !v.Changed {
 		t.Fatalf("a placed pod did not end the pause: %+v", v)
 	}
 	if st := f.pass(time.Minute); len(f.evicted()) != 1 {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -33,15 +34,17 @@ const (
 // Node is a node with the pods bound to it that still run (not terminal).
 type Node struct {
 	Node *corev1.Node
-	Pods []*corev1.Pod
+	Pods []*podstore.Pod
 }
 
 // Usage is a node's requested share of its allocatable CPU and memory, in percent.
 type Usage struct{ CPU, Memory float64 }
 
 // Requests returns what pod requests (containers, init containers, overhead).
-func Requests(pod *corev1.Pod) (cpuMilli, memBytes int64) {
-	r := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+func Requests(pod *podstore.Pod) (cpuMilli, memBytes int64) {
+	// The helper reads the spec alone; a copy on the stack is no allocation.
+	whole := corev1.Pod{Spec: *pod.Spec.PodSpec}
+	r := resourcehelper.PodRequests(&whole, resourcehelper.PodResourcesOptions{})
 	return r.Cpu().MilliValue(), r.Memory().Value()
 }
 
@@ -97,7 +100,7 @@ func Draining(node *corev1.Node) bool {
 
 // Stays reports whether a pod is left on a drained node without counting against it:
 // DaemonSet pods (they run on every node) and mirror pods (the kubelet's).
-func Stays(pod *corev1.Pod) bool {
+func Stays(pod *podstore.Pod) bool {
 	if pod.Annotations[mirrorAnnotation] != "" {
 		return true
 	}
@@ -113,8 +116,8 @@ func Stays(pod *corev1.Pod) bool {
 // a do-not-disrupt pod, a pod the simulation cannot place faithfully (host ports,
 // volumes claims bound to a zone), or a single-replica pod without singleReplica.
 // replicas says how many replicas a pod's workload wants (ok false for a bare pod).
-func Movable(n *Node, singleReplica bool, replicas func(*corev1.Pod) (int32, bool)) ([]*corev1.Pod, string) {
-	var out []*corev1.Pod
+func Movable(n *Node, singleReplica bool, replicas func(*podstore.Pod) (int32, bool)) ([]*podstore.Pod, string) {
+	var out []*podstore.Pod
 	for _, p := range n.Pods {
 		if Stays(p) {
 			continue
@@ -137,7 +140,7 @@ func Movable(n *Node, singleReplica bool, replicas func(*corev1.Pod) (int32, boo
 	return out, ""
 }
 
-func hostPorts(p *corev1.Pod) bool {
+func hostPorts(p *podstore.Pod) bool {
 	for _, c := range slices.Concat(p.Spec.InitContainers, p.Spec.Containers) {
 		for _, port := range c.Ports {
 			if port.HostPort != 0 {
@@ -148,7 +151,7 @@ func hostPorts(p *corev1.Pod) bool {
 	return false
 }
 
-func claims(p *corev1.Pod) bool {
+func claims(p *podstore.Pod) bool {
 	return slices.ContainsFunc(p.Spec.Volumes, func(v corev1.Volume) bool {
 		return v.PersistentVolumeClaim != nil || v.Ephemeral != nil
 	})
@@ -165,14 +168,14 @@ func claims(p *corev1.Pod) bool {
 // not yet bound is not counted twice. A node that runs nothing but pods that stay
 // (DaemonSets, mirror pods) is no target: Karpenter takes empty nodes away, and the
 // scheduler would spread the evicted pods onto it just as Karpenter deletes it.
-func Fit(pods, pending []*corev1.Pod, targets []*Node) string {
+func Fit(pods, pending []*podstore.Pod, targets []*Node) string {
 	_, why := Place(pods, pending, targets)
 	return why
 }
 
 // Place is Fit that also returns, for each pod that fits, the node the simulation put
 // it on (by pod name), for the log of what a pass expects the scheduler to do.
-func Place(pods, pending []*corev1.Pod, targets []*Node) (map[string]string, string) {
+func Place(pods, pending []*podstore.Pod, targets []*Node) (map[string]string, string) {
 	type room struct {
 		node          *corev1.Node
 		cpu, mem, pod int64
@@ -190,9 +193,9 @@ func Place(pods, pending []*corev1.Pod, targets []*Node) (map[string]string, str
 		}
 		rooms = append(rooms, r)
 	}
-	largestFirst := func(pods []*corev1.Pod) []*corev1.Pod {
+	largestFirst := func(pods []*podstore.Pod) []*podstore.Pod {
 		sorted := slices.Clone(pods)
-		slices.SortStableFunc(sorted, func(a, b *corev1.Pod) int {
+		slices.SortStableFunc(sorted, func(a, b *podstore.Pod) int {
 			ac, am := Requests(a)
 			bc, bm := Requests(b)
 			return cmp.Or(cmp.Compare(bc, ac), cmp.Compare(bm, am))
@@ -202,9 +205,10 @@ func Place(pods, pending []*corev1.Pod, targets []*Node) (map[string]string, str
 	noSchedule := func(t *corev1.Taint) bool {
 		return t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute
 	}
-	place := func(p *corev1.Pod) *corev1.Node {
+	place := func(p *podstore.Pod) *corev1.Node {
 		c, m := Requests(p)
-		affinity := nodeaffinity.GetRequiredNodeAffinity(p)
+		whole := corev1.Pod{Spec: *p.Spec.PodSpec}
+		affinity := nodeaffinity.GetRequiredNodeAffinity(&whole)
 		for _, r := range rooms {
 			if r.cpu < c || r.mem < m || r.pod < 1 {
 				continue
@@ -237,7 +241,7 @@ func Place(pods, pending []*corev1.Pod, targets []*Node) (map[string]string, str
 // Empty reports whether nothing but pods that stay (DaemonSets, mirror pods) runs on
 // the node.
 func Empty(n *Node) bool {
-	return !slices.ContainsFunc(n.Pods, func(p *corev1.Pod) bool { return !Stays(p) })
+	return !slices.ContainsFunc(n.Pods, func(p *podstore.Pod) bool { return !Stays(p) })
 }
 
 // Order sorts candidates least utilised first (the larger of the two shares, then the

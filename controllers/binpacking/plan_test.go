@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -18,14 +19,14 @@ func tnode(name, cpu, mem string, labels map[string]string, taints ...corev1.Tai
 			corev1.ResourceMemory: resource.MustParse(mem), corev1.ResourcePods: resource.MustParse("110")}}}
 }
 
-func tpod(name, cpu, mem string, mutate ...func(*corev1.Pod)) *corev1.Pod {
+func tpod(name, cpu, mem string, mutate ...func(*corev1.Pod)) *podstore.Pod {
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}, Spec: corev1.PodSpec{Containers: []corev1.Container{{
 		Name: "c", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
 			corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)}}}}}}
 	for _, m := range mutate {
 		m(p)
 	}
-	return p
+	return podstore.FromPod(p)
 }
 
 func TestBelow(t *testing.T) {
@@ -63,11 +64,11 @@ func TestCandidateFilters(t *testing.T) {
 	if !Disrupting(disrupted) || Disrupting(managed) {
 		t.Fatal("Disrupting: the karpenter.sh/disrupted taint")
 	}
-	n := &Node{Node: tnode("n", "4", "16Gi", nil), Pods: []*corev1.Pod{tpod("a", "1", "4Gi"), tpod("b", "1", "4Gi")}}
+	n := &Node{Node: tnode("n", "4", "16Gi", nil), Pods: []*podstore.Pod{tpod("a", "1", "4Gi"), tpod("b", "1", "4Gi")}}
 	if u := UsageOf(n); u.CPU != 50 || u.Memory != 50 {
 		t.Fatalf("usage %+v, want 50/50", u)
 	}
-	small := &Node{Node: tnode("s", "4", "16Gi", nil), Pods: []*corev1.Pod{tpod("a", "1", "1Gi")}}
+	small := &Node{Node: tnode("s", "4", "16Gi", nil), Pods: []*podstore.Pod{tpod("a", "1", "1Gi")}}
 	list := []*Node{n, small}
 	Order(list)
 	if list[0] != small {
@@ -76,32 +77,32 @@ func TestCandidateFilters(t *testing.T) {
 }
 
 func TestMovable(t *testing.T) {
-	replicas := func(n int32, ok bool) func(*corev1.Pod) (int32, bool) {
-		return func(*corev1.Pod) (int32, bool) { return n, ok }
+	replicas := func(n int32, ok bool) func(*podstore.Pod) (int32, bool) {
+		return func(*podstore.Pod) (int32, bool) { return n, ok }
 	}
 	ds := func(p *corev1.Pod) {
 		p.OwnerReferences = []metav1.OwnerReference{{Kind: "DaemonSet", Name: "d", Controller: ptr.To(true)}}
 	}
 	for _, tc := range []struct {
 		name     string
-		pods     []*corev1.Pod
+		pods     []*podstore.Pod
 		single   bool
-		replicas func(*corev1.Pod) (int32, bool)
+		replicas func(*podstore.Pod) (int32, bool)
 		moved    int
 		blocked  bool
 	}{
-		{"replicated pods move, DaemonSet pods stay", []*corev1.Pod{tpod("a", "1", "1Gi"), tpod("d", "1", "1Gi", ds)}, false, replicas(3, true), 1, false},
-		{"mirror pods stay", []*corev1.Pod{tpod("m", "1", "1Gi", func(p *corev1.Pod) { p.Annotations = map[string]string{mirrorAnnotation: "x"} })}, false, replicas(3, true), 0, false},
-		{"single replica without singleReplica blocks", []*corev1.Pod{tpod("a", "1", "1Gi")}, false, replicas(1, true), 0, true},
-		{"bare pod without singleReplica blocks", []*corev1.Pod{tpod("a", "1", "1Gi")}, false, replicas(0, false), 0, true},
-		{"single replica with singleReplica moves", []*corev1.Pod{tpod("a", "1", "1Gi")}, true, replicas(1, true), 1, false},
-		{"do-not-disrupt blocks", []*corev1.Pod{tpod("a", "1", "1Gi", func(p *corev1.Pod) {
+		{"replicated pods move, DaemonSet pods stay", []*podstore.Pod{tpod("a", "1", "1Gi"), tpod("d", "1", "1Gi", ds)}, false, replicas(3, true), 1, false},
+		{"mirror pods stay", []*podstore.Pod{tpod("m", "1", "1Gi", func(p *corev1.Pod) { p.Annotations = map[string]string{mirrorAnnotation: "x"} })}, false, replicas(3, true), 0, false},
+		{"single replica without singleReplica blocks", []*podstore.Pod{tpod("a", "1", "1Gi")}, false, replicas(1, true), 0, true},
+		{"bare pod without singleReplica blocks", []*podstore.Pod{tpod("a", "1", "1Gi")}, false, replicas(0, false), 0, true},
+		{"single replica with singleReplica moves", []*podstore.Pod{tpod("a", "1", "1Gi")}, true, replicas(1, true), 1, false},
+		{"do-not-disrupt blocks", []*podstore.Pod{tpod("a", "1", "1Gi", func(p *corev1.Pod) {
 			p.Annotations = map[string]string{"karpenter.sh/do-not-disrupt": "true"}
 		})}, true, replicas(3, true), 0, true},
-		{"host port blocks", []*corev1.Pod{tpod("a", "1", "1Gi", func(p *corev1.Pod) {
+		{"host port blocks", []*podstore.Pod{tpod("a", "1", "1Gi", func(p *corev1.Pod) {
 			p.Spec.Containers[0].Ports = []corev1.ContainerPort{{HostPort: 80, ContainerPort: 80}}
 		})}, true, replicas(3, true), 0, true},
-		{"a PVC blocks", []*corev1.Pod{tpod("a", "1", "1Gi", func(p *corev1.Pod) {
+		{"a PVC blocks", []*podstore.Pod{tpod("a", "1", "1Gi", func(p *corev1.Pod) {
 			p.Spec.Volumes = []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "c"}}}}
 		})}, true, replicas(3, true), 0, true},
 	} {
@@ -118,9 +119,9 @@ func TestFit(t *testing.T) {
 	spot := map[string]string{"karpenter.sh/capacity-type": "spot"}
 	od := map[string]string{"karpenter.sh/capacity-type": "on-demand"}
 	// busy: a node running pods, a 1m one when none is given (an empty node is no target).
-	busy := func(n *corev1.Node, pods ...*corev1.Pod) *Node {
+	busy := func(n *corev1.Node, pods ...*podstore.Pod) *Node {
 		if len(pods) == 0 {
-			pods = []*corev1.Pod{tpod(n.Name+"-running", "1m", "1Mi")}
+			pods = []*podstore.Pod{tpod(n.Name+"-running", "1m", "1Mi")}
 		}
 		return &Node{Node: n, Pods: pods}
 	}
@@ -139,42 +140,42 @@ func TestFit(t *testing.T) {
 	gpuTaint := corev1.Taint{Key: "gpu", Value: "x", Effect: corev1.TaintEffectNoSchedule}
 	for _, tc := range []struct {
 		name    string
-		pods    []*corev1.Pod
+		pods    []*podstore.Pod
 		targets []*Node
 		fits    bool
-		pending []*corev1.Pod
+		pending []*podstore.Pod
 	}{
-		{"fits in free room", []*corev1.Pod{tpod("a", "1", "1Gi"), tpod("b", "1", "1Gi")},
+		{"fits in free room", []*podstore.Pod{tpod("a", "1", "1Gi"), tpod("b", "1", "1Gi")},
 			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, true, nil},
-		{"CPU short", []*corev1.Pod{tpod("a", "2", "1Gi"), tpod("b", "1", "1Gi")},
+		{"CPU short", []*podstore.Pod{tpod("a", "2", "1Gi"), tpod("b", "1", "1Gi")},
 			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, false, nil},
-		{"memory short", []*corev1.Pod{tpod("a", "1", "10Gi")},
+		{"memory short", []*podstore.Pod{tpod("a", "1", "10Gi")},
 			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "1", "8Gi"))}, false, nil},
-		{"spread over two nodes", []*corev1.Pod{tpod("a", "2", "1Gi"), tpod("b", "2", "1Gi")},
+		{"spread over two nodes", []*podstore.Pod{tpod("a", "2", "1Gi"), tpod("b", "2", "1Gi")},
 			[]*Node{busy(tnode("t1", "4", "16Gi", spot), tpod("x", "2", "1Gi")), busy(tnode("t2", "2100m", "16Gi", spot))}, true, nil},
-		{"nodeSelector capacity type: only a Spot node left", []*corev1.Pod{tpod("a", "1", "1Gi", wantsOD)},
+		{"nodeSelector capacity type: only a Spot node left", []*podstore.Pod{tpod("a", "1", "1Gi", wantsOD)},
 			[]*Node{busy(tnode("t", "4", "16Gi", spot))}, false, nil},
-		{"nodeSelector capacity type: an On-Demand node", []*corev1.Pod{tpod("a", "1", "1Gi", wantsOD)},
+		{"nodeSelector capacity type: an On-Demand node", []*podstore.Pod{tpod("a", "1", "1Gi", wantsOD)},
 			[]*Node{busy(tnode("t", "4", "16Gi", spot)), busy(tnode("o", "4", "16Gi", od))}, true, nil},
-		{"required node affinity", []*corev1.Pod{tpod("a", "1", "1Gi", affinityOD)},
+		{"required node affinity", []*podstore.Pod{tpod("a", "1", "1Gi", affinityOD)},
 			[]*Node{busy(tnode("t", "4", "16Gi", spot))}, false, nil},
-		{"untolerated taint", []*corev1.Pod{tpod("a", "1", "1Gi")},
+		{"untolerated taint", []*podstore.Pod{tpod("a", "1", "1Gi")},
 			[]*Node{busy(tnode("t", "4", "16Gi", spot, gpuTaint))}, false, nil},
-		{"tolerated taint", []*corev1.Pod{tpod("a", "1", "1Gi", tolerates)},
+		{"tolerated taint", []*podstore.Pod{tpod("a", "1", "1Gi", tolerates)},
 			[]*Node{busy(tnode("t", "4", "16Gi", spot, gpuTaint))}, true, nil},
-		{"a cordoned node takes nothing", []*corev1.Pod{tpod("a", "1", "1Gi")},
+		{"a cordoned node takes nothing", []*podstore.Pod{tpod("a", "1", "1Gi")},
 			[]*Node{busy(func() *corev1.Node { n := tnode("t", "4", "16Gi", spot); n.Spec.Unschedulable = true; return n }())}, false, nil},
-		{"a node Karpenter disrupts takes nothing", []*corev1.Pod{tpod("a", "1", "1Gi")},
+		{"a node Karpenter disrupts takes nothing", []*podstore.Pod{tpod("a", "1", "1Gi")},
 			[]*Node{busy(tnode("t", "4", "16Gi", spot, corev1.Taint{Key: DisruptedTaint, Effect: corev1.TaintEffectNoSchedule}))}, false, nil},
-		{"an empty node is no target (Karpenter takes it away)", []*corev1.Pod{tpod("a", "1", "1Gi")},
+		{"an empty node is no target (Karpenter takes it away)", []*podstore.Pod{tpod("a", "1", "1Gi")},
 			[]*Node{{Node: tnode("t", "4", "16Gi", spot)}}, false, nil},
-		{"a node with only a DaemonSet pod is empty", []*corev1.Pod{tpod("a", "1", "1Gi")},
+		{"a node with only a DaemonSet pod is empty", []*podstore.Pod{tpod("a", "1", "1Gi")},
 			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("ds", "100m", "64Mi", daemonSet))}, false, nil},
-		{"a pending pod takes the room first", []*corev1.Pod{tpod("a", "1", "1Gi")},
-			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, false, []*corev1.Pod{tpod("replacement", "1500m", "1Gi")}},
-		{"a pending pod that fits nowhere takes no room", []*corev1.Pod{tpod("a", "1", "1Gi")},
-			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, true, []*corev1.Pod{tpod("huge", "8", "1Gi")}},
-		{"largest first: first fit in order would fail", []*corev1.Pod{tpod("s", "1", "1Gi"), tpod("l", "3", "1Gi")},
+		{"a pending pod takes the room first", []*podstore.Pod{tpod("a", "1", "1Gi")},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, false, []*podstore.Pod{tpod("replacement", "1500m", "1Gi")}},
+		{"a pending pod that fits nowhere takes no room", []*podstore.Pod{tpod("a", "1", "1Gi")},
+			[]*Node{busy(tnode("t", "4", "16Gi", spot), tpod("x", "2", "2Gi"))}, true, []*podstore.Pod{tpod("huge", "8", "1Gi")}},
+		{"largest first: first fit in order would fail", []*podstore.Pod{tpod("s", "1", "1Gi"), tpod("l", "3", "1Gi")},
 			[]*Node{busy(tnode("t1", "3100m", "16Gi", spot)), busy(tnode("t2", "1100m", "16Gi", spot))}, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,7 +192,7 @@ func TestFit(t *testing.T) {
 // fullest candidates), never to itself.
 func TestTargetsPackLightNodesOntoEachOther(t *testing.T) {
 	busy := func(name, cpu string) *Node {
-		return &Node{Node: tnode(name, "1900m", "4Gi", nil), Pods: []*corev1.Pod{tpod(name+"-p", cpu, "256Mi")}}
+		return &Node{Node: tnode(name, "1900m", "4Gi", nil), Pods: []*podstore.Pod{tpod(name+"-p", cpu, "256Mi")}}
 	}
 	full, a, b, c := busy("full", "1500m"), busy("a", "700m"), busy("b", "600m"), busy("c", "800m")
 	nodes := []*Node{a, b, c, full}

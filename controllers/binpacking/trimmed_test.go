@@ -8,12 +8,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/controllers"
 	"github.com/ballast-dev/ballast/controllers/binpacking"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/controllers/internal/trim"
 	"github.com/ballast-dev/ballast/test/controlplane"
 )
@@ -25,7 +27,7 @@ import (
 func TestMarksNodesThroughTheTrimmedCache(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, "bp-trimmed", cpu30, nil)
-	f.r.Client = trimmedClient(t)
+	f.r.Client, f.r.Pods = trimmedClient(t)
 	f.node("small", true)
 	name := f.cluster + "-small"
 	var n corev1.Node
@@ -38,9 +40,9 @@ func TestMarksNodesThroughTheTrimmedCache(t *testing.T) {
 	}
 	f.pod("a", "small", "500m")
 	waitCached(t, f.r.Client, func(c client.Reader) bool {
-		var pods corev1.PodList
+		pods, err := f.r.Pods.Selected(ctx, f.ns, labels.Everything())
 		var n corev1.Node
-		return c.List(ctx, &pods, client.InNamespace(f.ns)) == nil && len(pods.Items) == 1 &&
+		return err == nil && len(pods) == 1 &&
 			c.Get(ctx, client.ObjectKey{Name: name}, &n) == nil && n.Status.Allocatable.Cpu().Value() == 4
 	})
 
@@ -57,9 +59,9 @@ func TestMarksNodesThroughTheTrimmedCache(t *testing.T) {
 	}
 	f.pod("b", "small", "2")
 	waitCached(t, f.r.Client, func(c client.Reader) bool {
-		var pods corev1.PodList
+		pods, err := f.r.Pods.Selected(ctx, f.ns, labels.Everything())
 		var n corev1.Node
-		return c.List(ctx, &pods, client.InNamespace(f.ns)) == nil && len(pods.Items) == 2 &&
+		return err == nil && len(pods) == 2 &&
 			c.Get(ctx, client.ObjectKey{Name: name}, &n) == nil && n.Annotations[binpacking.UnderusedSinceAnnotation] != ""
 	})
 	f.pass(time.Minute)
@@ -69,14 +71,19 @@ func TestMarksNodesThroughTheTrimmedCache(t *testing.T) {
 	}
 }
 
-// trimmedClient reads from a cache configured as the manager's, through the guard.
-func trimmedClient(t *testing.T) client.Client {
+// trimmedClient reads from a cache configured as the manager's, through the guard, and
+// its pods from the informer's store, as the manager's controllers do.
+func trimmedClient(t *testing.T) (client.Client, podstore.Reader) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	opts := controllers.CacheOptions(true)
 	opts.Scheme = controlplane.Scheme
 	informers, err := cache.New(env.Config, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods, err := podstore.ForManager(ctx, informers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +96,7 @@ func trimmedClient(t *testing.T) client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return trim.Guard(c)
+	return trim.Guard(c), pods
 }
 
 func waitCached(t *testing.T, c client.Reader, done func(client.Reader) bool) {

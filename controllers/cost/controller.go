@@ -124,7 +124,11 @@ func (r *Reconciler) cluster(ctx context.Context) (cost.Cluster, error) {
 	if err := r.Client.List(ctx, &sets); err != nil {
 		return cost.Cluster{}, err
 	}
-	return cost.Cluster{Nodes: nodes.Items, PodRefs: pods, ReplicaSets: sets.Items}, nil
+	refs := make([]cost.PodRef, len(pods))
+	for i, p := range pods {
+		refs[i] = cost.PodRef{Meta: &p.ObjectMeta, NodeName: p.Spec.NodeName, Phase: p.Status.Phase, Spec: p.Spec.PodSpec}
+	}
+	return cost.Cluster{Nodes: nodes.Items, PodRefs: refs, ReplicaSets: sets.Items}, nil
 }
 
 // price estimates the cluster as it runs, leaving out the nodes the book has no price

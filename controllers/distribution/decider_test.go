@@ -24,6 +24,7 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/render"
 )
 
@@ -293,7 +294,7 @@ func TestDepartedPodNotCountedOnceGone(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := distribution.Depart(context.Background(), r.placer.API, w, gone, false); err != nil {
+			if err := distribution.Depart(context.Background(), r.placer.API, w, podstore.FromPod(gone), false); err != nil {
 				t.Fatal(err)
 			}
 			if got := admit(t, r.placer, ns, rs); got != "on-demand" {

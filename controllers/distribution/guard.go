@@ -10,6 +10,7 @@ import (
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/ballast-dev/ballast/controllers/internal/placement"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
@@ -43,7 +44,7 @@ func (r *Reconciler) placementWatch() *placement.Watch {
 
 // observePlacement restores the watch from the policy's condition once, and looks at
 // the workload's pods for evidence that a pause can end.
-func (r *Reconciler) observePlacement(ctx context.Context, policy *v1alpha1.ClusterPolicy, w *Workload, pods []corev1.Pod) {
+func (r *Reconciler) observePlacement(ctx context.Context, policy *v1alpha1.ClusterPolicy, w *Workload, pods []*podstore.Pod) {
 	watch := r.placementWatch()
 	if !watch.Restored() {
 		if c := status.Find(policy.Status.Conditions, placement.Condition); c != nil && c.Status == metav1.ConditionFalse {

@@ -11,6 +11,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/split"
 )
@@ -81,10 +82,7 @@ func (x *PodIndex) OnUpdate(_, obj any) { x.set(obj) }
 
 // OnDelete uncounts a pod.
 func (x *PodIndex) OnDelete(obj any) {
-	if tomb, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
-		obj = tomb.Obj
-	}
-	if pod, ok := obj.(*corev1.Pod); ok {
+	if pod, ok := podstore.Of(obj); ok {
 		x.mu.Lock()
 		defer x.mu.Unlock()
 		x.remove(pod.UID)
@@ -92,7 +90,7 @@ func (x *PodIndex) OnDelete(obj any) {
 }
 
 func (x *PodIndex) set(obj any) {
-	pod, ok := obj.(*corev1.Pod)
+	pod, ok := podstore.Of(obj)
 	if !ok {
 		return
 	}
@@ -104,7 +102,7 @@ func (x *PodIndex) set(obj any) {
 		entry = indexedPod{
 			owner:       owner.UID,
 			spot:        IntendedCapacity(pod, x.nodes) == v1alpha1.CapacitySpot,
-			reservation: pod.Annotations[ReservationAnnotation],
+			reservation: pod.Reservation,
 		}
 	}
 	x.mu.Lock()

@@ -9,12 +9,12 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/split"
 )
@@ -33,7 +33,7 @@ import (
 
 const (
 	// ReservationAnnotation on a pod holds the UID of the admission that placed it.
-	ReservationAnnotation = "ballast.dev/reservation"
+	ReservationAnnotation = podstore.ReservationAnnotation
 	// reservationsAnnotation on a Lease holds the pending reservations as JSON.
 	reservationsAnnotation = "ballast.dev/reservations"
 	// departuresAnnotation on a Lease holds the pods recorded as departing, as JSON.
@@ -123,7 +123,7 @@ func subtract(c *split.Counts, capacity string) {
 // that its controller replaces it), so that admissions do not count it while their
 // cache still shows it; undo removes the record again (the eviction was refused).
 // Pods of StatefulSets, placed by ordinal, need no record.
-func Depart(ctx context.Context, api client.Client, w *Workload, pod *corev1.Pod, undo bool) error {
+func Depart(ctx context.Context, api client.Client, w *Workload, pod *podstore.Pod, undo bool) error {
 	if w == nil || w.Kind == KindStatefulSet {
 		return nil
 	}
@@ -148,7 +148,7 @@ func Depart(ctx context.Context, api client.Client, w *Workload, pod *corev1.Pod
 		// own reservation goes with it (else, once the pod is gone, the reservation
 		// would count it for the rest of its 30 s).
 		dropped := false
-		if id := pod.Annotations[ReservationAnnotation]; id != "" && !undo {
+		if id := pod.Reservation; id != "" && !undo {
 			if raw := lease.Annotations[reservationsAnnotation]; strings.Contains(raw, id) {
 				rest := pendingReservations(raw, func(r string) bool { return r == id }, now)
 				data, err := json.Marshal(rest)
@@ -175,7 +175,7 @@ func Depart(ctx context.Context, api client.Client, w *Workload, pod *corev1.Pod
 	if err == nil {
 		// The decider of this process (the leader, where the evicting controllers run)
 		// decides from memory and does not read the ledger for each admission.
-		notifyDeparture(w, pod.UID, pod.Annotations[ReservationAnnotation], undo, recorded)
+		notifyDeparture(w, pod.UID, pod.Reservation, undo, recorded)
 	}
 	return err
 }

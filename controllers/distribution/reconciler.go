@@ -18,6 +18,7 @@ import (
 
 	"github.com/ballast-dev/ballast/controllers/internal/evict"
 	"github.com/ballast-dev/ballast/controllers/internal/placement"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/split"
@@ -58,6 +59,9 @@ const (
 type Reconciler struct {
 	Client   client.Client
 	Recorder events.EventRecorder
+	// Pods reads the workloads' pods from the cache's store, without copies; through
+	// Client when nil.
+	Pods podstore.Reader
 	// Kind is KindDeployment or KindStatefulSet.
 	Kind string
 	// Cluster is the ClusterPolicy cluster name this controller serves.
@@ -133,7 +137,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, reconcile.TerminalError(err)
 	}
-	pods, err := w.Pods(ctx, r.Client)
+	pods, err := w.Pods(ctx, podstore.Or(r.Pods, r.Client))
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -153,7 +157,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	case limit != "":
 		message = "left alone: " + limit
 		victims = nil
-	case len(victims) > 0 && FallbackActive(policy) && CapacityOf(&victims[0], nil) == v1alpha1.CapacityOnDemand:
+	case len(victims) > 0 && FallbackActive(policy) && CapacityOf(victims[0], nil) == v1alpha1.CapacityOnDemand:
 		// A replacement would be meant for Spot and placed On-Demand again.
 		message = fmt.Sprintf("%d replicas are On-Demand beyond the split; Spot is short, so they move back with reverse fallback", len(victims))
 		victims = nil
@@ -199,19 +203,19 @@ func (r *Reconciler) workload(ctx context.Context, req reconcile.Request) (*Work
 // observe counts the workload's pods: where they run (observed, with the fallback
 // replicas among the On-Demand ones), what they count as in the split (intended:
 // fallback replicas as Spot), and why they were placed (reasons).
-func (r *Reconciler) observe(ctx context.Context, pods []corev1.Pod) (observed v1alpha1.PlacementCounts, intended split.Counts, reasons map[string]int32) {
+func (r *Reconciler) observe(ctx context.Context, pods []*podstore.Pod) (observed v1alpha1.PlacementCounts, intended split.Counts, reasons map[string]int32) {
 	capacity := NodeCapacity(ctx, r.Client)
 	for i := range pods {
-		switch CapacityOf(&pods[i], capacity) {
+		switch CapacityOf(pods[i], capacity) {
 		case v1alpha1.CapacitySpot:
 			observed.Spot++
 		default:
 			observed.OnDemand++
 		}
-		if IsFallback(&pods[i]) {
+		if IsFallback(pods[i]) {
 			observed.Fallback++
 		}
-		intended.Add(IntendedCapacity(&pods[i], capacity))
+		intended.Add(IntendedCapacity(pods[i], capacity))
 		if reasons == nil {
 			reasons = map[string]int32{}
 		}
@@ -224,16 +228,16 @@ func (r *Reconciler) observe(ctx context.Context, pods []corev1.Pod) (observed v
 // admitted unplaced (while the webhook was unreachable) and Ballast would place it.
 // A pod that chooses its capacity type itself, or requires node labels Ballast does
 // not control, stays where it is.
-func movable(pod *corev1.Pod) bool {
+func movable(pod *podstore.Pod) bool {
 	if pod.Annotations[ReasonAnnotation] != "" {
 		return true
 	}
-	c := chooses(&pod.Spec)
+	c := chooses(pod.Spec.PodSpec)
 	return !c.pinned && c.foreign == "" && pod.Labels[v1alpha1.CapacityLabel] == ""
 }
 
 // placed reports whether Ballast's webhook placed the pod.
-func placed(pod *corev1.Pod) bool {
+func placed(pod *podstore.Pod) bool {
 	return pod.Annotations[ReasonAnnotation] != ""
 }
 
@@ -244,19 +248,19 @@ func placed(pod *corev1.Pod) bool {
 // (onFallback counts those in the surplus): they run On-Demand already, so evicting
 // one would only bring back an On-Demand replica, and reverse fallback moves them,
 // leaving on On-Demand the ones that keep a node covering a commitment busy.
-func (r *Reconciler) surplus(w *Workload, rule split.Rule, pods []corev1.Pod) (victims []corev1.Pod, stuck, onFallback int) {
-	capacity := func(p *corev1.Pod) string { return IntendedCapacity(p, nil) }
-	var out []corev1.Pod
+func (r *Reconciler) surplus(w *Workload, rule split.Rule, pods []*podstore.Pod) (victims []*podstore.Pod, stuck, onFallback int) {
+	capacity := func(p *podstore.Pod) string { return IntendedCapacity(p, nil) }
+	var out []*podstore.Pod
 	if w.Kind == KindStatefulSet {
 		for i := range pods {
-			ord := Ordinal(&pods[i], w.Name)
-			if ord < 0 || capacity(&pods[i]) == split.DecideOrdinal(rule, w.Replicas, ord).Capacity {
+			ord := Ordinal(pods[i], w.Name)
+			if ord < 0 || capacity(pods[i]) == split.DecideOrdinal(rule, w.Replicas, ord).Capacity {
 				continue
 			}
 			switch {
-			case IsFallback(&pods[i]):
+			case IsFallback(pods[i]):
 				onFallback++
-			case movable(&pods[i]):
+			case movable(pods[i]):
 				out = append(out, pods[i])
 			default:
 				stuck++
@@ -266,7 +270,7 @@ func (r *Reconciler) surplus(w *Workload, rule split.Rule, pods []corev1.Pod) (v
 	}
 	var c split.Counts
 	for i := range pods {
-		c.Add(capacity(&pods[i]))
+		c.Add(capacity(pods[i]))
 	}
 	class, n := split.Surplus(rule, w.Replicas, c)
 	if n == 0 {
@@ -274,17 +278,17 @@ func (r *Reconciler) surplus(w *Workload, rule split.Rule, pods []corev1.Pod) (v
 	}
 	fallback := 0
 	for i := range pods {
-		if capacity(&pods[i]) != class {
+		if capacity(pods[i]) != class {
 			continue
 		}
 		switch {
-		case IsFallback(&pods[i]):
+		case IsFallback(pods[i]):
 			fallback++
-		case movable(&pods[i]):
+		case movable(pods[i]):
 			out = append(out, pods[i])
 		}
 	}
-	slices.SortStableFunc(out, func(a, b corev1.Pod) int {
+	slices.SortStableFunc(out, func(a, b *podstore.Pod) int {
 		if (a.Spec.NodeName == "") != (b.Spec.NodeName == "") {
 			if a.Spec.NodeName == "" {
 				return -1
@@ -316,7 +320,7 @@ func evictionLimit(policy *v1alpha1.ClusterPolicy) int32 {
 }
 
 // evict evicts up to the per-pass bound of victims and returns a status message.
-func (r *Reconciler) evict(ctx context.Context, key string, w *Workload, policy *v1alpha1.ClusterPolicy, victims, pods []corev1.Pod, observed, target split.Counts) string {
+func (r *Reconciler) evict(ctx context.Context, key string, w *Workload, policy *v1alpha1.ClusterPolicy, victims, pods []*podstore.Pod, observed, target split.Counts) string {
 	now := r.now()
 	limit := evictionLimit(policy)
 	if limit == 0 {
@@ -334,11 +338,10 @@ func (r *Reconciler) evict(ctx context.Context, key string, w *Workload, policy 
 	}
 	evicted := 0
 	var blocked []string
-	for i := range victims {
+	for _, pod := range victims {
 		if int32(evicted) >= limit { //nolint:gosec // small
 			break
 		}
-		pod := &victims[i]
 		out := r.recordedEviction(ctx, w, pod, fmt.Sprintf("Eviction of %s blocked by a PodDisruptionBudget; split stays %s instead of %s", pod.Name, observed, target))
 		switch out.Result {
 		case evict.Evicted:
@@ -375,7 +378,7 @@ func (r *Reconciler) evict(ctx context.Context, key string, w *Workload, policy 
 // that an admission whose cache still shows the pod places the replacement in its
 // place. Without the record, a replacement admitted before the cache sees the eviction
 // looks like a surge and may land in the class that already has its share.
-func (r *Reconciler) recordedEviction(ctx context.Context, w *Workload, pod *corev1.Pod, blockedNote string) evict.Outcome {
+func (r *Reconciler) recordedEviction(ctx context.Context, w *Workload, pod *podstore.Pod, blockedNote string) evict.Outcome {
 	req := evict.Request{Pod: pod, Cause: evict.CauseDrift, BlockedNote: blockedNote}
 	if r.API != nil {
 		req.Before = func(ctx context.Context) func(context.Context) {
@@ -399,7 +402,7 @@ func join(items []string) string {
 // event records an event on the workload, related to the pod when there is one: one
 // event per pod, so that every eviction shows (events of one key are merged into a
 // series).
-func (r *Reconciler) event(w *Workload, pod *corev1.Pod, eventType, reason, format string, args ...any) {
+func (r *Reconciler) event(w *Workload, pod *podstore.Pod, eventType, reason, format string, args ...any) {
 	if r.Recorder == nil {
 		return
 	}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/metrics"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -56,6 +57,9 @@ const ReasonAnnotation = "ballast.dev/reason"
 type Placer struct {
 	// Client reads namespaces, pods, workloads, rules and policies, usually from a cache.
 	Client client.Client
+	// Pods reads the workloads' pods from the cache's store (before the PodIndex has
+	// synced); through Client when nil.
+	Pods podstore.Reader
 	// API reads and writes the placement ledgers (Leases) without a cache.
 	API client.Client
 	// Cluster is the ClusterPolicy cluster name this controller serves.
@@ -315,14 +319,14 @@ func (p *Placer) observe(ctx context.Context, w *Workload) (observation, error) 
 	if p.Index.Synced() {
 		return p.Index.view(w), nil
 	}
-	pods, err := w.Pods(ctx, p.Client)
+	pods, err := w.Pods(ctx, podstore.Or(p.Pods, p.Client))
 	if err != nil {
 		return nil, err
 	}
 	out := make([]observedPod, len(pods))
 	capacity := NodeCapacity(ctx, p.Client)
-	for i := range pods {
-		out[i] = observedPod{UID: pods[i].UID, Capacity: IntendedCapacity(&pods[i], capacity), Reservation: pods[i].Annotations[ReservationAnnotation]}
+	for i, pod := range pods {
+		out[i] = observedPod{UID: pod.UID, Capacity: IntendedCapacity(pod, capacity), Reservation: pod.Reservation}
 	}
 	return newListed(out), nil
 }

@@ -27,6 +27,7 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/controllers/internal/scope"
 	"github.com/ballast-dev/ballast/metrics"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
@@ -500,13 +501,13 @@ func TestDepartingPodIsReplacedInItsClass(t *testing.T) {
 			if err != nil || w == nil {
 				t.Fatalf("no workload for the pod: %v", err)
 			}
-			if err := distribution.Depart(ctx, p.API, w, spotPod, false); err != nil {
+			if err := distribution.Depart(ctx, p.API, w, podstore.FromPod(spotPod), false); err != nil {
 				t.Fatal(err)
 			}
 			if got := dryRun(t, p, ns, rs); got != "spot" {
 				t.Fatalf("the replacement of a departing Spot replica was placed %q, want spot", got)
 			}
-			if err := distribution.Depart(ctx, p.API, w, spotPod, true); err != nil {
+			if err := distribution.Depart(ctx, p.API, w, podstore.FromPod(spotPod), true); err != nil {
 				t.Fatal(err)
 			}
 			if got := dryRun(t, p, ns, rs); got != "on-demand" {

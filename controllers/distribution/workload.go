@@ -61,7 +61,7 @@ func (w *Workload) Key() string { return w.Kind + "/" + w.Namespace + "/" + w.Na
 
 // WorkloadOf returns the workload a pod belongs to, or nil when its owner is not a
 // Deployment, StatefulSet, ReplicaSet or Job (a DaemonSet, a bare pod).
-func WorkloadOf(ctx context.Context, c client.Reader, pod *corev1.Pod) (*Workload, error) {
+func WorkloadOf(ctx context.Context, c client.Reader, pod metav1.Object) (*Workload, error) {
 	owner := metav1.GetControllerOf(pod)
 	if owner == nil {
 		return nil, nil
@@ -69,23 +69,23 @@ func WorkloadOf(ctx context.Context, c client.Reader, pod *corev1.Pod) (*Workloa
 	switch owner.Kind {
 	case KindStatefulSet:
 		var sts appsv1.StatefulSet
-		if err := c.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: owner.Name}, &sts); err != nil {
-			return nil, fmt.Errorf("failed to get StatefulSet %s/%s: %w", pod.Namespace, owner.Name, err)
+		if err := c.Get(ctx, client.ObjectKey{Namespace: pod.GetNamespace(), Name: owner.Name}, &sts); err != nil {
+			return nil, fmt.Errorf("failed to get StatefulSet %s/%s: %w", pod.GetNamespace(), owner.Name, err)
 		}
 		return newWorkload(KindStatefulSet, &sts.ObjectMeta, sts.Spec.Replicas, sts.Spec.Selector, &sts.Spec.Template)
 	case KindJob:
 		var job batchv1.Job
-		if err := c.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: owner.Name}, &job); err != nil {
-			return nil, fmt.Errorf("failed to get Job %s/%s: %w", pod.Namespace, owner.Name, err)
+		if err := c.Get(ctx, client.ObjectKey{Namespace: pod.GetNamespace(), Name: owner.Name}, &job); err != nil {
+			return nil, fmt.Errorf("failed to get Job %s/%s: %w", pod.GetNamespace(), owner.Name, err)
 		}
 		return newWorkload(KindJob, &job.ObjectMeta, job.Spec.Parallelism, job.Spec.Selector, &job.Spec.Template)
 	case KindReplicaSet:
 		var rs appsv1.ReplicaSet
-		if err := c.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: owner.Name}, &rs); err != nil {
-			return nil, fmt.Errorf("failed to get ReplicaSet %s/%s: %w", pod.Namespace, owner.Name, err)
+		if err := c.Get(ctx, client.ObjectKey{Namespace: pod.GetNamespace(), Name: owner.Name}, &rs); err != nil {
+			return nil, fmt.Errorf("failed to get ReplicaSet %s/%s: %w", pod.GetNamespace(), owner.Name, err)
 		}
 		if dep := metav1.GetControllerOf(&rs); dep != nil && dep.Kind == KindDeployment {
-			w, err := DeploymentWorkload(ctx, c, pod.Namespace, dep.Name)
+			w, err := DeploymentWorkload(ctx, c, pod.GetNamespace(), dep.Name)
 			if err == nil && w.UID == dep.UID {
 				// A ReplicaSet read live (see LiveOnMiss) may not be in the list of
 				// the Deployment's ReplicaSets yet; its pods are the Deployment's all
@@ -174,7 +174,7 @@ func newWorkload(kind string, meta *metav1.ObjectMeta, replicas *int32, sel *met
 }
 
 // Owns reports whether the pod is one of the workload's.
-func (w *Workload) Owns(pod *corev1.Pod) bool {
+func (w *Workload) Owns(pod metav1.Object) bool {
 	ref := metav1.GetControllerOf(pod)
 	return ref != nil && w.owners[ref.UID]
 }
@@ -182,17 +182,16 @@ func (w *Workload) Owns(pod *corev1.Pod) bool {
 // Pods lists the workload's pods that are not terminating: those its selector selects
 // (less the node topology labels the cache's pods lack, podstore.Selector) that it
 // owns.
-func (w *Workload) Pods(ctx context.Context, c client.Reader) ([]corev1.Pod, error) {
-	var list corev1.PodList
-	// Read-only: skip the cache's deep copies, which dominate the webhook's CPU time for
-	// large workloads (an uncached client ignores the option).
-	if err := c.List(ctx, &list, client.InNamespace(w.Namespace), client.MatchingLabelsSelector{Selector: podstore.Selector(w.Selector)},
-		client.UnsafeDisableDeepCopy); err != nil {
+func (w *Workload) Pods(ctx context.Context, pods podstore.Reader) ([]*podstore.Pod, error) {
+	// Read-only: the cache's own records, no copies, which would dominate the webhook's
+	// CPU time for large workloads.
+	selected, err := pods.Selected(ctx, w.Namespace, podstore.Selector(w.Selector))
+	if err != nil {
 		return nil, fmt.Errorf("failed to list the pods of %s: %w", w.Key(), err)
 	}
-	var out []corev1.Pod
-	for _, p := range list.Items {
-		if w.Owns(&p) && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
+	var out []*podstore.Pod
+	for _, p := range selected {
+		if w.Owns(p) && p.DeletionTimestamp == nil && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
 			out = append(out, p)
 		}
 	}
@@ -203,7 +202,7 @@ func (w *Workload) Pods(ctx context.Context, c client.Reader) ([]corev1.Pod, err
 // the capacity type it pins with a node selector, else that of the node it runs on
 // (nodeCapacity), else On-Demand (Spot nodes are tainted, so an unplaced pod can only
 // land On-Demand).
-func CapacityOf(pod *corev1.Pod, nodeCapacity func(node string) string) string {
+func CapacityOf(pod *podstore.Pod, nodeCapacity func(node string) string) string {
 	if c := pod.Labels[v1alpha1.CapacityLabel]; c == v1alpha1.CapacitySpot || c == v1alpha1.CapacityOnDemand {
 		return c
 	}
@@ -221,7 +220,7 @@ func CapacityOf(pod *corev1.Pod, nodeCapacity func(node string) string) string {
 // IntendedCapacity is the class a pod counts as in its workload's split: its class
 // (CapacityOf), except that a replica placed On-Demand on fallback counts as Spot,
 // which it is meant for.
-func IntendedCapacity(pod *corev1.Pod, nodeCapacity func(node string) string) string {
+func IntendedCapacity(pod *podstore.Pod, nodeCapacity func(node string) string) string {
 	if IsFallback(pod) {
 		return v1alpha1.CapacitySpot
 	}
@@ -229,8 +228,8 @@ func IntendedCapacity(pod *corev1.Pod, nodeCapacity func(node string) string) st
 }
 
 // IsFallback reports whether Ballast placed the pod On-Demand because Spot was short.
-func IsFallback(pod *corev1.Pod) bool {
-	return pod.Annotations[ReasonAnnotation] == string(split.ReasonFallback)
+func IsFallback(pod metav1.Object) bool {
+	return pod.GetAnnotations()[ReasonAnnotation] == string(split.ReasonFallback)
 }
 
 // FallbackActive reports whether the policy's runtime status says replicas meant for
@@ -240,8 +239,8 @@ func FallbackActive(policy *v1alpha1.ClusterPolicy) bool {
 }
 
 // Ordinal returns the ordinal of a StatefulSet pod (web-3 -> 3), or -1.
-func Ordinal(pod *corev1.Pod, statefulSet string) int32 {
-	rest, ok := strings.CutPrefix(pod.Name, statefulSet+"-")
+func Ordinal(pod metav1.Object, statefulSet string) int32 {
+	rest, ok := strings.CutPrefix(pod.GetName(), statefulSet+"-")
 	if !ok {
 		return -1
 	}

@@ -84,11 +84,22 @@ type Reconciler struct {
 	// to Spot while it says Ballast's webhook is not placing pods (the replacement
 	// would not be placed on Spot). Nil: not consulted.
 	Placement *placement.Watch
-	// Pods reads every pod of the cluster from the cache's store, without copies;
-	// through Client when nil.
+	// Pods reads the cluster's pods from the cache's store, without copies, by the
+	// role index (SetupWithManager adds it); through Client when nil.
 	Pods podstore.Reader
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+}
+
+// pods reads the cluster's pods: Pods, or a Reader listing through Client (no
+// manager: tests) with the role index.
+func (r *Reconciler) pods() podstore.Reader {
+	if r.Pods != nil {
+		return r.Pods
+	}
+	pods := podstore.FromClient(r.Client)
+	_ = pods.AddIndex(RoleIndex, IndexRole)
+	return pods
 }
 
 func (r *Reconciler) memory() time.Duration {
@@ -180,11 +191,11 @@ func orDefault(d, def v1alpha1.Duration) v1alpha1.Duration {
 // observed is one pass's view of the cluster.
 type observed struct {
 	Observation
-	PendingSpot []corev1.Pod
-	Fallback    []corev1.Pod
+	PendingSpot []*podstore.Pod
+	Fallback    []*podstore.Pod
 	// Return is Fallback in the order a return moves them, without KeptPods, which
 	// stay for a commitment (returnOrder).
-	Return, KeptPods []corev1.Pod
+	Return, KeptPods []*podstore.Pod
 	// CoverageUnsure says why the covering nodes are not known exactly ("" when they
 	// are).
 	CoverageUnsure string
@@ -215,16 +226,16 @@ func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy
 		}
 		return in
 	}
-	var pending corev1.PodList
-	if err := r.Client.List(ctx, &pending, client.MatchingFields{RoleIndex: RolePendingSpot}); err != nil {
+	pods := r.pods()
+	pending, err := pods.Indexed(ctx, RoleIndex, RolePendingSpot)
+	if err != nil {
 		return nil, err
 	}
-	for i := range pending.Items {
-		p := &pending.Items[i]
+	for _, p := range pending {
 		if !scoped(p.Namespace) {
 			continue
 		}
-		o.PendingSpot = append(o.PendingSpot, *p)
+		o.PendingSpot = append(o.PendingSpot, p)
 		since, unschedulable := pendingSince(p)
 		failed, podFailed := byPod[string(p.UID)]
 		if podFailed && failed.After(o.LastCapacityFailure) {
@@ -250,17 +261,16 @@ func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy
 			}
 		}
 	}
-	var fallback corev1.PodList
-	if err := r.Client.List(ctx, &fallback, client.MatchingFields{RoleIndex: RoleFallback}); err != nil {
+	fallback, err := pods.Indexed(ctx, RoleIndex, RoleFallback)
+	if err != nil {
 		return nil, err
 	}
 	counts := map[v1alpha1.FallbackWorkload]int32{}
-	for i := range fallback.Items {
-		p := &fallback.Items[i]
+	for _, p := range fallback {
 		if !scoped(p.Namespace) {
 			continue
 		}
-		o.Fallback = append(o.Fallback, *p)
+		o.Fallback = append(o.Fallback, p)
 		counts[r.workloadOf(ctx, p)]++
 	}
 	o.Observation.PendingSpot = len(o.PendingSpot)
@@ -282,7 +292,7 @@ func (r *Reconciler) observe(ctx context.Context, policy *v1alpha1.ClusterPolicy
 }
 
 // workloadOf names the workload of a pod (a ReplicaSet's Deployment, when it has one).
-func (r *Reconciler) workloadOf(ctx context.Context, pod *corev1.Pod) v1alpha1.FallbackWorkload {
+func (r *Reconciler) workloadOf(ctx context.Context, pod *podstore.Pod) v1alpha1.FallbackWorkload {
 	w := v1alpha1.FallbackWorkload{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name}
 	owner := metav1.GetControllerOf(pod)
 	if owner == nil {
@@ -328,7 +338,7 @@ func (r *Reconciler) spotLikely(ctx context.Context, policy *v1alpha1.ClusterPol
 // spotInstanceTypes are the instance types to ask a placement score for: those the
 // policy lists, else those of the nodes the fallback replicas run on (the shapes they
 // need), at most maxScoreTypes.
-func (r *Reconciler) spotInstanceTypes(ctx context.Context, policy *v1alpha1.ClusterPolicy, fallback []corev1.Pod) []string {
+func (r *Reconciler) spotInstanceTypes(ctx context.Context, policy *v1alpha1.ClusterPolicy, fallback []*podstore.Pod) []string {
 	const maxScoreTypes = 10
 	if inc := policy.Spec.Instances.Include; len(inc) > 0 {
 		return slices.Clone(inc[:min(len(inc), maxScoreTypes)])
@@ -427,11 +437,10 @@ func (r *Reconciler) waitCached(ctx context.Context, state v1alpha1.FallbackStat
 // replacePending deletes Pending Spot replicas (never a scheduled pod: the delete
 // carries the pod's UID and resourceVersion, so a pod bound meanwhile is left alone),
 // so that their controllers recreate them and the webhook places them On-Demand.
-func (r *Reconciler) replacePending(ctx context.Context, pods []corev1.Pod) {
+func (r *Reconciler) replacePending(ctx context.Context, pods []*podstore.Pod) {
 	log := logf.FromContext(ctx)
-	slices.SortFunc(pods, func(a, b corev1.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
-	for i := range pods[:min(len(pods), maxReplacementsPass)] {
-		p := &pods[i]
+	slices.SortFunc(pods, func(a, b *podstore.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
+	for _, p := range pods[:min(len(pods), maxReplacementsPass)] {
 		// Read the pod afresh: the scheduler updates pending pods often, and a cached
 		// resourceVersion would make the delete's precondition fail.
 		if r.API != nil {
@@ -439,7 +448,7 @@ func (r *Reconciler) replacePending(ctx context.Context, pods []corev1.Pod) {
 			if err := r.API.Get(ctx, client.ObjectKeyFromObject(p), &fresh); err != nil {
 				continue
 			}
-			p = &fresh
+			p = podstore.FromPod(&fresh)
 		}
 		if p.Spec.NodeName != "" || p.DeletionTimestamp != nil {
 			continue
@@ -488,17 +497,16 @@ func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPo
 	// A PodDisruptionBudget that refuses one replica of a workload refuses the next
 	// too: try the workload again on the next pass.
 	refused := map[string]bool{}
-	ownerOf := func(p *corev1.Pod) string {
+	ownerOf := func(p *podstore.Pod) string {
 		if o := metav1.GetControllerOf(p); o != nil {
 			return string(o.UID)
 		}
 		return string(p.UID)
 	}
-	for i := range pods {
+	for _, p := range pods {
 		if evicted >= limit {
 			return
 		}
-		p := &pods[i]
 		if refused[ownerOf(p)] {
 			continue
 		}
@@ -521,7 +529,7 @@ func (r *Reconciler) returnBatch(ctx context.Context, policy *v1alpha1.ClusterPo
 // ledger that the pod is about to go, so that an admission whose cache still shows it
 // does not count it beside its replacement, and withdraws the record when the pod
 // stays after all.
-func (r *Reconciler) departing(p *corev1.Pod) func(context.Context) func(context.Context) {
+func (r *Reconciler) departing(p *podstore.Pod) func(context.Context) func(context.Context) {
 	if r.API == nil {
 		return nil
 	}
@@ -556,15 +564,15 @@ func (r *Reconciler) event(policy *v1alpha1.ClusterPolicy, t *Transition) {
 	r.Recorder.Eventf(policy, nil, kind, t.Reason, "Fallback", "%s", t.Message)
 }
 
-func (r *Reconciler) podEvent(pod *corev1.Pod, kind, reason, message string) {
+func (r *Reconciler) podEvent(pod *podstore.Pod, kind, reason, message string) {
 	if r.Recorder == nil {
 		return
 	}
-	r.Recorder.Eventf(pod, nil, kind, reason, "Fallback", "%s", message)
+	r.Recorder.Eventf(pod.Object(), nil, kind, reason, "Fallback", "%s", message)
 }
 
 // podNames names at most 5 pods.
-func podNames(pods []corev1.Pod) string {
+func podNames(pods []*podstore.Pod) string {
 	var names []string
 	for i := range pods[:min(len(pods), 5)] {
 		names = append(names, pods[i].Namespace+"/"+pods[i].Name)

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/split"
 )
@@ -32,9 +33,8 @@ const InsufficientCapacityReason = "InsufficientCapacityError"
 const reasonAnnotation = "ballast.dev/reason"
 
 // IndexRole is the indexer of RoleIndex.
-func IndexRole(o client.Object) []string {
-	pod, ok := o.(*corev1.Pod)
-	if !ok || pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+func IndexRole(pod *podstore.Pod) []string {
+	if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return nil
 	}
 	reason := pod.Annotations[reasonAnnotation]
@@ -49,7 +49,7 @@ func IndexRole(o client.Object) []string {
 
 // pendingSince is when the pod started to wait: when the scheduler first reported it
 // unschedulable, else its creation.
-func pendingSince(pod *corev1.Pod) (time.Time, bool) {
+func pendingSince(pod *podstore.Pod) (time.Time, bool) {
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
 			return c.LastTransitionTime.Time, true

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/controllers/fallback"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 	"github.com/ballast-dev/ballast/test/controlplane"
 )
@@ -44,7 +45,11 @@ func newBench(t *testing.T, name string, spec v1alpha1.ClusterPolicySpec) *bench
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.IndexField(ctx, &corev1.Pod{}, fallback.RoleIndex, fallback.IndexRole); err != nil {
+	pods, err := podstore.ForManager(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pods.AddIndex(fallback.RoleIndex, fallback.IndexRole); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = c.Start(ctx) }()
@@ -69,7 +74,7 @@ func newBench(t *testing.T, name string, spec v1alpha1.ClusterPolicySpec) *bench
 		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
 			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}}}
 	b.create(b.rs)
-	b.r = &fallback.Reconciler{Client: cached, Recorder: b.rec, Cluster: name, Now: func() time.Time { return b.now }}
+	b.r = &fallback.Reconciler{Client: cached, Pods: pods, Recorder: b.rec, Cluster: name, Now: func() time.Time { return b.now }}
 	return b
 }
 
@@ -296,7 +301,7 @@ func TestNoReturnWhileTheWebhookIsNotPlacing(t *testing.T) {
 	}
 	placed := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "x", Name: "new",
 		CreationTimestamp: metav1.NewTime(b.now), Annotations: map[string]string{distribution.ReasonAnnotation: "split"}}}
-	if v := watch.Observe([]corev1.Pod{placed}); !v.Changed {
+	if v := watch.Observe(podstore.Records(&placed)); !v.Changed {
 		t.Fatalf("a placed pod did not end the pause: %+v", v)
 	}
 	if st := b.pass(11 * time.Second); !slices.Equal(b.evicted(), []string{"a1"}) {

@@ -21,7 +21,7 @@ const mirrorAnnotation = "kubernetes.io/config.mirror"
 // busies reports whether a pod keeps its node from being empty in Karpenter's eyes:
 // bound to it, neither finished nor terminating, and neither a DaemonSet's pod nor a
 // static pod (Karpenter removes a node that runs only those).
-func busies(p *corev1.Pod) bool {
+func busies(p *podstore.Pod) bool {
 	if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed ||
 		p.Annotations[mirrorAnnotation] != "" {
 		return false
@@ -38,12 +38,12 @@ func busies(p *corev1.Pod) bool {
 // keeps it busy, its newest fallback replica stays (kept), since an empty node is
 // removed by Karpenter and its commitment goes unused, while the replica runs there
 // prepaid.
-func returnOrder(fallback []corev1.Pod, others map[string]int, covering map[string]bool) (order, kept []corev1.Pod) {
+func returnOrder(fallback []*podstore.Pod, others map[string]int, covering map[string]bool) (order, kept []*podstore.Pod) {
 	sorted := slices.Clone(fallback)
-	slices.SortStableFunc(sorted, func(a, b corev1.Pod) int {
+	slices.SortStableFunc(sorted, func(a, b *podstore.Pod) int {
 		return cmp.Or(a.CreationTimestamp.Compare(b.CreationTimestamp.Time), strings.Compare(a.Name, b.Name))
 	})
-	var onCovering []corev1.Pod
+	var onCovering []*podstore.Pod
 	for _, p := range sorted {
 		if covering[p.Spec.NodeName] && p.Spec.NodeName != "" {
 			onCovering = append(onCovering, p)
@@ -53,7 +53,7 @@ func returnOrder(fallback []corev1.Pod, others map[string]int, covering map[stri
 	}
 	keep := map[types.UID]bool{}
 	if len(onCovering) > 0 {
-		newest := map[string]corev1.Pod{}
+		newest := map[string]*podstore.Pod{}
 		for _, p := range onCovering {
 			newest[p.Spec.NodeName] = p
 		}
@@ -100,16 +100,16 @@ func (r *Reconciler) protect(ctx context.Context, policy *v1alpha1.ClusterPolicy
 		return err
 	}
 	// Read only: the cache's own objects, without copies.
-	pods, err := podstore.Or(r.Pods, r.Client).All(ctx)
+	pods, err := r.pods().All(ctx)
 	if err != nil {
 		return err
 	}
 	isFallback := map[types.UID]bool{}
 	fallback := map[string]int{}
-	for i := range o.Fallback {
-		isFallback[o.Fallback[i].UID] = true
-		if busies(&o.Fallback[i]) {
-			fallback[o.Fallback[i].Spec.NodeName]++
+	for _, p := range o.Fallback {
+		isFallback[p.UID] = true
+		if busies(p) {
+			fallback[p.Spec.NodeName]++
 		}
 	}
 	others := map[string]int{}

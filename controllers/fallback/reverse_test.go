@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
+
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 )
 
 func fbPod(name, node string, age time.Duration) corev1.Pod {
@@ -16,7 +18,7 @@ func fbPod(name, node string, age time.Duration) corev1.Pod {
 		Spec: corev1.PodSpec{NodeName: node}}
 }
 
-func names(pods []corev1.Pod) []string {
+func names(pods []*podstore.Pod) []string {
 	var out []string
 	for _, p := range pods {
 		out = append(out, p.Name)
@@ -46,7 +48,7 @@ func TestReturnOrder(t *testing.T) {
 			covering: map[string]bool{"a": true, "c": true}, order: []string{"pending", "b1", "b2", "a1"}, kept: []string{"c1", "a2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			order, kept := returnOrder(fallback, tc.others, tc.covering)
+			order, kept := returnOrder(podstore.RecordsOf(fallback), tc.others, tc.covering)
 			if !slices.Equal(names(order), tc.order) || !slices.Equal(names(kept), tc.kept) {
 				t.Errorf("order %v kept %v, want %v and %v", names(order), names(kept), tc.order, tc.kept)
 			}
@@ -77,11 +79,11 @@ func TestBusies(t *testing.T) {
 	going := p
 	going.DeletionTimestamp = &metav1.Time{Time: t0}
 	unbound := fbPod("u", "", 0)
-	if !busies(&p) {
+	if !busies(podstore.FromPod(&p)) {
 		t.Error("a running pod keeps its node busy")
 	}
 	for _, q := range []corev1.Pod{ds, mirror, done, going, unbound} {
-		if busies(&q) {
+		if busies(podstore.FromPod(&q)) {
 			t.Errorf("%+v keeps a node busy", q.ObjectMeta)
 		}
 	}

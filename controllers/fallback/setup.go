@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -30,15 +31,26 @@ func CacheOptions() map[client.Object]cache.ByObject {
 // (the policy, an insufficient-capacity event, a pod taking or leaving a fallback
 // role or becoming unschedulable) enqueues the one request for the cluster.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, RoleIndex, IndexRole); err != nil {
+	if r.Pods == nil {
+		pods, err := podstore.ForManager(ctx, mgr.GetCache())
+		if err != nil {
+			return err
+		}
+		r.Pods = pods
+	}
+	if err := r.Pods.AddIndex(RoleIndex, IndexRole); err != nil {
 		return err
 	}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: r.Cluster}}}
 	})
 	role := func(o client.Object) string {
-		if keys := IndexRole(o); len(keys) > 0 {
-			_, unschedulable := pendingSince(o.(*corev1.Pod))
+		p, ok := podstore.Of(o)
+		if !ok {
+			return ""
+		}
+		if keys := IndexRole(p); len(keys) > 0 {
+			_, unschedulable := pendingSince(p)
 			if unschedulable {
 				return keys[0] + "+unschedulable"
 			}

@@ -19,6 +19,7 @@ import (
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
 	"github.com/ballast-dev/ballast/controllers/internal/clusterpolicy"
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -35,6 +36,9 @@ const FieldManager = "ballast-limits"
 type Reconciler struct {
 	// Client reads from a cache and writes with server-side apply.
 	Client client.Client
+	// Pods reads the unschedulable pods from the cache's store by UnschedulableIndex
+	// (SetupWithManager adds it); through Client when nil.
+	Pods podstore.Reader
 	// Cluster is the ClusterPolicy cluster name this controller serves.
 	Cluster string
 	// StallAfter is how long pods may wait with headroom left and no pool growing
@@ -48,6 +52,17 @@ type Reconciler struct {
 	// usage is a digest of the pools' usage, and since when it has not changed.
 	usage          string
 	unchangedSince time.Time
+}
+
+// pods reads the cluster's pods: Pods, or a Reader listing through Client (no
+// manager: tests) with the unschedulable index.
+func (r *Reconciler) pods() podstore.Reader {
+	if r.Pods != nil {
+		return r.Pods
+	}
+	pods := podstore.FromClient(r.Client)
+	_ = pods.AddIndex(UnschedulableIndex, IndexUnschedulable)
+	return pods
 }
 
 // Reconcile computes and applies the limits of the cluster's NodePools.
@@ -181,13 +196,13 @@ func (r *Reconciler) observe(ctx context.Context, pools []*karpv1.NodePool) ([]P
 		n.Add(*resource.NewQuantity(1, resource.DecimalSI))
 		u[ResourceNodes] = n
 	}
-	pending, err := pendingPods(ctx, r.Client)
+	pending, err := r.pods().Indexed(ctx, UnschedulableIndex, "true")
 	if err != nil {
 		return nil, false, err
 	}
-	for i := range pending {
-		if p, ok := index[poolOf(&pending[i], pools)]; ok {
-			out[p].DemandMilliCPU += requestedMilliCPU(&pending[i])
+	for _, pod := range pending {
+		if p, ok := index[poolOf(pod, pools)]; ok {
+			out[p].DemandMilliCPU += requestedMilliCPU(pod)
 		}
 	}
 	return out, settled, nil

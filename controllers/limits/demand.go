@@ -1,13 +1,13 @@
 package limits
 
 import (
-	"context"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -17,7 +17,7 @@ const UnschedulableIndex = "ballast.dev/unschedulable"
 
 // Unschedulable reports whether a pod waits for capacity: not bound, not finished or
 // terminating, and marked unschedulable by the scheduler.
-func Unschedulable(pod *corev1.Pod) bool {
+func Unschedulable(pod *podstore.Pod) bool {
 	if pod.Spec.NodeName != "" || pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		return false
 	}
@@ -30,19 +30,17 @@ func Unschedulable(pod *corev1.Pod) bool {
 }
 
 // IndexUnschedulable is the indexer function of UnschedulableIndex.
-func IndexUnschedulable(o client.Object) []string {
-	if pod, ok := o.(*corev1.Pod); ok && Unschedulable(pod) {
+func IndexUnschedulable(pod *podstore.Pod) []string {
+	if Unschedulable(pod) {
 		return []string{"true"}
 	}
 	return nil
 }
 
-func pendingPods(ctx context.Context, c client.Reader) ([]corev1.Pod, error) {
-	var list corev1.PodList
-	if err := c.List(ctx, &list, client.MatchingFields{UnschedulableIndex: "true"}); err != nil {
-		return nil, err
-	}
-	return list.Items, nil
+// unschedulable reports whether an event's object is an unschedulable pod.
+func unschedulable(o client.Object) bool {
+	pod, ok := podstore.Of(o)
+	return ok && Unschedulable(pod)
 }
 
 // poolOf returns the name of the pool a pending pod is headed for: the pool whose
@@ -50,7 +48,7 @@ func pendingPods(ctx context.Context, c client.Reader) ([]corev1.Pod, error) {
 // selector); for a pod that selects none, the Spot pool when it tolerates Spot nodes
 // (Karpenter tries the higher weight first), else the On-Demand pool. "" when the
 // cluster has no such pool.
-func poolOf(pod *corev1.Pod, pools []*karpv1.NodePool) string {
+func poolOf(pod *podstore.Pod, pools []*karpv1.NodePool) string {
 	want := pod.Spec.NodeSelector[karpv1.CapacityTypeLabelKey]
 	if want == "" {
 		want = pod.Spec.NodeSelector[v1alpha1.CapacityLabel]
@@ -74,7 +72,7 @@ func poolOf(pod *corev1.Pod, pools []*karpv1.NodePool) string {
 
 // requestedMilliCPU is what the pod's containers request (the larger of the sum of
 // its containers and its largest init container, as the scheduler counts it).
-func requestedMilliCPU(pod *corev1.Pod) int64 {
+func requestedMilliCPU(pod *podstore.Pod) int64 {
 	var sum, initMax int64
 	for _, c := range pod.Spec.Containers {
 		sum += c.Resources.Requests.Cpu().MilliValue()

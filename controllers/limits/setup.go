@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -21,18 +22,23 @@ import (
 // (the policy, a NodePool, a NodeClaim, a pod becoming or ceasing to be
 // unschedulable) enqueues the one request for the cluster.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.Pod{}, UnschedulableIndex, IndexUnschedulable); err != nil {
+	if r.Pods == nil {
+		pods, err := podstore.ForManager(ctx, mgr.GetCache())
+		if err != nil {
+			return err
+		}
+		r.Pods = pods
+	}
+	if err := r.Pods.AddIndex(UnschedulableIndex, IndexUnschedulable); err != nil {
 		return err
 	}
 	one := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: r.Cluster}}}
 	})
 	pendingChanged := predicate.Funcs{
-		CreateFunc: func(e event.CreateEvent) bool { return IndexUnschedulable(e.Object) != nil },
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			return (IndexUnschedulable(e.ObjectOld) != nil) != (IndexUnschedulable(e.ObjectNew) != nil)
-		},
-		DeleteFunc:  func(e event.DeleteEvent) bool { return IndexUnschedulable(e.Object) != nil },
+		CreateFunc:  func(e event.CreateEvent) bool { return unschedulable(e.Object) },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return unschedulable(e.ObjectOld) != unschedulable(e.ObjectNew) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return unschedulable(e.Object) },
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
 	return ctrl.NewControllerManagedBy(mgr).

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
+	resourcehelper "k8s.io/component-helpers/resource"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/controllers/binpacking"
@@ -83,8 +84,8 @@ func nodeSnapshot(ctx context.Context) string {
 	used := map[string]int64{}
 	for _, p := range pods.Items {
 		if p.Spec.NodeName != "" && p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed {
-			c, _ := binpacking.Requests(&p)
-			used[p.Spec.NodeName] += c
+			requests := resourcehelper.PodRequests(&p, resourcehelper.PodResourcesOptions{})
+			used[p.Spec.NodeName] += requests.Cpu().MilliValue()
 		}
 	}
 	var out []string

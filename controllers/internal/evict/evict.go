@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/metrics"
 )
 
@@ -66,7 +67,7 @@ func (o Outcome) Done() bool { return o.Result == Evicted || o.Result == Gone }
 type Request struct {
 	// Pod is the pod, as last read: its UID (and, for DeletePending, its
 	// resourceVersion) are the preconditions.
-	Pod *corev1.Pod
+	Pod *podstore.Pod
 	// Cause labels the metric.
 	Cause string
 	// Before, when set, runs just before the API call (e.g. to record the pod's
@@ -88,7 +89,7 @@ type Evictor struct {
 }
 
 // Protected reports whether Karpenter's do-not-disrupt annotation protects the pod.
-func Protected(pod *corev1.Pod) bool {
+func Protected(pod *podstore.Pod) bool {
 	return pod.Annotations[DoNotDisruptAnnotation] == "true"
 }
 
@@ -102,7 +103,7 @@ func (e *Evictor) Evict(ctx context.Context, req Request) Outcome {
 	}
 	uid := pod.UID
 	return e.do(ctx, req, func() error {
-		return e.Client.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
+		return e.Client.SubResource("eviction").Create(ctx, pod.Object(), &policyv1.Eviction{
 			ObjectMeta:    metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
 			DeleteOptions: &metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}},
 		})
@@ -122,7 +123,7 @@ func (e *Evictor) DeletePending(ctx context.Context, req Request) Outcome {
 	}
 	uid, rv := pod.UID, pod.ResourceVersion
 	return e.do(ctx, req, func() error {
-		return e.Client.Delete(ctx, pod, client.Preconditions{UID: &uid, ResourceVersion: &rv})
+		return e.Client.Delete(ctx, pod.Object(), client.Preconditions{UID: &uid, ResourceVersion: &rv})
 	})
 }
 
@@ -145,7 +146,7 @@ func (e *Evictor) do(ctx context.Context, req Request, call func() error) Outcom
 		if note == "" {
 			note = "Eviction (" + req.Cause + ") blocked by a PodDisruptionBudget; Ballast tries again later"
 		}
-		e.Recorder.Eventf(req.Pod, nil, corev1.EventTypeWarning, reason, "Evict", "%s", note)
+		e.Recorder.Eventf(req.Pod.Object(), nil, corev1.EventTypeWarning, reason, "Evict", "%s", note)
 	}
 	return out
 }

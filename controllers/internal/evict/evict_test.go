@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 	"github.com/ballast-dev/ballast/metrics"
 )
 
@@ -72,7 +73,7 @@ func TestEvictOutcomes(t *testing.T) {
 			e := &Evictor{Client: c, Recorder: rec}
 			before := testutil.ToFloat64(metrics.Evictions.WithLabelValues("test", tc.countedAs))
 			undone := false
-			out := e.Evict(context.Background(), Request{Pod: tc.pod, Cause: "test", BlockedReason: "Held",
+			out := e.Evict(context.Background(), Request{Pod: podstore.FromPod(tc.pod), Cause: "test", BlockedReason: "Held",
 				Before: func(context.Context) func(context.Context) { return func(context.Context) { undone = true } }})
 			if out.Result != tc.want || calls != tc.calls || undone != tc.undone {
 				t.Fatalf("result %s, calls %d, undone %v; want %s, %d, %v", out.Result, calls, undone, tc.want, tc.calls, tc.undone)
@@ -111,14 +112,14 @@ func TestDeletePendingPreconditions(t *testing.T) {
 	e := &Evictor{Client: c}
 	p := testPod(nil)
 	p.ResourceVersion = "7"
-	if out := e.DeletePending(context.Background(), Request{Pod: p, Cause: "test"}); out.Result != Evicted {
+	if out := e.DeletePending(context.Background(), Request{Pod: podstore.FromPod(p), Cause: "test"}); out.Result != Evicted {
 		t.Fatalf("result %s", out.Result)
 	}
 	if got.UID == nil || *got.UID != "u1" || got.ResourceVersion == nil || *got.ResourceVersion != "7" {
 		t.Fatalf("preconditions %+v", got)
 	}
 	p.Spec.NodeName = "n1"
-	if out := e.DeletePending(context.Background(), Request{Pod: p, Cause: "test"}); out.Result != Skipped || calls != 1 {
+	if out := e.DeletePending(context.Background(), Request{Pod: podstore.FromPod(p), Cause: "test"}); out.Result != Skipped || calls != 1 {
 		t.Fatalf("scheduled pod: result %s, %d calls", out.Result, calls)
 	}
 }

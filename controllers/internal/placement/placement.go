@@ -26,8 +26,9 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 )
 
 const (
@@ -44,9 +45,9 @@ const (
 type Watch struct {
 	// Candidate says whether a pod is one Ballast places (and so one whose placement
 	// is evidence).
-	Candidate func(*corev1.Pod) bool
+	Candidate func(*podstore.Pod) bool
 	// Placed says whether Ballast's webhook placed the pod.
-	Placed func(*corev1.Pod) bool
+	Placed func(*podstore.Pod) bool
 
 	mu        sync.Mutex
 	workloads map[string]*pass
@@ -80,7 +81,7 @@ type Verdict struct {
 }
 
 // Evicted records an eviction pass of the workload key, whose pods were pods.
-func (w *Watch) Evicted(key string, pods []corev1.Pod, now time.Time) {
+func (w *Watch) Evicted(key string, pods []*podstore.Pod, now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.workloads == nil {
@@ -132,14 +133,14 @@ func (w *Watch) Restored() bool {
 
 // Observe looks at pods of a workload for evidence that the webhook places pods again:
 // one created since the pause began and placed by Ballast ends the pause.
-func (w *Watch) Observe(pods []corev1.Pod) Verdict {
+func (w *Watch) Observe(pods []*podstore.Pod) Verdict {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.since.IsZero() {
 		return Verdict{Placing: true}
 	}
 	for i := range pods {
-		p := &pods[i]
+		p := pods[i]
 		if p.CreationTimestamp.After(w.since) && w.Placed(p) {
 			w.resume()
 			return Verdict{Changed: true, Placing: true, Message: fmt.Sprintf("pod %s/%s, created since evictions paused, was placed by Ballast's webhook: evictions resume", p.Namespace, p.Name)}
@@ -174,7 +175,7 @@ func (w *Watch) pausedMessage(now time.Time) string {
 
 // Check says whether the workload key may evict now, judging the replacements of its
 // last pass (pods are its pods now).
-func (w *Watch) Check(key string, pods []corev1.Pod, now time.Time) Verdict {
+func (w *Watch) Check(key string, pods []*podstore.Pod, now time.Time) Verdict {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.since.IsZero() {
@@ -203,7 +204,7 @@ func (w *Watch) Check(key string, pods []corev1.Pod, now time.Time) Verdict {
 	}
 	newer, placedNewer := 0, 0
 	for i := range pods {
-		pod := &pods[i]
+		pod := pods[i]
 		if p.before[pod.UID] || !w.Candidate(pod) {
 			continue
 		}

@@ -9,27 +9,29 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 )
 
 const placedAnnotation = "placed"
 
 func newWatch() *Watch {
 	return &Watch{
-		Candidate: func(*corev1.Pod) bool { return true },
-		Placed:    func(p *corev1.Pod) bool { return p.Annotations[placedAnnotation] != "" },
+		Candidate: func(*podstore.Pod) bool { return true },
+		Placed:    func(p *podstore.Pod) bool { return p.Annotations[placedAnnotation] != "" },
 	}
 }
 
 var podSeq int
 
-func pod(created time.Time, placed bool) corev1.Pod {
+func pod(created time.Time, placed bool) *podstore.Pod {
 	podSeq++
 	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("p%d", podSeq),
 		UID: types.UID(fmt.Sprint(podSeq)), CreationTimestamp: metav1.NewTime(created)}}
 	if placed {
 		p.Annotations = map[string]string{placedAnnotation: "split"}
 	}
-	return p
+	return podstore.FromPod(&p)
 }
 
 // TestOneWorkloadsUnplacedReplacementsPauseEveryEviction: the replacements of one
@@ -38,7 +40,7 @@ func pod(created time.Time, placed bool) corev1.Pod {
 // replacement resumes everything.
 func TestOneWorkloadsUnplacedReplacementsPauseEveryEviction(t *testing.T) {
 	w, now := newWatch(), time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	a := []corev1.Pod{pod(now, true), pod(now, true)}
+	a := []*podstore.Pod{pod(now, true), pod(now, true)}
 	w.Evicted("a", a, now)
 	now = now.Add(10 * time.Second)
 	if v := w.Check("a", a[:1], now); !v.Paused || v.Changed {
@@ -62,7 +64,7 @@ func TestOneWorkloadsUnplacedReplacementsPauseEveryEviction(t *testing.T) {
 	if v := w.Check("b", nil, now); v.Paused {
 		t.Fatalf("no trial pass after the pause: %+v", v)
 	}
-	b := []corev1.Pod{pod(now, false)}
+	b := []*podstore.Pod{pod(now, false)}
 	w.Evicted("b", b, now)
 	if v := w.Check("a", a, now.Add(time.Second)); !v.Paused || !strings.Contains(v.Message, "trial") {
 		t.Fatalf("a second workload evicts during the trial: %+v", v)
@@ -71,7 +73,7 @@ func TestOneWorkloadsUnplacedReplacementsPauseEveryEviction(t *testing.T) {
 		t.Fatal("Placing during the trial")
 	}
 	now = now.Add(5 * time.Second)
-	b = []corev1.Pod{pod(now, true)}
+	b = []*podstore.Pod{pod(now, true)}
 	if v := w.Check("b", b, now); v.Paused || !v.Changed || !v.Placing {
 		t.Fatalf("placed replacement of the trial: %+v, want a reported resume", v)
 	}
@@ -93,7 +95,7 @@ func TestBackoffDoublesUpToAnHour(t *testing.T) {
 		}
 		w.Evicted("a", nil, now)
 		now = now.Add(time.Second)
-		v := w.Check("a", []corev1.Pod{pod(now, false)}, now)
+		v := w.Check("a", []*podstore.Pod{pod(now, false)}, now)
 		if !v.Paused {
 			t.Fatalf("unplaced replacement did not pause: %+v", v)
 		}
@@ -112,13 +114,13 @@ func TestAPlacedPodCreatedDuringThePauseEndsIt(t *testing.T) {
 	w, now := newWatch(), time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	old := pod(now.Add(-time.Hour), true)
 	w.Evicted("a", nil, now)
-	if v := w.Check("a", []corev1.Pod{pod(now.Add(time.Second), false)}, now.Add(time.Second)); !v.Changed {
+	if v := w.Check("a", []*podstore.Pod{pod(now.Add(time.Second), false)}, now.Add(time.Second)); !v.Changed {
 		t.Fatalf("no pause: %+v", v)
 	}
-	if v := w.Observe([]corev1.Pod{old, pod(now.Add(time.Minute), false)}); v.Changed {
+	if v := w.Observe([]*podstore.Pod{old, pod(now.Add(time.Minute), false)}); v.Changed {
 		t.Fatalf("resumed on an old placed pod or a new unplaced one: %+v", v)
 	}
-	if v := w.Observe([]corev1.Pod{pod(now.Add(2*time.Minute), true)}); !v.Changed || !v.Placing {
+	if v := w.Observe([]*podstore.Pod{pod(now.Add(2*time.Minute), true)}); !v.Changed || !v.Placing {
 		t.Fatalf("a new placed pod did not end the pause: %+v", v)
 	}
 	if ok, _ := w.Placing(now.Add(2 * time.Minute)); !ok {
@@ -141,7 +143,7 @@ func TestRestoreKeepsAReportedPause(t *testing.T) {
 	}
 	w.Evicted("a", nil, now.Add(FirstPause))
 	at := now.Add(FirstPause + time.Second)
-	w.Check("a", []corev1.Pod{pod(at, false)}, at)
+	w.Check("a", []*podstore.Pod{pod(at, false)}, at)
 	if got := w.pausedUntil.Sub(at); got != time.Hour {
 		t.Fatalf("pause after a restored 30-minute pause: %s, want an hour", got)
 	}

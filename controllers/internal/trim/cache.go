@@ -26,7 +26,7 @@ var kept = []string{"metadata.labels", "metadata.ownerReferences"}
 var kinds = []kind{
 	// A pod's labels are kept without the node's topology (podstore.KeepsLabel): a patch may
 	// set or delete single labels, never replace them all.
-	{&corev1.Pod{}, of(Pod), []string{
+	{&corev1.Pod{}, ofPod, []string{
 		"spec.nodeName", "spec.nodeSelector", "spec.tolerations", "spec.affinity.nodeAffinity", "spec.overhead", "spec.resources",
 		"status.phase", "metadata.ownerReferences",
 	}},
@@ -51,6 +51,15 @@ func of[T client.Object](f func(T) T) toolscache.TransformFunc {
 		}
 		return StripManagedFields(obj)
 	}
+}
+
+// ofPod is the cache transform of pods: a whole pod becomes the cache's record of it
+// (podstore.Pod); a metadata-only or unstructured one loses its managedFields only.
+func ofPod(obj any) (any, error) {
+	if p, ok := obj.(*corev1.Pod); ok {
+		return Pod(p), nil
+	}
+	return StripManagedFields(obj)
 }
 
 // Transforms returns the cache transform of every trimmed kind, and NodePools' (none:

@@ -7,10 +7,11 @@
 // What each kind keeps, and who reads it (the cache holds only the pods that have not
 // run to completion: podstore.Unfinished):
 //
-//   - Pod: name, namespace, UID, resourceVersion, creation and deletion time, labels
-//     but the node's topology (podstore.KeepsLabel), owner references, Ballast's
-//     annotations and karpenter.sh/do-not-disrupt and kubernetes.io/config.mirror
-//     (distribution, fallback, evict, bin-packing, cost);
+//   - Pod, as the cache's compact record of it (podstore.Pod): name, namespace,
+//     UID, resourceVersion, creation and deletion time, labels but the node's
+//     topology (podstore.KeepsLabel), owner references, Ballast's annotations and
+//     karpenter.sh/do-not-disrupt and kubernetes.io/config.mirror (distribution,
+//     fallback, evict, bin-packing, cost);
 //     spec.nodeName, nodeSelector, tolerations and the node affinity (placement,
 //     capacity type, fit simulation, limits); each container's name, resources,
 //     restartPolicy and host ports, overhead and pod-level resources (requests: cost,
@@ -29,10 +30,11 @@
 //   - NodeClaim: metadata, status.capacity and the conditions without messages
 //     (limits, fallback).
 //
-// Each trim function trims the object it is given in place and hands it back: the
-// informer owns what it decoded, and a new struct of each object (1.2 KB a pod) would
-// leave the decoded one beside it as garbage, the heap's spans of that size half
-// empty once collected.
+// Each trim function but Pod trims the object it is given in place and hands it back:
+// the informer owns what it decoded, and a new struct of each object (1.2 KB a
+// workload) would leave the decoded one beside it as garbage, the heap's spans of that
+// size half empty once collected. Pod makes the record, a third of a pod's struct, and
+// its spec is shared by the pods that have the same.
 //
 // Every other kind the cache holds loses only its managedFields, except NodePools,
 // which stay whole: the limits controller reads their managedFields and the

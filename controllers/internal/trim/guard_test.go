@@ -40,7 +40,7 @@ func TestGuard(t *testing.T) {
 	}
 	// As a controller reads them from the cache: deep copies of the trimmed objects.
 	node := func() client.Object { return Node(fullNode(t)).DeepCopy() }
-	pod := func() client.Object { return Pod(fullPod(t)).DeepCopy() }
+	pod := func() client.Object { return wholeOf(Pod(fullPod(t))) }
 	mergeFrom := func(change func(client.Object), opts ...client.MergeFromOption) func(client.Client, client.Object) error {
 		return func(c client.Client, obj client.Object) error {
 			base := obj.DeepCopyObject().(client.Object)

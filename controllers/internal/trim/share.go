@@ -6,9 +6,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ballast-dev/ballast/controllers/internal/podstore"
 )
 
 // The pods of one workload carry the same labels, owner, node selector, tolerations
@@ -127,15 +130,17 @@ func shareString(s string) string {
 	return strs.share(s, s)
 }
 
-// share makes a trimmed pod share what it has in common with other pods.
-func share(p *corev1.Pod) *corev1.Pod {
+// share makes a trimmed pod share what it has in common with other pods, its spec
+// (without the node) included.
+func share(p *podstore.Pod, spec corev1.PodSpec) *podstore.Pod {
 	p.Namespace = shareString(p.Namespace)
 	p.Labels = shareStrings(p.Labels)
 	if len(p.OwnerReferences) > 0 {
 		p.OwnerReferences = shareJSON(&owners, p.OwnerReferences)
 	}
 	p.Spec.NodeName = shareString(p.Spec.NodeName)
-	shareSpec(&p.Spec)
+	shareSpec(&spec)
+	p.Spec.PodSpec = specs.share(spec)
 	p.Status.Phase = corev1.PodPhase(shareString(string(p.Status.Phase)))
 	for i := range p.Status.Conditions {
 		c := &p.Status.Conditions[i]
@@ -143,6 +148,56 @@ func share(p *corev1.Pod) *corev1.Pod {
 		c.Reason = shareString(c.Reason)
 	}
 	return p
+}
+
+// specTable holds the pods' trimmed specs (without their node) by the identity of
+// their parts, which shareSpec made the one copy of each: the pods of a workload share
+// one spec. A spec with parts of its own (pod-level resources, claimed volumes: a
+// StatefulSet pod claims its own) is not shared.
+type specTable struct {
+	mu sync.Mutex
+	m  map[specKey]*corev1.PodSpec
+}
+
+// specKey is a spec by its shared parts (pointers, which keep them alive while the
+// table holds the key).
+type specKey struct {
+	nodeSelector, tolerations, containers, initContainers, overhead, nodeAffinity unsafe.Pointer
+	tolerationsLen, containersLen, initContainersLen                              int
+}
+
+var specs specTable
+
+func mapPointer[K comparable, V any](m map[K]V) unsafe.Pointer {
+	if m == nil {
+		return nil
+	}
+	return *(*unsafe.Pointer)(unsafe.Pointer(&m))
+}
+
+func (t *specTable) share(s corev1.PodSpec) *corev1.PodSpec {
+	if s.Resources != nil || len(s.Volumes) > 0 || (s.Affinity != nil && s.Affinity.NodeAffinity == nil) {
+		return &s
+	}
+	key := specKey{
+		nodeSelector: mapPointer(s.NodeSelector), overhead: mapPointer(s.Overhead),
+		tolerations: unsafe.Pointer(unsafe.SliceData(s.Tolerations)), tolerationsLen: len(s.Tolerations),
+		containers: unsafe.Pointer(unsafe.SliceData(s.Containers)), containersLen: len(s.Containers),
+		initContainers: unsafe.Pointer(unsafe.SliceData(s.InitContainers)), initContainersLen: len(s.InitContainers),
+	}
+	if s.Affinity != nil {
+		key.nodeAffinity = unsafe.Pointer(s.Affinity.NodeAffinity)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if got, ok := t.m[key]; ok {
+		return got
+	}
+	if t.m == nil || len(t.m) >= maxShared {
+		t.m = map[specKey]*corev1.PodSpec{}
+	}
+	t.m[key] = &s
+	return &s
 }
 
 // shareSpec makes a trimmed pod spec (a pod's, or a workload's template) share its

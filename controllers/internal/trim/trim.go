@@ -53,38 +53,30 @@ func objectMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
 	}
 }
 
-// annotations keeps the annotations the cache keeps (KeepsAnnotation), each key and
-// each value but a reservation's held once for all objects (shareString): every pod
-// Ballast placed carries the same few keys and a reason most of its workload's pods
-// share.
+// annotations keeps the annotations the cache keeps (KeepsAnnotation) but a pod's
+// reservation (podstore.Pod.Reservation), as one map for all objects that have the
+// same (shareStrings): every pod Ballast placed carries the same few keys and a reason
+// most of its workload's pods share.
 func annotations(in map[string]string) map[string]string {
 	var out map[string]string
 	for k, v := range in {
-		if KeepsAnnotation(k) {
+		if KeepsAnnotation(k) && k != podstore.ReservationAnnotation {
 			if out == nil {
 				out = map[string]string{}
 			}
-			if k != reservationAnnotation {
-				v = shareString(v)
-			}
-			out[shareString(k)] = v
+			out[k] = v
 		}
 	}
-	return out
+	return shareStrings(out)
 }
 
-// reservationAnnotation is distribution.ReservationAnnotation (which imports this
-// package): its value, an admission's UID, is one of a kind and not worth sharing.
-const reservationAnnotation = "ballast.dev/reservation"
-
 // Pod keeps what placement, fallback, eviction, bin-packing, limits and cost read of a
-// pod (see the package documentation). Like every trim function it trims in place and
-// returns p (see the package documentation).
-func Pod(p *corev1.Pod) *corev1.Pod {
-	out := corev1.Pod{TypeMeta: p.TypeMeta, ObjectMeta: objectMeta(&p.ObjectMeta), Spec: podSpec(&p.Spec)}
+// pod (see the package documentation), as the cache's compact record of it
+// (podstore.Pod): its spec, less the node, shared with the pods that have the same.
+func Pod(p *corev1.Pod) *podstore.Pod {
+	out := &podstore.Pod{ObjectMeta: objectMeta(&p.ObjectMeta), Reservation: p.Annotations[podstore.ReservationAnnotation]}
 	out.Labels = podLabels(out.Labels)
 	out.Spec.NodeName = p.Spec.NodeName
-	out.Spec.Volumes = claims(p.Spec.Volumes)
 	out.Status.Phase = p.Status.Phase
 	for _, c := range p.Status.Conditions {
 		// Only an unscheduled pod's PodScheduled condition is read (pending since
@@ -95,8 +87,9 @@ func Pod(p *corev1.Pod) *corev1.Pod {
 			out.Status.Conditions = append(out.Status.Conditions, c)
 		}
 	}
-	*p = out
-	return share(p)
+	spec := podSpec(&p.Spec)
+	spec.Volumes = claims(p.Spec.Volumes)
+	return share(out, spec)
 }
 
 // podSpec keeps a pod's (or pod template's) scheduling constraints and requests.
