@@ -60,7 +60,7 @@ func FromPod(p *corev1.Pod) *Pod {
 // View is FromPod by value, for a caller that keeps the record on its stack.
 func View(p *corev1.Pod) Pod {
 	return Pod{
-		ObjectMeta: p.ObjectMeta,
+		ObjectMeta:  p.ObjectMeta,
 		Spec:        Spec{PodSpec: &p.Spec, NodeName: p.Spec.NodeName},
 		Status:      Status{Phase: p.Status.Phase, Conditions: p.Status.Conditions},
 		Reservation: p.Annotations[ReservationAnnotation],
