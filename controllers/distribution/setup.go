@@ -104,7 +104,8 @@ func (r *Reconciler) workloadsIn(ctx context.Context, opts ...client.ListOption)
 	var names []types.NamespacedName
 	if r.Kind == KindStatefulSet {
 		var list appsv1.StatefulSetList
-		if err := r.Client.List(ctx, &list, opts...); err != nil {
+		// Names only: no deep copies of every workload.
+		if err := r.Client.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 			return nil
 		}
 		for _, s := range list.Items {
@@ -112,7 +113,7 @@ func (r *Reconciler) workloadsIn(ctx context.Context, opts ...client.ListOption)
 		}
 	} else {
 		var list appsv1.DeploymentList
-		if err := r.Client.List(ctx, &list, opts...); err != nil {
+		if err := r.Client.List(ctx, &list, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 			return nil
 		}
 		for _, d := range list.Items {

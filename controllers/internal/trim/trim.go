@@ -173,10 +173,26 @@ func nodeMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
 	return out
 }
 
+// workloadMeta is a workload's objectMeta, its labels one map for all objects with the
+// same (a ReplicaSet's are its selector's, a Deployment's usually too).
+func workloadMeta(m *metav1.ObjectMeta) metav1.ObjectMeta {
+	out := objectMeta(m)
+	out.Labels = shareStrings(out.Labels)
+	return out
+}
+
+// selector is a workload's selector, its labels one map for all objects with the same.
+func selector(s *metav1.LabelSelector) *metav1.LabelSelector {
+	if s == nil || len(s.MatchLabels) == 0 {
+		return s
+	}
+	return &metav1.LabelSelector{MatchLabels: shareStrings(s.MatchLabels), MatchExpressions: s.MatchExpressions}
+}
+
 // Deployment keeps a Deployment's metadata, replicas, selector and template.
 func Deployment(d *appsv1.Deployment) *appsv1.Deployment {
-	out := appsv1.Deployment{TypeMeta: d.TypeMeta, ObjectMeta: objectMeta(&d.ObjectMeta), Spec: appsv1.DeploymentSpec{
-		Replicas: d.Spec.Replicas, Selector: d.Spec.Selector, Template: template(&d.Spec.Template),
+	out := appsv1.Deployment{TypeMeta: d.TypeMeta, ObjectMeta: workloadMeta(&d.ObjectMeta), Spec: appsv1.DeploymentSpec{
+		Replicas: d.Spec.Replicas, Selector: selector(d.Spec.Selector), Template: template(&d.Spec.Template),
 	}}
 	*d = out
 	return d
@@ -184,8 +200,8 @@ func Deployment(d *appsv1.Deployment) *appsv1.Deployment {
 
 // StatefulSet keeps a StatefulSet's metadata, replicas, selector and template.
 func StatefulSet(s *appsv1.StatefulSet) *appsv1.StatefulSet {
-	out := appsv1.StatefulSet{TypeMeta: s.TypeMeta, ObjectMeta: objectMeta(&s.ObjectMeta), Spec: appsv1.StatefulSetSpec{
-		Replicas: s.Spec.Replicas, Selector: s.Spec.Selector, Template: template(&s.Spec.Template),
+	out := appsv1.StatefulSet{TypeMeta: s.TypeMeta, ObjectMeta: workloadMeta(&s.ObjectMeta), Spec: appsv1.StatefulSetSpec{
+		Replicas: s.Spec.Replicas, Selector: selector(s.Spec.Selector), Template: template(&s.Spec.Template),
 	}}
 	*s = out
 	return s
@@ -193,8 +209,8 @@ func StatefulSet(s *appsv1.StatefulSet) *appsv1.StatefulSet {
 
 // Job keeps a Job's metadata, parallelism, selector and template.
 func Job(j *batchv1.Job) *batchv1.Job {
-	out := batchv1.Job{TypeMeta: j.TypeMeta, ObjectMeta: objectMeta(&j.ObjectMeta), Spec: batchv1.JobSpec{
-		Parallelism: j.Spec.Parallelism, Selector: j.Spec.Selector, Template: template(&j.Spec.Template),
+	out := batchv1.Job{TypeMeta: j.TypeMeta, ObjectMeta: workloadMeta(&j.ObjectMeta), Spec: batchv1.JobSpec{
+		Parallelism: j.Spec.Parallelism, Selector: selector(j.Spec.Selector), Template: template(&j.Spec.Template),
 	}}
 	*j = out
 	return j
@@ -204,8 +220,8 @@ func Job(j *batchv1.Job) *batchv1.Job {
 // only when no Deployment controls it: the pods of a Deployment's ReplicaSet are
 // placed by the Deployment's template.
 func ReplicaSet(rs *appsv1.ReplicaSet) *appsv1.ReplicaSet {
-	out := appsv1.ReplicaSet{TypeMeta: rs.TypeMeta, ObjectMeta: objectMeta(&rs.ObjectMeta), Spec: appsv1.ReplicaSetSpec{
-		Replicas: rs.Spec.Replicas, Selector: rs.Spec.Selector,
+	out := appsv1.ReplicaSet{TypeMeta: rs.TypeMeta, ObjectMeta: workloadMeta(&rs.ObjectMeta), Spec: appsv1.ReplicaSetSpec{
+		Replicas: rs.Spec.Replicas, Selector: selector(rs.Spec.Selector),
 	}}
 	if owner := metav1.GetControllerOf(rs); owner == nil || owner.Kind != "Deployment" {
 		out.Spec.Template = template(&rs.Spec.Template)

@@ -475,6 +475,30 @@ func TestTrimsInPlace(t *testing.T) {
 	}
 }
 
+// TestWorkloadsShareLabelSets: two ReplicaSets of one Deployment hold one copy of their
+// labels and one of their selector's, a workload whose labels are its selector's
+// (the canary ReplicaSet) one map for both; what they say is unchanged.
+func TestWorkloadsShareLabelSets(t *testing.T) {
+	docs := fixtures(t, "workloads.yaml")
+	a := decode[appsv1.ReplicaSet](t, docs["ReplicaSet/checkout-7d9f8b6c5d"])
+	b := a.DeepCopy()
+	b.Name, b.UID = "checkout-7d9f8b6c5d-copy", "other"
+	wantLabels, wantSelector := maps.Clone(a.Labels), a.Spec.Selector.DeepCopy()
+	ta, tb := ReplicaSet(&a), ReplicaSet(b)
+	ptr := func(v any) uintptr { return reflect.ValueOf(v).Pointer() }
+	if ptr(ta.Labels) != ptr(tb.Labels) || ptr(ta.Spec.Selector.MatchLabels) != ptr(tb.Spec.Selector.MatchLabels) {
+		t.Error("two ReplicaSets with the same labels and selector hold two copies")
+	}
+	if !reflect.DeepEqual(ta.Labels, wantLabels) || !reflect.DeepEqual(ta.Spec.Selector, wantSelector) {
+		t.Errorf("labels %v, selector %v; want %v, %v", ta.Labels, ta.Spec.Selector, wantLabels, wantSelector)
+	}
+	canary := decode[appsv1.ReplicaSet](t, docs["ReplicaSet/canary-5c4b3a2918"])
+	tc := ReplicaSet(&canary)
+	if ptr(tc.Labels) != ptr(tc.Spec.Selector.MatchLabels) {
+		t.Error("a ReplicaSet whose labels are its selector's holds two copies")
+	}
+}
+
 // TestWholePathsAreKeptWhole: the fields the guard lets a patch replace are exactly
 // as the API server has them in the trimmed objects (the guard's premise).
 func TestWholePathsAreKeptWhole(t *testing.T) {
