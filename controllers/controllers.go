@@ -14,7 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -84,7 +84,7 @@ type Options struct {
 	InterruptionQueue cloud.InterruptionQueue
 	// KarpenterEvents, when set and there is no InterruptionQueue, reads interruption
 	// notices from the events Karpenter records.
-	KarpenterEvents kubernetes.Interface
+	KarpenterEvents rest.Interface
 }
 
 // CacheOptions are the options of the manager's cache the runtime controllers need:
@@ -224,7 +224,7 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 			return fmt.Errorf("failed to set up the interruption queue: %w", err)
 		}
 	case o.KarpenterEvents != nil:
-		if err := mgr.Add(&interruption.KarpenterEvents{Clientset: o.KarpenterEvents, Steer: steer}); err != nil {
+		if err := mgr.Add(&interruption.KarpenterEvents{Events: o.KarpenterEvents, Steer: steer}); err != nil {
 			return fmt.Errorf("failed to set up the interruption controller's Karpenter events: %w", err)
 		}
 	}

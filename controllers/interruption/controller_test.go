@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -456,11 +455,11 @@ func TestKarpenterEvents(t *testing.T) {
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
-	clientset, err := kubernetes.NewForConfig(env.Config)
+	events, err := interruption.EventsClient(env.Config, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := mgr.Add(&interruption.KarpenterEvents{Clientset: clientset, Steer: r}); err != nil {
+	if err := mgr.Add(&interruption.KarpenterEvents{Events: events, Steer: r}); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = mgr.Start(ctx) }()

@@ -15,7 +15,6 @@ import (
 	"github.com/fluxcd/pkg/runtime/conditions"
 	"github.com/fluxcd/pkg/runtime/jitter"
 	"github.com/fluxcd/pkg/runtime/metrics"
-	"github.com/fluxcd/pkg/runtime/patch"
 	"github.com/fluxcd/pkg/ssa"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -164,10 +163,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 			return ctrl.Result{}, fmt.Errorf("failed to add the finalizer: %w", err)
 		}
 	}
-	helper, err := patch.NewHelper(obj, r.Client)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
+	patch := newStatusPatch(obj)
 	var out outcome
 	suspended := false
 	// stale is set when this pass read an out-of-date copy of the PolicySource: it
@@ -185,7 +181,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ct
 		}
 		// Whatever a step wrote, the status stays writable and shows no credential.
 		boundStatus(obj)
-		if err := helper.Patch(ctx, obj, patch.WithFieldOwner(FieldManager)); err != nil && !apierrors.IsNotFound(err) {
+		if err := patch.write(ctx, r.Client, obj); err != nil && !apierrors.IsNotFound(err) {
 			retErr = errors.Join(retErr, fmt.Errorf("failed to patch the status: %w", err))
 		}
 		r.recordMetrics(obj, start)

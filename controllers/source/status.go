@@ -1,12 +1,15 @@
 package source
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/fluxcd/pkg/apis/meta"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ballast-dev/ballast/controllers/internal/status"
 	"github.com/ballast-dev/ballast/policies"
@@ -211,6 +214,33 @@ func boundFinding(f v1alpha1.PolicyFinding) v1alpha1.PolicyFinding {
 	f.Field = status.Message(f.Field, status.MaxFindingField)
 	f.Rule = status.Message(f.Rule, status.MaxFindingField)
 	return f
+}
+
+// statusPatch writes what one pass changed in a PolicySource's status: a merge patch
+// of the status subresource from the copy the pass started from, under the
+// controller's field manager, and no request when nothing changed. This reconciler is
+// the only writer of a PolicySource's status (recordInventory's conditional patch
+// included), so the patch needs no conflict resolution: it sends only the fields the
+// pass changed, a list it changed (conditions, findings, inventory) whole, and leaves
+// the rest as the API server has it.
+//
+// It is not Flux's patch.Helper: that helper merges conditions through go-cmp, whose
+// reflective method lookups, once reachable, make the linker keep every exported
+// method of every type ever held in an interface (a third of the binary;
+// CONTRIBUTING.md, "Binary size").
+type statusPatch struct{ before *v1alpha1.PolicySource }
+
+// newStatusPatch remembers obj as the pass starts.
+func newStatusPatch(obj *v1alpha1.PolicySource) statusPatch {
+	return statusPatch{before: obj.DeepCopy()}
+}
+
+// write sends obj's status changes since newStatusPatch.
+func (p statusPatch) write(ctx context.Context, c client.Client, obj *v1alpha1.PolicySource) error {
+	if apiequality.Semantic.DeepEqual(p.before.Status, obj.Status) {
+		return nil
+	}
+	return c.Status().Patch(ctx, obj, client.MergeFrom(p.before), client.FieldOwner(FieldManager))
 }
 
 // boundStatus makes what the sync wrote to obj's status writable and safe to show:

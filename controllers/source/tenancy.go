@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fluxcd/pkg/runtime/conditions"
-	"github.com/fluxcd/pkg/runtime/patch"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
@@ -71,15 +70,12 @@ func (r *Reconciler) refuseNamespace(ctx context.Context, obj *v1alpha1.PolicySo
 		r.forgetMetrics(obj)
 		return ctrl.Result{}, nil
 	}
-	helper, err := patch.NewHelper(obj, r.Client)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
+	patch := newStatusPatch(obj)
 	conditions.MarkFalse(wrap(obj), SourceReadyCondition, NamespaceNotAllowedReason, "%s", refusal)
 	// Only a restart with another allow-list helps: Stalled, and no requeue.
 	r.finish(obj, outcome{Failure: &stepError{Condition: SourceReadyCondition, Reason: NamespaceNotAllowedReason, Err: refusal, Stalled: true}})
 	boundStatus(obj)
-	if err := helper.Patch(ctx, obj, patch.WithFieldOwner(FieldManager)); err != nil && !apierrors.IsNotFound(err) {
+	if err := patch.write(ctx, r.Client, obj); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, fmt.Errorf("failed to patch the status: %w", err)
 	}
 	r.recordMetrics(obj, start)

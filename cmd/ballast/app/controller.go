@@ -26,8 +26,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -40,6 +40,7 @@ import (
 	"github.com/ballast-dev/ballast/cloud"
 	"github.com/ballast-dev/ballast/controllers"
 	"github.com/ballast-dev/ballast/controllers/certs"
+	"github.com/ballast-dev/ballast/controllers/interruption"
 	"github.com/ballast-dev/ballast/controllers/source"
 	"github.com/ballast-dev/ballast/cost"
 	"github.com/ballast-dev/ballast/gitsync/gogit"
@@ -330,9 +331,9 @@ func runController(ctx context.Context, s streams, o controllerOptions) error {
 			return err
 		}
 	}
-	var karpenterEvents kubernetes.Interface
+	var karpenterEvents rest.Interface
 	if o.karpenterEvents && queue == nil {
-		if karpenterEvents, err = kubernetes.NewForConfig(mgr.GetConfig()); err != nil {
+		if karpenterEvents, err = interruption.EventsClient(mgr.GetConfig(), mgr.GetHTTPClient()); err != nil {
 			return err
 		}
 	}
