@@ -23,7 +23,7 @@ const e2eCluster = "e2e"
 // The ClusterPolicy's fallback timing.
 const (
 	fallbackAfter   v1alpha1.Duration = "10s"
-	reverseInterval v1alpha1.Duration = "30s"
+	reverseInterval v1alpha1.Duration = "20s"
 	// unavailableTTL is how long Karpenter remembers a Spot offering that ran out.
 	unavailableTTL = "15s"
 )
