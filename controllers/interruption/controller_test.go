@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -455,7 +456,11 @@ func TestKarpenterEvents(t *testing.T) {
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		t.Fatal(err)
 	}
-	events, err := interruption.EventsClient(env.Config, nil)
+	httpClient, err := rest.HTTPClientFor(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := interruption.EventsClient(env.Config, httpClient)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,12 +46,6 @@ type KarpenterEvents struct {
 // client of every API group, so the linker keeps all of their methods (about 9 MB of
 // the binary, and the memory its pages take once loaded).
 func EventsClient(cfg *rest.Config, httpClient *http.Client) (rest.Interface, error) {
-	if httpClient == nil {
-		var err error
-		if httpClient, err = rest.HTTPClientFor(cfg); err != nil {
-			return nil, err
-		}
-	}
 	return apiutil.RESTClientForGVK(corev1.SchemeGroupVersion.WithKind("Event"), false, false, cfg,
 		serializer.NewCodecFactory(clientgoscheme.Scheme), httpClient)
 }
