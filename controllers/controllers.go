@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
-	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/ballast-dev/ballast/cloud"
 	"github.com/ballast-dev/ballast/controllers/binpacking"
@@ -166,11 +165,11 @@ func SetupRuntime(ctx context.Context, mgr ctrl.Manager, o Options) error {
 			API: o.API, Namespace: o.Namespace, Cluster: o.Cluster, Self: identity, Client: distribution.PinnedClient(certFile),
 		},
 	}
-	hooks.Register(distribution.WebhookPath, &admission.Webhook{Handler: placer})
+	hooks.Register(distribution.WebhookPath, distribution.Webhook(placer))
 	hooks.Register(distribution.DecidePath, &distribution.DecideHandler{Placer: placer})
-	hooks.Register(distribution.DaemonSetWebhookPath, &admission.Webhook{Handler: &distribution.DaemonSetTolerator{
+	hooks.Register(distribution.DaemonSetWebhookPath, distribution.Webhook(&distribution.DaemonSetTolerator{
 		Client: c, API: o.API, Scope: inScope,
-	}})
+	}))
 	// One judgement of whether the webhook places pods, fed by drift correction's
 	// evictions, consulted by every evicting controller.
 	placing := distribution.NewPlacementWatch()

@@ -188,7 +188,7 @@ func admissions(b *testing.B, name string, replicas, pods, chunk int) (without, 
 		if first == nil {
 			first = r
 		}
-		hooks = append(hooks, &admission.Webhook{Handler: r.placer})
+		hooks = append(hooks, distribution.Webhook(r.placer))
 	}
 	switch {
 	case replicas == rawFloor:
@@ -196,9 +196,9 @@ func admissions(b *testing.B, name string, replicas, pods, chunk int) (without, 
 	case replicas == rawPatchFloor:
 		hooks = append(hooks, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rawAnswer(w, r, rawPatch) }))
 	case first == nil: // the floor: a webhook that decides nothing
-		hooks = append(hooks, &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
+		hooks = append(hooks, distribution.Webhook(admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 			return admission.Allowed("")
-		})})
+		})))
 	default:
 		first.elect(b)
 	}

@@ -1,12 +1,16 @@
 package distribution_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
+	"github.com/ballast-dev/ballast/controllers/distribution"
 	"github.com/ballast-dev/ballast/policies/v1alpha1"
 )
 
@@ -47,21 +52,56 @@ func BenchmarkPlacerAnswer(b *testing.B) {
 		Namespace: ns, Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
 	}}
 	ctx := context.Background()
-	answer := func(b *testing.B) {
+	handle := func() error {
 		if resp := r.placer.Handle(ctx, req); len(resp.Patches) == 0 {
-			b.Fatalf("the pod was not placed: %+v", resp.Result)
+			return fmt.Errorf("the pod was not placed: %+v", resp.Result)
 		}
-		b.ReportAllocs()
-		for b.Loop() {
-			if resp := r.placer.Handle(ctx, req); len(resp.Patches) == 0 {
-				b.Fatal("the pod was not placed")
+		return nil
+	}
+	// The same admission as the API server sends it, through the webhook Ballast
+	// registers: the AdmissionReview decoded, the answer encoded.
+	review, err := json.Marshal(admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"},
+		Request: &admissionv1.AdmissionRequest{
+			UID: req.UID, Kind: req.Kind, Resource: metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+			RequestKind: &req.Kind, RequestResource: &metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+			Namespace: ns, Operation: admissionv1.Create, DryRun: req.DryRun, Object: req.Object,
+			UserInfo: authenticationv1.UserInfo{Username: "system:serviceaccount:kube-system:replicaset-controller", Groups: []string{"system:serviceaccounts", "system:authenticated"}},
+			Options:  runtime.RawExtension{Raw: []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}`)},
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hook := distribution.Webhook(r.placer)
+	serve := func() error {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, distribution.WebhookPath, bytes.NewReader(review))
+		r.Header.Set("Content-Type", "application/json")
+		hook.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || !bytes.Contains(w.Body.Bytes(), []byte(`"patch":`)) {
+			return fmt.Errorf("the pod was not placed: %d %s", w.Code, w.Body)
+		}
+		return nil
+	}
+	answer := func(once func() error) func(*testing.B) {
+		return func(b *testing.B) {
+			if err := once(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := once(); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
 	}
 	fillPolicyStatus(b, r.placer.Client, cluster, 0, 0)
-	b.Run("status=empty", answer)
+	b.Run("status=empty", answer(handle))
+	b.Run("status=empty,via=http", answer(serve))
 	fillPolicyStatus(b, r.placer.Client, cluster, 200, 50)
-	b.Run("status=full", answer)
+	b.Run("status=full", answer(handle))
 }
 
 // fillPolicyStatus writes the ClusterPolicy's status with workloads and cost shares

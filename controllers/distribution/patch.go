@@ -2,6 +2,7 @@ package distribution
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 
 	"gomodules.xyz/jsonpatch/v2"
@@ -49,14 +50,34 @@ func placementPatch(original, placed *corev1.Pod) admission.Response {
 	return admission.Patched("", ops...)
 }
 
-// asJSON returns v as encoding/json decodes it into an interface value, as a patch
-// read back from the wire holds it.
+// asJSON returns v encoded, as the value of a patch operation: the response encodes it
+// as it is.
 func asJSON(v any) (any, error) {
 	raw, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
+	return json.RawMessage(raw), err
+}
+
+// placementCopy copies the pod as far as placing it needs: the fields placement changes
+// (those placementPatch compares) are copies, everything else (containers, volumes,
+// status) is shared with pod, which placement never changes. A deep copy of the whole
+// pod was a tenth of the webhook's answer.
+func placementCopy(pod *corev1.Pod) *corev1.Pod {
+	out := *pod
+	out.Labels = maps.Clone(pod.Labels)
+	out.Annotations = maps.Clone(pod.Annotations)
+	out.Spec.NodeSelector = maps.Clone(pod.Spec.NodeSelector)
+	out.Spec.Affinity = pod.Spec.Affinity.DeepCopy()
+	if in := pod.Spec.Tolerations; in != nil {
+		out.Spec.Tolerations = make([]corev1.Toleration, len(in))
+		for i := range in {
+			in[i].DeepCopyInto(&out.Spec.Tolerations[i])
+		}
 	}
-	var out any
-	err = json.Unmarshal(raw, &out)
-	return out, err
+	if in := pod.Spec.TopologySpreadConstraints; in != nil {
+		out.Spec.TopologySpreadConstraints = make([]corev1.TopologySpreadConstraint, len(in))
+		for i := range in {
+			in[i].DeepCopyInto(&out.Spec.TopologySpreadConstraints[i])
+		}
+	}
+	return &out
 }

@@ -17,7 +17,8 @@ import (
 // to the pod as the API server sent it (with the JSON patch library the API server
 // uses), gives exactly the placed pod, whatever the pod had already (labels, a node
 // selector, tolerations, affinities, spread constraints) and whatever the decision,
-// and keeps fields of the request that this build's Pod type does not know.
+// and keeps fields of the request that this build's Pod type does not know, and
+// those the webhook does not decode (containers).
 func TestPlacementPatchMakesThePlacedPod(t *testing.T) {
 	w := &Workload{Kind: KindDeployment, Namespace: "ns", Name: "web", MatchLabels: map[string]string{"app": "web"}}
 	bare := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "ns"},
@@ -48,9 +49,17 @@ func TestPlacementPatchMakesThePlacedPod(t *testing.T) {
 				generic["spec"].(map[string]any)["futureField"] = map[string]any{"kept": true}
 				raw, _ = json.Marshal(generic)
 
+				// As the webhook does: the pod decoded as far as placing needs, a copy
+				// of it placed, the patch between the two.
+				admitted, err := decodePlaced(raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := placementCopy(admitted)
+				apply(out, w, split.Rule{Strategy: strategy}, d, "admission-1")
+				resp := placementPatch(admitted, out)
 				placed := pod.DeepCopy()
 				apply(placed, w, split.Rule{Strategy: strategy}, d, "admission-1")
-				resp := placementPatch(&pod, placed)
 				ops, err := json.Marshal(resp.Patches)
 				if err != nil {
 					t.Fatal(err)
@@ -59,19 +68,19 @@ func TestPlacementPatchMakesThePlacedPod(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				out, err := patch.Apply(raw)
+				patched, err := patch.Apply(raw)
 				if err != nil {
 					t.Fatalf("%s, %s, %s: the API server could not apply %s: %v", pod.Name, strategy, d.Capacity, ops, err)
 				}
 				var got corev1.Pod
-				if err := json.Unmarshal(out, &got); err != nil {
+				if err := json.Unmarshal(patched, &got); err != nil {
 					t.Fatal(err)
 				}
 				if !apiequality.Semantic.DeepEqual(&got, placed) {
 					t.Errorf("%s, %s, %s: the patch %s gives\n%+v\nwant\n%+v", pod.Name, strategy, d.Capacity, ops, got.Spec, placed.Spec)
 				}
 				var back map[string]any
-				_ = json.Unmarshal(out, &back)
+				_ = json.Unmarshal(patched, &back)
 				if _, ok := back["spec"].(map[string]any)["futureField"]; !ok {
 					t.Errorf("%s, %s, %s: the patch %s lost a field this build does not know", pod.Name, strategy, d.Capacity, ops)
 				}

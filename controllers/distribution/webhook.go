@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -100,9 +101,17 @@ const (
 
 var _ admission.Handler = &Placer{}
 
+// Webhook serves an admission handler of Ballast's (the Placer, the DaemonSet
+// tolerator) to the API server. The logger of each request is the webhook's own:
+// controller-runtime's default adds six fields of the request to it, which zap encodes
+// as they are added, for every pod admitted, to be used only if something is logged
+// (the Placer names the namespace and UID of a request in what it logs).
+func Webhook(h admission.Handler) *admission.Webhook {
+	return &admission.Webhook{Handler: h, LogConstructor: func(base logr.Logger, _ *admission.Request) logr.Logger { return base }}
+}
+
 // Handle places a pod being created.
 func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Response {
-	log := logf.FromContext(ctx).WithValues("namespace", req.Namespace, "uid", req.UID)
 	if req.Kind.Kind != "Pod" || req.Operation != "CREATE" {
 		return admission.Allowed("not a pod creation")
 	}
@@ -112,8 +121,8 @@ func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Re
 	if err != nil || !in {
 		return admission.Allowed(why)
 	}
-	pod := &corev1.Pod{}
-	if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
+	pod, err := decodePlaced(req.Object.Raw)
+	if err != nil {
 		return admission.Allowed("undecodable pod left alone")
 	}
 	if pod.Namespace == "" {
@@ -122,7 +131,7 @@ func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Re
 	dryRun := ptr.Deref(req.DryRun, false)
 	mutated, reason, err := p.place(ctx, pod, string(req.UID), dryRun)
 	if err != nil {
-		log.Error(err, "pod admitted without placement")
+		logf.FromContext(ctx).Error(err, "pod admitted without placement", "namespace", req.Namespace, "uid", req.UID)
 		cause := "error"
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			cause = "timeout"
@@ -139,10 +148,37 @@ func (p *Placer) Handle(ctx context.Context, req admission.Request) admission.Re
 	return placementPatch(pod, mutated)
 }
 
+// placedPod is what the Placer reads of a pod being created: its metadata and the
+// fields that choose or constrain the nodes it can land on, which are also the only
+// ones placement changes (see placementPatch). Decoding skips the rest (containers,
+// volumes): most of a pod, and half of the webhook's answer when it was decoded whole.
+type placedPod struct {
+	Metadata metav1.ObjectMeta `json:"metadata"`
+	Spec     struct {
+		NodeSelector              map[string]string                 `json:"nodeSelector"`
+		Affinity                  *corev1.Affinity                  `json:"affinity"`
+		Tolerations               []corev1.Toleration               `json:"tolerations"`
+		TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints"`
+	} `json:"spec"`
+}
+
+// decodePlaced decodes an admitted pod as far as placing it needs (placedPod): the
+// pod it returns has no containers, volumes or other fields placement does not read.
+func decodePlaced(raw []byte) (*corev1.Pod, error) {
+	var in placedPod
+	if err := json.Unmarshal(raw, &in); err != nil {
+		return nil, err
+	}
+	return &corev1.Pod{ObjectMeta: in.Metadata, Spec: corev1.PodSpec{
+		NodeSelector: in.Spec.NodeSelector, Affinity: in.Spec.Affinity, Tolerations: in.Spec.Tolerations,
+		TopologySpreadConstraints: in.Spec.TopologySpreadConstraints,
+	}}, nil
+}
+
 // place returns the mutated pod, or nil and why it is left alone.
 func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string, dryRun bool) (*corev1.Pod, string, error) {
 	if owner := metav1.GetControllerOf(pod); owner != nil && owner.Kind == "DaemonSet" {
-		out := pod.DeepCopy()
+		out := placementCopy(pod)
 		if !addSpotToleration(&out.Spec) {
 			return nil, "a DaemonSet pod that tolerates Spot nodes already", nil
 		}
@@ -153,7 +189,7 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	case c.pinned && c.allowsSpot && p.onlyUnmanaged(ctx, &pod.Spec):
 		return nil, "the pod chooses Spot itself on NodePools Ballast does not manage", nil
 	case c.pinned && c.allowsSpot:
-		out := pod.DeepCopy()
+		out := placementCopy(pod)
 		if !addSpotToleration(&out.Spec) {
 			return nil, "the pod chooses Spot itself and tolerates Spot nodes", nil
 		}
@@ -183,7 +219,7 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	}
 	// From here on some NodePool the pod can land on offers Spot or On-Demand, so
 	// fit.Constrain always finds a capacity type.
-	w, err := WorkloadOf(ctx, LiveOnMiss(p.Client, p.API), pod)
+	w, err := WorkloadOf(ctx, LiveOnMiss(sharedReads{p.Client}, p.API), pod)
 	if err != nil || w == nil {
 		return nil, "not part of a Deployment, StatefulSet, ReplicaSet or Job", err
 	}
@@ -207,7 +243,7 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	if FallbackActive(policy) {
 		decision, _ = fit.Constrain(split.Fallback(decision))
 	}
-	out := pod.DeepCopy()
+	out := placementCopy(pod)
 	apply(out, w, rule, decision, admissionID)
 	return out, "", nil
 }

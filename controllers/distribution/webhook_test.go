@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,15 +178,34 @@ func handleAs(t *testing.T, p *distribution.Placer, pod *corev1.Pod, id types.UI
 
 func capacityFromPatch(t *testing.T, resp admission.Response) string {
 	t.Helper()
+	return patchedMember(t, resp, "/spec/nodeSelector", "karpenter.sh/capacity-type")
+}
+
+// patchedMember returns the value the patch gives the key of the map at path (as a
+// whole or as a member), or "".
+func patchedMember(t *testing.T, resp admission.Response, path, key string) string {
+	t.Helper()
+	member := path + "/" + strings.ReplaceAll(strings.ReplaceAll(key, "~", "~0"), "/", "~1")
 	for _, op := range resp.Patches {
-		if op.Path == "/spec/nodeSelector" {
-			if m, ok := op.Value.(map[string]any); ok {
-				return fmt.Sprint(m["karpenter.sh/capacity-type"])
+		if op.Path != path && op.Path != member {
+			continue
+		}
+		// The value as the API server reads it from the response.
+		raw, err := json.Marshal(op.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var value any
+		if err := json.Unmarshal(raw, &value); err != nil {
+			t.Fatal(err)
+		}
+		if m, ok := value.(map[string]any); ok && op.Path == path {
+			if v, ok := m[key]; ok {
+				return fmt.Sprint(v)
 			}
+			return ""
 		}
-		if op.Path == "/spec/nodeSelector/karpenter.sh~1capacity-type" {
-			return fmt.Sprint(op.Value)
-		}
+		return fmt.Sprint(value)
 	}
 	return ""
 }
@@ -550,17 +570,7 @@ func handKeptPool(t *testing.T, name string, labels map[string]string, taints []
 // reasonFromPatch returns the ballast.dev/reason the webhook wrote, or "".
 func reasonFromPatch(t *testing.T, resp admission.Response) string {
 	t.Helper()
-	for _, op := range resp.Patches {
-		if op.Path == "/metadata/annotations" {
-			if m, ok := op.Value.(map[string]any); ok {
-				return fmt.Sprint(m[distribution.ReasonAnnotation])
-			}
-		}
-		if op.Path == "/metadata/annotations/ballast.dev~1reason" {
-			return fmt.Sprint(op.Value)
-		}
-	}
-	return ""
+	return patchedMember(t, resp, "/metadata/annotations", distribution.ReasonAnnotation)
 }
 
 // TestWebhookIsPoolAware: beside Ballast's NodePools the cluster has pools kept by hand:
