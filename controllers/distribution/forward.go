@@ -183,7 +183,7 @@ func (h *DecideHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Within the decision budget, which the next decider's warm-up outlasts.
 	ctx, cancel := context.WithTimeout(r.Context(), p.budget())
 	defer cancel()
-	wl, err := WorkloadOf(ctx, LiveOnMiss(p.Client, p.API), stub)
+	wl, err := p.workloadOf(ctx, stub)
 	if err != nil || wl == nil || wl.Kind == KindStatefulSet {
 		http.Error(w, "no such workload", http.StatusServiceUnavailable)
 		return

@@ -219,7 +219,7 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	}
 	// From here on some NodePool the pod can land on offers Spot or On-Demand, so
 	// fit.Constrain always finds a capacity type.
-	w, err := WorkloadOf(ctx, LiveOnMiss(sharedReads{p.Client}, p.API), pod)
+	w, err := p.workloadOf(ctx, pod)
 	if err != nil || w == nil {
 		return nil, "not part of a Deployment, StatefulSet, ReplicaSet or Job", err
 	}
@@ -246,6 +246,12 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	out := placementCopy(pod)
 	apply(out, w, rule, decision, admissionID)
 	return out, "", nil
+}
+
+// workloadOf returns the workload of a pod being placed, read from the cache without
+// copies (sharedReads), and live when the cache has not seen it yet (LiveOnMiss).
+func (p *Placer) workloadOf(ctx context.Context, pod metav1.Object) (*Workload, error) {
+	return WorkloadOf(ctx, LiveOnMiss(sharedReads{p.Client}, p.API), pod)
 }
 
 // onlyUnmanaged reports whether the pod can land only on NodePools Ballast does not
