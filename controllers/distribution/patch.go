@@ -2,7 +2,6 @@ package distribution
 
 import (
 	"encoding/json"
-	"maps"
 	"reflect"
 
 	"gomodules.xyz/jsonpatch/v2"
@@ -55,29 +54,4 @@ func placementPatch(original, placed *corev1.Pod) admission.Response {
 func asJSON(v any) (any, error) {
 	raw, err := json.Marshal(v)
 	return json.RawMessage(raw), err
-}
-
-// placementCopy copies the pod as far as placing it needs: the fields placement changes
-// (those placementPatch compares) are copies, everything else (containers, volumes,
-// status) is shared with pod, which placement never changes. A deep copy of the whole
-// pod was a tenth of the webhook's answer.
-func placementCopy(pod *corev1.Pod) *corev1.Pod {
-	out := *pod
-	out.Labels = maps.Clone(pod.Labels)
-	out.Annotations = maps.Clone(pod.Annotations)
-	out.Spec.NodeSelector = maps.Clone(pod.Spec.NodeSelector)
-	out.Spec.Affinity = pod.Spec.Affinity.DeepCopy()
-	if in := pod.Spec.Tolerations; in != nil {
-		out.Spec.Tolerations = make([]corev1.Toleration, len(in))
-		for i := range in {
-			in[i].DeepCopyInto(&out.Spec.Tolerations[i])
-		}
-	}
-	if in := pod.Spec.TopologySpreadConstraints; in != nil {
-		out.Spec.TopologySpreadConstraints = make([]corev1.TopologySpreadConstraint, len(in))
-		for i := range in {
-			in[i].DeepCopyInto(&out.Spec.TopologySpreadConstraints[i])
-		}
-	}
-	return &out
 }

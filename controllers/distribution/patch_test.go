@@ -55,7 +55,7 @@ func TestPlacementPatchMakesThePlacedPod(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				out := placementCopy(admitted)
+				out := admitted.DeepCopy()
 				apply(out, w, split.Rule{Strategy: strategy}, d, "admission-1")
 				resp := placementPatch(admitted, out)
 				placed := pod.DeepCopy()

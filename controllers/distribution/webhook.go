@@ -178,7 +178,7 @@ func decodePlaced(raw []byte) (*corev1.Pod, error) {
 // place returns the mutated pod, or nil and why it is left alone.
 func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string, dryRun bool) (*corev1.Pod, string, error) {
 	if owner := metav1.GetControllerOf(pod); owner != nil && owner.Kind == "DaemonSet" {
-		out := placementCopy(pod)
+		out := pod.DeepCopy()
 		if !addSpotToleration(&out.Spec) {
 			return nil, "a DaemonSet pod that tolerates Spot nodes already", nil
 		}
@@ -189,7 +189,7 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	case c.pinned && c.allowsSpot && p.onlyUnmanaged(ctx, &pod.Spec):
 		return nil, "the pod chooses Spot itself on NodePools Ballast does not manage", nil
 	case c.pinned && c.allowsSpot:
-		out := placementCopy(pod)
+		out := pod.DeepCopy()
 		if !addSpotToleration(&out.Spec) {
 			return nil, "the pod chooses Spot itself and tolerates Spot nodes", nil
 		}
@@ -243,7 +243,7 @@ func (p *Placer) place(ctx context.Context, pod *corev1.Pod, admissionID string,
 	if FallbackActive(policy) {
 		decision, _ = fit.Constrain(split.Fallback(decision))
 	}
-	out := placementCopy(pod)
+	out := pod.DeepCopy()
 	apply(out, w, rule, decision, admissionID)
 	return out, "", nil
 }
